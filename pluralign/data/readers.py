@@ -1,0 +1,116 @@
+"""Readers for JSONL, JSON, CSV, Parquet and Hugging Face ``datasets`` into a validated PreferenceSet."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pluralign.data.contract import DataError, PreferenceSet, fail, validate_rows
+
+# CSV cells that hold structured values (lists, dicts, chat messages) are JSON text.
+_CSV_JSON_COLUMNS = (
+    "prompt", "chosen", "rejected", "prompt_embedding", "chosen_embedding", "rejected_embedding",
+    "chosen_attributes", "rejected_attributes",
+)
+_CSV_NUMBER_COLUMNS = ("margin", "oracle_p")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise fail(str(path), line_number, None, f"invalid JSON ({err.msg} at char {err.pos})") from None
+    return rows
+
+
+def _read_json(path: Path) -> list[dict]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise fail(str(path), None, None, f"invalid JSON ({err.msg} at line {err.lineno})") from None
+    if isinstance(data, dict) and "data" in data:
+        data = data["data"]
+    if not isinstance(data, list):
+        raise fail(str(path), None, None, "expected a JSON list of records")
+    return data
+
+
+def _csv_cell(column: str, value: str, path: Path, row: int) -> Any:
+    if value == "":
+        return None
+    if column in _CSV_NUMBER_COLUMNS:
+        return value  # validate_rows parses and reports
+    if column in _CSV_JSON_COLUMNS and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            if column.endswith(("embedding", "attributes")):
+                raise fail(str(path), row, column, "cell is not valid JSON") from None
+    return value
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        return [
+            {k: _csv_cell(k, v, path, i) for k, v in record.items() if k is not None}
+            for i, record in enumerate(reader)
+        ]
+
+
+def _read_parquet(path: Path) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except Exception as err:  # pyarrow raises several types for a corrupt file
+        raise fail(str(path), None, None, f"cannot read Parquet ({err})") from None
+
+
+def _read_dataset(dataset: Any, split: str) -> list[dict]:
+    if hasattr(dataset, "keys") and not hasattr(dataset, "column_names"):  # DatasetDict
+        if split not in dataset:
+            raise DataError(f"dataset has no split {split!r} (has {sorted(dataset.keys())})")
+        dataset = dataset[split]
+    return dataset.to_list()
+
+
+def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
+    """Read preference rows from a file, a benchmark directory, a saved or in-memory ``datasets`` dataset.
+
+    A directory holding ``train.jsonl``/``test.jsonl`` (what ``pluralign data build`` writes) yields the
+    file named by ``split``; a directory written by ``Dataset.save_to_disk`` is loaded with ``datasets``.
+    """
+    if isinstance(source, PreferenceSet):
+        return source
+    if isinstance(source, list):
+        return PreferenceSet.from_rows(source, "<rows>")
+    if not isinstance(source, (str, os.PathLike)):
+        return PreferenceSet.from_rows(_read_dataset(source, split), f"<dataset:{split}>")
+    path = Path(source)
+    if path.is_dir():
+        for suffix in (".jsonl", ".parquet", ".csv", ".json"):
+            candidate = path / f"{split}{suffix}"
+            if candidate.exists():
+                return read_preferences(candidate)
+        if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+            import datasets
+
+            return PreferenceSet.from_rows(_read_dataset(datasets.load_from_disk(str(path)), split), str(path))
+        raise DataError(f"{path}: directory holds no {split}.jsonl/.parquet/.csv/.json nor a saved dataset")
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet}
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"{path}: unknown format {path.suffix!r} (expected .jsonl, .json, .csv or .parquet)")
+    rows = reader(path)
+    return PreferenceSet(validate_rows(rows, str(path)), str(path))

@@ -1,0 +1,351 @@
+"""The estimator every method shares: ``fit``, ``prefer_proba``, ``score``, ``infer_user``, save/load.
+
+Constructor arguments are the config (scikit-learn spirit), validated at once. A subclass provides
+``build_network`` (a :class:`PreferenceNetwork`), optionally ``objective`` (default: the BT likelihood of
+its logits) and ``adapt`` (few-shot user inference); ``fit_features`` is overridden only by methods
+whose training is not one Lightning run (MaxMin's EM).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import lightning as L
+import torch
+from safetensors.torch import load_file, save_file
+
+from pluralign.backbones import TextEncoder
+from pluralign.data.cache import EmbeddingCache
+from pluralign.data.contract import PreferenceSet
+from pluralign.data.features import PairDataset, PairFeatures, featurize, keep_batch
+from pluralign.data.readers import read_preferences
+from pluralign.io import atomic_path, write_json
+from pluralign.methods.common import preference_nll
+from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
+from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer
+
+
+@dataclass
+class UserVector:
+    """A user as the method sees them: a vector (and its variance where the method has one)."""
+
+    mean: torch.Tensor
+    variance: torch.Tensor | None = None
+    method: str = ""
+    n_pairs: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "n_pairs": self.n_pairs,
+            "mean": self.mean.tolist(),
+            "variance": None if self.variance is None else self.variance.tolist(),
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "UserVector":
+        variance = d.get("variance")
+        return cls(torch.tensor(d["mean"], dtype=torch.float32),
+                   None if variance is None else torch.tensor(variance, dtype=torch.float32),
+                   d.get("method", ""), int(d.get("n_pairs", 0)), d.get("extra", {}))
+
+
+class ConfigError(ValueError):
+    """A constructor argument out of range; the message names the method and the argument."""
+
+
+class PreferenceModel:
+    """Base estimator. Subclasses set ``name`` and call ``super().__init__`` with the shared arguments."""
+
+    name: ClassVar[str] = ""
+    uses_user_ids: ClassVar[bool] = True  # False: trains on pooled pairs (BT, MiCRo)
+
+    def __init__(
+        self,
+        epochs: int = 30,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        batch_size: int = 256,
+        seed: int = 0,
+        backbone: str | None = None,
+        pooling: str = "mean",
+        max_length: int = 256,
+        cache_dir: str | None = None,
+    ) -> None:
+        self.epochs, self.lr, self.weight_decay, self.batch_size, self.seed = epochs, lr, weight_decay, batch_size, seed
+        self.backbone, self.pooling, self.max_length, self.cache_dir = backbone, pooling, max_length, cache_dir
+        self.require(epochs >= 1, "epochs", "must be at least 1")
+        self.require(lr > 0, "lr", "must be positive")
+        self.require(weight_decay >= 0, "weight_decay", "must be non-negative")
+        self.require(batch_size >= 1, "batch_size", "must be at least 1")
+        self.require(pooling in ("mean", "last", "cls"), "pooling", "must be 'mean', 'last' or 'cls'")
+        self.network_: PreferenceNetwork | None = None
+        self.user_ids_: list[str] = []
+        self.fit_stats_: dict[str, Any] = {}
+        self.uses_embeddings_ = False
+        self.dims_: tuple[int, int] = (0, 0)  # prompt and response feature widths
+        self.is_global_zero_ = True
+        self._encoder: TextEncoder | None = None
+        self._cache: EmbeddingCache | None = None
+
+    # ---- config -----------------------------------------------------------------------------
+    def require(self, condition: bool, argument: str, message: str) -> None:
+        if not condition:
+            raise ConfigError(f"{self.name}: {argument}={getattr(self, argument, None)!r} {message}")
+
+    def get_config(self) -> dict[str, Any]:
+        names = []
+        for klass in type(self).__mro__:
+            if klass is object:
+                continue
+            params = inspect.signature(klass.__init__).parameters
+            names += [n for n, p in params.items() if n != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
+        return {n: getattr(self, n) for n in dict.fromkeys(names)}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    # ---- subclass hooks ---------------------------------------------------------------------
+    def build_network(self, prompt_dim: int, response_dim: int, n_users: int) -> PreferenceNetwork:
+        raise NotImplementedError
+
+    def objective(self, features: PairFeatures) -> torch.nn.Module:
+        return PreferenceObjective(self.network_)
+
+    def adapt(self, features: PairFeatures) -> UserVector:
+        """Few-shot: a user vector from k labelled pairs of a new user. Default: the population."""
+        return self.population_user()
+
+    # ---- features ---------------------------------------------------------------------------
+    @property
+    def encoder(self) -> TextEncoder:
+        if self._encoder is None:
+            self._encoder = TextEncoder(self.backbone, pooling=self.pooling, max_length=self.max_length)
+        return self._encoder
+
+    @property
+    def cache(self) -> EmbeddingCache:
+        if self._cache is None:
+            self._cache = EmbeddingCache(self.cache_dir)
+        return self._cache
+
+    def featurize(self, data: PreferenceSet, progress: bool = False) -> PairFeatures:
+        index = {u: i for i, u in enumerate(self.user_ids_)}
+        return featurize(data, None if data.has_embeddings else self.encoder, self.cache, index, progress)
+
+    # ---- training -----------------------------------------------------------------------------
+    def fit(self, data: Any, val_data: Any = None, trainer: TrainerOptions | None = None, **trainer_kwargs) -> "PreferenceModel":
+        """Train on preference rows (a path, a PreferenceSet, a ``datasets`` dataset or a list of dicts).
+
+        ``trainer_kwargs`` are :class:`TrainerOptions` fields (accelerator, devices, strategy, precision,
+        out_dir, resume, progress).
+        """
+        options = trainer or TrainerOptions(**trainer_kwargs)
+        data = read_preferences(data)
+        L.seed_everything(self.seed, workers=True, verbose=False)
+        self.user_ids_ = data.user_ids if self.uses_user_ids else []
+        self.uses_embeddings_ = data.has_embeddings
+        start = time.perf_counter()
+        features = self.featurize(data, progress=options.progress)
+        val_features = None if val_data is None else self.featurize(read_preferences(val_data))
+        embed_seconds = time.perf_counter() - start
+        self.dims_ = (features.prompt_dim, features.response_dim)
+        self.network_ = self.build_network(*self.dims_, len(self.user_ids_))
+        start = time.perf_counter()
+        self.fit_features(features, val_features, options)
+        seconds = time.perf_counter() - start
+        self.network_.cpu().eval()
+        self.fit_stats_ = {
+            "n_pairs": len(features),
+            "n_users": len(self.user_ids_),
+            "epochs": self.epochs,
+            "embed_seconds": round(embed_seconds, 3),
+            "fit_seconds": round(seconds, 3),
+            "pairs_per_second": round(len(features) * self.epochs / max(seconds, 1e-9), 1),
+            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+        return self
+
+    def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
+        """One Lightning run of ``self.objective`` over the pairs."""
+        self.run_lightning(self.objective(features), features, val_features, options, self.epochs)
+
+    def run_lightning(self, objective: torch.nn.Module, features: PairFeatures, val_features: PairFeatures | None,
+                      options: TrainerOptions, epochs: int, name: str = "fit") -> L.Trainer:
+        def loader(f: PairFeatures, shuffle: bool) -> torch.utils.data.DataLoader:
+            return torch.utils.data.DataLoader(PairDataset(f), batch_size=self.batch_size, shuffle=shuffle,
+                                               collate_fn=keep_batch)
+
+        module = ObjectiveModule(objective, lr=self.lr, weight_decay=self.weight_decay)
+        trainer = build_trainer(options, max_epochs=epochs, name=name)
+        trainer.fit(module, loader(features, True), None if val_features is None else loader(val_features, False),
+                    ckpt_path=options.checkpoint_to_resume())
+        self.is_global_zero_ = trainer.is_global_zero
+        return trainer
+
+    # ---- users --------------------------------------------------------------------------------
+    def check_fitted(self) -> PreferenceNetwork:
+        if self.network_ is None:
+            raise RuntimeError(f"{self.name}: call fit() or from_pretrained() first")
+        return self.network_
+
+    def population_user(self) -> UserVector:
+        return UserVector(self.check_fitted().population_user().detach(), method=self.name)
+
+    def known_user(self, user_id: str) -> UserVector:
+        network = self.check_fitted()
+        if user_id not in self.user_ids_:
+            known = ", ".join(self.user_ids_[:5]) + (" ..." if len(self.user_ids_) > 5 else "")
+            raise KeyError(f"{self.name}: unknown user {user_id!r} (known: {known or 'none'}); "
+                           "pass a few labelled pairs of theirs to adapt instead")
+        index = torch.tensor([self.user_ids_.index(user_id)])
+        with torch.no_grad():
+            return UserVector(network.known_users(index)[0], method=self.name)
+
+    def infer_user(self, pairs: Any) -> UserVector:
+        """Few-shot: the vector of a new user from their labelled pairs (k = 0 gives the population)."""
+        self.check_fitted()
+        if pairs is None or (isinstance(pairs, (list, PreferenceSet)) and len(pairs) == 0):
+            return self.population_user()
+        features = pairs if isinstance(pairs, PairFeatures) else self.featurize(read_preferences(pairs))
+        if len(features) == 0:
+            return self.population_user()
+        vector = self.adapt(features)
+        vector.n_pairs = len(features)
+        return vector
+
+    def resolve_user(self, user: Any) -> UserVector:
+        if user is None:
+            return self.population_user()
+        if isinstance(user, UserVector):
+            return user
+        if isinstance(user, str):
+            return self.known_user(user)
+        return self.infer_user(user)
+
+    def user_matrix(self, user: Any, n: int) -> torch.Tensor:
+        """[n, user_dim]: one user for all rows, or a sequence of n users (ids, vectors, None)."""
+        if isinstance(user, (list, tuple)) and len(user) == n and not (user and isinstance(user[0], dict)):
+            vectors = {}
+            for u in user:
+                key = id(u) if isinstance(u, UserVector) else u
+                if key not in vectors:
+                    vectors[key] = self.resolve_user(u).mean
+            return torch.stack([vectors[id(u) if isinstance(u, UserVector) else u] for u in user])
+        return self.resolve_user(user).mean.expand(n, -1)
+
+    # ---- prediction ---------------------------------------------------------------------------
+    def _texts_to_features(self, prompts: Any, *responses: Any) -> list[torch.Tensor]:
+        first = responses[0]
+        if isinstance(first, torch.Tensor):  # precomputed embeddings
+            n = first.shape[0]
+            prompt = prompts if isinstance(prompts, torch.Tensor) else torch.zeros(n, 0)
+            return [prompt, *responses]
+        if self.uses_embeddings_:
+            raise TypeError(f"{self.name}: this model was trained on embeddings; pass tensors, not text")
+        n = len(first)
+        prompts = [prompts] * n if isinstance(prompts, str) else list(prompts)
+        if any(len(r) != n for r in responses) or len(prompts) != n:
+            raise ValueError(f"{self.name}: prompts and responses must have the same length")
+        vectors = self.cache.embed([*prompts, *[t for r in responses for t in r]], self.encoder)
+        return list(vectors.split(n))
+
+    @torch.no_grad()
+    def logits_features(self, features: PairFeatures, users: torch.Tensor) -> torch.Tensor:
+        network = self.check_fitted()
+        return network.logits(features.prompt, features.chosen, features.rejected, users)
+
+    def prefer_proba(self, prompts: Any, a: Any, b: Any, user: Any = None) -> torch.Tensor:
+        """P(a ≻ b | prompt, user) for each row; ``user`` is an id, a UserVector, labelled pairs or None."""
+        prompt, first, second = self._texts_to_features(prompts, a, b)
+        users = self.user_matrix(user, first.shape[0])
+        with torch.no_grad():
+            return torch.sigmoid(self.check_fitted().logits(prompt, first, second, users))
+
+    def score(self, prompts: Any, responses: Any, user: Any = None) -> torch.Tensor:
+        """Scalar reward r(prompt, response | user) where the method defines one."""
+        prompt, response = self._texts_to_features(prompts, responses)
+        users = self.user_matrix(user, response.shape[0])
+        with torch.no_grad():
+            return self.check_fitted().reward(prompt, response, users)
+
+    # ---- persistence --------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> None:
+        network = self.check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+        with atomic_path(directory / "model.safetensors") as tmp:
+            save_file(state, str(tmp))
+        write_json(directory / "config.json", {
+            "method": self.name,
+            "config": self.get_config(),
+            "dims": {"prompt": self.dims_[0], "response": self.dims_[1]},
+            "user_ids": self.user_ids_,
+            "uses_embeddings": self.uses_embeddings_,
+            "fit": self.fit_stats_,
+        })
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "PreferenceModel":
+        from pluralign.methods import METHODS
+
+        directory = Path(directory)
+        config_path = directory / "config.json"
+        if not config_path.exists():
+            raise FileNotFoundError(f"{directory}: no config.json (not a saved pluralign model)")
+        saved = json.loads(config_path.read_text())
+        klass = METHODS.get(saved.get("method"))
+        if klass is None:
+            raise ValueError(f"{config_path}: unknown method {saved.get('method')!r}")
+        if cls is not PreferenceModel and klass is not cls:
+            raise ValueError(f"{config_path}: holds a {klass.__name__}, not a {cls.__name__}")
+        model = klass(**saved["config"])
+        model.user_ids_ = saved["user_ids"]
+        model.uses_embeddings_ = saved["uses_embeddings"]
+        model.fit_stats_ = saved.get("fit", {})
+        model.dims_ = (saved["dims"]["prompt"], saved["dims"]["response"])
+        model.network_ = model.build_network(*model.dims_, len(model.user_ids_))
+        model.network_.load_state_dict(load_file(str(directory / "model.safetensors")))
+        model.network_.eval()
+        return model
+
+
+def fit_user_vector(
+    network: PreferenceNetwork,
+    features: PairFeatures,
+    free_to_user: Any,
+    init: torch.Tensor,
+    steps: int = 100,
+    lr: float = 0.05,
+    prior_weight: float = 0.0,
+) -> torch.Tensor:
+    """Few-shot by gradient: fit only a free user parameter u on k pairs, everything else frozen.
+
+    Minimizes the BT NLL of the pairs under ``users = free_to_user(u)`` plus ``prior_weight * |u − init|²``
+    (a Gaussian prior around the population, which keeps 1-2 shots from overfitting). Full batch Adam from
+    ``init``: deterministic for the same inputs. Returns the fitted free parameter.
+    """
+    free = init.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([free], lr=lr)
+    network.requires_grad_(False)
+    try:
+        for _ in range(steps):
+            optimizer.zero_grad()
+            users = free_to_user(free).expand(len(features), -1)
+            logits = network.logits(features.prompt, features.chosen, features.rejected, users)
+            loss = preference_nll(logits) + prior_weight * (free - init).pow(2).sum() / len(features)
+            loss.backward()
+            optimizer.step()
+    finally:
+        network.requires_grad_(True)
+    return free.detach()

@@ -1,0 +1,3 @@
+from pluralign.methods.bt.model import BradleyTerry, RewardNetwork
+
+__all__ = ["BradleyTerry", "RewardNetwork"]

@@ -1,0 +1,61 @@
+"""Build a Lightning ``Trainer`` from the user's options: accelerator, devices, strategy, precision,
+progress bar, CSV logs, checkpoints (``last.ckpt``) and resuming from them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+
+
+@dataclass
+class TrainerOptions:
+    """How to train, as opposed to what to train (the estimator's constructor): the ``fit`` options."""
+
+    accelerator: str = "cpu"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    out_dir: str | None = None  # CSV logs and checkpoints go here; None keeps nothing on disk
+    resume: bool = False  # continue from out_dir/checkpoints/last.ckpt when it exists
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # any other Trainer keyword
+
+    def checkpoint_to_resume(self) -> str | None:
+        if not (self.resume and self.out_dir):
+            return None
+        last = Path(self.out_dir) / "checkpoints" / "last.ckpt"
+        return str(last) if last.exists() else None
+
+
+def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit") -> L.Trainer:
+    if not options.progress:
+        for logger_name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+            logging.getLogger(logger_name).setLevel(logging.WARNING)
+    kwargs: dict[str, Any] = dict(
+        max_epochs=max_epochs,
+        accelerator=options.accelerator,
+        devices=options.devices,
+        strategy=options.strategy,
+        precision=options.precision,
+        enable_progress_bar=options.progress,
+        enable_model_summary=False,
+        deterministic=True,
+        log_every_n_steps=10,
+        num_sanity_val_steps=0,
+    )
+    if options.out_dir:
+        out = Path(options.out_dir)
+        kwargs["logger"] = L.pytorch.loggers.CSVLogger(save_dir=str(out), name="logs", version=name)
+        kwargs["callbacks"] = [
+            L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), save_last=True, save_top_k=0)
+        ]
+        kwargs["default_root_dir"] = str(out)
+    else:
+        kwargs["logger"] = False
+        kwargs["enable_checkpointing"] = False
+    kwargs.update(options.extra)
+    return L.Trainer(**kwargs)
