@@ -24,6 +24,7 @@ KNOWN_COLUMNS = (
     "chosen_attributes",
     "rejected_attributes",
     "oracle_p",
+    "controversial",
 )
 
 
@@ -58,7 +59,8 @@ def messages_to_text(value: Any) -> str:
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    # NaN is not "missing": it is bad input, reported by the column's own check
+    return value is None
 
 
 def _as_float(value: Any, where: Callable[[str], DataError]) -> float:
@@ -117,6 +119,8 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>") -> list[dict]:
                 if column == "prompt" and column in raw:
                     raise where(column)("missing value (use an empty string for no prompt)")
                 raise where(column)("missing column (need prompt/chosen/rejected text, or chosen/rejected embeddings)")
+            if isinstance(value, float) and math.isnan(value):
+                raise where(column)("NaN where text is expected")
             try:
                 text = messages_to_text(value)
             except TypeError as err:
@@ -149,6 +153,12 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>") -> list[dict]:
             if not 0.0 <= p <= 1.0:
                 raise where("oracle_p")(f"a probability must lie in [0, 1], got {p}")
             row["oracle_p"] = p
+        controversial = raw.get("controversial")
+        if not _is_missing(controversial):
+            if controversial in (True, False, 0, 1, "true", "false", "True", "False"):
+                row["controversial"] = controversial in (True, 1, "true", "True")
+            else:
+                raise where("controversial")(f"expected true or false, got {controversial!r}")
         for column in ("chosen_attributes", "rejected_attributes"):
             value = raw.get(column)
             if _is_missing(value):

@@ -181,12 +181,16 @@ class PreferenceModel:
 
     def run_lightning(self, objective: torch.nn.Module, features: PairFeatures, val_features: PairFeatures | None,
                       options: TrainerOptions, epochs: int, name: str = "fit") -> L.Trainer:
+        trainer = build_trainer(options, max_epochs=epochs, name=name)
+        # batch_size is the global batch: each of the world_size processes takes its share, so DDP
+        # takes the same optimization steps as one process
+        per_process = max(1, self.batch_size // trainer.world_size)
+
         def loader(f: PairFeatures, shuffle: bool) -> torch.utils.data.DataLoader:
-            return torch.utils.data.DataLoader(PairDataset(f), batch_size=self.batch_size, shuffle=shuffle,
+            return torch.utils.data.DataLoader(PairDataset(f), batch_size=per_process, shuffle=shuffle,
                                                collate_fn=keep_batch)
 
         module = ObjectiveModule(objective, lr=self.lr, weight_decay=self.weight_decay)
-        trainer = build_trainer(options, max_epochs=epochs, name=name)
         trainer.fit(module, loader(features, True), None if val_features is None else loader(val_features, False),
                     ckpt_path=options.checkpoint_to_resume())
         self.is_global_zero_ = trainer.is_global_zero

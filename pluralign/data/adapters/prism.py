@@ -62,6 +62,8 @@ def from_prism(
 
 def _conversation_pairs(conversation: dict, source: str, i: int, dropped: Counter, drop_ties: bool) -> list[dict]:
     history = field(conversation, HISTORY, source, i, list)
+    if not history:
+        dropped["empty_conversations"] += 1
     turns: dict[Any, list[tuple[int, dict]]] = defaultdict(list)
     for k, utterance in enumerate(history):
         if not isinstance(utterance, dict):

@@ -8,8 +8,9 @@ of ``helpfulness``, ``honesty``, ``instruction_following``, ``truthfulness`` to 
 UltraFeedback-P (the VPL recipe, Poddar et al. 2024): a *user* is one attribute. For each attribute and
 each pair of completions of a prompt, chosen = the completion rated higher on that attribute, margin =
 the rating difference; equal ratings are ties, skipped and counted. Every row carries all four ratings
-of both responses as ``chosen_attributes``/``rejected_attributes``. ``controversial_only`` keeps the
-pairs on which the attributes disagree (some prefer one response, some the other).
+of both responses as ``chosen_attributes``/``rejected_attributes``, and ``controversial`` says whether
+the attributes disagree on the pair (some prefer one response, some the other); ``controversial_only``
+keeps only those pairs.
 
 Also read: the binarized flat format (``HuggingFaceH4/ultrafeedback_binarized``: ``prompt``,
 ``chosen``/``rejected`` chat messages, ``score_chosen``/``score_rejected``), one row per record, no user.
@@ -56,6 +57,8 @@ def _per_attribute(record: Any, source: str, i: int, attributes: tuple[str, ...]
     completions = field(record, "completions", source, i, list)
     responses = [field(c, "response", source, i, str, f"completions[{k}].response") for k, c in enumerate(completions)]
     ratings = [_ratings(c, source, i, k, dropped) for k, c in enumerate(completions)]
+    if len(completions) < 2:
+        dropped["prompts_with_one_completion"] += 1
     rows = []
     for a, b in itertools.combinations(range(len(completions)), 2):
         problem = pair_problem(responses[a], responses[b])
@@ -65,10 +68,11 @@ def _per_attribute(record: Any, source: str, i: int, attributes: tuple[str, ...]
         pair_rows = [_attribute_row(prompt, (responses[a], ratings[a]), (responses[b], ratings[b]), name, dropped)
                      for name in attributes]
         pair_rows = [row for row in pair_rows if row is not None]
-        if controversial_only and len({row["chosen"] for row in pair_rows}) < 2:
+        controversial = len({row["chosen"] for row in pair_rows}) > 1  # the attribute-users disagree
+        if controversial_only and not controversial:
             dropped["uncontroversial"] += len(pair_rows)
             continue
-        rows.extend(pair_rows)
+        rows.extend({**row, "controversial": controversial} for row in pair_rows)
     return rows
 
 

@@ -1,0 +1,48 @@
+"""Fit time, pairs/s and peak memory of each method on a benchmark, from cached embeddings.
+
+    python benchmarks/fit_speed.py [--methods bt vpl ...] [--data pets] [--out benchmarks/results/fit.json]
+
+Embeddings are computed (or read from the cache) first and not timed: the figure is the fit itself,
+with each method's shipped preset. Run each method in its own process for a clean peak-memory figure
+(`--methods bt`), or all at once for the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from pluralign.config import build_model, preset  # noqa: E402
+from pluralign.eval import evaluate  # noqa: E402
+from pluralign.eval.bench import benchmark_data  # noqa: E402
+from pluralign.io import write_json  # noqa: E402
+from pluralign.methods import METHODS  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--data", default="pets")
+    parser.add_argument("--out", default="benchmarks/results/fit.json")
+    args = parser.parse_args()
+    train, test = benchmark_data(args.data)
+    results = {}
+    for method in args.methods:
+        model = build_model(method, preset(method))
+        model.featurize(train)  # warm the embedding cache: not part of the fit timing
+        model.fit(train, progress=False)
+        report = evaluate(model, test, shots=(8,))
+        results[method] = {**model.fit_stats_, "seen_accuracy": report["seen"].get("accuracy"),
+                           "threads": torch.get_num_threads()}
+        print(method, json.dumps(results[method]))
+    write_json(args.out, {"data": args.data, "methods": results})
+
+
+if __name__ == "__main__":
+    main()

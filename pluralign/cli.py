@@ -1,0 +1,263 @@
+"""The ``pluralign`` command: typed functions, one per subcommand, behind a thin argparse layer.
+
+Every error a user can cause ends in one line on stderr naming what is wrong and where, and a
+non-zero exit; outputs are written atomically, so a failed command leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_var, "1")  # offline by default: nothing downloads at run time
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+log = logging.getLogger("pluralign")
+DEFAULT_DEMO_DATA = "pets"
+
+
+def data_list() -> None:
+    """Print the synthetic benchmarks and the dataset adapters."""
+    from pluralign.data.adapters import ADAPTERS
+    from pluralign.data.synthetic import BENCHMARKS
+
+    print("benchmarks (pluralign data build NAME --out DIR):")
+    for name, build in BENCHMARKS.items():
+        print(f"  {name:<20} {(build.__doc__ or '').strip().splitlines()[0] if build.__doc__ else ''}")
+    print("adapters (pluralign data convert NAME INPUT --out FILE):")
+    for name, adapter in ADAPTERS.items():
+        print(f"  {name:<20} {(adapter.__doc__ or '').strip().splitlines()[0] if adapter.__doc__ else ''}")
+
+
+def data_build(name: str, out: str, seed: int = 0) -> None:
+    """Write DIR/train.jsonl, DIR/test.jsonl and DIR/README.md for a synthetic benchmark."""
+    from pluralign.data.synthetic import build_benchmark
+
+    bench = build_benchmark(name, seed=seed)
+    bench.write(out)
+    print(f"wrote {out}/train.jsonl ({len(bench.train)} rows), {out}/test.jsonl ({len(bench.test)} rows)")
+
+
+def data_convert(adapter: str, source: str, out: str) -> None:
+    """Map a public dataset in its own format onto the contract, as JSONL."""
+    from pluralign.data.adapters import ADAPTERS
+    from pluralign.io import write_jsonl
+
+    if adapter not in ADAPTERS:
+        raise ValueError(f"unknown adapter {adapter!r} (known: {', '.join(ADAPTERS)})")
+    data = ADAPTERS[adapter](source)
+    write_jsonl(out, data.rows)
+    print(f"wrote {out} ({len(data)} rows)")
+
+
+def fit(method: str, data: str, out: str, config: str | None = None, overrides: Sequence[str] = (),
+        accelerator: str = "cpu", devices: str = "1", strategy: str = "auto", precision: str = "32-true",
+        resume: bool = False, progress: bool = True) -> None:
+    """Train METHOD on DATA (a file, or a folder's train split) and save the run to OUT."""
+    from pluralign.config import build_model, load_config
+    from pluralign.data import read_preferences
+
+    arguments = load_config(config, method) if config else {}
+    arguments.update(_parse_overrides(overrides))
+    model = build_model(method, arguments)
+    train = read_preferences(data, split="train")
+    model.fit(train, out_dir=out, resume=resume, progress=progress, accelerator=accelerator,
+              devices=int(devices) if devices.isdigit() else devices, strategy=strategy, precision=precision)
+    if not model.is_global_zero_:
+        return  # other DDP ranks hold the same weights; rank 0 writes the run
+    model.save_pretrained(out)
+    stats = model.fit_stats_
+    print(f"{method}: fit {stats['n_pairs']} pairs in {stats['fit_seconds']:.1f} s "
+          f"({stats['pairs_per_second']:,.0f} pairs/s); saved to {out}")
+
+
+def _parse_overrides(pairs: Sequence[str]) -> dict:
+    import yaml
+
+    parsed = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--set {pair!r}: expected KEY=VALUE")
+        key, value = pair.split("=", 1)
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
+def _load_run(run: str):
+    from pluralign.methods import PreferenceModel
+
+    return PreferenceModel.from_pretrained(run)
+
+
+def predict(run: str, data: str, out: str, shots: int = 8) -> None:
+    """Write P(chosen ≻ rejected) for each scored row of DATA as JSONL (index, user_id, p_chosen)."""
+    from pluralign.data import read_preferences
+    from pluralign.eval import score_rows
+    from pluralign.io import write_jsonl
+
+    model = _load_run(run)
+    rows = read_preferences(data, split="test")
+    indices, probs = score_rows(model, rows, shots)
+    users = rows.column("user_id")
+    write_jsonl(out, ({"index": int(i), "user_id": users[i], "p_chosen": round(float(p), 6)}
+                      for i, p in zip(indices, probs)))
+    print(f"wrote {out} ({len(indices)} rows)")
+
+
+def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None:
+    """Run the evaluation protocol on DATA (a file, or a folder's test split) and write metrics JSON."""
+    from pluralign.data import read_preferences
+    from pluralign.eval import evaluate as run_protocol
+    from pluralign.io import write_json
+
+    try:
+        ks = [int(k) for k in shots.split(",") if k.strip()]
+    except ValueError:
+        raise ValueError(f"--shots {shots!r}: expected comma-separated whole numbers") from None
+    if any(k < 0 for k in ks):
+        raise ValueError(f"--shots {shots!r}: shot counts must be non-negative")
+    model = _load_run(run)
+    report = run_protocol(model, read_preferences(data, split="test"), shots=ks)
+    write_json(out, report)
+    print(json.dumps({k: report[k] for k in ("seen", "controversial") if k in report}, indent=1))
+    print(f"wrote {out}")
+
+
+def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: int = 4) -> None:
+    """Infer a new user's vector from their labelled pairs; with --active, also rank a pool of
+    unlabelled candidate pairs by how much their answer would tell about the user."""
+    from pluralign.data import read_preferences
+    from pluralign.io import write_json
+
+    model = _load_run(run)
+    labelled = read_preferences(pairs)
+    vector = model.infer_user(labelled)
+    result = vector.to_dict()
+    if active:
+        if not hasattr(model, "select_queries"):
+            raise ValueError(f"--active: method {model.name!r} has no active query selection")
+        pool = read_preferences(active)
+        result["next_queries"] = [int(i) for i in model.select_queries(pool, queries, context=labelled)]
+    write_json(out, result)
+    print(f"wrote {out} (user from {vector.n_pairs} pairs)")
+
+
+def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str, seed: int = 0) -> None:
+    """Every method on every benchmark: results.md, results.json and few_shot.png in OUT."""
+    from pluralign.data.synthetic import BENCHMARKS
+    from pluralign.eval.bench import benchmark_data, run_bench
+    from pluralign.methods import METHODS
+
+    methods = list(methods or METHODS)
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
+    datasets = {name: benchmark_data(name, seed) for name in (benchmarks or BENCHMARKS)}
+    run_bench(methods, datasets, out, seed=seed)
+    print((Path(out) / "results.md").read_text())
+
+
+def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
+    """The main job: every method on the shipped default data (data/pets), a table and a plot."""
+    from pluralign.data import read_preferences
+    from pluralign.eval.bench import benchmark_data, run_bench
+    from pluralign.methods import METHODS
+
+    shipped = Path(__file__).resolve().parent.parent / "data" / DEFAULT_DEMO_DATA
+    if (shipped / "train.jsonl").exists():
+        datasets = {DEFAULT_DEMO_DATA: (read_preferences(shipped, "train"), read_preferences(shipped, "test"))}
+    else:  # an installed package without the checkout: build the same data (deterministic)
+        datasets = {DEFAULT_DEMO_DATA: benchmark_data(DEFAULT_DEMO_DATA, 0)}
+    run_bench(list(methods or METHODS), datasets, out)
+    print((Path(out) / "results.md").read_text())
+    print(f"plot: {out}/few_shot.png, table: {out}/results.md, all figures: {out}/results.json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pluralign", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="benchmarks and dataset adapters").add_subparsers(dest="data_command", required=True)
+    data.add_parser("list", help=data_list.__doc__)
+    p = data.add_parser("build", help=data_build.__doc__)
+    p.add_argument("name")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p = data.add_parser("convert", help=data_convert.__doc__)
+    p.add_argument("adapter")
+    p.add_argument("source")
+    p.add_argument("--out", required=True)
+
+    p = commands.add_parser("fit", help=fit.__doc__)
+    p.add_argument("method")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--config", help="YAML preset of constructor arguments (models/METHOD.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one constructor argument, e.g. --set epochs=5")
+    p.add_argument("--accelerator", default="cpu")
+    p.add_argument("--devices", default="1")
+    p.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, fsdp, ...")
+    p.add_argument("--precision", default="32-true")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+    p = commands.add_parser("predict", help=predict.__doc__)
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--shots", type=int, default=8)
+
+    p = commands.add_parser("eval", help=evaluate.__doc__)
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--shots", default="0,1,2,4,8,16")
+
+    p = commands.add_parser("adapt", help=adapt.__doc__)
+    p.add_argument("--run", required=True)
+    p.add_argument("--pairs", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank")
+    p.add_argument("--queries", type=int, default=4, help="how many pairs to pick from POOL")
+
+    p = commands.add_parser("bench", help=bench.__doc__)
+    p.add_argument("--methods", nargs="+")
+    p.add_argument("--benchmarks", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = commands.add_parser("demo", help=demo.__doc__)
+    p.add_argument("--out", default="demo")
+    p.add_argument("--methods", nargs="+")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    debug = args.pop("debug")
+    command = args.pop("command")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if command == "data":
+        command = f"data_{args.pop('data_command')}"
+    handler = {"eval": evaluate}.get(command) or globals()[command]
+    try:
+        handler(**args)
+    except (ValueError, KeyError, TypeError, FileNotFoundError, RuntimeError) as err:
+        if debug:
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"pluralign: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

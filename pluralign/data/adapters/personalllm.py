@@ -1,0 +1,152 @@
+"""PersonalLLM (Zollo et al. 2025; ``namkoong-lab/PersonalLLM``) with simulated users.
+
+Format read: the dataset's Parquet files (``data/train-00000-of-00001.parquet``; JSON lines with the same
+columns also work), one prompt per row: ``prompt``, ``response_1`` ... ``response_8``, and one reward
+score per response and reward model in ``response_{i}_{model}`` (e.g. ``response_3_gemma_7b``; the
+``{model}_response_{i}`` spelling is accepted too). Score columns are found by name; non-numeric columns
+with the same pattern (e.g. the generating model's name) are ignored.
+
+Users, as in the PersonalLLM paper: a user is a weighting over the reward models; their reward for a
+response is the weighted sum of its scores. Pass named users (``users={"alice": {"gemma_2b": 1.0}}``)
+or sample ``n_users`` weightings from a symmetric Dirichlet(``alpha``) with ``seed``. For each user
+and pair of responses, chosen = the response with the higher weighted score (equal scores: a tie,
+skipped and counted), margin = the score difference, and the attributes are the per-model scores.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from pluralign.data.adapters._common import field, finish, input_files, is_missing, number, pair_problem, read_records
+from pluralign.data.contract import DataError, PreferenceSet, fail
+
+RESPONSE = re.compile(r"^response_(\d+)$")
+SCORE = (re.compile(r"^response_(\d+)_(.+)$"), re.compile(r"^(.+)_response_(\d+)$"))
+
+
+def from_personalllm(
+    path: str | Path,
+    users: Mapping[str, Mapping[str, float] | Sequence[float]] | None = None,
+    n_users: int = 10,
+    alpha: float = 1.0,
+    seed: int = 0,
+    pairs_per_prompt: int | None = None,
+    reward_models: Sequence[str] | None = None,
+) -> PreferenceSet:
+    """Read PersonalLLM (a file or a folder of files) into pairs labelled by simulated users.
+
+    ``pairs_per_prompt``: per user and prompt, sample this many response pairs (with ``seed``); None
+    keeps every pair. ``reward_models``: which score columns to use (default: all found in the data).
+    """
+    records = [(str(file), i, r) for file in input_files(Path(path)) for i, r in enumerate(read_records(file))]
+    if not records:
+        raise DataError(f"{path}: no rows")
+    models = list(reward_models) if reward_models is not None else _reward_models(records[0][2], *records[0][:2])
+    weights = _user_weights(users, models, n_users, alpha, seed, str(path))
+    rng = np.random.default_rng(seed)
+    rows: list[dict] = []
+    dropped: Counter = Counter()
+    for source, i, record in records:
+        prompt = field(record, "prompt", source, i, str)
+        responses, scores = _responses(record, models, source, i, dropped)
+        for user_id, w in weights.items():
+            for a, b in _pairs(len(responses), pairs_per_prompt, rng):
+                row = _row(prompt, (responses[a], scores[a]), (responses[b], scores[b]), models, w, dropped)
+                if row is not None:
+                    rows.append({**row, "user_id": user_id})
+    users_meta = {user: dict(zip(models, map(float, w))) for user, w in weights.items()}
+    return finish(rows, path, dropped, "personalllm", reward_models=models, users=users_meta,
+                  alpha=None if users else alpha, seed=seed)
+
+
+def _reward_models(record: Any, source: str, i: int) -> list[str]:
+    """Reward-model names whose score columns are numeric for every response of the first row."""
+    if not isinstance(record, dict):
+        raise fail(source, i, None, f"expected a record (mapping), got {type(record).__name__}")
+    found: dict[str, set[int]] = {}
+    for column, value in record.items():
+        for pattern, (n, m) in zip(SCORE, ((1, 2), (2, 1))):
+            match = pattern.match(column)
+            if match and isinstance(value, (int, float)) and not isinstance(value, bool):
+                found.setdefault(match.group(m), set()).add(int(match.group(n)))
+    n_responses = len(_response_numbers(record))
+    models = sorted(name for name, numbers in found.items() if len(numbers) == n_responses)
+    if not models:
+        raise fail(source, i, "response_1_<model>", "no reward-model score columns found")
+    return models
+
+
+def _response_numbers(record: dict) -> list[int]:
+    """The ``n`` of every non-empty ``response_{n}`` (Parquet stores absent responses as nulls)."""
+    return sorted(int(m.group(1)) for m in map(RESPONSE.match, record) if m and not is_missing(record[m.group(0)]))
+
+
+def _responses(record: Any, models: list[str], source: str, i: int, dropped: Counter) -> tuple[list[str], np.ndarray]:
+    """The response texts and their (responses x reward models) score matrix."""
+    numbers = _response_numbers(record)
+    dropped["missing_response"] += sum(1 for column in record if RESPONSE.match(column)) - len(numbers)
+    if len(numbers) < 2:
+        raise fail(source, i, "response_2", "missing: need at least two responses")
+    texts = [field(record, f"response_{n}", source, i, str) for n in numbers]
+    scores = np.array([[number(_score(record, n, m, source, i), source, i, f"response_{n}_{m}") for m in models]
+                       for n in numbers])
+    return texts, scores
+
+
+def _score(record: dict, n: int, model: str, source: str, i: int) -> Any:
+    for column in (f"response_{n}_{model}", f"{model}_response_{n}"):
+        if column in record and not is_missing(record[column]):
+            return record[column]
+    raise fail(source, i, f"response_{n}_{model}", "missing reward-model score")
+
+
+def _user_weights(users: Mapping[str, Any] | None, models: list[str], n_users: int, alpha: float, seed: int,
+                  source: str) -> dict[str, np.ndarray]:
+    if users is None:
+        if n_users < 1 or alpha <= 0:
+            raise DataError(f"{source}: need n_users >= 1 and alpha > 0, got n_users={n_users}, alpha={alpha}")
+        sampled = np.random.default_rng(seed).dirichlet([alpha] * len(models), size=n_users)
+        return {f"user_{k}": w for k, w in enumerate(sampled)}
+    weights = {}
+    for name, spec in users.items():
+        if isinstance(spec, Mapping):
+            unknown = set(spec) - set(models)
+            if unknown:
+                raise DataError(f"{source}: user {name!r} weights unknown reward models {sorted(unknown)} "
+                                f"(known: {models})")
+            spec = [float(spec.get(m, 0.0)) for m in models]
+        if len(spec) != len(models):
+            raise DataError(f"{source}: user {name!r} has {len(spec)} weights for {len(models)} reward models")
+        weights[str(name)] = np.asarray(spec, dtype=float)
+    return weights
+
+
+def _pairs(n: int, k: int | None, rng: np.random.Generator) -> list[tuple[int, int]]:
+    pairs = list(itertools.combinations(range(n), 2))
+    if k is None or k >= len(pairs):
+        return pairs
+    return [pairs[j] for j in sorted(rng.choice(len(pairs), size=k, replace=False))]
+
+
+def _row(prompt: str, a: tuple[str, np.ndarray], b: tuple[str, np.ndarray], models: list[str], w: np.ndarray,
+         dropped: Counter) -> dict | None:
+    reward_a, reward_b = float(a[1] @ w), float(b[1] @ w)
+    if reward_a == reward_b:
+        dropped["ties"] += 1
+        return None
+    chosen, rejected = (a, b) if reward_a > reward_b else (b, a)
+    problem = pair_problem(chosen[0], rejected[0])
+    if problem:
+        dropped[problem] += 1
+        return None
+    return {
+        "prompt": prompt, "chosen": chosen[0], "rejected": rejected[0], "margin": abs(reward_a - reward_b),
+        "chosen_attributes": dict(zip(models, map(float, chosen[1]))),
+        "rejected_attributes": dict(zip(models, map(float, rejected[1]))),
+    }

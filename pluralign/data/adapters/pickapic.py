@@ -1,0 +1,137 @@
+"""Pick-a-Pic CLIP-H embeddings as PAL ships them (Chen et al. 2025; github.com/RamyaLab/pluralistic-alignment,
+``ramya-ml/pickapic-embeds``), read without unpickling.
+
+PAL's own files are pickles: one ``<unique_id>.joblib`` per sample holding
+``((u_id, p, (x_left, x_right)), y)`` (``src/dataset.py``), with ``p`` the prompt's and ``x_left``/``x_right``
+the two images' OpenCLIP-H/14 embeddings and ``y`` = -1 when the left image is preferred, +1 when the
+right one is (``src/summary_dataset_utils.py``; PAL's distance model scores d(left) - d(right)). Loading a
+pickle runs code from the file, so those are refused; convert them once in a trusted environment into
+arrays with PAL's names, in one of these safe containers:
+
+- ``.npz`` (read with ``allow_pickle=False``) or a folder of ``uid.npy``, ``p.npy``, ``x_left.npy``,
+  ``x_right.npy``, ``y.npy``;
+- ``.safetensors`` with tensors ``p``, ``x_left``, ``x_right``, ``y`` and integer ``uid`` (string ids can
+  go in the header metadata as ``{"uid": "<JSON list>"}``);
+- ``.pt`` holding a plain dict of tensors/lists, read with ``torch.load(weights_only=True)``.
+
+Shapes: ``uid`` (N,), ``p`` (N, Dp), ``x_left``/``x_right`` (N, D), ``y`` (N,) in {-1, 0, +1}; 0 is a tie,
+skipped and counted. Rows get ``chosen_embedding``/``rejected_embedding``/``prompt_embedding`` + ``user_id``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pluralign.data.adapters._common import finish
+from pluralign.data.contract import DataError, PreferenceSet, fail
+
+ARRAYS = ("uid", "p", "x_left", "x_right", "y")
+PICKLES = (".joblib", ".pkl", ".pickle")
+CONVERT_HINT = ("PAL's .joblib samples are pickles and are not loaded here; convert them in a trusted "
+                "environment to .npz/.safetensors arrays named uid, p, x_left, x_right, y")
+
+
+def from_pickapic(path: str | Path, prompt_embeddings: bool = True) -> PreferenceSet:
+    """Read PAL-style Pick-a-Pic embeddings from a safe container (see the module docstring)."""
+    path = Path(path)
+    arrays = _check(_load(path), str(path))
+    rows: list[dict] = []
+    dropped: Counter = Counter()
+    for i, (uid, label) in enumerate(zip(arrays["uid"], arrays["y"])):
+        if label == 0:
+            dropped["ties"] += 1
+            continue
+        chosen, rejected = ("x_left", "x_right") if label < 0 else ("x_right", "x_left")
+        row = {"chosen_embedding": arrays[chosen][i], "rejected_embedding": arrays[rejected][i], "user_id": uid}
+        if prompt_embeddings and "p" in arrays:
+            row["prompt_embedding"] = arrays["p"][i]
+        rows.append(row)
+    return finish(rows, path, dropped, "pickapic", n_samples=len(arrays["y"]))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    suffix = path.suffix.lower()
+    if suffix in PICKLES or (path.is_dir() and any(path.glob("*.joblib"))):
+        raise fail(str(path), None, None, CONVERT_HINT)
+    if path.is_dir():
+        return {name: _npy(path / f"{name}.npy") for name in ARRAYS if (path / f"{name}.npy").exists()}
+    if suffix == ".npz":
+        return _npz(path)
+    if suffix == ".safetensors":
+        return _safetensors(path)
+    if suffix in (".pt", ".pth"):
+        return _torch(path)
+    raise DataError(f"{path}: unknown format {path.suffix!r} (expected .npz, .safetensors, .pt or a folder of .npy)")
+
+
+def _npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as err:  # object arrays need pickle
+        raise fail(str(path), None, path.stem, f"cannot read without unpickling ({err})") from None
+
+
+def _npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except ValueError as err:
+        raise fail(str(path), None, None, f"cannot read without unpickling ({err})") from None
+
+
+def _safetensors(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as f:
+        arrays: dict[str, Any] = {name: f.get_tensor(name) for name in f.keys()}
+        metadata = f.metadata() or {}
+    if "uid" not in arrays and "uid" in metadata:
+        try:
+            arrays["uid"] = json.loads(metadata["uid"])
+        except json.JSONDecodeError:
+            raise fail(str(path), None, "uid", "metadata 'uid' is not a JSON list") from None
+    return arrays
+
+
+def _torch(path: Path) -> dict[str, Any]:
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises UnpicklingError for anything beyond plain tensors/containers
+        message = f"not a plain dict of tensors ({type(err).__name__}); {CONVERT_HINT}"
+        raise fail(str(path), None, None, message) from None
+    if not isinstance(data, dict):
+        raise fail(str(path), None, None, f"expected a dict of arrays {ARRAYS}, got {type(data).__name__}")
+    return {name: value.numpy() if hasattr(value, "numpy") else value for name, value in data.items()}
+
+
+def _check(arrays: dict[str, Any], source: str) -> dict[str, list]:
+    """Every required array present with one row per sample; embeddings 2-D; labels in {-1, 0, 1}."""
+    for name in ("uid", "x_left", "x_right", "y"):
+        if name not in arrays:
+            raise fail(source, None, name, f"missing array (found {sorted(arrays)})")
+    n = len(arrays["y"])
+    out: dict[str, list] = {}
+    for name in ARRAYS:
+        if name not in arrays:
+            continue
+        value = np.asarray(arrays[name])
+        if len(value) != n:
+            raise fail(source, None, name, f"has {len(value)} rows, y has {n}")
+        if name in ("p", "x_left", "x_right") and value.ndim != 2:
+            raise fail(source, None, name, f"expected a 2-D (samples x dims) array, got shape {value.shape}")
+        out[name] = value.tolist()
+    out["uid"] = [u.decode() if isinstance(u, bytes) else str(u) for u in out["uid"]]
+    bad = [i for i, label in enumerate(out["y"]) if label not in (-1, 0, 1)]
+    if bad:
+        got = out["y"][bad[0]]
+        raise fail(source, bad[0], "y", f"expected -1 (left preferred), +1 (right preferred) or 0 (tie), got {got}")
+    return out

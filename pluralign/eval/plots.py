@@ -1,0 +1,53 @@
+"""Plots people would rather look at than read: few-shot curves with the oracle drawn as a line."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from pluralign.io import atomic_path  # noqa: E402
+
+
+def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path:
+    """One panel per benchmark: unseen-user accuracy vs k for each method, the oracle dashed.
+
+    ``results[benchmark][method]`` is an ``evaluate`` report. Panels without unseen users show the
+    seen-user accuracy as a flat line so every method still appears.
+    """
+    benchmarks = list(results)
+    cols = min(3, max(1, len(benchmarks)))
+    rows = math.ceil(len(benchmarks) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    for ax, bench in zip(axes.flat, benchmarks):
+        oracle = None
+        for method, report in results[bench].items():
+            unseen = report.get("unseen") or {}
+            if unseen:
+                ks = sorted(int(k) for k in unseen)
+                ax.plot(ks, [unseen[str(k)]["accuracy"] for k in ks], marker="o", label=method)
+                oracle = oracle or [unseen[str(k)].get("oracle_accuracy") for k in ks]
+            elif "accuracy" in report.get("seen", {}):
+                ax.axhline(report["seen"]["accuracy"], linestyle=":", label=f"{method} (seen)")
+        if oracle and oracle[0] is not None:
+            ax.axhline(oracle[0], color="black", linestyle="--", label="oracle")
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xticks([0, 1, 2, 4, 8, 16])
+        ax.set_xticklabels(["0", "1", "2", "4", "8", "16"])
+        ax.set_title(bench)
+        ax.set_xlabel("context pairs of the new user (k)")
+        ax.set_ylabel("accuracy on query pairs")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(benchmarks):]:
+        ax.axis("off")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path

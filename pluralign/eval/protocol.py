@@ -1,0 +1,123 @@
+"""The evaluation protocol of DESIGN.md, the same for every method.
+
+- seen users: held-out rows without a ``role`` scored with the user's learned vector (population
+  vector where the model keeps no user ids, or the user is unknown to it);
+- unseen users, few-shot: for each k, adapt on the user's first k ``context`` rows, score their
+  ``query`` rows (k = 0 is the population model);
+- groups and the worst group, controversial pairs (the ``controversial`` column, else pairs that users
+  label both ways), oracle accuracy on the same rows, and the fit cost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from pluralign.data.contract import PreferenceSet
+from pluralign.data.features import PairFeatures
+from pluralign.eval.metrics import preference_metrics, round_floats
+
+DEFAULT_SHOTS = (0, 1, 2, 4, 8, 16)
+
+
+def controversial_mask(data: PreferenceSet) -> np.ndarray:
+    """The ``controversial`` column where present; else True for pairs labelled both ways by the users."""
+    flags = data.column("controversial")
+    if all(f is not None for f in flags):
+        return np.asarray(flags, dtype=bool)
+    directions: dict[tuple, set] = defaultdict(set)
+    keys = []
+    for row in data.rows:
+        a, b = row.get("chosen", str(row.get("chosen_embedding"))), row.get("rejected", str(row.get("rejected_embedding")))
+        key = (row.get("prompt", ""), min(a, b), max(a, b))
+        directions[key].add(a < b)
+        keys.append(key)
+    return np.asarray([len(directions[k]) > 1 for k in keys], dtype=bool)
+
+
+def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(row indices, P(chosen ≻ rejected)) for every row that is not a ``context`` row.
+
+    Unseen users (rows with a role) are adapted on their first ``shots`` context rows, in file order.
+    """
+    features = features if features is not None else model.featurize(data)
+    roles = data.column("role")
+    users = data.column("user_id")
+    known = set(model.user_ids_)
+    seen = [i for i, r in enumerate(roles) if r is None]
+    index_parts, prob_parts = [], []
+    if seen:
+        seen_users = [users[i] if users[i] in known else None for i in seen]
+        logits = model.logits_features(features[seen], model.user_matrix(seen_users, len(seen)))
+        index_parts.append(np.asarray(seen))
+        prob_parts.append(torch.sigmoid(logits).numpy())
+    contexts: dict[str, list[int]] = defaultdict(list)
+    queries: dict[str, list[int]] = defaultdict(list)
+    for i, (role, user) in enumerate(zip(roles, users)):
+        if role == "context":
+            contexts[user].append(i)
+        elif role == "query":
+            queries[user].append(i)
+    for user, rows in queries.items():
+        vector = model.infer_user(features[contexts[user][:shots]] if shots else None)
+        logits = model.logits_features(features[rows], vector.mean.expand(len(rows), -1))
+        index_parts.append(np.asarray(rows))
+        prob_parts.append(torch.sigmoid(logits).numpy())
+    if not index_parts:
+        return np.zeros(0, dtype=int), np.zeros(0)
+    indices = np.concatenate(index_parts)
+    order = np.argsort(indices, kind="stable")
+    return indices[order], np.concatenate(prob_parts)[order]
+
+
+def _metrics(rows: np.ndarray, probs: np.ndarray, oracle: list) -> dict:
+    return preference_metrics(probs, [oracle[i] for i in rows])
+
+
+def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS) -> dict:
+    """Every figure of the protocol as one JSON-ready dict (keys: seen, unseen, groups, worst_group,
+    controversial, fit, predict)."""
+    features = model.featurize(data)
+    oracle = data.column("oracle_p")
+    groups = np.asarray([g if g is not None else "all" for g in data.column("group")], dtype=object)
+    contested = controversial_mask(data)
+    roles = np.asarray([r or "" for r in data.column("role")], dtype=object)
+
+    start = time.perf_counter()
+    rows, probs = score_rows(model, data, 0, features)
+    seconds = time.perf_counter() - start
+    is_seen = roles[rows] == ""
+    report: dict = {"seen": _metrics(rows[is_seen], probs[is_seen], oracle)}
+    report["controversial"] = _metrics(rows[is_seen & contested[rows]], probs[is_seen & contested[rows]], oracle)
+
+    report["unseen"] = {}
+    by_k: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if (roles == "query").any():
+        for k in shots:
+            k_rows, k_probs = score_rows(model, data, k, features) if k else (rows, probs)
+            query = roles[k_rows] == "query"
+            by_k[k] = (k_rows[query], k_probs[query])
+            entry = _metrics(*by_k[k], oracle)
+            hard = contested[by_k[k][0]]
+            entry["controversial"] = _metrics(by_k[k][0][hard], by_k[k][1][hard], oracle)
+            report["unseen"][str(k)] = entry
+
+    # groups on seen users' held-out rows; where there are none, on unseen users' queries at k = 8
+    if is_seen.any():
+        g_rows, g_probs = rows[is_seen], probs[is_seen]
+    else:
+        g_rows, g_probs = by_k.get(8, next(iter(by_k.values()), (rows, probs)))
+    report["groups"] = {
+        str(g): _metrics(g_rows[groups[g_rows] == g], g_probs[groups[g_rows] == g], oracle)
+        for g in sorted(set(groups[g_rows]))
+    }
+    if report["groups"]:
+        worst = min(report["groups"], key=lambda g: report["groups"][g].get("accuracy", 1.0))
+        report["worst_group"] = {"group": worst, **report["groups"][worst]}
+    report["fit"] = dict(model.fit_stats_)
+    report["predict"] = {"pairs_per_second": round(len(rows) / max(seconds, 1e-9), 1)}
+    return round_floats(report)

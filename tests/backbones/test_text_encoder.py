@@ -1,0 +1,40 @@
+import torch
+
+from pluralign.backbones import TextEncoder
+from pluralign.data.cache import EmbeddingCache
+
+TEXTS = ["A cat sleeps on the warm windowsill.", "Quarterly revenue exceeded expectations.", "A cat sleeps."]
+
+
+def test_default_backbone_embeds_offline():
+    encoder = TextEncoder()
+    vectors = encoder.encode(TEXTS)
+    assert vectors.shape == (3, 384)
+    assert torch.allclose(vectors.norm(dim=-1), torch.ones(3), atol=1e-5)
+    similarity = vectors @ vectors.T
+    assert similarity[0, 2] > similarity[0, 1]  # the cat sentences are closer to each other
+
+
+def test_poolings_differ_and_batches_do_not_matter():
+    small = TextEncoder(batch_size=1).encode(TEXTS)
+    large = TextEncoder(batch_size=8).encode(TEXTS)
+    assert torch.allclose(small, large, atol=1e-5)
+    last = TextEncoder(pooling="last").encode(TEXTS)
+    assert not torch.allclose(last, large)
+
+
+def test_cache_second_run_embeds_nothing(tmp_path):
+    encoder = TextEncoder()
+    first = EmbeddingCache(tmp_path)
+    a = first.embed(TEXTS + TEXTS[:1], encoder)
+    assert first.misses == 3
+    second = EmbeddingCache(tmp_path)  # a new process would see the same shards
+
+    class NoEncode(TextEncoder):
+        def encode(self, texts, progress=False):
+            raise AssertionError("embedded again: " + repr(texts))
+
+    b = second.embed(TEXTS, NoEncode())
+    assert second.misses == 0 and second.hits == 3
+    assert torch.equal(a[:3], b)
+    assert not list(tmp_path.rglob("*.tmp"))

@@ -1,0 +1,57 @@
+"""Shared fixtures: offline environment, a per-session embedding cache, tiny preference data."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ[_var] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _embedding_cache(tmp_path_factory):
+    os.environ["PLURALIGN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+def two_group_rows(n_users: int = 6, pairs: int = 60, dim: int = 4, seed: int = 0,
+                   unseen: int = 2, context: int = 16, queries: int = 20) -> tuple[list[dict], list[dict]]:
+    """Embedding rows: group A prefers a high first feature, group B a low one (opposed users);
+    returns (train, test) with held-out seen rows and unseen users' context/query rows."""
+    rng = random.Random(seed)
+
+    def pair(user: str, group: str, role: str | None = None) -> dict:
+        a = [rng.gauss(0, 1) for _ in range(dim)]
+        b = [rng.gauss(0, 1) for _ in range(dim)]
+        sign = 1.0 if group == "a" else -1.0
+        p = 1 / (1 + math.exp(-3.0 * sign * (a[0] - b[0])))
+        if rng.random() > p:
+            a, b, p = b, a, 1 - p
+        row = {"chosen_embedding": a, "rejected_embedding": b, "user_id": user, "group": group,
+               "oracle_p": p, "controversial": True}
+        if role:
+            row["role"] = role
+        return row
+
+    train, test = [], []
+    for u in range(n_users):
+        group = "a" if u % 3 else "b"  # 2:1 majority
+        train += [pair(f"u{u}", group) for _ in range(pairs)]
+        test += [pair(f"u{u}", group) for _ in range(pairs // 4)]
+    for u in range(unseen):
+        group = "a" if u % 2 else "b"
+        test += [pair(f"new{u}", group, "context") for _ in range(context)]
+        test += [pair(f"new{u}", group, "query") for _ in range(queries)]
+    return train, test
+
+
+@pytest.fixture
+def tiny_data():
+    return two_group_rows()

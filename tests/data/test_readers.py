@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from pluralign.data import DataError, read_preferences
+from pluralign.io import write_jsonl
+
+ROWS = [
+    {"prompt": "p1", "chosen": "a", "rejected": "b", "user_id": "u1", "margin": 1.0, "chosen_attributes": None},
+    {"prompt": "p2", "chosen": "c", "rejected": "d", "user_id": "u2", "margin": None, "chosen_attributes": {"x": 1.0}},
+]
+
+
+def test_jsonl_csv_parquet_and_datasets_agree(tmp_path):
+    import datasets
+    import pandas as pd
+
+    write_jsonl(tmp_path / "d.jsonl", ROWS)
+    frame = pd.DataFrame(ROWS)
+    frame["chosen_attributes"] = [None, json.dumps({"x": 1.0})]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    pd.DataFrame(ROWS).to_parquet(tmp_path / "d.parquet")
+    datasets.Dataset.from_list(ROWS).save_to_disk(str(tmp_path / "saved"))
+    expected = read_preferences(tmp_path / "d.jsonl").rows
+    assert expected[1]["chosen_attributes"] == {"x": 1.0}
+    for source in ("d.csv", "d.parquet", "saved"):
+        got = read_preferences(tmp_path / source).rows
+        assert [{k: v for k, v in r.items()} for r in got] == expected, source
+    assert read_preferences(datasets.Dataset.from_list(ROWS)).rows == expected
+
+
+def test_directory_split(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", ROWS[:1])
+    write_jsonl(tmp_path / "test.jsonl", ROWS[1:])
+    assert read_preferences(tmp_path, "test").rows[0]["prompt"] == "p2"
+
+
+def test_bad_json_line_names_the_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n{not json}\n")
+    with pytest.raises(DataError, match=r"bad.jsonl, row 1: invalid JSON"):
+        read_preferences(path)
+
+
+def test_missing_file_and_unknown_format(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_preferences(tmp_path / "nope.jsonl")
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(DataError, match="unknown format"):
+        read_preferences(tmp_path / "x.txt")
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    def rows():
+        yield ROWS[0]
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        write_jsonl(tmp_path / "out.jsonl", rows())
+    assert list(tmp_path.iterdir()) == []

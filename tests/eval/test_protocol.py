@@ -1,0 +1,52 @@
+import math
+
+import pytest
+
+from conftest import two_group_rows
+from pluralign.data import PreferenceSet
+from pluralign.eval import evaluate, preference_metrics, score_rows
+from pluralign.eval.protocol import controversial_mask
+from pluralign.methods import BradleyTerry
+
+
+def test_metrics_by_hand():
+    m = preference_metrics([0.9, 0.4, 0.5], oracle_p=[0.8, 0.6, 0.3])
+    assert m["n"] == 3
+    assert math.isclose(m["accuracy"], (1 + 0 + 0.5) / 3)
+    assert math.isclose(m["log_loss"], -(math.log(0.9) + math.log(0.4) + math.log(0.5)) / 3)
+    assert math.isclose(m["oracle_accuracy"], 2 / 3)
+
+
+def test_controversial_from_opposite_labels():
+    rows = [
+        {"prompt": "p", "chosen": "a", "rejected": "b", "user_id": "1"},
+        {"prompt": "p", "chosen": "b", "rejected": "a", "user_id": "2"},
+        {"prompt": "p", "chosen": "c", "rejected": "d", "user_id": "1"},
+    ]
+    assert controversial_mask(PreferenceSet.from_rows(rows)).tolist() == [True, True, False]
+
+
+@pytest.fixture(scope="module")
+def model_and_test():
+    train, test = two_group_rows(n_users=3, pairs=80)
+    model = BradleyTerry(epochs=5, hidden=[16]).fit(train, progress=False)
+    return model, PreferenceSet.from_rows(test)
+
+
+def test_report_has_every_section(model_and_test):
+    model, test = model_and_test
+    report = evaluate(model, test, shots=(0, 2, 8))
+    assert set(report) >= {"seen", "unseen", "groups", "worst_group", "controversial", "fit", "predict"}
+    assert list(report["unseen"]) == ["0", "2", "8"]
+    n_queries = sum(r.get("role") == "query" for r in test.rows)
+    assert report["unseen"]["8"]["n"] == n_queries
+    assert report["seen"]["n"] == sum("role" not in r for r in test.rows)
+    assert 0.5 < report["seen"]["oracle_accuracy"] <= 1.0
+    assert report["worst_group"]["accuracy"] == min(g["accuracy"] for g in report["groups"].values())
+
+
+def test_score_rows_skips_context_rows(model_and_test):
+    model, test = model_and_test
+    indices, probs = score_rows(model, test, shots=4)
+    assert all(test.rows[i].get("role") != "context" for i in indices)
+    assert len(indices) == sum(r.get("role") != "context" for r in test.rows) == len(probs)

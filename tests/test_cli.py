@@ -1,0 +1,79 @@
+"""The `pluralign` command end to end on tiny embedding data: fit, eval, predict, adapt, errors."""
+
+import json
+
+import pytest
+
+from conftest import two_group_rows
+from pluralign.cli import main
+from pluralign.io import write_jsonl
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    train, test = two_group_rows(n_users=3, pairs=60)
+    write_jsonl(folder / "train.jsonl", train)
+    write_jsonl(folder / "test.jsonl", test)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run_dir(data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    assert main(["fit", "bt", "--data", str(data_dir), "--out", str(run), "--set", "epochs=3",
+                 "--set", "hidden=[8]", "--no-progress"]) == 0
+    return run
+
+
+def test_fit_writes_a_run(run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["method"] == "bt" and config["config"]["epochs"] == 3
+    assert (run_dir / "model.safetensors").exists()
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    assert list((run_dir / "logs").rglob("metrics.csv"))
+
+
+def test_eval_and_predict(run_dir, data_dir, tmp_path):
+    assert main(["eval", "--run", str(run_dir), "--data", str(data_dir), "--shots", "0,4",
+                 "--out", str(tmp_path / "m.json")]) == 0
+    report = json.loads((tmp_path / "m.json").read_text())
+    assert list(report["unseen"]) == ["0", "4"] and "oracle_accuracy" in report["seen"]
+    assert main(["predict", "--run", str(run_dir), "--data", str(data_dir / "test.jsonl"),
+                 "--out", str(tmp_path / "p.jsonl"), "--shots", "4"]) == 0
+    lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    test_rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
+    assert [p["index"] for p in lines] == [i for i, r in enumerate(test_rows) if r.get("role") != "context"]
+    assert all(0 <= p["p_chosen"] <= 1 and p["user_id"] == test_rows[p["index"]]["user_id"] for p in lines)
+
+
+def test_adapt(run_dir, data_dir, tmp_path):
+    pairs = tmp_path / "pairs.jsonl"
+    rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
+    write_jsonl(pairs, [r for r in rows if r.get("role") == "context"][:4])
+    assert main(["adapt", "--run", str(run_dir), "--pairs", str(pairs), "--out", str(tmp_path / "u.json")]) == 0
+    assert json.loads((tmp_path / "u.json").read_text())["n_pairs"] == 4
+
+
+def test_bad_input_is_one_line_and_nonzero(run_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": "", "rejected": "b"}\n')
+    out = tmp_path / "m.json"
+    assert main(["eval", "--run", str(run_dir), "--data", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"pluralign: error: {bad}, row 1, column 'chosen': empty text"
+    assert not out.exists() and not list(tmp_path.glob(".*tmp"))
+    assert main(["fit", "nope", "--data", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+    assert main(["fit", "bt", "--data", str(bad), "--out", str(tmp_path / "r"), "--set", "epochs=0"]) == 2
+    assert "epochs=0 must be at least 1" in capsys.readouterr().err
+    assert main(["eval", "--run", str(tmp_path), "--data", str(bad), "--out", str(out)]) == 2
+    assert "not a saved pluralign model" in capsys.readouterr().err
+
+
+def test_help_for_every_subcommand(capsys):
+    for command in (["fit"], ["eval"], ["predict"], ["adapt"], ["bench"], ["demo"], ["data", "build"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*command, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: pluralign" in capsys.readouterr().out

@@ -1,0 +1,55 @@
+"""DDP on 2 CPU processes gives the accuracy of one process; a run resumes from its last checkpoint."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import two_group_rows
+from pluralign.data import PreferenceSet
+from pluralign.eval import evaluate
+from pluralign.io import write_jsonl
+from pluralign.methods import PreferenceModel
+from pluralign.methods.bt import BradleyTerry
+
+
+def fit_cli(data, out, *extra):
+    cmd = [sys.executable, "-m", "pluralign.cli", "fit", "bt", "--data", str(data), "--out", str(out),
+           "--set", "epochs=8", "--set", "hidden=[16]", "--set", "lr=0.003", "--no-progress", *extra]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ddp")
+    train, test = two_group_rows(n_users=3, pairs=400, seed=1)
+    majority = [r for r in train if r["group"] == "a"]
+    write_jsonl(folder / "train.jsonl", majority)
+    return folder, PreferenceSet.from_rows([r for r in test if r["group"] == "a" and "role" not in r])
+
+
+def test_ddp_two_processes_match_one(data, tmp_path):
+    folder, test = data
+    fit_cli(folder, tmp_path / "one")
+    fit_cli(folder, tmp_path / "two", "--strategy", "ddp", "--devices", "2")
+    one = evaluate(PreferenceModel.from_pretrained(tmp_path / "one"), test)["seen"]["accuracy"]
+    two = evaluate(PreferenceModel.from_pretrained(tmp_path / "two"), test)["seen"]["accuracy"]
+    assert one > 0.8
+    assert abs(one - two) < 0.04  # same data, half the steps per process: equal within noise
+
+
+def test_resume_continues_from_last_checkpoint(data, tmp_path):
+    folder, _ = data
+    rows = PreferenceSet.from_rows([json.loads(line) for line in (folder / "train.jsonl").read_text().splitlines()])
+    BradleyTerry(epochs=2, hidden=[8]).fit(rows, out_dir=str(tmp_path), progress=False)
+    resumed = BradleyTerry(epochs=4, hidden=[8]).fit(rows, out_dir=str(tmp_path), resume=True, progress=False)
+    metrics = (tmp_path / "logs" / "fit" / "metrics.csv").read_text().splitlines()
+    epochs = {line.split(",")[0] for line in metrics[1:]}
+    assert resumed.fit_stats_["n_pairs"] == len(rows)
+    header = metrics[0].split(",")
+    epoch_col = header.index("epoch")
+    seen_epochs = sorted({int(float(line.split(",")[epoch_col])) for line in metrics[1:] if line.split(",")[epoch_col]})
+    assert seen_epochs == [0, 1, 2, 3], epochs
