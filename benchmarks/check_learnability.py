@@ -21,11 +21,13 @@ import argparse
 import hashlib
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore", category=FutureWarning)
 
 from sklearn.linear_model import LogisticRegressionCV, RidgeCV  # noqa: E402
 from sklearn.model_selection import KFold, cross_val_score  # noqa: E402
@@ -82,7 +84,7 @@ def fit(x: np.ndarray, seed: int) -> LogisticRegressionCV:
     """Logistic regression without intercept on randomly flipped pairs (so both classes appear)."""
     flip = np.random.default_rng(seed).random(len(x)) < 0.5
     y = (~flip).astype(int)
-    return LogisticRegressionCV(Cs=[0.1, 1, 10, 100], fit_intercept=False, max_iter=2000).fit(np.where(flip[:, None], -x, x), y)
+    return LogisticRegressionCV(Cs=[0.3, 3, 30], fit_intercept=False, max_iter=2000).fit(np.where(flip[:, None], -x, x), y)
 
 
 def accuracy(model, x: np.ndarray) -> float:
@@ -93,8 +95,8 @@ def oracle(rows: list[dict]) -> float:
     return float(np.mean([r["oracle_p"] > 0.5 for r in rows])) if rows else float("nan")
 
 
-def probe(name: str, seed: int, emb: dict | None, kind: str = "linear", per: str = "group") -> None:
-    bench = build_benchmark(name, seed=seed)
+def probe(name: str, seed: int, emb: dict | None, kind: str = "linear", per: str = "group", **options) -> None:
+    bench = build_benchmark(name, seed=seed, **options)
     evaluated = [r for r in bench.test if r.get("role") != "context"]
     x_train, x_eval = pair_features(bench.train, emb, kind), pair_features(evaluated, emb, kind)
     keys = sorted({r[per + ("_id" if per == "user" else "")] for r in bench.train})
@@ -129,9 +131,15 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/pluralign-learnability"))
     args = parser.parse_args()
 
+    emb: dict[str, np.ndarray] = {}
+    for name, prompt in (("pets", "Please talk about one kind of pet."), ("responses", None)):
+        bank = load_bank(name)
+        texts = [r["text"] for r in bank] + ([r["prompt"] for r in bank] if prompt is None else [prompt])
+        got, seconds = embed(texts, args.cache)
+        emb.update(got)
+        print(f"== bank {name}: {len(got)} unique texts embedded in {seconds:.1f}s" + (" (cached)" if not seconds else ""))
     print("== attribute decodability (responses bank, ridge on MiniLM response embedding, shuffled 5-fold R^2)")
     bank = load_bank("responses")
-    emb, seconds = embed([r["text"] for r in bank] + [r["prompt"] for r in bank], args.cache)
     x = np.array([emb[r["text"]] for r in bank])
     for a in ATTRIBUTES:
         y = np.array([np.log(r["attributes"][a]) if a == "length" else r["attributes"][a] for r in bank])
@@ -139,10 +147,6 @@ def main() -> None:
         print(f"  {a:12s} R^2 {r2.mean():.3f}" + (" (log words)" if a == "length" else ""))
     print("== probes vs oracle (seen users' held-out pairs + unseen users' query rows)")
     for name in TEXT:
-        bench = build_benchmark(name, seed=args.seed)
-        texts = {t for r in bench.train + bench.test for t in (r["prompt"], r["chosen"], r["rejected"])}
-        emb, seconds = embed(list(texts), args.cache)
-        print(f"  [{name}: {len(texts)} unique texts, embedded in {seconds:.1f}s" + (" (cached)" if not seconds else "") + "]")
         probe(name, args.seed, emb)
     probe("ideal-points", args.seed, None, kind="quadratic", per="user")
     probe("ideal-points", args.seed, None, kind="quadratic", per="group")

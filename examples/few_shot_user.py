@@ -1,0 +1,40 @@
+"""Few-shot: infer an unseen user's vector from k labelled pairs, then score new pairs for them.
+
+    python examples/few_shot_user.py [--data ideal-points] [--method pal-a] [--shots 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from pluralign.config import build_model, preset
+from pluralign.eval.bench import benchmark_data
+
+
+def main(argv: list[str] | None = None) -> float:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="ideal-points")
+    parser.add_argument("--method", default="bt")
+    parser.add_argument("--shots", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=None)
+    args = parser.parse_args(argv)
+    train, test = benchmark_data(args.data)
+    config = preset(args.method) | ({"epochs": args.epochs} if args.epochs else {})
+    model = build_model(args.method, config).fit(train, progress=False)
+
+    new_user = next(r["user_id"] for r in test.rows if r.get("role") == "query")
+    context = test.subset(lambda r: r.get("user_id") == new_user and r.get("role") == "context")
+    queries = test.subset(lambda r: r.get("user_id") == new_user and r.get("role") == "query")
+    user = model.infer_user(context.subset(range(args.shots)))  # no labels of the queries are used
+    features = model.featurize(queries)
+    p = torch.sigmoid(model.logits_features(features, user.mean.expand(len(queries), -1)))
+    accuracy = float((p > 0.5).float().mean())
+    print(f"{args.method}: user {new_user} from {user.n_pairs} pairs -> vector {user.mean[:4].tolist()}..., "
+          f"accuracy on their {len(queries)} query pairs {accuracy:.3f}")
+    return accuracy
+
+
+if __name__ == "__main__":
+    main()

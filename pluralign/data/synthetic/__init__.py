@@ -1,0 +1,47 @@
+"""Synthetic preference benchmarks with an oracle, deterministic by seed.
+
+Each benchmark knows the true P(chosen > rejected) of every row's user (``oracle_p``), samples its labels
+from it, and holds out unseen users for the few-shot protocol (see ``_common``). Text benchmarks read the
+shipped banks in ``pluralign/data/text_banks`` (built by ``data/build_text_banks.py``); feature benchmarks
+emit embeddings directly.
+
+    >>> from pluralign.data.synthetic import build_benchmark
+    >>> bench = build_benchmark("pets", seed=0, n_users=4)
+    >>> bench.write("out/pets")          # train.jsonl, test.jsonl, README.md
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+from pluralign.data.contract import DataError
+from pluralign.data.synthetic import attributes, cyclic, dirichlet_mixture, ideal_points, majority_minority, pets
+from pluralign.data.synthetic._common import Benchmark
+
+BENCHMARKS: dict[str, Callable[..., Benchmark]] = {
+    "pets": pets.build,
+    "attributes": attributes.build,
+    "ideal-points": ideal_points.build,
+    "majority-minority": majority_minority.build,
+    "cyclic": cyclic.build,
+    "dirichlet-mixture": dirichlet_mixture.build,
+}
+
+
+def build_benchmark(name: str, seed: int = 0, **sizes) -> Benchmark:
+    """Build benchmark ``name``; ``sizes`` are the build function's keywords (n_users, pairs_per_user, ...)."""
+    if name not in BENCHMARKS:
+        raise DataError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
+    build = BENCHMARKS[name]
+    params = [p for p in inspect.signature(build).parameters if p != "seed"]
+    unknown = sorted(set(sizes) - set(params))
+    if unknown:
+        raise DataError(
+            f"benchmark {name!r} has no option {', '.join(map(repr, unknown))}; options: {', '.join(params)}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise DataError(f"seed must be a non-negative integer, got {seed!r}")
+    return build(seed=seed, **sizes)
+
+
+__all__ = ["BENCHMARKS", "Benchmark", "build_benchmark"]

@@ -1,0 +1,135 @@
+"""``attributes``: an UltraFeedback-P analogue with attributes measured from the text itself.
+
+UltraFeedback-P (as used by PAL and by P-ShareLoRA/VPL follow-ups) turns UltraFeedback's four per-aspect
+ratings into user types who each care about one aspect. Here the aspects are the four measurable
+attributes of :mod:`pluralign.data.text_attributes` (length, readability, formality, sentiment) of 1,200
+composed responses to 25 prompts; each attribute is standardized over the bank (length in log words) and a
+user's reward is ``w · z``: by default four single-attribute user types (``w`` one-hot), or with
+``user_mix="dirichlet"`` a Dirichlet mixture per user. Both options of a pair answer the same prompt.
+
+Half the pairs are *consensus* pairs (one response is higher on all four attributes) and half are
+*controversial* 2-vs-2 pairs (two attributes favour each response), so a single pooled reward is at chance
+on the controversial half by construction.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+import numpy as np
+
+from pluralign.data.contract import DataError
+from pluralign.data.synthetic._common import (
+    Benchmark, Candidate, User, assemble, bt_prob, check_fraction, check_size, disagree, load_bank, make_users,
+    split_counts,
+)
+from pluralign.data.text_attributes import ATTRIBUTES
+
+TEMPERATURE = 0.65  # oracle accuracy about 0.89
+USER_MIXES = ("single", "dirichlet")
+MIN_GAP = 0.5  # every attribute must differ by this much (z units): no ties, no pairs decided by decoding noise
+
+
+def standardize(attributes: dict[str, float], stats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """z-scores of the four attributes (length on a log scale: 10 -> 20 words matters more than 100 -> 110)."""
+    x = np.array([np.log(attributes["length"]) if k == "length" else attributes[k] for k in ATTRIBUTES])
+    return (x - stats[0]) / stats[1]
+
+
+@lru_cache(maxsize=None)
+def response_pool() -> tuple[dict[str, list[list[dict]]], list[str]]:
+    """The responses bank as {split: [options of prompt 0, options of prompt 1, ...]} and the prompts.
+
+    Each option holds its ``text``, measured ``attributes`` and standardized vector ``z`` (bank statistics).
+    """
+    bank = load_bank("responses")
+    raw = np.array([[np.log(r["attributes"]["length"]) if k == "length" else r["attributes"][k]
+                     for k in ATTRIBUTES] for r in bank])
+    stats = (raw.mean(0), raw.std(0))
+    prompts = list(dict.fromkeys(r["prompt_id"] for r in bank))
+    text_of = {r["prompt_id"]: r["prompt"] for r in bank}
+    pool: dict[str, list[list[dict]]] = {s: [[] for _ in prompts] for s in ("train", "test")}
+    for r in bank:
+        option = {"text": r["text"], "attributes": dict(r["attributes"]), "z": standardize(r["attributes"], stats)}
+        pool[r["split"]][prompts.index(r["prompt_id"])].append(option)
+    return pool, [text_of[p] for p in prompts]
+
+
+@lru_cache(maxsize=None)
+def pair_kinds(min_gap: float) -> dict[tuple[str, bool], list[tuple[int, int, int]]]:
+    """Every same-prompt pair (prompt, i, j) whose attributes all differ by >= ``min_gap``, keyed by (split,
+    controversial): all four attributes agree (consensus) or they split two against two (controversial)."""
+    pool, _ = response_pool()
+    kinds: dict[tuple[str, bool], list[tuple[int, int, int]]] = {}
+    for split, per_prompt in pool.items():
+        for p, options in enumerate(per_prompt):
+            z = np.array([o["z"] for o in options])
+            i, j = np.triu_indices(len(options), k=1)
+            d = z[i] - z[j]
+            n_up = (d > 0).sum(1)
+            clear = (np.abs(d) >= min_gap).all(1)
+            for controversial, keep in ((False, clear & ((n_up == 0) | (n_up == 4))), (True, clear & (n_up == 2))):
+                kinds.setdefault((split, controversial), []).extend((p, int(a), int(b)) for a, b in zip(i[keep], j[keep]))
+    return kinds
+
+
+def option(o: dict) -> dict:
+    """The row-facing part of a pool option (no internal z vector)."""
+    return {"text": o["text"], "attributes": o["attributes"]}
+
+
+def build(
+    seed: int = 0,
+    n_users: int = 32,
+    n_unseen_users: int = 12,
+    pairs_per_user: int = 150,
+    test_pairs_per_user: int = 20,
+    n_context: int = 16,
+    n_query: int = 32,
+    controversial_fraction: float = 0.5,
+    user_mix: str = "single",
+    dirichlet_alpha: float = 0.5,
+    temperature: float = TEMPERATURE,
+) -> Benchmark:
+    for k, v in dict(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
+                     test_pairs_per_user=test_pairs_per_user).items():
+        check_size(k, v)
+    controversial_fraction = check_fraction("controversial_fraction", controversial_fraction)
+    if user_mix not in USER_MIXES:
+        raise DataError(f"user_mix must be one of {USER_MIXES}, got {user_mix!r}")
+    rng = np.random.default_rng(seed)
+    pool, prompts = response_pool()
+    kinds = pair_kinds(MIN_GAP)
+
+    def draw(rng: np.random.Generator, user: User, split: str) -> list[Candidate]:
+        pairs = kinds[(split, bool(rng.random() < controversial_fraction))]
+        p, i, j = pairs[rng.integers(len(pairs))]
+        a, b = pool[split][p][i], pool[split][p][j]
+        if rng.random() < 0.5:
+            a, b = b, a
+        p_a = bt_prob(float(user.params @ a["z"]), float(user.params @ b["z"]), temperature)
+        return [Candidate(option(a), option(b), p_a, disagree(a["z"] - b["z"]), {"prompt": prompts[p]})]
+
+    def users(prefix: str, n: int, rng: np.random.Generator) -> list[User]:
+        if user_mix == "single":
+            counts = split_counts(n, [1.0] * len(ATTRIBUTES))
+            return make_users(prefix, [(k, c, lambda i, k=k: np.eye(len(ATTRIBUTES))[ATTRIBUTES.index(k)])
+                                       for k, c in zip(ATTRIBUTES, counts)])
+        weights = rng.dirichlet([dirichlet_alpha] * len(ATTRIBUTES), size=n)
+        return [User(f"{prefix}{i:03d}", ATTRIBUTES[int(np.argmax(w))], w) for i, w in enumerate(weights)]
+
+    seen, unseen = users("u", n_users, rng), users("new", n_unseen_users, rng)
+    mix = ("one attribute per user (four user types)" if user_mix == "single"
+           else f"Dirichlet({dirichlet_alpha}) mixtures over the attributes (group = dominant attribute)")
+    return assemble(
+        "attributes",
+        "UltraFeedback-P analogue: responses to 25 prompts (pets, cooking, travel, study, health) with four "
+        f"attributes measured from the text (length, readability, formality, sentiment); users: {mix}. "
+        f"{controversial_fraction:.0%} of the pairs split the attributes two against two (controversial).",
+        seen, unseen, draw, rng, pairs_per_user, test_pairs_per_user, n_context, n_query,
+        notes=[
+            f"oracle: P(a > b) = sigmoid(w · (z(a) - z(b)) / {temperature}), z = attributes standardized over the "
+            "bank (length as log words)",
+            f"every attribute differs by at least {MIN_GAP} z within a pair",
+            "test and query pairs use held-out responses (one in four per prompt)",
+        ],
+    )
