@@ -4,11 +4,19 @@ progress bar, CSV logs, checkpoints (``last.ckpt``) and resuming from them."""
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+
+
+# Lightning's advice that does not apply here: validation is optional, tiny datasets have few batches
+for _message in (".*validation_step.*val_dataloader.*", ".*smaller than the logging interval.*",
+                 ".*LeafSpec.*is deprecated.*", ".*does not have many workers.*",
+                 ".*Experiment logs directory.*exists and is not empty.*"):
+    warnings.filterwarnings("ignore", message=_message)
 
 
 @dataclass
@@ -49,7 +57,13 @@ def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit") -
     )
     if options.out_dir:
         out = Path(options.out_dir)
-        kwargs["logger"] = L.pytorch.loggers.CSVLogger(save_dir=str(out), name="logs", version=name)
+        version = name
+        if options.checkpoint_to_resume():  # keep the earlier run's logs: a resumed run logs beside them
+            attempt = 2
+            while (out / "logs" / f"{name}-{attempt}").exists():
+                attempt += 1
+            version = f"{name}-{attempt}"
+        kwargs["logger"] = L.pytorch.loggers.CSVLogger(save_dir=str(out), name="logs", version=version)
         kwargs["callbacks"] = [
             L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), save_last=True, save_top_k=0)
         ]
