@@ -27,12 +27,16 @@ def data_list() -> None:
     from pluralign.data.adapters import ADAPTERS
     from pluralign.data.synthetic import BENCHMARKS
 
+    def first_line(function) -> str:
+        doc = function.__doc__ or sys.modules[function.__module__].__doc__ or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
     print("benchmarks (pluralign data build NAME --out DIR):")
     for name, build in BENCHMARKS.items():
-        print(f"  {name:<20} {(build.__doc__ or '').strip().splitlines()[0] if build.__doc__ else ''}")
+        print(f"  {name:<20} {first_line(build)}")
     print("adapters (pluralign data convert NAME INPUT --out FILE):")
     for name, adapter in ADAPTERS.items():
-        print(f"  {name:<20} {(adapter.__doc__ or '').strip().splitlines()[0] if adapter.__doc__ else ''}")
+        print(f"  {name:<20} {first_line(adapter)}")
 
 
 def data_build(name: str, out: str, seed: int = 0) -> None:

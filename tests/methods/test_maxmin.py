@@ -1,0 +1,97 @@
+import math
+
+import pytest
+import torch
+from sklearn.metrics import adjusted_rand_score
+
+from conftest import two_group_rows
+from pluralign.methods import BradleyTerry, ConfigError, MaxMin, PreferenceModel
+from pluralign.methods.maxmin import em
+
+
+@pytest.fixture(scope="module")
+def data():
+    return two_group_rows(n_users=6, pairs=40)  # users u0, u3 in group b (opposed), the rest in group a
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return MaxMin(n_groups=2, hidden=[], epochs=8, em_epochs=4, lr=2e-2, batch_size=32, seed=0).fit(data[0], progress=False)
+
+
+def embeddings(rows, column):
+    return torch.tensor([r[column] for r in rows])
+
+
+def test_em_pieces_by_hand():
+    logits = torch.tensor([[2.0, -1.0], [0.0, 1.0], [1.0, 1.0]])
+    user = torch.tensor([0, 0, 1])
+    ll = em.user_log_likelihood(logits, user, 2)
+    ls = lambda x: -math.log1p(math.exp(-x))  # log σ(x)
+    assert torch.allclose(ll, torch.tensor([[ls(2) + ls(0), ls(-1) + ls(1)], [ls(1), ls(1)]]))
+    weights = torch.tensor([[1.0, 0.0], [0.25, 0.75], [0.5, 0.5]])
+    expected = -(ls(2) + 0.25 * ls(0) + 0.75 * ls(1) + ls(1)) / 3  # 0.4353
+    assert math.isclose(em.responsibility_nll(logits, weights).item(), expected, rel_tol=1e-6)
+    post = em.posterior(ll, torch.log(torch.tensor([0.5, 0.5])))
+    assert torch.allclose(post[1], torch.tensor([0.5, 0.5]))
+    assert torch.equal(em.harden(post)[0], torch.tensor([1.0, 0.0]))
+
+
+def test_em_recovers_planted_groups(fitted, data):
+    truth = {r["user_id"]: r["group"] for r in data[0]}
+    found = fitted.assignments()
+    users = list(found)
+    assert adjusted_rand_score([truth[u] for u in users], [found[u] for u in users]) == 1.0
+    stats = fitted.fit_stats_
+    assert stats["em_converged"] and sorted(stats["group_sizes"]) == [2.0, 4.0] and math.isfinite(stats["bic"])
+
+
+def test_one_group_maxmin_is_bt(data):
+    config = dict(hidden=[8], epochs=3, lr=1e-2, seed=3)
+    bt = BradleyTerry(**config).fit(data[0], progress=False)
+    maxmin = MaxMin(n_groups=1, **config).fit(data[0], progress=False)
+    a, b = embeddings(data[1][:20], "chosen_embedding"), embeddings(data[1][:20], "rejected_embedding")
+    assert torch.allclose(maxmin.prefer_proba(None, a, b), bt.prefer_proba(None, a, b), atol=1e-6)
+    assert torch.allclose(maxmin.prefer_proba(None, a, b, "u1"), bt.prefer_proba(None, a, b), atol=1e-6)
+
+
+def test_infer_user_is_the_group_posterior(fitted, data):
+    for user in ("u0", "u1"):
+        own = [r for r in data[0] if r["user_id"] == user]
+        assert torch.allclose(fitted.infer_user(own).mean, fitted.known_user(user).mean, atol=0.01)
+        assert fitted.infer_user(own[:16]).mean.argmax() == fitted.known_user(user).mean.argmax()
+    population = fitted.infer_user([]).mean  # k = 0: the mixing weights
+    assert torch.equal(population, fitted.network_.proportions)
+    assert torch.allclose(population.sort().values, torch.tensor([2 / 6, 4 / 6]))
+
+
+def test_minority_is_served(fitted, data):
+    minority = [r for r in data[1] if r["group"] == "b" and "role" not in r]
+    a, b = embeddings(minority, "chosen_embedding"), embeddings(minority, "rejected_embedding")
+    assert (fitted.prefer_proba(None, a, b, "u0") > 0.5).float().mean() > 0.7
+
+
+def test_maxmin_score_and_best_of_n(fitted):
+    candidates = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    scores = fitted.maxmin_score(None, candidates)
+    per_group = fitted.network_.standardized_rewards(torch.zeros(8, 0), candidates)
+    assert torch.allclose(scores, per_group.min(-1).values)
+    best = fitted.best_of_n(None, candidates)
+    assert best.index == int(scores.argmax()) and torch.equal(best.candidate, candidates[best.index])
+
+
+def test_save_load_round_trip(fitted, data, tmp_path):
+    fitted.save_pretrained(tmp_path)
+    loaded = PreferenceModel.from_pretrained(tmp_path)
+    assert isinstance(loaded, MaxMin) and loaded.assignments() == fitted.assignments()
+    a, b = embeddings(data[1][:10], "chosen_embedding"), embeddings(data[1][:10], "rejected_embedding")
+    for user in (None, "u0", "u1"):
+        assert torch.equal(fitted.prefer_proba(None, a, b, user), loaded.prefer_proba(None, a, b, user))
+    assert torch.equal(fitted.maxmin_score(None, a), loaded.maxmin_score(None, a))
+
+
+def test_config_errors_are_readable():
+    with pytest.raises(ConfigError, match=r"maxmin: n_groups=0 must be at least 1"):
+        MaxMin(n_groups=0)
+    with pytest.raises(ConfigError, match="init"):
+        MaxMin(init="kmeans++")
