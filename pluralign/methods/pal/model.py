@@ -1,0 +1,108 @@
+"""PAL-A and PAL-B estimators (Chen et al. 2024, "PAL: Sample-Efficient Personalized Reward Modeling for
+Pluralistic Alignment"): ``pluralign fit pal-a`` / ``pluralign fit pal-b``.
+
+Training fits the projectors, prototypes (PAL-A) or prompt projectors (PAL-B), the logit scale and every
+training user's simplex logits W_u jointly, on cached embeddings of a frozen backbone (the paper's "Tiny"
+setting). Few-shot for a new user (paper §4.3): freeze everything and fit only that user's K simplex
+logits on the k context pairs; the paper runs AdamW (lr 5e-3, 20 epochs), we run full-batch Adam from
+the population's weights with a small Gaussian prior (:func:`fit_user_vector`): deterministic and fast.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from pluralign.data.features import PairFeatures
+from pluralign.methods.base import PreferenceModel, UserVector, fit_user_vector
+from pluralign.methods.common import accuracy
+from pluralign.methods.network import PreferenceObjective
+from pluralign.methods.pal.network import PalANetwork, PalBNetwork, PalNetwork, hinge_loss
+from pluralign.training import TrainerOptions
+
+
+class HingeObjective(PreferenceObjective):
+    """PAL's hinge form: max(0, margin − logit) instead of the logistic −log σ(logit)."""
+
+    def __init__(self, network: PalNetwork, margin: float) -> None:
+        super().__init__(network)
+        self.margin = margin
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        users = self.network.users_for(batch["user"])
+        logits = self.network.logits(batch["prompt"], batch["chosen"], batch["rejected"], users)
+        return {"loss": hinge_loss(logits, self.margin), "accuracy": accuracy(logits)}
+
+
+class _Pal(PreferenceModel):
+    """Configuration, training and few-shot adaptation shared by PAL-A and PAL-B."""
+
+    losses: tuple[str, ...] = ("logistic", "hinge")
+
+    def __init__(self, k: int = 2, pref_dim: int = 32, hidden: Sequence[int] = (64,), dropout: float = 0.0,
+                 loss: str = "logistic", margin: float = 1.0, few_shot_steps: int = 60, few_shot_lr: float = 0.2,
+                 few_shot_prior: float = 0.1, user_gain: float = 10.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.k, self.pref_dim, self.hidden, self.dropout = k, pref_dim, list(hidden), dropout
+        self.loss, self.margin, self.user_gain = loss, margin, user_gain
+        self.few_shot_steps, self.few_shot_lr, self.few_shot_prior = few_shot_steps, few_shot_lr, few_shot_prior
+        self.require(k >= 1, "k", "must be at least 1 (k = 1 is a single ideal point: BT-like)")
+        self.require(pref_dim >= 1, "pref_dim", "must be at least 1")
+        self.require(all(int(h) >= 1 for h in self.hidden), "hidden", "must be positive layer widths")
+        self.require(0.0 <= dropout < 1.0, "dropout", "must lie in [0, 1)")
+        self.require(loss in self.losses, "loss", f"must be one of {self.losses}")
+        self.require(margin > 0, "margin", "must be positive")
+        self.require(few_shot_steps >= 1, "few_shot_steps", "must be at least 1")
+        self.require(few_shot_lr > 0, "few_shot_lr", "must be positive")
+        self.require(few_shot_prior >= 0, "few_shot_prior", "must be non-negative")
+        self.require(user_gain > 0, "user_gain", "must be positive")
+
+    def objective(self, features: PairFeatures) -> torch.nn.Module:
+        if self.loss == "hinge":
+            return HingeObjective(self.network_, self.margin)
+        return PreferenceObjective(self.network_)  # the logistic form is the BT likelihood of the logits
+
+    def adapt(self, features: PairFeatures) -> UserVector:
+        network = self.check_fitted()
+        network.eval()
+        init = network.population_user().detach().clamp_min(1e-6).log()
+        free = fit_user_vector(network, features, lambda u: torch.softmax(u, -1), init,
+                               steps=self.few_shot_steps, lr=self.few_shot_lr, prior_weight=self.few_shot_prior)
+        return UserVector(torch.softmax(free, -1), method=self.name, extra={"logits": free.tolist()})
+
+
+class PalA(_Pal):
+    """``pluralign fit pal-a``: K prototypes, ideal point f(P w_u), preference by distance."""
+
+    name = "pal-a"
+
+    def __init__(self, init_scale: float = 1.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.init_scale = init_scale
+        self.require(init_scale > 0, "init_scale", "must be positive")
+
+    def build_network(self, prompt_dim: int, response_dim: int, n_users: int) -> PalANetwork:
+        return PalANetwork(prompt_dim, response_dim, n_users, self.k, self.pref_dim, self.hidden, self.dropout,
+                           self.init_scale, self.user_gain)
+
+    def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
+        items = torch.cat([torch.cat([features.prompt, features.chosen], -1),
+                           torch.cat([features.prompt, features.rejected], -1)])
+        self.network_.init_prototypes(items)
+        super().fit_features(features, val_features, options)
+
+
+class PalB(_Pal):
+    """``pluralign fit pal-b``: K prompt projectors mixed by w_u, preference by scaled cosine."""
+
+    name = "pal-b"
+
+    def __init__(self, init_scale: float = 1 / 0.07, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.init_scale = init_scale
+        self.require(0 < init_scale <= 100, "init_scale", "must lie in (0, 100] (the paper clamps the scale at 100)")
+
+    def build_network(self, prompt_dim: int, response_dim: int, n_users: int) -> PalBNetwork:
+        return PalBNetwork(prompt_dim, response_dim, n_users, self.k, self.pref_dim, self.hidden, self.dropout,
+                           self.init_scale, self.user_gain)

@@ -1,0 +1,133 @@
+"""PAL networks (Chen et al. 2024, "PAL: Pluralistic Alignment Framework", §3; RamyaLab/pluralistic-alignment).
+
+Both models map responses into a preference space with a projector f and compare them with a user's
+*ideal point* a_u, where the user is a point w_u = softmax(W_u) on the simplex over K prototypes:
+
+- PAL-A (eq. 2, the "f(Pw)" user learner): a_u = f(P w_u), P ∈ R^{K×D} prototypes in the input space;
+  P(c ≻ r | u) = σ(s · (‖f(x_r) − a_u‖² − ‖f(x_c) − a_u‖²)), s a learnable scale (the "dist_logistic" form).
+- PAL-B (eq. 4, prompt-dependent ideal point): a_u(x) = Σ_k w_uk g_k(x) with K prompt projectors g_k;
+  P(c ≻ r | u) = softmax over the two scaled cosines s·cos(a_u(x), f(x, y)), which for two items is
+  σ(s · (cos_c − cos_r)): the cross-entropy of the paper is exactly the BT loss of that logit.
+
+The user vector of both networks is w_u (K wide), so few-shot adaptation only has to find K − 1 numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pluralign.methods.common import MLP, SimplexWeights
+from pluralign.methods.network import PreferenceNetwork
+
+MAX_LOGIT_SCALE = 100.0  # the paper's clamp on exp(logit_scale)
+
+
+class UserWeights(SimplexWeights):
+    """W_u with a gain: softmax(gain · W_u). Each user's logits get gradient only from that user's few
+    pairs per epoch, so under Adam the gain acts as a larger learning rate for them than for the shared
+    projectors (the reference trains W with its own optimizer settings)."""
+
+    def __init__(self, n_users: int, n_components: int, gain: float) -> None:
+        super().__init__(n_users, n_components)
+        self.gain = gain
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.gain * self.logits[index], dim=-1)
+
+    def mean(self) -> torch.Tensor:
+        return torch.softmax(self.gain * self.logits, dim=-1).mean(0)
+
+
+def hinge_loss(logits: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """PAL's hinge form: mean max(0, margin − logit) for logits of P(chosen ≻ rejected)."""
+    return torch.clamp(margin - logits, min=0).mean()
+
+
+class PalNetwork(PreferenceNetwork):
+    """What PAL-A and PAL-B share: user simplex weights, the item projector f and the logit scale."""
+
+    def __init__(self, prompt_dim: int, response_dim: int, n_users: int, k: int, pref_dim: int,
+                 hidden: Sequence[int], dropout: float, init_scale: float, user_gain: float) -> None:
+        super().__init__()
+        self.user_dim = k
+        self.item_projector = MLP(prompt_dim + response_dim, hidden, pref_dim, dropout)
+        self.weights = UserWeights(n_users, k, user_gain)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
+
+    def scale(self) -> torch.Tensor:
+        return self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+
+    def items(self, prompt: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
+        return self.item_projector(torch.cat([prompt, response], dim=-1))
+
+    def ideal_points(self, prompt: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def closeness(self, items: torch.Tensor, ideal: torch.Tensor) -> torch.Tensor:
+        """How close an item is to the ideal point (larger is preferred), before the scale."""
+        raise NotImplementedError
+
+    def reward(self, prompt, response, users):
+        return self.scale() * self.closeness(self.items(prompt, response), self.ideal_points(prompt, users))
+
+    def logits(self, prompt, chosen, rejected, users):
+        ideal = self.ideal_points(prompt, users)
+        gap = self.closeness(self.items(prompt, chosen), ideal) - self.closeness(self.items(prompt, rejected), ideal)
+        return self.scale() * gap
+
+    def known_users(self, index: torch.Tensor) -> torch.Tensor:
+        return self.weights(index)
+
+    def population_user(self) -> torch.Tensor:
+        # the mean of the learned simplex weights (not uniform): with K ≥ 2 uniform weights are no
+        # training user's, while the mean is the population's average mix, the majority view at k = 0
+        if self.weights.logits.shape[0] == 0:
+            return torch.full((self.user_dim,), 1.0 / self.user_dim)
+        return self.weights.mean()
+
+
+class PalANetwork(PalNetwork):
+    """PAL-A: ideal point f(P w_u) from K prototypes; preference by squared distance."""
+
+    def __init__(self, prompt_dim: int, response_dim: int, n_users: int, k: int = 2, pref_dim: int = 32,
+                 hidden: Sequence[int] = (64,), dropout: float = 0.0, init_scale: float = 1.0,
+                 user_gain: float = 10.0) -> None:
+        super().__init__(prompt_dim, response_dim, n_users, k, pref_dim, hidden, dropout, init_scale, user_gain)
+        self.prototypes = nn.Parameter(torch.randn(k, prompt_dim + response_dim) / math.sqrt(max(prompt_dim + response_dim, 1)))
+
+    @torch.no_grad()
+    def init_prototypes(self, inputs: torch.Tensor) -> None:
+        """Place the prototypes around the data (mean ± std per feature) so f sees them in range."""
+        mean, std = inputs.mean(0), inputs.std(0).nan_to_num(1.0)
+        self.prototypes.copy_(mean + std * torch.randn_like(self.prototypes))
+
+    def ideal_points(self, prompt, users):
+        return self.item_projector(users @ self.prototypes)
+
+    def closeness(self, items, ideal):
+        return -(items - ideal).pow(2).sum(-1)
+
+
+class PalBNetwork(PalNetwork):
+    """PAL-B: ideal point Σ_k w_uk g_k(prompt); preference by scaled cosine similarity."""
+
+    def __init__(self, prompt_dim: int, response_dim: int, n_users: int, k: int = 2, pref_dim: int = 32,
+                 hidden: Sequence[int] = (64,), dropout: float = 0.0, init_scale: float = 1 / 0.07,
+                 user_gain: float = 10.0) -> None:
+        super().__init__(prompt_dim, response_dim, n_users, k, pref_dim, hidden, dropout, init_scale, user_gain)
+        # without prompt features each g_k sees a constant 1: the ideal points become K free prototypes
+        self.prompt_projectors = nn.ModuleList(MLP(max(prompt_dim, 1), hidden, pref_dim, dropout) for _ in range(k))
+
+    def ideal_points(self, prompt, users):
+        if prompt.shape[1] == 0:
+            prompt = prompt.new_ones(prompt.shape[0], 1)
+        per_prototype = torch.stack([g(prompt) for g in self.prompt_projectors], dim=1)  # [N, K, d]
+        return (users.unsqueeze(-1) * per_prototype).sum(1)
+
+    def closeness(self, items, ideal):
+        return F.cosine_similarity(items, ideal, dim=-1)

@@ -1,0 +1,154 @@
+"""The VPL estimator (Poddar et al. 2024): ``pluralign fit vpl``.
+
+Trains the Pyro model/guide of ``model.py`` with ``Trace_ELBO`` inside the generic LightningModule; each
+batch of query pairs gets, per user, a context set of that user's *other* pairs. After training every
+known user's vector is the posterior mean μ(C_u) over their training pairs (a buffer: it saves). Few-shot
+is amortized: ``infer_user`` is one encoder pass, no gradient step, and returns mean and variance.
+Predictions plug in the posterior mean (the paper's eval rule), never a sample.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from pluralign.data.features import PairDataset, PairFeatures, keep_batch
+from pluralign.data.readers import read_preferences
+from pluralign.methods.base import PreferenceModel, UserVector
+from pluralign.methods.vpl.model import ELBOObjective, pad_contexts
+from pluralign.methods.vpl.network import VPLNetwork
+from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer
+
+ACTIVE_KL_NATS = 0.01  # a latent unit is "active" above this KL (or this variance of its posterior mean)
+
+
+class IndexedPairDataset(PairDataset):
+    """PairDataset that also yields each pair's row, so the context sampler can leave the queries out."""
+
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        return {**super().__getitems__(indices), "row": torch.as_tensor(indices)}
+
+
+def kl_to_prior(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, 1)) per dimension: ½(μ² + σ² − 1 − log σ²)."""
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
+
+
+class VPL(PreferenceModel):
+    """``pluralign fit vpl``: variational preference learning with an amortized user encoder."""
+
+    name = "vpl"
+
+    def __init__(self, latent_dim: int = 8, hidden: Sequence[int] = (64, 64), encoder_hidden: Sequence[int] = (64,),
+                 encoder_width: int = 64, kl_weight: float = 0.01, kl_cycle: int = 10, kl_ramp: float = 0.5,
+                 kl_baseline: float = 0.1, context_min: int = 1, context_max: int = 16, normalize_z: bool = False,
+                 active_samples: int = 64, **kwargs) -> None:
+        kwargs.setdefault("lr", 3e-3)
+        super().__init__(**kwargs)
+        self.latent_dim, self.hidden, self.encoder_hidden = latent_dim, list(hidden), list(encoder_hidden)
+        self.encoder_width, self.normalize_z, self.active_samples = encoder_width, normalize_z, active_samples
+        self.kl_weight, self.kl_cycle, self.kl_ramp, self.kl_baseline = kl_weight, kl_cycle, kl_ramp, kl_baseline
+        self.context_min, self.context_max = context_min, context_max
+        self.require(latent_dim >= 1, "latent_dim", "must be at least 1")
+        self.require(all(int(h) >= 1 for h in self.hidden), "hidden", "must be positive layer widths")
+        self.require(all(int(h) >= 1 for h in self.encoder_hidden), "encoder_hidden", "must be positive layer widths")
+        self.require(encoder_width >= 1, "encoder_width", "must be at least 1")
+        self.require(kl_weight >= 0, "kl_weight", "must be non-negative")
+        self.require(kl_cycle >= 1, "kl_cycle", "must be at least 1 epoch")
+        self.require(0 < kl_ramp <= 1, "kl_ramp", "must lie in (0, 1]")
+        self.require(0 <= kl_baseline <= 1, "kl_baseline", "must lie in [0, 1]")
+        self.require(context_min >= 1, "context_min", "must be at least 1")
+        self.require(context_max >= context_min, "context_max", "must be at least context_min")
+        self.require(active_samples >= 2, "active_samples", "must be at least 2")
+
+    def build_network(self, prompt_dim: int, response_dim: int, n_users: int) -> VPLNetwork:
+        return VPLNetwork(prompt_dim, response_dim, n_users, self.latent_dim, self.hidden, self.encoder_hidden,
+                          self.encoder_width, self.normalize_z)
+
+    def objective(self, features: PairFeatures) -> ELBOObjective:
+        return ELBOObjective(self.network_, features, self.kl_weight, self.kl_cycle, self.kl_ramp, self.kl_baseline,
+                             self.context_min, self.context_max)
+
+    def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
+        known = features.user >= 0
+        if not bool(known.all()):  # VPL needs a user for every pair: their context comes from the same user
+            print(f"vpl: {int((~known).sum())} pairs without a user_id left out of training")
+            features = features[known]
+        loader = torch.utils.data.DataLoader(IndexedPairDataset(features), batch_size=self.batch_size, shuffle=True,
+                                             collate_fn=keep_batch)
+        module = ObjectiveModule(self.objective(features), lr=self.lr, weight_decay=self.weight_decay)
+        trainer = build_trainer(options, max_epochs=self.epochs, name="fit")
+        trainer.fit(module, loader, ckpt_path=options.checkpoint_to_resume())
+        self.is_global_zero_ = trainer.is_global_zero
+        self.network_.cpu().eval()
+        means, _ = self._posteriors(features)
+        self.network_.user_means.copy_(means)
+        # population (k = 0): the mean of the users' posterior means, the centre of the latents the decoder
+        # was trained on (the prior mean 0 is off that support when normalize_z puts z on a sphere)
+        self.network_.population.copy_(means.mean(0) if len(means) else torch.zeros(self.latent_dim))
+        self._collapse = self._diagnose(features)
+
+    def fit(self, data: Any, *args, **kwargs) -> "VPL":
+        super().fit(data, *args, **kwargs)
+        self.fit_stats_["collapse"] = self._collapse
+        return self
+
+    # ---- users ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _posteriors(self, features: PairFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance of every user index 0..max from all of their pairs."""
+        n = int(features.user.max()) + 1 if len(features) else 0
+        sets = [torch.nonzero(features.user == u).flatten() for u in range(n)]
+        if n == 0:
+            return torch.zeros(0, self.latent_dim), torch.zeros(0, self.latent_dim)
+        missing = [len(s) == 0 for s in sets]
+        context = pad_contexts(features, [s if len(s) else torch.zeros(1, dtype=torch.long) for s in sets])
+        mean, log_var = self.check_fitted().encode(context["prompt"], context["chosen"], context["rejected"], context["mask"])
+        gone = torch.tensor(missing)
+        return mean.masked_fill(gone.unsqueeze(-1), 0.0), log_var.masked_fill(gone.unsqueeze(-1), 0.0)
+
+    def adapt(self, features: PairFeatures) -> UserVector:
+        network = self.check_fitted()
+        network.eval()
+        with torch.no_grad():
+            mean, log_var = network.encode(features.prompt, features.chosen, features.rejected)
+        return UserVector(mean, log_var.exp(), method=self.name)
+
+    # ---- diagnostics ------------------------------------------------------------------------
+    def _diagnose(self, features: PairFeatures) -> dict:
+        mean, log_var = self._posteriors(features)
+        users = torch.unique(features.user[features.user >= 0])
+        mean, log_var = mean[users], log_var[users]
+        kl = kl_to_prior(mean, log_var).mean(0)
+        spread = mean.var(0, unbiased=False) if len(mean) > 1 else torch.zeros(self.latent_dim)
+        return {
+            "kl_per_dim": [round(v, 4) for v in kl.tolist()],
+            "kl_total": round(float(kl.sum()), 4),
+            "active_units_kl": int((kl > ACTIVE_KL_NATS).sum()),
+            "active_units_variance": int((spread > ACTIVE_KL_NATS).sum()),
+            "latent_dim": self.latent_dim,
+            "collapsed": bool((kl > ACTIVE_KL_NATS).sum() == 0 and (spread > ACTIVE_KL_NATS).sum() == 0),
+        }
+
+    def collapse_diagnostic(self, data: Any) -> dict:
+        """Posterior-collapse check on labelled pairs of users: KL(q(z|C_u) ‖ p(z)) per latent dimension,
+        averaged over users, and the number of active units (KL > 0.01 nats; Var_u E[z|C_u] > 0.01)."""
+        self.check_fitted()
+        features = data if isinstance(data, PairFeatures) else None
+        if features is None:
+            rows = read_preferences(data)
+            index = {u: i for i, u in enumerate(dict.fromkeys(rows.column("user_id")))}
+            features = self.featurize(rows)
+            features.user = torch.tensor([index[u] for u in rows.column("user_id")])  # every user, seen or not
+        return self._diagnose(features)
+
+    # ---- active queries ---------------------------------------------------------------------
+    def select_queries(self, pool_pairs: Any, n: int = 1, context: Any = None) -> list[int]:
+        """Indices of the ``n`` pool pairs with the largest expected information gain about z (see active.py)."""
+        from pluralign.methods.vpl.active import select_queries
+
+        return select_queries(self, pool_pairs, n, context)
+
+    def next_query(self, pool_pairs: Any, context: Any = None) -> int:
+        return self.select_queries(pool_pairs, 1, context)[0]

@@ -1,0 +1,138 @@
+"""VPL as a Pyro model and guide (Poddar et al. 2024, eq. 3), in the style of ``pyro.contrib.cevae``.
+
+Generative model, per user u with labelled pairs (x, y^c, y^r):
+    z_u ~ N(0, I_L),    label_i ~ Bernoulli(σ(r(x_i, y_i^c, z_u) − r(x_i, y_i^r, z_u)))   (all labels are 1)
+Guide: z_u ~ q(z | C_u) = N(μ(C_u), diag σ²(C_u)) from a *context* set C_u of the user's other pairs.
+ELBO per query pair = [Σ_i log p(label_i | z) − β_t Σ_u KL(q(z_u | C_u) ‖ p(z))] / N_queries, estimated by
+``Trace_ELBO`` (one reparameterized sample); β_t follows a cyclical cosine schedule (the reference's
+Annealer: shape "cosine", baseline 0.1, cyclical) so the encoder is used before the KL term bites.
+β enters as ``poutine.scale`` on the z site of both model and guide, which scales log p(z) − log q(z).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.nn import PyroModule
+
+from pluralign.data.features import PairFeatures
+from pluralign.methods.common import accuracy
+from pluralign.methods.vpl.network import VPLNetwork
+
+
+def kl_weight_at(epoch: int, weight: float, cycle: int, ramp: float = 0.5, baseline: float = 0.1) -> float:
+    """β at ``epoch``: in each cycle of ``cycle`` epochs, rise from baseline·weight to weight along half a
+    cosine over the first ``ramp`` fraction of the cycle, then hold (Fu et al. 2019; ramp = 1 is VPL's)."""
+    position = (epoch % cycle) / max(ramp * cycle, 1e-9)
+    shape = (1 - math.cos(math.pi * min(position, 1.0))) / 2
+    return weight * (baseline + (1 - baseline) * shape)
+
+
+class VPLModel(PyroModule):
+    """p(z) p(labels | x, z): the prior and the BT decoder."""
+
+    def __init__(self, network: VPLNetwork) -> None:
+        super().__init__()
+        self.network = network
+
+    def z_dist(self, n_users: int, device: torch.device) -> dist.Distribution:
+        loc = torch.zeros(n_users, self.network.user_dim, device=device)
+        return dist.Normal(loc, torch.ones_like(loc)).to_event(1)
+
+    def label_dist(self, queries: PairFeatures, z: torch.Tensor) -> dist.Distribution:
+        return dist.Bernoulli(logits=self.network.logits(queries.prompt, queries.chosen, queries.rejected, z))
+
+    def forward(self, context: dict, queries: PairFeatures, owner: torch.Tensor, beta: float) -> None:
+        n_users = context["mask"].shape[0]
+        with pyro.plate("users", n_users), poutine.scale(scale=beta):
+            z = pyro.sample("z", self.z_dist(n_users, owner.device))
+        with pyro.plate("pairs", len(queries)):
+            pyro.sample("label", self.label_dist(queries, z[owner]), obs=torch.ones(len(queries), device=owner.device))
+
+
+class VPLGuide(PyroModule):
+    """q(z | context pairs): the amortized encoder."""
+
+    def __init__(self, network: VPLNetwork) -> None:
+        super().__init__()
+        self.network = network
+
+    def z_dist(self, context: dict) -> dist.Distribution:
+        mean, log_var = self.network.encode(context["prompt"], context["chosen"], context["rejected"], context["mask"])
+        return dist.Normal(mean, (0.5 * log_var).exp()).to_event(1)
+
+    def forward(self, context: dict, queries: PairFeatures, owner: torch.Tensor, beta: float) -> None:
+        with pyro.plate("users", context["mask"].shape[0]), poutine.scale(scale=beta):
+            pyro.sample("z", self.z_dist(context))
+
+
+class ContextSampler:
+    """For the users of a batch of query pairs: a random set of each user's *other* pairs as context.
+
+    The set size is drawn per user in [min_size, max_size] so the encoder learns every k it will see at
+    few-shot time (the reference trains with a fixed size).
+    """
+
+    def __init__(self, features: PairFeatures, min_size: int, max_size: int) -> None:
+        self.features, self.min_size, self.max_size = features, min_size, max_size
+        order = torch.argsort(features.user, stable=True)
+        users, counts = torch.unique_consecutive(features.user[order], return_counts=True)
+        self.pairs_of = dict(zip(users.tolist(), order.split(counts.tolist())))
+
+    def __call__(self, users: torch.Tensor, exclude: torch.Tensor | None = None) -> dict:
+        chosen_sets = []
+        for user in users.tolist():
+            pool = self.pairs_of[user]
+            if exclude is not None:
+                kept = pool[~torch.isin(pool, exclude)]
+                pool = kept if len(kept) > 0 else pool  # a user with every pair in the batch: allow overlap
+            size = int(torch.randint(self.min_size, self.max_size + 1, ()))
+            chosen_sets.append(pool[torch.randperm(len(pool))[:size]])
+        return pad_contexts(self.features, chosen_sets)
+
+
+def pad_contexts(features: PairFeatures, sets: list[torch.Tensor]) -> dict:
+    """Index sets into one padded batch: prompt/chosen/rejected [U, C, ·] and the mask [U, C]."""
+    width = max(len(s) for s in sets)
+    index = torch.zeros(len(sets), width, dtype=torch.long)
+    mask = torch.zeros(len(sets), width, dtype=torch.bool)
+    for row, s in enumerate(sets):
+        index[row, : len(s)], mask[row, : len(s)] = s, True
+    return {"prompt": features.prompt[index], "chosen": features.chosen[index],
+            "rejected": features.rejected[index], "mask": mask}
+
+
+class ELBOObjective(torch.nn.Module):
+    """The loss the generic LightningModule minimizes: −ELBO per query pair, with β annealed per epoch."""
+
+    def __init__(self, network: VPLNetwork, features: PairFeatures, kl_weight: float, kl_cycle: int,
+                 kl_ramp: float, kl_baseline: float, context_min: int, context_max: int) -> None:
+        super().__init__()
+        self.network = network
+        # module-local parameters: nothing goes to Pyro's global param store, all lives in this nn.Module
+        with pyro.settings.context(module_local_params=True):
+            self.model, self.guide = VPLModel(network), VPLGuide(network)
+        self.sampler = ContextSampler(features, context_min, context_max)
+        self.schedule = dict(weight=kl_weight, cycle=kl_cycle, ramp=kl_ramp, baseline=kl_baseline)
+        self.beta = kl_weight_at(0, **self.schedule)
+        self.elbo = pyro.infer.Trace_ELBO()
+
+    def on_epoch_start(self, epoch: int, max_epochs: int) -> None:
+        self.beta = kl_weight_at(epoch, **self.schedule)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        queries = PairFeatures(batch["prompt"], batch["chosen"], batch["rejected"], batch["user"])
+        users, owner = torch.unique(queries.user, return_inverse=True)
+        rows = batch.get("row")
+        context = {k: v.to(owner.device) for k, v in self.sampler(users.cpu(), rows).items()}
+        beta = max(self.beta, 1e-12)  # poutine.scale needs a positive factor; β = 0 is "no KL"
+        with pyro.settings.context(module_local_params=True):
+            loss = self.elbo.differentiable_loss(self.model, self.guide, context, queries, owner, beta) / len(queries)
+        with torch.no_grad():
+            mean, _ = self.network.encode(context["prompt"], context["chosen"], context["rejected"], context["mask"])
+            logits = self.network.logits(queries.prompt, queries.chosen, queries.rejected, mean[owner])
+        return {"loss": loss, "accuracy": accuracy(logits), "beta": torch.tensor(self.beta)}

@@ -1,0 +1,152 @@
+"""VPL: ELBO and KL schedule against hand-computed values, amortized few-shot, active queries, save/load."""
+
+import math
+
+import pyro
+import pytest
+import torch
+
+from conftest import two_group_rows
+from pluralign.data import PreferenceSet
+from pluralign.data.features import PairFeatures
+from pluralign.eval import evaluate
+from pluralign.methods import METHODS, ConfigError, PreferenceModel
+from pluralign.methods.vpl import VPL, VPLNetwork, kl_weight_at
+from pluralign.methods.vpl.active import information_gain
+from pluralign.methods.vpl.estimator import kl_to_prior
+from pluralign.methods.vpl.model import ELBOObjective
+
+FAST = dict(epochs=25, lr=1e-2, latent_dim=4, hidden=[32], encoder_hidden=[32], encoder_width=32, kl_cycle=5,
+            context_max=8)
+
+
+def test_kl_schedule_by_hand():
+    # cycle 10, ramp over the first half, baseline 0.1: 0.1 + 0.9 · (1 − cos(π · position)) / 2
+    assert kl_weight_at(0, 1.0, 10) == pytest.approx(0.1)
+    assert kl_weight_at(1, 1.0, 10) == pytest.approx(0.1 + 0.9 * (1 - math.cos(0.2 * math.pi)) / 2)  # 0.18594
+    assert kl_weight_at(5, 1.0, 10) == pytest.approx(1.0)
+    assert kl_weight_at(7, 1.0, 10) == pytest.approx(1.0)
+    assert kl_weight_at(10, 1.0, 10) == pytest.approx(0.1)  # cyclical: restarts
+    assert kl_weight_at(5, 0.5, 10, ramp=1.0, baseline=0.0) == pytest.approx(0.25)  # the reference's shape
+
+
+def test_kl_to_prior_by_hand():
+    assert kl_to_prior(torch.tensor(1.0), torch.tensor(0.0)).item() == pytest.approx(0.5)
+    assert kl_to_prior(torch.tensor(0.0), torch.tensor(math.log(2))).item() == pytest.approx(0.5 * (1 - math.log(2)))
+
+
+def _tiny_objective(n_users: int, encoder_bias: float) -> tuple[ELBOObjective, dict]:
+    """Decoder logit = chosen[0] − rejected[0] whatever z is; encoder q = N(encoder_bias, I)."""
+    net = VPLNetwork(0, 2, n_users, latent_dim=2, hidden=(), encoder_hidden=(4,), encoder_width=4)
+    with torch.no_grad():
+        net.decoder[0].weight.copy_(torch.tensor([[1.0, 0.0, 0.0, 0.0]]))
+        net.decoder[0].bias.zero_()
+        for head, bias in ((net.encoder.mean, encoder_bias), (net.encoder.log_var, 0.0)):
+            head.weight.zero_()
+            head.bias.fill_(bias)
+    users = torch.arange(n_users).repeat_interleave(2)
+    chosen = torch.tensor([[2.0, 0.0], [-1.0, 0.0]]).repeat(n_users, 1)
+    features = PairFeatures(torch.zeros(2 * n_users, 0), chosen, torch.zeros_like(chosen), users)
+    objective = ELBOObjective(net, features, kl_weight=1.0, kl_cycle=1, kl_ramp=1.0, kl_baseline=1.0,
+                              context_min=1, context_max=1)
+    return objective, {**features.as_batch(), "row": torch.arange(2 * n_users)}
+
+
+def test_elbo_by_hand():
+    nll = (math.log(1 + math.exp(-2.0)) + math.log(1 + math.exp(1.0))) / 2  # logits 2 and −1
+    objective, batch = _tiny_objective(1, encoder_bias=0.0)  # q = prior: log q(z) − log p(z) = 0 exactly
+    assert objective(batch)["loss"].item() == pytest.approx(nll, rel=1e-5)
+    # q = N(1, I): KL = ½ per dimension, 1 nat for L = 2; per query pair (2 per user) that is ½; Trace_ELBO
+    # estimates it by sampling, so average over many users
+    objective, batch = _tiny_objective(2000, encoder_bias=1.0)
+    torch.manual_seed(0)
+    assert objective(batch)["loss"].item() == pytest.approx(nll + 0.5, abs=0.05)
+    assert len(pyro.get_param_store()) == 0  # module-local: nothing in Pyro's global store
+
+
+def test_config_is_validated():
+    with pytest.raises(ConfigError, match="vpl: context_max=1"):
+        VPL(context_min=2, context_max=1)
+    assert METHODS["vpl"] is VPL
+
+
+@pytest.fixture(scope="module")
+def data():
+    return two_group_rows(n_users=6, pairs=48)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return VPL(**FAST).fit(data[0], progress=False)
+
+
+def test_learns_both_groups_and_adapts(fitted, data):
+    report = evaluate(fitted, PreferenceSet.from_rows(data[1]), shots=(0, 8))
+    assert report["worst_group"]["accuracy"] > 0.75
+    assert report["unseen"]["8"]["accuracy"] > report["unseen"]["0"]["accuracy"] + 0.1
+
+
+def test_collapse_diagnostic(fitted, data):
+    stats = fitted.fit_stats_["collapse"]
+    assert stats["latent_dim"] == 4 and len(stats["kl_per_dim"]) == 4
+    assert stats["active_units_variance"] >= 1 and not stats["collapsed"]  # two opposed groups need z
+    again = fitted.collapse_diagnostic(data[0])
+    assert again["kl_per_dim"] == stats["kl_per_dim"]
+
+
+def test_infer_user_is_one_encoder_pass(fitted, data):
+    context = [r for r in data[1] if r.get("role") == "context"][:6]
+    before = {k: v.clone() for k, v in fitted.network_.state_dict().items()}
+    for p in fitted.network_.parameters():
+        p.grad = None  # training leaves gradients behind; a gradient step would leave new ones
+    first, second = fitted.infer_user(context), fitted.infer_user(context)
+    assert torch.equal(first.mean, second.mean) and torch.equal(first.variance, second.variance)
+    assert (first.variance > 0).all() and first.mean.shape == (4,)
+    assert all(torch.equal(before[k], v) for k, v in fitted.network_.state_dict().items())
+    assert all(p.grad is None for p in fitted.network_.parameters())
+
+
+def test_infer_user_lands_near_the_learned_vector(fitted, data):
+    learned = fitted.network_.user_means
+    for user in ("u0", "u1"):  # u0 in the minority group b, u1 in the majority a
+        inferred = fitted.infer_user([r for r in data[0] if r["user_id"] == user][:16]).mean
+        distance = (learned - inferred).norm(dim=-1)
+        same = [i for i in range(6) if (i % 3 == 0) == (user == "u0")]
+        other = [i for i in range(6) if i not in same]
+        assert distance[same].max() < distance[other].min()
+
+
+def test_save_load_round_trip(fitted, data, tmp_path):
+    test = data[1]
+    a, b = (torch.tensor([r[c] for r in test]) for c in ("chosen_embedding", "rejected_embedding"))
+    fitted.save_pretrained(tmp_path)
+    loaded = PreferenceModel.from_pretrained(tmp_path)
+    assert loaded.fit_stats_["collapse"] == fitted.fit_stats_["collapse"]
+    context = [r for r in test if r.get("role") == "context"][:4]
+    for user in ("u0", "u4", None, context):
+        assert torch.equal(fitted.prefer_proba(None, a, b, user), loaded.prefer_proba(None, a, b, user))
+
+
+def test_information_gain_by_hand():
+    # two posterior samples that disagree (0.9 vs 0.1): H(0.5) − H(0.9) = 0.693147 − 0.325083
+    assert information_gain(torch.tensor([[0.9], [0.1]])).item() == pytest.approx(0.368064, abs=1e-5)
+    assert information_gain(torch.tensor([[0.5], [0.5]])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_active_query_prefers_the_informative_pair(fitted):
+    # the groups disagree on the first feature; identical responses tell nothing, nor does a pair that
+    # differs only on a feature nobody cares about
+    chosen = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 1.5], [1.5, 0.0, 0.0, 0.0]])
+    rejected = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, -1.5], [-1.5, 0.0, 0.0, 0.0]])
+    pool = PairFeatures(torch.zeros(3, 0), chosen, rejected, torch.full((3,), -1))
+    assert fitted.next_query(pool) == 2
+    assert fitted.select_queries(pool, 3)[0] == 2
+    swapped = PairFeatures(pool.prompt, rejected, chosen, pool.user)
+    assert fitted.next_query(swapped) == 2  # the pair's stored orientation (maybe its label) does not matter
+    # once the context pins the user down, the disagreement pair is worth less than before
+    context = [{"chosen_embedding": [1.5, 0.0, 0.0, 0.0], "rejected_embedding": [-1.5, 0.0, 0.0, 0.0]}] * 8
+    from pluralign.methods.vpl.active import expected_information_gain
+
+    prior_gain = expected_information_gain(fitted, pool)
+    posterior_gain = expected_information_gain(fitted, pool, fitted.featurize(PreferenceSet.from_rows(context)))
+    assert posterior_gain[2] < prior_gain[2]
