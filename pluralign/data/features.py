@@ -62,8 +62,10 @@ class PairDataset(torch.utils.data.Dataset):
         return self.features[i].as_batch()
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        # one gather per batch instead of one dict per row: the loader then needs no collation
-        return self.features[torch.as_tensor(indices)].as_batch()
+        # one gather per batch instead of one dict per row: the loader then needs no collation;
+        # "row" lets an objective find the batch's pairs among all features (VPL leaves them out of contexts)
+        rows = torch.as_tensor(indices)
+        return {**self.features[rows].as_batch(), "row": rows}
 
 
 def keep_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -339,7 +339,8 @@ def fit_user_vector(
     (a Gaussian prior around the population, which keeps 1-2 shots from overfitting). Full batch Adam from
     ``init``: deterministic for the same inputs. Returns the fitted free parameter.
     """
-    free = init.detach().clone().requires_grad_(True)
+    init = init.detach()  # the prior's centre is a constant, never part of the graph
+    free = init.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([free], lr=lr)
     network.requires_grad_(False)
     try:

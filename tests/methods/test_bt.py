@@ -43,8 +43,6 @@ def test_save_load_round_trip(fitted, tmp_path):
     a, b = embeddings(train[:8], "chosen_embedding"), embeddings(train[:8], "rejected_embedding")
     assert torch.equal(model.prefer_proba(None, a, b), loaded.prefer_proba(None, a, b))
     with pytest.raises(ValueError, match="not a"):
-        from pluralign.methods.base import UserVector  # noqa: F401
-
         class Other(BradleyTerry):
             name = "other"
 

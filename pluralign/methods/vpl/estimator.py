@@ -9,25 +9,19 @@ Predictions plug in the posterior mean (the paper's eval rule), never a sample.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 import torch
 
-from pluralign.data.features import PairDataset, PairFeatures, keep_batch
+from pluralign.data.features import PairFeatures
 from pluralign.data.readers import read_preferences
 from pluralign.methods.base import PreferenceModel, UserVector
 from pluralign.methods.vpl.model import ELBOObjective, pad_contexts
 from pluralign.methods.vpl.network import VPLNetwork
-from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer
+from pluralign.training import TrainerOptions
 
 ACTIVE_KL_NATS = 0.01  # a latent unit is "active" above this KL (or this variance of its posterior mean)
-
-
-class IndexedPairDataset(PairDataset):
-    """PairDataset that also yields each pair's row, so the context sampler can leave the queries out."""
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        return {**super().__getitems__(indices), "row": torch.as_tensor(indices)}
 
 
 def kl_to_prior(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -73,14 +67,10 @@ class VPL(PreferenceModel):
     def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
         known = features.user >= 0
         if not bool(known.all()):  # VPL needs a user for every pair: their context comes from the same user
-            print(f"vpl: {int((~known).sum())} pairs without a user_id left out of training")
+            logging.getLogger("pluralign").warning("vpl: %d pairs without a user_id left out of training",
+                                                   int((~known).sum()))
             features = features[known]
-        loader = torch.utils.data.DataLoader(IndexedPairDataset(features), batch_size=self.batch_size, shuffle=True,
-                                             collate_fn=keep_batch)
-        module = ObjectiveModule(self.objective(features), lr=self.lr, weight_decay=self.weight_decay)
-        trainer = build_trainer(options, max_epochs=self.epochs, name="fit")
-        trainer.fit(module, loader, ckpt_path=options.checkpoint_to_resume())
-        self.is_global_zero_ = trainer.is_global_zero
+        self.run_lightning(self.objective(features), features, None, options, self.epochs)
         self.network_.cpu().eval()
         means, _ = self._posteriors(features)
         self.network_.user_means.copy_(means)
