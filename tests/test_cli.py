@@ -77,3 +77,21 @@ def test_help_for_every_subcommand(capsys):
             main([*command, "--help"])
         assert exit_info.value.code == 0
         assert "usage: pluralign" in capsys.readouterr().out
+
+
+def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, capsys):
+    rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
+    context = [r for r in rows if r.get("role") == "context"]
+    write_jsonl(tmp_path / "pairs.jsonl", context[:2])
+    write_jsonl(tmp_path / "pool.jsonl", context[2:12])
+    vpl_run = tmp_path / "vpl"
+    assert main(["fit", "vpl", "--data", str(data_dir), "--out", str(vpl_run), "--set", "epochs=2", "--no-progress"]) == 0
+    assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
+                 str(tmp_path / "pool.jsonl"), "--queries", "3", "--out", str(tmp_path / "u.json")]) == 0
+    result = json.loads((tmp_path / "u.json").read_text())
+    assert len(result["next_queries"]) == 3 and len(set(result["next_queries"])) == 3
+    assert all(0 <= i < 10 for i in result["next_queries"]) and result["variance"] is not None
+    # a method without a posterior cannot rank queries: a clear error, no output
+    assert main(["adapt", "--run", str(run_dir), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
+                 str(tmp_path / "pool.jsonl"), "--out", str(tmp_path / "bt.json")]) == 2
+    assert "no active query selection" in capsys.readouterr().err and not (tmp_path / "bt.json").exists()

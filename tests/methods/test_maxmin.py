@@ -95,3 +95,11 @@ def test_config_errors_are_readable():
         MaxMin(n_groups=0)
     with pytest.raises(ConfigError, match="init"):
         MaxMin(init="kmeans++")
+
+
+def test_model_selection_prefers_the_planted_number_of_groups(data):
+    model = MaxMin(n_groups=1, hidden=[], epochs=8, em_epochs=4, lr=2e-2, batch_size=32, seed=0)
+    selection = model.select_groups(data[0], candidates=(1, 2))
+    assert selection["best"] == 2
+    scores = selection["scores"]
+    assert scores[2]["heldout_nll"] < scores[1]["heldout_nll"] and scores[2]["bic"] < scores[1]["bic"]
