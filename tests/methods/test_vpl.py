@@ -35,7 +35,7 @@ def test_kl_to_prior_by_hand():
     assert kl_to_prior(torch.tensor(0.0), torch.tensor(math.log(2))).item() == pytest.approx(0.5 * (1 - math.log(2)))
 
 
-def _tiny_objective(n_users: int, encoder_bias: float) -> tuple[ELBOObjective, dict]:
+def _tiny_objective(n_users: int, encoder_bias: float, per_pair: bool = False) -> tuple[ELBOObjective, dict]:
     """Decoder logit = chosen[0] − rejected[0] whatever z is; encoder q = N(encoder_bias, I)."""
     net = VPLNetwork(0, 2, n_users, latent_dim=2, hidden=(), encoder_hidden=(4,), encoder_width=4)
     with torch.no_grad():
@@ -48,7 +48,7 @@ def _tiny_objective(n_users: int, encoder_bias: float) -> tuple[ELBOObjective, d
     chosen = torch.tensor([[2.0, 0.0], [-1.0, 0.0]]).repeat(n_users, 1)
     features = PairFeatures(torch.zeros(2 * n_users, 0), chosen, torch.zeros_like(chosen), users)
     objective = ELBOObjective(net, features, kl_weight=1.0, kl_cycle=1, kl_ramp=1.0, kl_baseline=1.0,
-                              context_min=1, context_max=1)
+                              context_min=1, context_max=1, context_per_pair=per_pair)
     return objective, {**features.as_batch(), "row": torch.arange(2 * n_users)}
 
 
@@ -62,6 +62,33 @@ def test_elbo_by_hand():
     torch.manual_seed(0)
     assert objective(batch)["loss"].item() == pytest.approx(nll + 0.5, abs=0.05)
     assert len(pyro.get_param_store()) == 0  # module-local: nothing in Pyro's global store
+
+
+def test_elbo_by_hand_one_context_per_pair():
+    nll = (math.log(1 + math.exp(-2.0)) + math.log(1 + math.exp(1.0))) / 2
+    objective, batch = _tiny_objective(1, encoder_bias=0.0, per_pair=True)
+    assert objective(batch)["loss"].item() == pytest.approx(nll, rel=1e-5)
+    # one z per query pair: KL(N(1, I) ‖ N(0, I)) = 1 nat for L = 2 on *every* query pair
+    objective, batch = _tiny_objective(2000, encoder_bias=1.0, per_pair=True)
+    torch.manual_seed(0)
+    assert objective(batch)["loss"].item() == pytest.approx(nll + 1.0, abs=0.05)
+
+
+def test_per_pair_contexts_are_the_users_other_pairs():
+    from pluralign.methods.vpl.model import ContextSampler
+
+    users = torch.tensor([0, 0, 0, 1, 1, 2, 0, 1])  # user 2 has a single pair: it is its own context
+    features = PairFeatures(torch.zeros(8, 0), torch.arange(8.0).unsqueeze(1), torch.zeros(8, 1), users)
+    sampler = ContextSampler(features, min_size=1, max_size=3)
+    torch.manual_seed(0)
+    for _ in range(20):
+        rows = torch.arange(8)
+        context = sampler.per_pair(rows)
+        for row in rows.tolist():
+            picked = context["chosen"][row, context["mask"][row], 0].long().tolist()
+            assert 1 <= len(picked) <= 3 and len(set(picked)) == len(picked)
+            assert all(users[p] == users[row] for p in picked)
+            assert row not in picked or row == 5
 
 
 def test_config_is_validated():

@@ -1,9 +1,10 @@
 """The VPL estimator (Poddar et al. 2024): ``pluralign fit vpl``.
 
 Trains the Pyro model/guide of ``model.py`` with ``Trace_ELBO`` inside the generic LightningModule; each
-batch of query pairs gets, per user, a context set of that user's *other* pairs. After training every
-known user's vector is the posterior mean μ(C_u) over their training pairs (a buffer: it saves). Few-shot
-is amortized: ``infer_user`` is one encoder pass, no gradient step, and returns mean and variance.
+batch of query pairs gets, per user, a context set of that user's *other* pairs, shared by that user's query
+pairs (``context_per_pair: true``: one set per query pair, the reference's layout; see models/vpl.md).
+After training every known user's vector is the posterior mean μ(C_u) over their training pairs (a buffer:
+it saves). Few-shot is amortized: ``infer_user`` is one encoder pass, no gradient step, and returns mean and variance.
 Predictions plug in the posterior mean (the paper's eval rule), never a sample.
 """
 
@@ -36,14 +37,14 @@ class VPL(PreferenceModel):
 
     def __init__(self, latent_dim: int = 8, hidden: Sequence[int] = (64, 64), encoder_hidden: Sequence[int] = (64,),
                  encoder_width: int = 64, kl_weight: float = 0.01, kl_cycle: int = 10, kl_ramp: float = 0.5,
-                 kl_baseline: float = 0.1, context_min: int = 1, context_max: int = 16, normalize_z: bool = False,
-                 active_samples: int = 64, **kwargs) -> None:
+                 kl_baseline: float = 0.1, context_min: int = 1, context_max: int = 16, context_per_pair: bool = False,
+                 normalize_z: bool = False, active_samples: int = 64, **kwargs) -> None:
         kwargs.setdefault("lr", 3e-3)
         super().__init__(**kwargs)
         self.latent_dim, self.hidden, self.encoder_hidden = latent_dim, list(hidden), list(encoder_hidden)
         self.encoder_width, self.normalize_z, self.active_samples = encoder_width, normalize_z, active_samples
         self.kl_weight, self.kl_cycle, self.kl_ramp, self.kl_baseline = kl_weight, kl_cycle, kl_ramp, kl_baseline
-        self.context_min, self.context_max = context_min, context_max
+        self.context_min, self.context_max, self.context_per_pair = context_min, context_max, context_per_pair
         self.require(latent_dim >= 1, "latent_dim", "must be at least 1")
         self.require(all(int(h) >= 1 for h in self.hidden), "hidden", "must be positive layer widths")
         self.require(all(int(h) >= 1 for h in self.encoder_hidden), "encoder_hidden", "must be positive layer widths")
@@ -62,7 +63,7 @@ class VPL(PreferenceModel):
 
     def objective(self, features: PairFeatures) -> ELBOObjective:
         return ELBOObjective(self.network_, features, self.kl_weight, self.kl_cycle, self.kl_ramp, self.kl_baseline,
-                             self.context_min, self.context_max)
+                             self.context_min, self.context_max, self.context_per_pair)
 
     def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
         known = features.user >= 0

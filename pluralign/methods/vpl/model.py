@@ -3,6 +3,8 @@
 Generative model, per user u with labelled pairs (x, y^c, y^r):
     z_u ~ N(0, I_L),    label_i ~ Bernoulli(σ(r(x_i, y_i^c, z_u) − r(x_i, y_i^r, z_u)))   (all labels are 1)
 Guide: z_u ~ q(z | C_u) = N(μ(C_u), diag σ²(C_u)) from a *context* set C_u of the user's other pairs.
+With ``context_per_pair`` (an option, as WEIRDLabUW/vpl_llm) every query pair i gets its own context C_i
+and its own z_i, so the "users" plate runs over query pairs and there is one KL term per query pair.
 ELBO per query pair = [Σ_i log p(label_i | z) − β_t Σ_u KL(q(z_u | C_u) ‖ p(z))] / N_queries, estimated by
 ``Trace_ELBO`` (one reparameterized sample); β_t follows a cyclical cosine schedule (the reference's
 Annealer: shape "cosine", baseline 0.1, cyclical) so the encoder is used before the KL term bites.
@@ -71,10 +73,13 @@ class VPLGuide(PyroModule):
 
 
 class ContextSampler:
-    """For the users of a batch of query pairs: a random set of each user's *other* pairs as context.
+    """Context sets of a user's *other* pairs for the query pairs of a batch.
 
-    The set size is drawn per user in [min_size, max_size] so the encoder learns every k it will see at
-    few-shot time (the reference trains with a fixed size).
+    Two granularities: ``__call__`` draws one set per user of the batch (all of that user's query pairs
+    share it; the batch's own rows are left out), ``per_pair`` one set per query pair (the pair itself is
+    left out), as WEIRDLabUW/vpl_llm does: each of its training examples carries its own context. The set
+    size is drawn per set in [min_size, max_size] so the encoder learns every k it will see at few-shot time
+    (the reference trains with a fixed size).
     """
 
     def __init__(self, features: PairFeatures, min_size: int, max_size: int) -> None:
@@ -82,6 +87,16 @@ class ContextSampler:
         order = torch.argsort(features.user, stable=True)
         users, counts = torch.unique_consecutive(features.user[order], return_counts=True)
         self.pairs_of = dict(zip(users.tolist(), order.split(counts.tolist())))
+        # padded pools for the vectorized per-pair draw: pool[slot] holds a user's pair indices, count[slot]
+        # how many; slot_of / position_of locate a user and a row inside them
+        self.slot_of = torch.full((int(features.user.max()) + 1 if len(features) else 0,), -1, dtype=torch.long)
+        self.slot_of[users] = torch.arange(len(users))
+        self.count = counts
+        self.pool = torch.zeros(len(users), int(counts.max()) if len(counts) else 0, dtype=torch.long)
+        self.position_of = torch.zeros(len(features), dtype=torch.long)
+        for slot, members in enumerate(order.split(counts.tolist())):
+            self.pool[slot, : len(members)] = members
+            self.position_of[members] = torch.arange(len(members))
 
     def __call__(self, users: torch.Tensor, exclude: torch.Tensor | None = None) -> dict:
         chosen_sets = []
@@ -93,6 +108,26 @@ class ContextSampler:
             size = int(torch.randint(self.min_size, self.max_size + 1, ()))
             chosen_sets.append(pool[torch.randperm(len(pool))[:size]])
         return pad_contexts(self.features, chosen_sets)
+
+    def per_pair(self, rows: torch.Tensor) -> dict:
+        """One random context per query row: up to a drawn size of the row's user's other pairs."""
+        slots = self.slot_of[self.features.user[rows]]
+        count = self.count[slots]  # [N]
+        width = self.pool.shape[1]
+        keys = torch.rand(len(rows), width)
+        positions = torch.arange(width)
+        invalid = positions.unsqueeze(0) >= count.unsqueeze(1)
+        invalid |= (positions.unsqueeze(0) == self.position_of[rows].unsqueeze(1)) & (count.unsqueeze(1) > 1)
+        keys = keys.masked_fill(invalid, float("inf"))
+        take = min(self.max_size, width)
+        picked = keys.topk(take, dim=1, largest=False).indices  # random order of the valid positions
+        size = torch.randint(self.min_size, self.max_size + 1, (len(rows),))
+        available = count - (count > 1).long()  # the row itself is left out where the user has others
+        size = torch.minimum(size, available).clamp_min(1)
+        mask = torch.arange(take).unsqueeze(0) < size.unsqueeze(1)
+        index = self.pool[slots.unsqueeze(1), picked] * mask
+        return {"prompt": self.features.prompt[index], "chosen": self.features.chosen[index],
+                "rejected": self.features.rejected[index], "mask": mask}
 
 
 def pad_contexts(features: PairFeatures, sets: list[torch.Tensor]) -> dict:
@@ -110,13 +145,15 @@ class ELBOObjective(torch.nn.Module):
     """The loss the generic LightningModule minimizes: −ELBO per query pair, with β annealed per epoch."""
 
     def __init__(self, network: VPLNetwork, features: PairFeatures, kl_weight: float, kl_cycle: int,
-                 kl_ramp: float, kl_baseline: float, context_min: int, context_max: int) -> None:
+                 kl_ramp: float, kl_baseline: float, context_min: int, context_max: int,
+                 context_per_pair: bool = False) -> None:
         super().__init__()
         self.network = network
         # module-local parameters: nothing goes to Pyro's global param store, all lives in this nn.Module
         with pyro.settings.context(module_local_params=True):
             self.model, self.guide = VPLModel(network), VPLGuide(network)
         self.sampler = ContextSampler(features, context_min, context_max)
+        self.context_per_pair = context_per_pair
         self.schedule = dict(weight=kl_weight, cycle=kl_cycle, ramp=kl_ramp, baseline=kl_baseline)
         self.beta = kl_weight_at(0, **self.schedule)
         self.elbo = pyro.infer.Trace_ELBO()
@@ -126,9 +163,14 @@ class ELBOObjective(torch.nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         queries = PairFeatures(batch["prompt"], batch["chosen"], batch["rejected"], batch["user"])
-        users, owner = torch.unique(queries.user, return_inverse=True)
         rows = batch.get("row")
-        context = {k: v.to(owner.device) for k, v in self.sampler(users.cpu(), rows).items()}
+        if self.context_per_pair and rows is not None:  # one z per query pair, from its own context
+            owner = torch.arange(len(queries), device=queries.user.device)
+            context = self.sampler.per_pair(rows.cpu())
+        else:  # one z per user of the batch, shared by that user's query pairs
+            users, owner = torch.unique(queries.user, return_inverse=True)
+            context = self.sampler(users.cpu(), rows)
+        context = {k: v.to(owner.device) for k, v in context.items()}
         beta = max(self.beta, 1e-12)  # poutine.scale needs a positive factor; β = 0 is "no KL"
         with pyro.settings.context(module_local_params=True):
             loss = self.elbo.differentiable_loss(self.model, self.guide, context, queries, owner, beta) / len(queries)
