@@ -12,7 +12,8 @@ from pluralign.eval import evaluate
 from pluralign.methods import METHODS, BradleyTerry, ConfigError, PreferenceModel
 from pluralign.methods.common import preference_nll
 from pluralign.methods.pal import PalA, PalANetwork, PalB, PalBNetwork
-from pluralign.methods.pal.network import hinge_loss
+from pluralign.methods.pal.model import PalObjective
+from pluralign.methods.pal.network import conformal_penalty, hinge_loss
 
 FAST = dict(epochs=15, lr=2e-2, hidden=[16], pref_dim=8, few_shot_steps=40, few_shot_lr=0.2)
 
@@ -56,11 +57,39 @@ def test_pal_b_cosine_cross_entropy_by_hand():
     assert preference_nll(logit).item() == pytest.approx(-math.log(math.exp(10) / (math.exp(10) + 1)), rel=1e-4)
 
 
+def test_conformal_penalty_by_hand():
+    # a scaled isometry costs nothing, square or not (rows orthonormal up to scale)
+    assert conformal_penalty(2.0 * torch.eye(3)).item() == pytest.approx(0.0, abs=1e-7)
+    wide = 3.0 * torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert conformal_penalty(wide).item() == pytest.approx(0.0, abs=1e-7)
+    # diag(1, 2): Gram diag(1, 4), c = 2.5, ‖diag(−1.5, 1.5)‖² / 2.5² = 4.5 / 6.25; the same for any scale
+    w = torch.diag(torch.tensor([1.0, 2.0]))
+    assert conformal_penalty(w).item() == pytest.approx(0.72)
+    assert conformal_penalty(10 * w).item() == pytest.approx(0.72)
+    assert conformal_penalty(w.T.repeat(1, 2).T).item() == pytest.approx(0.72)  # tall: Wᵀ W is the smaller Gram
+
+
+def test_metric_reg_adds_the_projector_penalty():
+    net = PalANetwork(0, 2, n_users=1, k=2, pref_dim=2, hidden=())
+    with torch.no_grad():
+        net.item_projector[0].weight.copy_(torch.diag(torch.tensor([1.0, 2.0])))
+    batch = {"user": torch.tensor([0]), "prompt": torch.zeros(1, 0), "chosen": torch.tensor([[1.0, 1.0]]),
+             "rejected": torch.tensor([[3.0, 0.0]])}
+    plain = PalObjective(net)(batch)["loss"]
+    out = PalObjective(net, metric_reg=0.5)(batch)
+    assert out["loss"].item() == pytest.approx(plain.item() + 0.5 * 0.72, rel=1e-5)
+    assert out["metric_penalty"].item() == pytest.approx(0.72)
+    out["loss"].backward()
+    assert net.item_projector[0].weight.grad is not None
+
+
 def test_config_is_validated():
     with pytest.raises(ConfigError, match="pal-a: k=0"):
         PalA(k=0)
     with pytest.raises(ConfigError, match="loss"):
         PalB(loss="square")
+    with pytest.raises(ConfigError, match="metric_reg"):
+        PalA(metric_reg=-1.0)
     assert METHODS["pal-a"] is PalA and METHODS["pal-b"] is PalB
 
 

@@ -43,6 +43,16 @@ class UserWeights(SimplexWeights):
         return torch.softmax(self.gain * self.logits, dim=-1).mean(0)
 
 
+def conformal_penalty(weight: torch.Tensor) -> torch.Tensor:
+    """How far a linear map is from a scaled isometry: ‖G − c·I‖²_F / c² with G the smaller Gram matrix of
+    ``weight`` (W Wᵀ or Wᵀ W) and c = mean(diag G). Scale-free, so it never fights the learned logit scale;
+    zero exactly when W is a multiple of an orthogonal map (distances of the input space kept up to scale).
+    """
+    gram = weight @ weight.T if weight.shape[0] <= weight.shape[1] else weight.T @ weight
+    c = torch.diagonal(gram).mean().clamp_min(1e-12)
+    return (gram - c * torch.eye(gram.shape[0], device=gram.device, dtype=gram.dtype)).pow(2).sum() / c.pow(2)
+
+
 def hinge_loss(logits: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
     """PAL's hinge form: mean max(0, margin − logit) for logits of P(chosen ≻ rejected)."""
     return torch.clamp(margin - logits, min=0).mean()
@@ -61,6 +71,11 @@ class PalNetwork(PreferenceNetwork):
 
     def scale(self) -> torch.Tensor:
         return self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+
+    def metric_penalty(self) -> torch.Tensor:
+        """Sum of :func:`conformal_penalty` over the item projector's linear layers (see ``metric_reg``)."""
+        return sum((conformal_penalty(m.weight) for m in self.item_projector if isinstance(m, nn.Linear)),
+                   self.logit_scale.new_zeros(()))
 
     def items(self, prompt: torch.Tensor, response: torch.Tensor) -> torch.Tensor:
         return self.item_projector(torch.cat([prompt, response], dim=-1))
