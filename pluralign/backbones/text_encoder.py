@@ -98,11 +98,14 @@ class TextEncoder:
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], progress: bool = False) -> torch.Tensor:
         self._load()
+        # batches of similar length pad little: sort by length, embed, then restore the input order
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        ordered = [texts[i] for i in order]
         out = []
         starts = range(0, len(texts), self.batch_size)
         for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress or len(starts) < 2):
             batch = self._tokenizer(
-                list(texts[start : start + self.batch_size]),
+                ordered[start : start + self.batch_size],
                 padding=True,
                 truncation=True,
                 max_length=self.max_length,
@@ -115,4 +118,6 @@ class TextEncoder:
             out.append(pooled.cpu())
         if not out:
             return torch.zeros(0, self.dim)
-        return torch.cat(out)
+        vectors = torch.empty(len(texts), out[0].shape[1])
+        vectors[torch.tensor(order)] = torch.cat(out)
+        return vectors
