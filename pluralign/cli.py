@@ -62,7 +62,7 @@ def data_convert(adapter: str, source: str, out: str) -> None:
 
 def fit(method: str, data: str, out: str, config: str | None = None, overrides: Sequence[str] = (),
         accelerator: str = "cpu", devices: str = "1", strategy: str = "auto", precision: str = "32-true",
-        resume: bool = False, progress: bool = True) -> None:
+        resume: bool = False, progress: bool = True, threads: int | None = None) -> None:
     """Train METHOD on DATA (a file, or a folder's train split) and save the run to OUT."""
     from pluralign.config import build_model, load_config
     from pluralign.data import read_preferences
@@ -71,7 +71,7 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     arguments.update(_parse_overrides(overrides))
     model = build_model(method, arguments)
     train = read_preferences(data, split="train")
-    model.fit(train, out_dir=out, resume=resume, progress=progress, accelerator=accelerator,
+    model.fit(train, out_dir=out, resume=resume, progress=progress, threads=threads, accelerator=accelerator,
               devices=int(devices) if devices.isdigit() else devices, strategy=strategy, precision=precision)
     if not model.is_global_zero_:
         return  # other DDP ranks hold the same weights; rank 0 writes the run
@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="32-true")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for small heads when jobs share cores)")
 
     p = commands.add_parser("predict", help=predict.__doc__)
     p.add_argument("--run", required=True)

@@ -95,3 +95,18 @@ def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, capsys):
     assert main(["adapt", "--run", str(run_dir), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                  str(tmp_path / "pool.jsonl"), "--out", str(tmp_path / "bt.json")]) == 2
     assert "no active query selection" in capsys.readouterr().err and not (tmp_path / "bt.json").exists()
+
+
+def test_threads_option_and_its_error(data_dir, tmp_path, capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["fit", "bt", "--data", str(data_dir), "--out", str(tmp_path / "r"), "--set", "epochs=1",
+                     "--threads", "1", "--no-progress"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(["fit", "bt", "--data", str(data_dir), "--out", str(tmp_path / "r2"), "--threads", "0"]) == 2
+    assert "threads=0 must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "r2" / "model.safetensors").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 
 
 # Lightning's advice that does not apply here: validation is optional, tiny datasets have few batches
@@ -30,6 +31,7 @@ class TrainerOptions:
     out_dir: str | None = None  # CSV logs and checkpoints go here; None keeps nothing on disk
     resume: bool = False  # continue from out_dir/checkpoints/last.ckpt when it exists
     progress: bool = True
+    threads: int | None = None  # torch CPU threads for this process; small heads often run fastest on 1
     extra: dict[str, Any] = field(default_factory=dict)  # any other Trainer keyword
 
     def checkpoint_to_resume(self) -> str | None:
@@ -40,6 +42,10 @@ class TrainerOptions:
 
 
 def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit") -> L.Trainer:
+    if options.threads is not None:
+        if options.threads < 1:
+            raise ValueError(f"threads={options.threads} must be at least 1")
+        torch.set_num_threads(options.threads)
     if not options.progress:
         for logger_name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
             logging.getLogger(logger_name).setLevel(logging.WARNING)
