@@ -25,7 +25,7 @@ def test_fit_and_compare():
     assert "accuracy" in results["bt"]["seen"]
 
 
-@pytest.mark.parametrize("method", ["bt"])
+@pytest.mark.parametrize("method", ["bt", "pal-a", "vpl"])
 def test_few_shot_user(method):
     accuracy = load("few_shot_user").main(["--data", "ideal-points", "--method", method, "--epochs", "2"])
     assert 0.0 <= accuracy <= 1.0
