@@ -39,8 +39,10 @@ def controversial_mask(data: PreferenceSet) -> np.ndarray:
     return np.asarray([len(directions[k]) > 1 for k in keys], dtype=bool)
 
 
-def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(row indices, P(chosen ≻ rejected)) for every row that is not a ``context`` row.
+def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None,
+               include_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(row indices, P(chosen ≻ rejected)) for every row that is not a ``context`` row (only the
+    ``query`` rows when not ``include_seen``).
 
     Unseen users (rows with a role) are adapted on their first ``shots`` context rows, in file order.
     """
@@ -48,7 +50,7 @@ def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | 
     roles = data.column("role")
     users = data.column("user_id")
     known = set(model.user_ids_)
-    seen = [i for i, r in enumerate(roles) if r is None]
+    seen = [i for i, r in enumerate(roles) if r is None] if include_seen else []
     index_parts, prob_parts = [], []
     if seen:
         seen_users = [users[i] if users[i] in known else None for i in seen]
@@ -98,7 +100,8 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS) -
     by_k: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if (roles == "query").any():
         for k in shots:
-            k_rows, k_probs = score_rows(model, data, k, features) if k else (rows, probs)
+            # seen rows do not depend on k: only the queries are scored again
+            k_rows, k_probs = score_rows(model, data, k, features, include_seen=False) if k else (rows, probs)
             query = roles[k_rows] == "query"
             by_k[k] = (k_rows[query], k_probs[query])
             entry = _metrics(*by_k[k], oracle)

@@ -101,6 +101,12 @@ def check_size(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_sizes(**sizes: Any) -> None:
+    """check_size for each keyword: every build function validates its counts the same way."""
+    for name, value in sizes.items():
+        check_size(name, value)
+
+
 def check_fraction(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise DataError(f"'{name}' must be a number in [0, 1], got {value!r}")

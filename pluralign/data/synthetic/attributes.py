@@ -19,7 +19,7 @@ import numpy as np
 
 from pluralign.data.contract import DataError
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_fraction, check_size, disagree, load_bank, make_users,
+    Benchmark, Candidate, User, assemble, bt_prob, check_fraction, check_sizes, disagree, load_bank, make_users,
     split_counts,
 )
 from pluralign.data.text_attributes import ATTRIBUTES
@@ -90,9 +90,8 @@ def build(
     dirichlet_alpha: float = 0.5,
     temperature: float = TEMPERATURE,
 ) -> Benchmark:
-    for k, v in dict(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
-                     test_pairs_per_user=test_pairs_per_user).items():
-        check_size(k, v)
+    check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
+                     test_pairs_per_user=test_pairs_per_user)
     controversial_fraction = check_fraction("controversial_fraction", controversial_fraction)
     if user_mix not in USER_MIXES:
         raise DataError(f"user_mix must be one of {USER_MIXES}, got {user_mix!r}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, check_size, disagree, make_users, sigmoid, split_counts, vector,
+    Benchmark, Candidate, User, assemble, check_size, check_sizes, disagree, make_users, sigmoid, split_counts, vector,
 )
 
 TEMPERATURE = 0.4  # oracle accuracy about 0.90
@@ -54,9 +54,8 @@ def build(
     n_triples: int = 400,
     temperature: float = TEMPERATURE,
 ) -> Benchmark:
-    for k, v in dict(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
-                     test_pairs_per_user=test_pairs_per_user, n_groups=n_groups).items():
-        check_size(k, v)
+    check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
+                     test_pairs_per_user=test_pairs_per_user, n_groups=n_groups)
     check_size("dim", dim, 2 * n_groups)
     check_size("n_triples", n_triples, 5)
     rng = np.random.default_rng(seed)

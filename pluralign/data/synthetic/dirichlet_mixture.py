@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_size, disagree, draw_two, gaussian_items, vector,
+    Benchmark, Candidate, User, assemble, bt_prob, check_size, check_sizes, disagree, draw_two, gaussian_items, vector,
 )
 
 TEMPERATURE = 0.24  # oracle accuracy about 0.88
@@ -32,9 +32,8 @@ def build(
     dirichlet_alpha: float = 0.3,
     temperature: float = TEMPERATURE,
 ) -> Benchmark:
-    for k, v in dict(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
-                     test_pairs_per_user=test_pairs_per_user, dim=dim).items():
-        check_size(k, v)
+    check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
+                     test_pairs_per_user=test_pairs_per_user, dim=dim)
     check_size("n_components", n_components, 2)
     check_size("n_items", n_items, 10)
     rng = np.random.default_rng(seed)

@@ -15,7 +15,7 @@ from itertools import combinations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_size, make_users, split_counts,
+    Benchmark, Candidate, User, assemble, bt_prob, check_size, check_sizes, make_users, split_counts,
 )
 from pluralign.data.synthetic.attributes import option, response_pool
 from pluralign.data.text_attributes import ATTRIBUTES
@@ -36,9 +36,8 @@ def build(
     n_query: int = 32,
     temperature: float = TEMPERATURE,
 ) -> Benchmark:
-    for k, v in dict(n_users=n_users, n_unseen_users=n_unseen_users, ratio=ratio, pairs_per_user=pairs_per_user,
-                     test_pairs_per_user=test_pairs_per_user).items():
-        check_size(k, v)
+    check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, ratio=ratio, pairs_per_user=pairs_per_user,
+                     test_pairs_per_user=test_pairs_per_user)
     check_size("n_users", n_users, 2)
     check_size("n_unseen_users", n_unseen_users, 2)
     rng = np.random.default_rng(seed)

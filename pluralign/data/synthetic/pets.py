@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_fraction, check_size, disagree, load_bank, make_users,
+    Benchmark, Candidate, User, assemble, bt_prob, check_fraction, check_sizes, disagree, load_bank, make_users,
     split_counts,
 )
 
@@ -41,9 +41,8 @@ def build(
     controversial_fraction: float = 0.5,
     temperature: float = TEMPERATURE,
 ) -> Benchmark:
-    for k, v in dict(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
-                     test_pairs_per_user=test_pairs_per_user).items():
-        check_size(k, v)
+    check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
+                     test_pairs_per_user=test_pairs_per_user)
     controversial_fraction = check_fraction("controversial_fraction", controversial_fraction)
     rng = np.random.default_rng(seed)
     pools: dict[tuple[str, str], list[dict]] = {}
