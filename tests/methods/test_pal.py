@@ -179,3 +179,55 @@ def test_k1_reduces_to_bradley_terry():
     seen = PreferenceSet([r for r in bench.test if r.get("role") is None])
     for name, agree, acc_pal, acc_bt in _k1_against_bt(PreferenceSet.from_rows(bench.train), seen):
         assert agree > 0.7 and abs(acc_pal - acc_bt) < 0.05, (name, agree, acc_pal, acc_bt)
+
+
+# ---- the "Large" setting: the top backbone layers fine-tune with the head ----------------------------
+@pytest.fixture(scope="module")
+def pets_text():
+    bench = build_benchmark("pets", seed=0, n_users=4, n_unseen_users=1, pairs_per_user=12, test_pairs_per_user=4)
+    return PreferenceSet.from_rows(bench.train), PreferenceSet.from_rows(bench.test)
+
+
+def test_finetuning_trains_the_top_layer_and_round_trips(pets_text, tmp_path):
+    from pluralign.backbones.tuned import TunedBackbone
+    from pluralign.methods.tuned import TunedNetwork
+
+    train, test = pets_text
+    args = dict(k=2, pref_dim=8, hidden=[], epochs=1, lr=0.01, batch_size=16, few_shot_steps=10)  # head underfit
+    frozen = PalA(**args).fit(train, progress=False)
+    large = dict(args, finetune_layers=1, finetune_epochs=2, finetune_lr=1e-3)
+    tuned = PalA(**large).fit(train, progress=False, out_dir=str(tmp_path / "run"))
+    # each stage keeps its own checkpoint, so a resumed fit loads each stage's weights into that stage
+    assert (tmp_path / "run/checkpoints/last.ckpt").exists()
+    assert (tmp_path / "run/checkpoints/finetune/last.ckpt").exists()
+    resumed = PalA(**large).fit(train, progress=False, out_dir=str(tmp_path / "run"), resume=True)
+    assert isinstance(tuned.network_, TunedNetwork) and not isinstance(frozen.network_, TunedNetwork)
+    base = TunedBackbone(None, layers=1).encoder.state_dict()  # the pretrained weights
+    changed = {n.split(".")[2] for n, w in tuned.network_.backbone.encoder.state_dict().items()
+               if n.startswith("encoder.layer") and not torch.equal(w, base[n])}
+    assert changed == {"5"}  # the top layer of six, nothing below it
+
+    def nll(model):  # on the training pairs, each by its own user
+        users = train.column("user_id")
+        p = model.prefer_proba(train.column("prompt"), train.column("chosen"), train.column("rejected"), users)
+        return -p.log().mean().item()
+
+    assert nll(tuned) < nll(frozen)  # stage 2 goes on from the head alone and fits the pairs better
+
+    tuned.save_pretrained(tmp_path / "saved")
+    loaded = PreferenceModel.from_pretrained(tmp_path / "saved")
+    context = [r for r in test.rows if r.get("role") == "context"][:4]
+    columns = (test.column("prompt"), test.column("chosen"), test.column("rejected"))
+    for user in ("u000", None, context):
+        expected = tuned.prefer_proba(*columns, user=user)
+        assert torch.equal(expected, loaded.prefer_proba(*columns, user=user))
+        assert torch.allclose(expected, resumed.prefer_proba(*columns, user=user))
+    with pytest.raises(TypeError, match="reads text"):
+        tuned.prefer_proba(None, torch.zeros(2, 384), torch.zeros(2, 384))
+    report = evaluate(loaded, test, shots=(0, 2))
+    assert 0.0 <= report["unseen"]["2"]["accuracy"] <= 1.0
+
+
+def test_finetuning_needs_text(data):
+    with pytest.raises(ConfigError, match="needs text rows"):
+        PalA(k=2, finetune_layers=1, **FAST).fit(data[0], progress=False)
