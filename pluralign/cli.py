@@ -39,11 +39,11 @@ def data_list() -> None:
         print(f"  {name:<20} {first_line(adapter)}")
 
 
-def data_build(name: str, out: str, seed: int = 0) -> None:
+def data_build(name: str, out: str, seed: int = 0, context: str = "random") -> None:
     """Write DIR/train.jsonl, DIR/test.jsonl and DIR/README.md for a synthetic benchmark."""
     from pluralign.data.synthetic import build_benchmark
 
-    bench = build_benchmark(name, seed=seed)
+    bench = build_benchmark(name, seed=seed, context=context)
     bench.write(out)
     print(f"wrote {out}/train.jsonl ({len(bench.train)} rows), {out}/test.jsonl ({len(bench.test)} rows)")
 
@@ -152,7 +152,8 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
     print(f"wrote {out} (user from {vector.n_pairs} pairs)")
 
 
-def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str, seed: int = 0) -> None:
+def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str, seed: int = 0,
+          context: str = "random") -> None:
     """Every method on every benchmark: results.md, results.json and few_shot.png in OUT."""
     from pluralign.data.synthetic import BENCHMARKS
     from pluralign.eval.bench import benchmark_data, run_bench
@@ -162,7 +163,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
-    datasets = {name: benchmark_data(name, seed) for name in (benchmarks or BENCHMARKS)}
+    datasets = {name: benchmark_data(name, seed, context=context) for name in (benchmarks or BENCHMARKS)}
     run_bench(methods, datasets, out, seed=seed)
     print((Path(out) / "results.md").read_text())
 
@@ -194,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context", choices=["random", "survey"], default="random",
+                   help="unseen users' context pairs: like any pair, or controversial only (VPL's survey protocol)")
     p = data.add_parser("convert", help=data_convert.__doc__)
     p.add_argument("adapter")
     p.add_argument("source")
@@ -238,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmarks", nargs="+")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context", choices=["random", "survey"], default="random",
+                   help="unseen users' context pairs: like any pair, or controversial only (VPL's survey protocol)")
 
     p = commands.add_parser("demo", help=demo.__doc__)
     p.add_argument("--out", default="demo")

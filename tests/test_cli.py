@@ -110,3 +110,12 @@ def test_threads_option_and_its_error(data_dir, tmp_path, capsys):
     assert main(["fit", "bt", "--data", str(data_dir), "--out", str(tmp_path / "r2"), "--threads", "0"]) == 2
     assert "threads=0 must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "r2" / "model.safetensors").exists()
+
+
+def test_data_build_with_survey_contexts(tmp_path, capsys):
+    assert main(["data", "build", "ideal-points", "--out", str(tmp_path / "b"), "--context", "survey"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "b" / "test.jsonl").read_text().splitlines()]
+    assert all(r["controversial"] for r in rows if r.get("role") == "context")
+    with pytest.raises(SystemExit):  # argparse rejects an unknown protocol before anything is written
+        main(["data", "build", "pets", "--out", str(tmp_path / "c"), "--context", "chosen"])
+    assert not (tmp_path / "c").exists()

@@ -65,6 +65,20 @@ def test_unseen_users_have_context_then_queries(name: str, tiny: dict[str, Bench
         assert roles[:n_context] == ["context"] * n_context  # all context rows come first
 
 
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_survey_contexts_are_controversial(name: str, tiny: dict[str, Benchmark]) -> None:
+    survey = build_benchmark(name, seed=0, context="survey", **TINY)
+    assert survey.train == tiny[name].train  # only the unseen users' context draw changes
+    context = [r for r in survey.test if r.get("role") == "context"]
+    assert len(context) >= 16 * TINY["n_unseen_users"] and all(r["controversial"] for r in context)
+    assert "survey contexts" in survey.card
+
+
+def test_context_must_be_known() -> None:
+    with pytest.raises(DataError, match="context must be one of"):
+        build_benchmark("pets", seed=0, context="chosen", **TINY)
+
+
 def test_sizes() -> None:
     bench = build_benchmark("pets", seed=0, **TINY)
     assert len(bench.train) == 4 * 12

@@ -169,12 +169,21 @@ def label(rng: np.random.Generator, c: Candidate, user: User, role: str | None =
     return row
 
 
-def _rows(rng: np.random.Generator, draw: Draw, user: User, split: str, n: int, role: str | None) -> list[dict]:
-    """At least ``n`` labelled rows; a draw's unit (e.g. a cyclic triple) is never cut in half."""
+CONTEXTS = ("random", "survey")
+MAX_SURVEY_DRAWS = 10_000
+
+
+def _rows(rng: np.random.Generator, draw: Draw, user: User, split: str, n: int, role: str | None,
+          controversial_only: bool = False) -> list[dict]:
+    """At least ``n`` labelled rows; a draw's unit (e.g. a cyclic triple) is never cut in half, except by
+    ``controversial_only``, which keeps only the pairs on which user types disagree."""
     rows: list[dict] = []
-    while len(rows) < n:
-        rows.extend(label(rng, c, user, role) for c in draw(rng, user, split))
-    return rows
+    for _ in range(MAX_SURVEY_DRAWS * n):
+        if len(rows) >= n:
+            return rows
+        candidates = draw(rng, user, split)
+        rows.extend(label(rng, c, user, role) for c in candidates if c.controversial or not controversial_only)
+    raise DataError(f"context='survey': no controversial pairs to draw for user {user.user_id}")
 
 
 def assemble(
@@ -189,15 +198,27 @@ def assemble(
     n_context: int,
     n_query: int,
     notes: Sequence[str] = (),
+    context: str = "random",
 ) -> Benchmark:
+    """Rows of seen users (train and held-out test) and of unseen users (context, then query).
+
+    ``context`` is how an unseen user's context pairs are drawn: ``random``, like every other pair (half
+    of them say nothing about who the user is on the benchmarks with consensus pairs), or ``survey``, only
+    controversial pairs — the VPL paper's protocol, whose few-shot contexts come from a survey of pairs
+    that users answer differently (WEIRDLabUW/vpl_llm, ``controversial_only``).
+    """
     check_size("n_context", n_context, MIN_ADAPT_ROWS)
     check_size("n_query", n_query, MIN_ADAPT_ROWS)
+    if context not in CONTEXTS:
+        raise DataError(f"context must be one of {CONTEXTS}, got {context!r}")
     train = [r for u in seen for r in _rows(rng, draw, u, "train", pairs_per_user, None)]
     test = [r for u in seen for r in _rows(rng, draw, u, "test", test_pairs_per_user, None)]
     for u in unseen:
         # context pairs come from the train-split items, queries from the held-out ones
-        test += _rows(rng, draw, u, "train", n_context, "context")
+        test += _rows(rng, draw, u, "train", n_context, "context", controversial_only=context == "survey")
         test += _rows(rng, draw, u, "test", n_query, "query")
+    if context == "survey":
+        notes = [*notes, "unseen users' context pairs: controversial pairs only (survey contexts, as in VPL)"]
     return Benchmark(name, train, test, card(name, description, seen, unseen, train, test, notes))
 
 

@@ -85,6 +85,7 @@ def build(
     test_pairs_per_user: int = 20,
     n_context: int = 16,
     n_query: int = 32,
+    context: str = "random",
     controversial_fraction: float = 0.5,
     user_mix: str = "single",
     dirichlet_alpha: float = 0.5,
@@ -131,4 +132,5 @@ def build(
             f"every attribute differs by at least {MIN_GAP} z within a pair",
             "test and query pairs use held-out responses (one in four per prompt)",
         ],
+        context=context,
     )

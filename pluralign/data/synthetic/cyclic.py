@@ -49,6 +49,7 @@ def build(
     test_pairs_per_user: int = 21,
     n_context: int = 18,
     n_query: int = 33,
+    context: str = "random",
     n_groups: int = 2,
     dim: int = 16,
     n_triples: int = 400,
@@ -87,4 +88,5 @@ def build(
         notes=[f"oracle: P(a > b) = sigmoid(rho_a rho_b sin(theta_a - theta_b) / {temperature}) on the group's plane",
                "rows come in whole triples (3 consecutive rows of one user), so counts are multiples of 3",
                f"{n_triples} triples, one in five held out for test and query pairs"],
+        context=context,
     )

@@ -31,6 +31,7 @@ def build(
     test_pairs_per_user: int = 20,
     n_context: int = 16,
     n_query: int = 32,
+    context: str = "random",
     n_prototypes: int = 3,
     dim: int = 16,
     n_items: int = 500,
@@ -65,4 +66,5 @@ def build(
         seen, unseen, draw, rng, pairs_per_user, test_pairs_per_user, n_context, n_query,
         notes=[f"oracle: P(a > b) = sigmoid((||b - a_u||^2 - ||a - a_u||^2) / {temperature})",
                f"{n_items} Gaussian items, one in five held out for test and query pairs"],
+        context=context,
     )

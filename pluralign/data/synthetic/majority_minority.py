@@ -34,6 +34,7 @@ def build(
     test_pairs_per_user: int = 20,
     n_context: int = 16,
     n_query: int = 32,
+    context: str = "random",
     temperature: float = TEMPERATURE,
 ) -> Benchmark:
     check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, ratio=ratio, pairs_per_user=pairs_per_user,
@@ -72,4 +73,5 @@ def build(
         seen, unseen, draw, rng, pairs_per_user, test_pairs_per_user, n_context, n_query,
         notes=[f"oracle: P(a > b) = sigmoid(s (z(a) - z(b)) / {temperature}), z = standardized log word count, "
                "s = +1 (majority) or -1 (minority)", f"pairs differ by at least {MIN_GAP} in z"],
+        context=context,
     )

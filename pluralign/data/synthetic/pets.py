@@ -38,6 +38,7 @@ def build(
     test_pairs_per_user: int = 20,
     n_context: int = 16,
     n_query: int = 32,
+    context: str = "random",
     controversial_fraction: float = 0.5,
     temperature: float = TEMPERATURE,
 ) -> Benchmark:
@@ -76,4 +77,5 @@ def build(
         notes=[f"oracle: P(a > b) = sigmoid((r(a) - r(b)) / {temperature}), r = 2 helpful + harmless (helpful "
                "user) or helpful + 2 harmless (harmless user)", "train pairs use 80 sentences per species, test "
                "and query pairs the other 20"],
+        context=context,
     )
