@@ -152,19 +152,23 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
     print(f"wrote {out} (user from {vector.n_pairs} pairs)")
 
 
-def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str, seed: int = 0,
-          context: str = "random") -> None:
+def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
+          seeds: Sequence[int] = (0,), context: str = "random") -> None:
     """Every method on every benchmark: results.md, results.json and few_shot.png in OUT."""
     from pluralign.data.synthetic import BENCHMARKS
-    from pluralign.eval.bench import benchmark_data, run_bench
+    from pluralign.eval.bench import run_bench_seeds
     from pluralign.methods import METHODS
 
     methods = list(methods or METHODS)
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
-    datasets = {name: benchmark_data(name, seed, context=context) for name in (benchmarks or BENCHMARKS)}
-    run_bench(methods, datasets, out, seed=seed)
+    for name in benchmarks or ():
+        if name not in BENCHMARKS:
+            raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds must be distinct non-negative integers, got {list(seeds)}")
+    run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context)
     print((Path(out) / "results.md").read_text())
 
 
@@ -240,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+")
     p.add_argument("--benchmarks", nargs="+")
     p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[0],
+                   help="one seed, or several for mean ± sd (each seeds the benchmark and the models)")
     p.add_argument("--context", choices=["random", "survey"], default="random",
                    help="unseen users' context pairs: like any pair, or controversial only (VPL's survey protocol)")
 

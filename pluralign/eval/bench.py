@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
+
+import numpy as np
 
 from pluralign.config import build_model, preset
 from pluralign.data.contract import PreferenceSet
@@ -20,6 +23,8 @@ def _cell(metrics: dict | None, with_oracle: bool = True) -> str:
     if not metrics or "accuracy" not in metrics:
         return "–"
     text = f"{metrics['accuracy']:.3f}"
+    if "accuracy_sd" in metrics:  # a mean over seeds
+        text += f" ± {metrics['accuracy_sd']:.3f}"
     if with_oracle and metrics.get("oracle_accuracy") is not None:
         text += f" ({metrics['oracle_accuracy']:.3f})"
     return text
@@ -68,3 +73,47 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
     write_text(out_dir / "results.md", table(results))
     plot_few_shot(results, out_dir / "few_shot.png")
     return results
+
+
+def mean_over_seeds(runs: Sequence[Any]) -> Any:
+    """Several seeds' reports (same structure) as one: numbers averaged, every ``accuracy`` with its
+    standard deviation across seeds beside it (``accuracy_sd``), labels (a worst group's name) the most
+    common one, keys that some seed lacks left out."""
+    first = runs[0]
+    if isinstance(first, dict):
+        keys = [k for k in first if all(isinstance(r, dict) and k in r for r in runs)]
+        merged = {k: mean_over_seeds([r[k] for r in runs]) for k in keys}
+        if "accuracy" in merged and len(runs) > 1 and merged["accuracy"] is not None:
+            merged["accuracy_sd"] = float(np.std([r["accuracy"] for r in runs], ddof=1))
+        return merged
+    if any(r is None for r in runs):
+        return None
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return float(np.mean(runs))
+    if isinstance(first, (str, bool)):
+        return Counter(runs).most_common(1)[0][0]
+    return first  # lists and the like: the first seed's
+
+
+def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: str | Path,
+                    seeds: Sequence[int] = (0,), context: str = "random") -> dict:
+    """``run_bench`` for each seed (the benchmark's and the model's), then the mean ± sd over seeds.
+
+    One seed writes its results into ``out_dir``; several write ``out_dir/seed-N/`` each and, in
+    ``out_dir``, results.md (mean ± sd), results.json (``mean`` and every seed's ``runs``) and the
+    plot of the mean curves."""
+    out_dir = Path(out_dir)
+    if len(seeds) == 1:
+        datasets = {name: benchmark_data(name, seeds[0], context=context) for name in benchmarks}
+        return run_bench(methods, datasets, out_dir, seed=seeds[0])
+    runs = {}
+    for seed in seeds:
+        datasets = {name: benchmark_data(name, seed, context=context) for name in benchmarks}
+        runs[seed] = run_bench(methods, datasets, out_dir / f"seed-{seed}", seed=seed)
+    mean = {name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in methods} for name in benchmarks}
+    write_json(out_dir / "results.json", {"seeds": list(seeds), "context": context, "mean": mean,
+                                          "runs": {str(s): r for s, r in runs.items()}})
+    note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (benchmark and model seed alike).\n"
+    write_text(out_dir / "results.md", table(mean) + "\n" + note)
+    plot_few_shot(mean, out_dir / "few_shot.png")
+    return mean

@@ -1,0 +1,42 @@
+"""``pluralign bench``: the table, the mean over seeds, and a two-seed run end to end."""
+
+import json
+
+import pytest
+
+from pluralign.cli import main
+from pluralign.eval.bench import mean_over_seeds, table
+
+
+def report(seen: float, worst: str, unseen8: float) -> dict:
+    return {"seen": {"n": 10, "accuracy": seen, "oracle_accuracy": 0.9},
+            "controversial": {"n": 4, "accuracy": seen - 0.1, "oracle_accuracy": None},
+            "unseen": {"8": {"accuracy": unseen8, "oracle_accuracy": 0.8}},
+            "worst_group": {"group": worst, "accuracy": seen - 0.2},
+            "fit": {"fit_seconds": 2.0, "pairs_per_second": 100.0}}
+
+
+def test_mean_over_seeds_by_hand():
+    merged = mean_over_seeds([report(0.8, "a", 0.7), report(0.6, "a", 0.7), report(0.7, "b", 0.7)])
+    assert merged["seen"]["accuracy"] == pytest.approx(0.7)
+    assert merged["seen"]["accuracy_sd"] == pytest.approx(0.1)  # sample sd of 0.8, 0.6, 0.7
+    assert merged["unseen"]["8"]["accuracy_sd"] == pytest.approx(0.0)
+    assert merged["controversial"]["oracle_accuracy"] is None
+    assert merged["worst_group"]["group"] == "a"  # the most common label
+    row = table({"bench": {"bt": merged}}).splitlines()[2]
+    assert "| 0.700 ± 0.100 (0.900) |" in row and "| a: 0.500 ± 0.100 |" in row
+
+
+def test_bench_over_two_seeds(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "--methods", "bt", "--benchmarks", "ideal-points", "--seeds", "0", "1",
+                 "--out", str(out)]) == 0
+    runs = json.loads((out / "results.json").read_text())
+    assert runs["seeds"] == [0, 1] and set(runs["runs"]) == {"0", "1"}
+    seen = [runs["runs"][s]["ideal-points"]["bt"]["seen"]["accuracy"] for s in ("0", "1")]
+    assert seen[0] != seen[1]  # the seeds differ in data and model
+    assert runs["mean"]["ideal-points"]["bt"]["seen"]["accuracy"] == pytest.approx(sum(seen) / 2)
+    assert "±" in (out / "results.md").read_text() and (out / "few_shot.png").stat().st_size > 0
+    assert (out / "seed-1" / "results.md").exists()
+    assert main(["bench", "--methods", "bt", "--seeds", "1", "1", "--out", str(out)]) == 2
+    assert "distinct" in capsys.readouterr().err
