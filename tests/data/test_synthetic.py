@@ -74,6 +74,18 @@ def test_survey_contexts_are_controversial(name: str, tiny: dict[str, Benchmark]
     assert "survey contexts" in survey.card
 
 
+def test_attributes_prompt_hints_state_the_users_criterion(tiny: dict[str, Benchmark]) -> None:
+    hinted = build_benchmark("attributes", seed=0, prompt_hints=1.0, **TINY)
+    for row in hinted.train + hinted.test:
+        assert row["prompt"].endswith(attributes.HINTS[row["group"]])
+    half = build_benchmark("attributes", seed=0, prompt_hints=0.5, n_users=8, pairs_per_user=50)
+    share = np.mean([any(row["prompt"].endswith(h) for h in attributes.HINTS.values()) for row in half.train])
+    assert 0.4 < share < 0.6
+    assert not any("Please" in row["prompt"] for row in tiny["attributes"].train)  # off by default
+    with pytest.raises(DataError, match="prompt_hints"):
+        build_benchmark("attributes", seed=0, prompt_hints=2.0)
+
+
 def test_context_must_be_known() -> None:
     with pytest.raises(DataError, match="context must be one of"):
         build_benchmark("pets", seed=0, context="chosen", **TINY)

@@ -7,6 +7,10 @@ composed responses to 25 prompts; each attribute is standardized over the bank (
 user's reward is ``w · z``: by default four single-attribute user types (``w`` one-hot), or with
 ``user_mix="dirichlet"`` a Dirichlet mixture per user. Both options of a pair answer the same prompt.
 
+With ``prompt_hints`` > 0 that fraction of a user's prompts states the user's criterion (``HINTS``: "Please
+answer in detail." for the length user, ...), as the RPR data of MiCRo states per-prompt criteria: the
+context-aware routing premise of MiCRo, under which a router has something to route on. Off by default.
+
 Half the pairs are *consensus* pairs (one response is higher on all four attributes) and half are
 *controversial* 2-vs-2 pairs (two attributes favour each response), so a single pooled reward is at chance
 on the controversial half by construction.
@@ -26,7 +30,13 @@ from pluralign.data.text_attributes import ATTRIBUTES
 
 TEMPERATURE = 0.65  # oracle accuracy about 0.89
 USER_MIXES = ("single", "dirichlet")
-MIN_GAP = 0.5  # every attribute must differ by this much (z units): no ties, no pairs decided by decoding noise
+MIN_GAP = 0.5
+HINTS = {  # the direction each single-attribute user prefers (higher z), said in the prompt
+    "length": "Please answer in detail.",
+    "readability": "Please keep it simple to read.",
+    "formality": "Please answer formally.",
+    "sentiment": "Please keep the tone upbeat.",
+}  # every attribute must differ by this much (z units): no ties, no pairs decided by decoding noise
 
 
 def standardize(attributes: dict[str, float], stats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -90,10 +100,12 @@ def build(
     user_mix: str = "single",
     dirichlet_alpha: float = 0.5,
     temperature: float = TEMPERATURE,
+    prompt_hints: float = 0.0,
 ) -> Benchmark:
     check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
                      test_pairs_per_user=test_pairs_per_user)
     controversial_fraction = check_fraction("controversial_fraction", controversial_fraction)
+    prompt_hints = check_fraction("prompt_hints", prompt_hints)
     if user_mix not in USER_MIXES:
         raise DataError(f"user_mix must be one of {USER_MIXES}, got {user_mix!r}")
     rng = np.random.default_rng(seed)
@@ -107,7 +119,10 @@ def build(
         if rng.random() < 0.5:
             a, b = b, a
         p_a = bt_prob(float(user.params @ a["z"]), float(user.params @ b["z"]), temperature)
-        return [Candidate(option(a), option(b), p_a, disagree(a["z"] - b["z"]), {"prompt": prompts[p]})]
+        prompt = prompts[p]
+        if prompt_hints > 0 and rng.random() < prompt_hints:  # no draw when off: default data stays the same
+            prompt = f"{prompt} {HINTS[user.group]}"
+        return [Candidate(option(a), option(b), p_a, disagree(a["z"] - b["z"]), {"prompt": prompt})]
 
     def users(prefix: str, n: int, rng: np.random.Generator) -> list[User]:
         if user_mix == "single":
@@ -131,6 +146,8 @@ def build(
             "bank (length as log words)",
             f"every attribute differs by at least {MIN_GAP} z within a pair",
             "test and query pairs use held-out responses (one in four per prompt)",
+            *([f"{prompt_hints:.0%} of the prompts state the user's criterion (group = dominant attribute)"]
+              if prompt_hints > 0 else []),
         ],
         context=context,
     )
