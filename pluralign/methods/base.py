@@ -155,6 +155,7 @@ class PreferenceModel:
         """
         options = trainer or TrainerOptions(**trainer_kwargs)
         data = read_preferences(data)
+        self.network_ = None  # a refit starts over: features are the frozen backbone's again (PAL's "Large")
         L.seed_everything(self.seed, workers=True, verbose=False)
         self.user_ids_ = data.user_ids if self.uses_user_ids else []
         self.uses_embeddings_ = data.has_embeddings

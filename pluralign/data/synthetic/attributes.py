@@ -30,13 +30,13 @@ from pluralign.data.text_attributes import ATTRIBUTES
 
 TEMPERATURE = 0.65  # oracle accuracy about 0.89
 USER_MIXES = ("single", "dirichlet")
-MIN_GAP = 0.5
+MIN_GAP = 0.5  # every attribute must differ by this much (z units): no ties, no pairs decided by decoding noise
 HINTS = {  # the direction each single-attribute user prefers (higher z), said in the prompt
     "length": "Please answer in detail.",
     "readability": "Please keep it simple to read.",
     "formality": "Please answer formally.",
     "sentiment": "Please keep the tone upbeat.",
-}  # every attribute must differ by this much (z units): no ties, no pairs decided by decoding noise
+}
 
 
 def standardize(attributes: dict[str, float], stats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
