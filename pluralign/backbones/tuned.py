@@ -61,6 +61,8 @@ class TunedBackbone(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         if ids.is_floating_point():
             raise TypeError("a fine-tuned backbone reads text (token ids), not precomputed embeddings")
+        if ids.shape[0] == 0:
+            return torch.zeros(0, self.dim, device=ids.device)
         unique, inverse = torch.unique(ids, dim=0, return_inverse=True)
         lengths = (unique != PAD).sum(1)
         order = torch.argsort(lengths)

@@ -20,6 +20,7 @@ def test_tuned_backbone_matches_the_frozen_encoder_and_embeds_each_text_once():
     assert sum(seen) == 3  # the repeated text is embedded once; chunks of 2
     # the same vectors as the frozen, cached path: trimming, chunking and de-duplication change nothing
     assert torch.allclose(vectors, TextEncoder().encode(TEXTS), atol=1e-5)
+    assert backbone(ids[:0]).shape == (0, 384)
 
 
 def test_only_the_top_layers_train():
