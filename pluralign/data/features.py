@@ -84,6 +84,11 @@ def _embedding_column(data: PreferenceSet, column: str) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32)
 
 
+def user_tensor(data: PreferenceSet, user_index: dict[str, int]) -> torch.Tensor:
+    """Each row's index among the model's known users, −1 where unknown."""
+    return torch.tensor([user_index.get(u, -1) for u in data.column("user_id")], dtype=torch.long)
+
+
 def featurize(
     data: PreferenceSet,
     encoder=None,
@@ -93,7 +98,7 @@ def featurize(
 ) -> PairFeatures:
     """Features for every row of ``data``; texts are embedded at most once each (deduplicated, cached)."""
     user_index = user_index or {}
-    users = torch.tensor([user_index.get(u, -1) for u in data.column("user_id")], dtype=torch.long)
+    users = user_tensor(data, user_index)
     if data.has_embeddings:
         return PairFeatures(
             _embedding_column(data, "prompt_embedding"),

@@ -131,6 +131,15 @@ def make_users(prefix: str, groups: Sequence[tuple[str, int, Callable[[int], Any
     return users
 
 
+def dirichlet_users(rng: np.random.Generator, prefix: str, n: int, alpha: float, names: Sequence[str],
+                    basis: np.ndarray | None = None) -> list[User]:
+    """``n`` users ``{prefix}{i:03d}``, each a Dirichlet(alpha) mix w over ``names``: params ``w @ basis``
+    (or w itself), group = the name of the largest weight."""
+    weights = rng.dirichlet([alpha] * len(names), size=n)
+    return [User(f"{prefix}{i:03d}", names[int(np.argmax(w))], w if basis is None else w @ basis)
+            for i, w in enumerate(weights)]
+
+
 # --------------------------------------------------------------------------------------------- banks
 @lru_cache(maxsize=None)
 def _bank(name: str) -> tuple[dict, ...]:

@@ -23,7 +23,8 @@ import numpy as np
 
 from pluralign.data.contract import DataError
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_fraction, check_sizes, disagree, load_bank, make_users,
+    Benchmark, Candidate, User, assemble, bt_prob, check_fraction, check_sizes, dirichlet_users, disagree, load_bank,
+    make_users,
     split_counts,
 )
 from pluralign.data.text_attributes import ATTRIBUTES
@@ -129,8 +130,7 @@ def build(
             counts = split_counts(n, [1.0] * len(ATTRIBUTES))
             return make_users(prefix, [(k, c, lambda i, k=k: np.eye(len(ATTRIBUTES))[ATTRIBUTES.index(k)])
                                        for k, c in zip(ATTRIBUTES, counts)])
-        weights = rng.dirichlet([dirichlet_alpha] * len(ATTRIBUTES), size=n)
-        return [User(f"{prefix}{i:03d}", ATTRIBUTES[int(np.argmax(w))], w) for i, w in enumerate(weights)]
+        return dirichlet_users(rng, prefix, n, dirichlet_alpha, ATTRIBUTES)
 
     seen, unseen = users("u", n_users, rng), users("new", n_unseen_users, rng)
     mix = ("one attribute per user (four user types)" if user_mix == "single"

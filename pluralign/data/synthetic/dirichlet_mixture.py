@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_size, check_sizes, disagree, draw_two, gaussian_items, vector,
+    Benchmark, Candidate, User, assemble, bt_prob, check_size, check_sizes, dirichlet_users, disagree, draw_two,
+    gaussian_items, vector,
 )
 
 TEMPERATURE = 0.24  # oracle accuracy about 0.88
@@ -49,8 +50,7 @@ def build(
         return [Candidate({"embedding": vector(a)}, {"embedding": vector(b)}, p_a, disagree(base @ (a - b)))]
 
     def users(prefix: str, n: int) -> list[User]:
-        weights = rng.dirichlet([dirichlet_alpha] * n_components, size=n)
-        return [User(f"{prefix}{i:03d}", f"component-{int(np.argmax(w))}", w @ base) for i, w in enumerate(weights)]
+        return dirichlet_users(rng, prefix, n, dirichlet_alpha, [f"component-{m}" for m in range(n_components)], base)
 
     seen, unseen = users("u", n_users), users("new", n_unseen_users)
     return assemble(

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_size, check_sizes, disagree, draw_two, gaussian_items, vector,
+    Benchmark, Candidate, User, assemble, bt_prob, check_size, check_sizes, dirichlet_users, disagree, draw_two,
+    gaussian_items, vector,
 )
 
 TEMPERATURE = 2.0  # oracle accuracy about 0.90 at the default sizes
@@ -53,9 +54,8 @@ def build(
         return [Candidate({"embedding": vector(a)}, {"embedding": vector(b)}, p_a, disagree(diffs))]
 
     def users(prefix: str, n: int) -> list[User]:
-        weights = rng.dirichlet([dirichlet_alpha] * n_prototypes, size=n)
-        return [User(f"{prefix}{i:03d}", f"prototype-{int(np.argmax(w))}", w @ prototypes)
-                for i, w in enumerate(weights)]
+        return dirichlet_users(rng, prefix, n, dirichlet_alpha, [f"prototype-{m}" for m in range(n_prototypes)],
+                               prototypes)
 
     seen, unseen = users("u", n_users), users("new", n_unseen_users)
     return assemble(

@@ -28,7 +28,7 @@ import torch
 
 from pluralign.backbones.tuned import TunedBackbone
 from pluralign.data.contract import PreferenceSet
-from pluralign.data.features import PairFeatures
+from pluralign.data.features import PairFeatures, user_tensor
 from pluralign.methods.base import ConfigError, PreferenceModel, UserVector, fit_user_vector
 from pluralign.methods.common import accuracy, preference_nll
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
@@ -108,8 +108,7 @@ class _Pal(PreferenceModel):
     def featurize(self, data: PreferenceSet, progress: bool = False) -> PairFeatures:
         if self.tuned is None or data.has_embeddings:
             return super().featurize(data, progress)
-        index = {u: i for i, u in enumerate(self.user_ids_)}
-        users = torch.tensor([index.get(u, -1) for u in data.column("user_id")], dtype=torch.long)
+        users = user_tensor(data, {u: i for i, u in enumerate(self.user_ids_)})
         columns = [data.column("prompt", ""), data.column("chosen"), data.column("rejected")]
         return PairFeatures(*self.text_features(columns), users)
 
