@@ -1,11 +1,14 @@
 """PAL's "Large" setting against its "Tiny" one: the same preset with the top backbone layers fine-tuned.
 
-    python benchmarks/finetune_backbone.py [--method pal-a] [--data attributes] [--layers 2] [--epochs 2]
-        [--lr 1e-4] [--context random|survey] [--out benchmarks/results/finetune_pal-a_attributes.json]
+    python benchmarks/finetune_backbone.py [--method pal-a] [--data attributes] [--layers 2] [--epochs 3]
+        [--lr 3e-4] [--seeds 0 1 2] [--contexts random survey] [--accelerator gpu] [--backbone PATH]
+        [--out benchmarks/results/finetune_pal-a_attributes.json]
 
-Both models fit the same rows with the method's shipped preset; the tuned one then trains its top
-``--layers`` transformer layers with the head for ``--epochs`` epochs. Figures: seen-user accuracy,
-controversial pairs, unseen users at 8 shots (oracle on the same rows), fit seconds.
+For each seed both models fit the same rows with the method's shipped preset; the tuned one then trains
+its top ``--layers`` transformer layers with the head for ``--epochs`` epochs. Training rows do not
+depend on the few-shot protocol, so one fit is evaluated under each ``--contexts`` protocol. Figures:
+seen-user accuracy, controversial pairs, unseen users at 8 shots (oracle on the same rows), fit seconds;
+with several seeds also their mean.
 """
 
 from __future__ import annotations
@@ -17,18 +20,25 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+import numpy as np  # noqa: E402
+
 from pluralign.config import build_model, preset  # noqa: E402
 from pluralign.eval import evaluate  # noqa: E402
 from pluralign.eval.bench import benchmark_data  # noqa: E402
 from pluralign.io import write_json  # noqa: E402
 
 
-def summary(report: dict, stats: dict) -> dict:
+def summary(report: dict) -> dict:
     def pair(block: dict) -> list:
         return [round(block.get("accuracy", float("nan")), 4), round(block.get("oracle_accuracy", float("nan")), 4)]
 
     return {"seen": pair(report["seen"]), "controversial": pair(report["controversial"]),
-            "unseen_k8": pair(report["unseen"]["8"]), "fit_seconds": stats["fit_seconds"]}
+            "unseen_k8": pair(report["unseen"]["8"])}
+
+
+def mean(runs: list[dict]) -> dict:
+    """Element-wise mean of the seeds' [accuracy, oracle] pairs (and seconds)."""
+    return {key: np.round(np.mean([r[key] for r in runs], axis=0), 4).tolist() for key in runs[0]}
 
 
 def main() -> None:
@@ -36,22 +46,38 @@ def main() -> None:
     parser.add_argument("--method", default="pal-a", choices=["pal-a", "pal-b"])
     parser.add_argument("--data", default="attributes")
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--context", default="random", choices=["random", "survey"])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--contexts", nargs="+", default=["random", "survey"], choices=["random", "survey"])
+    parser.add_argument("--accelerator", default="auto", help="Lightning accelerator for both fits (cpu, gpu, ...)")
+    parser.add_argument("--backbone", default=None, help="backbone path (default: the shipped all-MiniLM-L6-v2)")
+    parser.add_argument("--skip-tiny", action="store_true", help="fit only the fine-tuned model")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    train, test = benchmark_data(args.data, context=args.context)
-    results = {}
-    for name, extra in (("tiny", {}), ("large", dict(finetune_layers=args.layers, finetune_epochs=args.epochs,
-                                                     finetune_lr=args.lr))):
-        model = build_model(args.method, {**preset(args.method), **extra})
-        model.fit(train, progress=name == "large")
-        results[name] = summary(evaluate(model, test, shots=(8,)), model.fit_stats_)
-        print(name, json.dumps(results[name]), flush=True)
-    out = args.out or f"benchmarks/results/finetune_{args.method}_{args.data}_{args.context}.json"
-    write_json(out, {"method": args.method, "data": args.data, "context": args.context, "layers": args.layers,
-                     "epochs": args.epochs, "lr": args.lr, "results": results})
+    settings = {"large": dict(finetune_layers=args.layers, finetune_epochs=args.epochs, finetune_lr=args.lr)}
+    if not args.skip_tiny:
+        settings = {"tiny": {}, **settings}
+    out = args.out or f"benchmarks/results/finetune_{args.method}_{args.data}.json"
+    runs: dict[str, dict[str, list[dict]]] = {name: {c: [] for c in args.contexts} for name in settings}
+    record = {"method": args.method, "data": args.data, "layers": args.layers, "epochs": args.epochs,
+              "lr": args.lr, "seeds": args.seeds, "accelerator": args.accelerator, "runs": runs}
+    for seed in args.seeds:
+        data = {c: benchmark_data(args.data, seed, context=c) for c in args.contexts}
+        train = data[args.contexts[0]][0]
+        for name, extra in settings.items():
+            model = build_model(args.method, {**preset(args.method), "seed": seed, "backbone": args.backbone,
+                                              **extra})
+            model.fit(train, progress=name == "large", accelerator=args.accelerator)
+            for context, (_, test) in data.items():
+                result = {**summary(evaluate(model, test, shots=(8,))), "fit_seconds": model.fit_stats_["fit_seconds"]}
+                runs[name][context].append(result)
+                print(f"seed {seed} {name} {context}: {json.dumps(result)}", flush=True)
+            write_json(out, record)  # partial results survive an interruption
+    if len(args.seeds) > 1:
+        record["mean"] = {name: {c: mean(r) for c, r in by_context.items()} for name, by_context in runs.items()}
+        print(json.dumps(record["mean"], indent=1))
+    write_json(out, record)
 
 
 if __name__ == "__main__":

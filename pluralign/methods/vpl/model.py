@@ -169,7 +169,7 @@ class ELBOObjective(torch.nn.Module):
             context = self.sampler.per_pair(rows.cpu())
         else:  # one z per user of the batch, shared by that user's query pairs
             users, owner = torch.unique(queries.user, return_inverse=True)
-            context = self.sampler(users.cpu(), rows)
+            context = self.sampler(users.cpu(), None if rows is None else rows.cpu())
         context = {k: v.to(owner.device) for k, v in context.items()}
         beta = max(self.beta, 1e-12)  # poutine.scale needs a positive factor; β = 0 is "no KL"
         with pyro.settings.context(module_local_params=True):
