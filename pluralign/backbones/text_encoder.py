@@ -39,13 +39,19 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
 def load_backbone(model: str | None, trust_remote_code: bool = False):
     """(tokenizer, model) of a local backbone, offline; a decoder tokenizer without a pad token gets EOS."""
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     path = _resolve(model)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar on every load of a local model is noise
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         network = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code)
     except OSError as err:
         raise ValueError(f"backbone {model or DEFAULT_BACKBONE!r}: cannot load offline ({err})") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, network

@@ -13,11 +13,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from pluralign.io import atomic_path  # noqa: E402
 
 
-def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path:
+def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path,
+                  bounds: dict[str, dict[int, float]] | None = None) -> Path:
     """One panel per benchmark: unseen-user accuracy vs k for each method, the oracle dashed.
 
     ``results[benchmark][method]`` is an ``evaluate`` report. Panels without unseen users show the
-    seen-user accuracy as a flat line so every method still appears.
+    seen-user accuracy as a flat line so every method still appears. ``bounds[benchmark]`` ({k: accuracy},
+    optional) is drawn as a solid black curve: the Bayes few-shot predictor that knows the generator
+    (benchmarks/few_shot_bound.py), the ceiling of any method given k pairs.
     """
     benchmarks = list(results)
     cols = min(3, max(1, len(benchmarks)))
@@ -33,6 +36,9 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path
                 oracle = oracle or [unseen[str(k)].get("oracle_accuracy") for k in ks]
             elif "accuracy" in report.get("seen", {}):
                 ax.axhline(report["seen"]["accuracy"], linestyle=":", label=f"{method} (seen)")
+        if bounds and bench in bounds:
+            ks = sorted(bounds[bench])
+            ax.plot(ks, [bounds[bench][k] for k in ks], color="black", linewidth=2, label="Bayes (knows generator)")
         if oracle and oracle[0] is not None:
             ax.axhline(oracle[0], color="black", linestyle="--", label="oracle")
         ax.set_xscale("symlog", linthresh=1)
