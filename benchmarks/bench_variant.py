@@ -17,7 +17,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import yaml  # noqa: E402
 
-from pluralign.eval.bench import benchmark_data, run_bench  # noqa: E402
+from pluralign.eval.bench import benchmark_ceiling, benchmark_data, run_bench  # noqa: E402
 from pluralign.methods import METHODS  # noqa: E402
 
 
@@ -38,7 +38,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     suffix = "-".join(f"{k}-{v}" for k, v in options.items()) or "default"
     out = args.out or f"benchmarks/results/{args.benchmark}-{suffix}"
-    run_bench(args.methods, {args.benchmark: benchmark_data(args.benchmark, args.seed, **options)}, out, seed=args.seed)
+    run_bench(args.methods, {args.benchmark: benchmark_data(args.benchmark, args.seed, **options)}, out, seed=args.seed,
+              ceilings={args.benchmark: benchmark_ceiling(args.benchmark, args.seed, **options)})
     print(open(f"{out}/results.md").read())
 
 

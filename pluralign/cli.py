@@ -154,7 +154,7 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
 
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
           seeds: Sequence[int] = (0,), context: str = "random") -> None:
-    """Every method on every benchmark: results.md, results.json and few_shot.png in OUT."""
+    """Every method on every benchmark, with the Bayes few-shot ceiling: results.md, results.json, few_shot.png in OUT."""
     from pluralign.data.synthetic import BENCHMARKS
     from pluralign.eval.bench import run_bench_seeds
     from pluralign.methods import METHODS
@@ -175,7 +175,9 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
 def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     """The main job: every method on the shipped default data (data/pets), a table and a plot."""
     from pluralign.data import read_preferences
+    from pluralign.data.synthetic import build_benchmark
     from pluralign.eval.bench import benchmark_data, run_bench
+    from pluralign.eval.ceiling import bayes_few_shot
     from pluralign.methods import METHODS
 
     shipped = Path(__file__).resolve().parent.parent / "data" / DEFAULT_DEMO_DATA
@@ -183,7 +185,10 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
         datasets = {DEFAULT_DEMO_DATA: (read_preferences(shipped, "train"), read_preferences(shipped, "test"))}
     else:  # an installed package without the checkout: build the same data (deterministic)
         datasets = {DEFAULT_DEMO_DATA: benchmark_data(DEFAULT_DEMO_DATA, 0)}
-    run_bench(list(methods or METHODS), datasets, out)
+    # the shipped rows are the seed-0 build: its generator's prior gives their Bayes few-shot ceiling
+    prior = build_benchmark(DEFAULT_DEMO_DATA, seed=0).prior
+    ceiling = bayes_few_shot(prior, datasets[DEFAULT_DEMO_DATA][1].rows)
+    run_bench(list(methods or METHODS), datasets, out, ceilings={DEFAULT_DEMO_DATA: ceiling})
     print((Path(out) / "results.md").read_text())
     print(f"plot: {out}/few_shot.png, table: {out}/results.md, all figures: {out}/results.json")
 

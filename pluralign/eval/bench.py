@@ -12,6 +12,7 @@ import numpy as np
 from pluralign.config import build_model, preset
 from pluralign.data.contract import PreferenceSet
 from pluralign.data.synthetic import BENCHMARKS, build_benchmark
+from pluralign.eval.ceiling import CEILING, bayes_few_shot
 from pluralign.eval.plots import plot_few_shot
 from pluralign.eval.protocol import evaluate
 from pluralign.io import write_json, write_text
@@ -43,9 +44,14 @@ def table(results: dict[str, dict[str, dict]], shots: Sequence[int] = (0, 8)) ->
                      *[_cell(unseen.get(str(k))) for k in shots],
                      _cell(unseen.get("8", {}).get("controversial")),
                      f"{worst['group']}: {_cell(worst)}" if worst else "–",
-                     f"{r['fit'].get('fit_seconds', 0):.1f}", f"{r['fit'].get('pairs_per_second', 0):,.0f}"]
+                     f"{r['fit'].get('fit_seconds', 0):.1f}" if "fit" in r else "–",
+                     f"{r['fit'].get('pairs_per_second', 0):,.0f}" if "fit" in r else "–"]
             lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\nCells: accuracy (oracle accuracy on the same rows).\n"
+    note = "\n\nCells: accuracy (oracle accuracy on the same rows)."
+    if any(CEILING in by_method for by_method in results.values()):
+        note += (f" `{CEILING}`: the Bayes predictor that knows the generator's rewards and prior over users, "
+                 "from the same k context pairs: no method can beat it in expectation (pluralign.eval.ceiling).")
+    return "\n".join(lines) + note + "\n"
 
 
 def benchmark_data(name: str, seed: int = 0, **sizes) -> tuple[PreferenceSet, PreferenceSet]:
@@ -56,10 +62,18 @@ def benchmark_data(name: str, seed: int = 0, **sizes) -> tuple[PreferenceSet, Pr
     return (PreferenceSet.from_rows(bench.train, f"{name}/train"), PreferenceSet.from_rows(bench.test, f"{name}/test"))
 
 
+def benchmark_ceiling(name: str, seed: int = 0, **options) -> dict | None:
+    """The Bayes few-shot ceiling of a synthetic benchmark's unseen users (None where it has no prior)."""
+    bench = build_benchmark(name, seed=seed, **options)
+    return bayes_few_shot(bench.prior, bench.test) if bench.prior is not None else None
+
+
 def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, PreferenceSet]],
-              out_dir: str | Path, seed: int = 0, progress: bool = False, overrides: dict | None = None) -> dict:
+              out_dir: str | Path, seed: int = 0, progress: bool = False, overrides: dict | None = None,
+              ceilings: dict[str, dict | None] | None = None) -> dict:
     """Fit each method (its shipped preset) on each dataset's train rows and evaluate on its test rows;
-    writes results.json, results.md and few_shot.png into ``out_dir``."""
+    ``ceilings[name]`` (:func:`benchmark_ceiling`) joins as the row ``bayes-ceiling``. Writes results.json,
+    results.md and few_shot.png into ``out_dir``."""
     out_dir = Path(out_dir)
     results: dict[str, dict[str, dict]] = {}
     for name, (train, test) in datasets.items():
@@ -70,6 +84,8 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
             model.fit(train, progress=progress)
             results[name][method] = evaluate(model, test)
             write_json(out_dir / "results.json", results)  # partial results survive an interruption
+        if (ceilings or {}).get(name) is not None:
+            results[name][CEILING] = ceilings[name]
     write_text(out_dir / "results.md", table(results))
     plot_few_shot(results, out_dir / "few_shot.png")
     return results
@@ -103,14 +119,17 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     ``out_dir``, results.md (mean ± sd), results.json (``mean`` and every seed's ``runs``) and the
     plot of the mean curves."""
     out_dir = Path(out_dir)
-    if len(seeds) == 1:
-        datasets = {name: benchmark_data(name, seeds[0], context=context) for name in benchmarks}
-        return run_bench(methods, datasets, out_dir, seed=seeds[0])
-    runs = {}
-    for seed in seeds:
+
+    def run(seed: int, out: Path) -> dict:
         datasets = {name: benchmark_data(name, seed, context=context) for name in benchmarks}
-        runs[seed] = run_bench(methods, datasets, out_dir / f"seed-{seed}", seed=seed)
-    mean = {name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in methods} for name in benchmarks}
+        ceilings = {name: benchmark_ceiling(name, seed, context=context) for name in benchmarks}
+        return run_bench(methods, datasets, out, seed=seed, ceilings=ceilings)
+
+    if len(seeds) == 1:
+        return run(seeds[0], out_dir)
+    runs = {seed: run(seed, out_dir / f"seed-{seed}") for seed in seeds}
+    mean = {name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in runs[seeds[0]][name]}
+            for name in benchmarks}
     write_json(out_dir / "results.json", {"seeds": list(seeds), "context": context, "mean": mean,
                                           "runs": {str(s): r for s, r in runs.items()}})
     note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (benchmark and model seed alike).\n"

@@ -10,17 +10,16 @@ import matplotlib
 matplotlib.use("Agg")  # no screen on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
+from pluralign.eval.ceiling import CEILING  # noqa: E402
 from pluralign.io import atomic_path  # noqa: E402
 
 
-def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path,
-                  bounds: dict[str, dict[int, float]] | None = None) -> Path:
+def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path:
     """One panel per benchmark: unseen-user accuracy vs k for each method, the oracle dashed.
 
     ``results[benchmark][method]`` is an ``evaluate`` report. Panels without unseen users show the
-    seen-user accuracy as a flat line so every method still appears. ``bounds[benchmark]`` ({k: accuracy},
-    optional) is drawn as a solid black curve: the Bayes few-shot predictor that knows the generator
-    (benchmarks/few_shot_bound.py), the ceiling of any method given k pairs.
+    seen-user accuracy as a flat line so every method still appears. The entry :data:`CEILING` (the Bayes
+    few-shot predictor that knows the generator, :mod:`pluralign.eval.ceiling`) is drawn in solid black.
     """
     benchmarks = list(results)
     cols = min(3, max(1, len(benchmarks)))
@@ -32,13 +31,11 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path,
             unseen = report.get("unseen") or {}
             if unseen:
                 ks = sorted(int(k) for k in unseen)
-                ax.plot(ks, [unseen[str(k)]["accuracy"] for k in ks], marker="o", label=method)
+                style = dict(color="black", linewidth=2) if method == CEILING else dict(marker="o")
+                ax.plot(ks, [unseen[str(k)]["accuracy"] for k in ks], label=method, **style)
                 oracle = oracle or [unseen[str(k)].get("oracle_accuracy") for k in ks]
             elif "accuracy" in report.get("seen", {}):
                 ax.axhline(report["seen"]["accuracy"], linestyle=":", label=f"{method} (seen)")
-        if bounds and bench in bounds:
-            ks = sorted(bounds[bench])
-            ax.plot(ks, [bounds[bench][k] for k in ks], color="black", linewidth=2, label="Bayes (knows generator)")
         if oracle and oracle[0] is not None:
             ax.axhline(oracle[0], color="black", linestyle="--", label="oracle")
         ax.set_xscale("symlog", linthresh=1)

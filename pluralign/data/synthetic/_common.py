@@ -51,11 +51,31 @@ Draw = Callable[[np.random.Generator, User, str], list[Candidate]]
 
 
 @dataclass
+class UserPrior:
+    """The generator's prior over users, for the Bayes few-shot ceiling (:mod:`pluralign.eval.ceiling`).
+
+    ``params`` holds one user per row (types, weight vectors or ideal points: draws of the prior, or every
+    type), ``log_weights`` their log prior weights (None: equally likely) and ``logits(params, rows)`` the
+    generator's logit of P(chosen ≻ rejected) for every user and row, read from the rows' own columns.
+    """
+
+    params: np.ndarray
+    logits: Callable[[np.ndarray, Sequence[dict]], np.ndarray]
+    log_weights: np.ndarray | None = None
+
+
+def prior_draws(seed: int, alpha: float, basis: np.ndarray, n: int = 50_000) -> np.ndarray:
+    """``n`` Dirichlet(alpha) users ``w @ basis``, from a generator of their own (the data's stays untouched)."""
+    return np.random.default_rng([seed, 1]).dirichlet([alpha] * len(basis), size=n) @ basis
+
+
+@dataclass
 class Benchmark:
     name: str
     train: list[dict]
     test: list[dict]
     card: str
+    prior: UserPrior | None = None  # what the Bayes few-shot ceiling needs; not written to disk
 
     def write(self, out_dir: str | Path) -> None:
         out = Path(out_dir)
@@ -81,6 +101,12 @@ def disagree(diffs: Sequence[float], tol: float = 1e-12) -> bool:
 
 def vector(x: np.ndarray, decimals: int = 5) -> list[float]:
     return [round(float(v), decimals) for v in x]
+
+
+def embedding_pairs(rows: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """The (chosen, rejected) embeddings of feature-benchmark rows as two arrays [n, dim]."""
+    return (np.array([r["chosen_embedding"] for r in rows], dtype=np.float64),
+            np.array([r["rejected_embedding"] for r in rows], dtype=np.float64))
 
 
 def gaussian_items(rng: np.random.Generator, n_items: int, dim: int, test_every: int = 5) -> dict[str, np.ndarray]:
@@ -208,6 +234,7 @@ def assemble(
     n_query: int,
     notes: Sequence[str] = (),
     context: str = "random",
+    prior: UserPrior | None = None,
 ) -> Benchmark:
     """Rows of seen users (train and held-out test) and of unseen users (context, then query).
 
@@ -228,7 +255,7 @@ def assemble(
         test += _rows(rng, draw, u, "test", n_query, "query")
     if context == "survey":
         notes = [*notes, "unseen users' context pairs: controversial pairs only (survey contexts, as in VPL)"]
-    return Benchmark(name, train, test, card(name, description, seen, unseen, train, test, notes))
+    return Benchmark(name, train, test, card(name, description, seen, unseen, train, test, notes), prior)
 
 
 # ---------------------------------------------------------------------------------------------- card

@@ -23,9 +23,8 @@ import numpy as np
 
 from pluralign.data.contract import DataError
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_fraction, check_sizes, dirichlet_users, disagree, load_bank,
-    make_users,
-    split_counts,
+    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_fraction, check_sizes, dirichlet_users, disagree,
+    load_bank, make_users, prior_draws, split_counts,
 )
 from pluralign.data.text_attributes import ATTRIBUTES
 
@@ -83,6 +82,19 @@ def pair_kinds(min_gap: float) -> dict[tuple[str, bool], list[tuple[int, int, in
     return kinds
 
 
+@lru_cache(maxsize=None)
+def z_of_text() -> dict[str, np.ndarray]:
+    """Every bank response's standardized attribute vector by its text (a text's attributes are its own)."""
+    pool, _ = response_pool()
+    return {o["text"]: o["z"] for options in (*pool["train"], *pool["test"]) for o in options}
+
+
+def z_gaps(rows) -> np.ndarray:
+    """z(chosen) − z(rejected) of response-bank rows, [n, 4]."""
+    z = z_of_text()
+    return np.array([z[r["chosen"]] - z[r["rejected"]] for r in rows]).reshape(-1, len(ATTRIBUTES))
+
+
 def option(o: dict) -> dict:
     """The row-facing part of a pool option (no internal z vector)."""
     return {"text": o["text"], "attributes": o["attributes"]}
@@ -133,6 +145,9 @@ def build(
         return dirichlet_users(rng, prefix, n, dirichlet_alpha, ATTRIBUTES)
 
     seen, unseen = users("u", n_users, rng), users("new", n_unseen_users, rng)
+    types = np.eye(len(ATTRIBUTES))
+    prior = UserPrior(types if user_mix == "single" else prior_draws(seed, dirichlet_alpha, types),
+                      lambda weights, rows: weights @ z_gaps(rows).T / temperature)
     mix = ("one attribute per user (four user types)" if user_mix == "single"
            else f"Dirichlet({dirichlet_alpha}) mixtures over the attributes (group = dominant attribute)")
     return assemble(
@@ -150,4 +165,5 @@ def build(
               if prompt_hints > 0 else []),
         ],
         context=context,
+        prior=prior,
     )

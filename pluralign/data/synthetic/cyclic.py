@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, check_size, check_sizes, disagree, make_users, sigmoid, split_counts, vector,
+    Benchmark, Candidate, User, UserPrior, assemble, check_size, check_sizes, disagree, embedding_pairs, make_users,
+    sigmoid, split_counts, vector,
 )
 
 TEMPERATURE = 0.4  # oracle accuracy about 0.90
@@ -74,6 +75,11 @@ def build(
             out.append(Candidate({"embedding": vector(a)}, {"embedding": vector(b)}, p_a, disagree(diffs)))
         return out
 
+    def logits(groups: np.ndarray, rows) -> np.ndarray:
+        c, r = embedding_pairs(rows)
+        return np.array([[skew_score(a, b, int(g)) for a, b in zip(c, r)] for g in groups]).reshape(len(groups), -1) \
+            / temperature
+
     def users(prefix: str, n: int) -> list[User]:
         counts = split_counts(n, [1.0] * n_groups)
         return make_users(prefix, [(f"plane-{g}", c, lambda i, g=g: g) for g, c in enumerate(counts)])
@@ -89,4 +95,5 @@ def build(
                "rows come in whole triples (3 consecutive rows of one user), so counts are multiples of 3",
                f"{n_triples} triples, one in five held out for test and query pairs"],
         context=context,
+        prior=UserPrior(np.arange(n_groups), logits),
     )

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_size, check_sizes, dirichlet_users, disagree, draw_two,
-    gaussian_items, vector,
+    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_size, check_sizes, dirichlet_users, disagree,
+    draw_two, embedding_pairs, gaussian_items, prior_draws, vector,
 )
 
 TEMPERATURE = 0.24  # oracle accuracy about 0.88
@@ -61,4 +61,6 @@ def build(
         notes=[f"oracle: P(a > b) = sigmoid(sum_m lambda_um w_m · (a - b) / {temperature}), unit-norm w_m",
                f"{n_items} Gaussian items, one in five held out for test and query pairs"],
         context=context,
+        prior=UserPrior(prior_draws(seed, dirichlet_alpha, base),
+                        lambda weights, rows: weights @ np.subtract(*embedding_pairs(rows)).T / temperature),
     )

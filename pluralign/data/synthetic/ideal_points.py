@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_size, check_sizes, dirichlet_users, disagree, draw_two,
-    gaussian_items, vector,
+    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_size, check_sizes, dirichlet_users, disagree,
+    draw_two, embedding_pairs, gaussian_items, prior_draws, vector,
 )
 
 TEMPERATURE = 2.0  # oracle accuracy about 0.90 at the default sizes
@@ -58,6 +58,11 @@ def build(
                                prototypes)
 
     seen, unseen = users("u", n_users), users("new", n_unseen_users)
+
+    def logits(ideal: np.ndarray, rows) -> np.ndarray:
+        c, r = embedding_pairs(rows)
+        # ||r − a||² − ||c − a||² = ||r||² − ||c||² − 2 aᵀ(r − c), for every ideal point a at once
+        return ((r ** 2).sum(1) - (c ** 2).sum(1) - 2 * ideal @ (r - c).T) / temperature
     return assemble(
         "ideal-points",
         f"PAL-style ideal points: {n_prototypes} prototypes in a {dim}-dimensional feature space; each user is a "
@@ -67,4 +72,5 @@ def build(
         notes=[f"oracle: P(a > b) = sigmoid((||b - a_u||^2 - ||a - a_u||^2) / {temperature})",
                f"{n_items} Gaussian items, one in five held out for test and query pairs"],
         context=context,
+        prior=UserPrior(prior_draws(seed, dirichlet_alpha, prototypes), logits),
     )

@@ -15,9 +15,9 @@ from itertools import combinations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_size, check_sizes, make_users, split_counts,
+    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_size, check_sizes, make_users, split_counts,
 )
-from pluralign.data.synthetic.attributes import option, response_pool
+from pluralign.data.synthetic.attributes import option, response_pool, z_gaps
 from pluralign.data.text_attributes import ATTRIBUTES
 
 TEMPERATURE = 0.6  # oracle accuracy about 0.90
@@ -74,4 +74,7 @@ def build(
         notes=[f"oracle: P(a > b) = sigmoid(s (z(a) - z(b)) / {temperature}), z = standardized log word count, "
                "s = +1 (majority) or -1 (minority)", f"pairs differ by at least {MIN_GAP} in z"],
         context=context,
+        # the unseen pool is split evenly: both signs equally likely a priori
+        prior=UserPrior(np.array([[SIGN["majority"]], [SIGN["minority"]]]),
+                        lambda signs, rows: signs @ z_gaps(rows)[:, [k]].T / temperature),
     )

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, assemble, bt_prob, check_fraction, check_sizes, disagree, load_bank, make_users,
-    split_counts,
+    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_fraction, check_sizes, disagree, load_bank,
+    make_users, split_counts,
 )
 
 PROMPT = "Please talk about one kind of pet."
@@ -67,6 +67,11 @@ def build(
         counts = split_counts(n, [1.0] * len(USER_TYPES))
         return make_users(prefix, [(t, c, lambda i, t=t: t) for t, c in zip(USER_TYPES, counts)])
 
+    def logits(weights: np.ndarray, rows) -> np.ndarray:
+        gaps = np.array([[r["chosen_attributes"][a] - r["rejected_attributes"][a] for a in ("helpful", "harmless")]
+                         for r in rows]).reshape(-1, 2)
+        return weights @ gaps.T / temperature
+
     return assemble(
         "pets",
         "VPL's pets benchmark: statements about birds, dogs, cats and rabbits (the four quadrants of "
@@ -78,4 +83,5 @@ def build(
                "user) or helpful + 2 harmless (harmless user)", "train pairs use 80 sentences per species, test "
                "and query pairs the other 20"],
         context=context,
+        prior=UserPrior(np.array(list(USER_TYPES.values())), logits),  # unseen users: the types split evenly
     )

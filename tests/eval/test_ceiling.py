@@ -1,0 +1,61 @@
+"""The Bayes few-shot ceiling (pluralign.eval.ceiling) and each synthetic benchmark's prior over users."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pluralign.data.synthetic import BENCHMARKS, build_benchmark
+from pluralign.eval.bench import benchmark_ceiling
+from pluralign.eval.ceiling import bayes_few_shot, posterior_predictive
+from pluralign.data.synthetic._common import UserPrior
+
+SMALL = dict(n_users=6, n_unseen_users=4, pairs_per_user=12, test_pairs_per_user=3)
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_prior_reproduces_the_oracle(name):
+    """The prior's rewards are the generator's: every query row's oracle_p is some prior user's P(c ≻ r)
+    (exactly for user types; within Monte Carlo reach for Dirichlet users)."""
+    bench = build_benchmark(name, seed=1, **SMALL)
+    rows = [r for r in bench.test if r.get("role") == "query"]
+    probs = 1 / (1 + np.exp(-bench.prior.logits(bench.prior.params, rows)))  # [users, rows]
+    nearest = np.abs(probs - np.array([r["oracle_p"] for r in rows])).min(0)
+    continuous = len(bench.prior.params) > 100
+    assert nearest.max() < (0.05 if continuous else 1e-5)
+
+
+def test_posterior_predictive_by_hand():
+    """Two users with logits +2 / −2 on every pair, equal prior: one context pair won by `chosen` gives
+    posterior σ(2) : σ(−2), and the predictive is the posterior mix of σ(±2)."""
+    prior = UserPrior(np.array([1.0, -1.0]), lambda s, rows: np.outer(s, np.full(len(rows), 2.0)))
+    s2 = 1 / (1 + np.exp(-2.0))
+    post = np.array([s2, 1 - s2])
+    expected = post[0] * s2 + post[1] * (1 - s2)
+    assert posterior_predictive(prior, [{}], [{}])[0] == pytest.approx(expected / post.sum(), abs=1e-8)
+    assert posterior_predictive(prior, [], [{}])[0] == 0.5  # no context: a tie, scored as a coin flip
+    weighted = UserPrior(prior.params, prior.logits, log_weights=np.log([3.0, 1.0]))
+    assert posterior_predictive(weighted, [], [{}])[0] == pytest.approx(0.75 * s2 + 0.25 * (1 - s2), abs=1e-8)
+
+
+def test_ceiling_is_below_the_oracle_and_grows_with_k():
+    ceiling = benchmark_ceiling("pets", 0, context="survey")
+    unseen = ceiling["unseen"]
+    assert unseen["16"]["accuracy"] == pytest.approx(unseen["16"]["oracle_accuracy"])  # 16 survey pairs tell
+    assert unseen["0"]["accuracy"] < unseen["4"]["accuracy"] <= unseen["16"]["accuracy"]
+    assert set(unseen["8"]) >= {"accuracy", "oracle_accuracy", "controversial"}
+    # the same rows read back from disk give the same figures
+    bench = build_benchmark("pets", seed=0, context="survey")
+    assert bayes_few_shot(bench.prior, [dict(r) for r in bench.test]) == ceiling
+
+
+def test_script_puts_the_ceiling_beside_bench_results(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "few_shot_bound", Path(__file__).resolve().parents[2] / "benchmarks" / "few_shot_bound.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main(["--benchmarks", "pets", "--seeds", "0", "1", "--contexts", "survey",
+                           "--methods", str(tmp_path / "none-{context}.json"), "--out", str(tmp_path)])
+    assert results["pets"]["survey"]["mean"]["unseen"]["8"]["accuracy"] > 0.8
+    assert (tmp_path / "results.md").read_text().startswith("| benchmark | contexts |")
