@@ -154,7 +154,7 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
 
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
           seeds: Sequence[int] = (0,), context: str = "random") -> None:
-    """Every method on every benchmark, with the Bayes few-shot ceiling: results.md, results.json, few_shot.png in OUT."""
+    """Every method on every benchmark, and the Bayes few-shot ceiling: results.md, results.json, few_shot.png."""
     from pluralign.data.synthetic import BENCHMARKS
     from pluralign.eval.bench import run_bench_seeds
     from pluralign.methods import METHODS

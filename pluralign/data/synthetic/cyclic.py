@@ -77,8 +77,8 @@ def build(
 
     def logits(groups: np.ndarray, rows) -> np.ndarray:
         c, r = embedding_pairs(rows)
-        return np.array([[skew_score(a, b, int(g)) for a, b in zip(c, r)] for g in groups]).reshape(len(groups), -1) \
-            / temperature
+        scores = [[skew_score(a, b, int(g)) for a, b in zip(c, r)] for g in groups]
+        return np.array(scores).reshape(len(groups), -1) / temperature
 
     def users(prefix: str, n: int) -> list[User]:
         counts = split_counts(n, [1.0] * n_groups)
