@@ -2,7 +2,7 @@
 
     python benchmarks/finetune_backbone.py [--method pal-a] [--data attributes] [--layers 2] [--epochs 3]
         [--lr 3e-4] [--seeds 0 1 2] [--contexts random survey] [--accelerator gpu] [--backbone PATH]
-        [--out benchmarks/results/finetune_pal-a_attributes.json]
+        [--set k=4] [--out benchmarks/results/finetune_pal-a_attributes.json]
 
 For each seed both models fit the same rows with the method's shipped preset; the tuned one then trains
 its top ``--layers`` transformer layers with the head for ``--epochs`` epochs. Training rows do not
@@ -21,6 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
 from pluralign.config import build_model, preset  # noqa: E402
 from pluralign.eval import evaluate  # noqa: E402
@@ -53,21 +54,30 @@ def main() -> None:
     parser.add_argument("--accelerator", default="auto", help="Lightning accelerator for both fits (cpu, gpu, ...)")
     parser.add_argument("--backbone", default=None, help="backbone path (default: the shipped all-MiniLM-L6-v2)")
     parser.add_argument("--skip-tiny", action="store_true", help="fit only the fine-tuned model")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a preset argument for both models, e.g. --set k=4")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    overrides = {}
+    for pair in args.overrides:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            parser.error(f"--set {pair!r}: expected KEY=VALUE")
+        overrides[key] = yaml.safe_load(value)
     settings = {"large": dict(finetune_layers=args.layers, finetune_epochs=args.epochs, finetune_lr=args.lr)}
     if not args.skip_tiny:
         settings = {"tiny": {}, **settings}
     out = args.out or f"benchmarks/results/finetune_{args.method}_{args.data}.json"
     runs: dict[str, dict[str, list[dict]]] = {name: {c: [] for c in args.contexts} for name in settings}
     record = {"method": args.method, "data": args.data, "layers": args.layers, "epochs": args.epochs,
-              "lr": args.lr, "seeds": args.seeds, "accelerator": args.accelerator, "runs": runs}
+              "lr": args.lr, "seeds": args.seeds, "accelerator": args.accelerator, "overrides": overrides,
+              "runs": runs}
     for seed in args.seeds:
         data = {c: benchmark_data(args.data, seed, context=c) for c in args.contexts}
         train = data[args.contexts[0]][0]
         for name, extra in settings.items():
             model = build_model(args.method, {**preset(args.method), "seed": seed, "backbone": args.backbone,
-                                              **extra})
+                                              **overrides, **extra})
             model.fit(train, progress=name == "large", accelerator=args.accelerator)
             for context, (_, test) in data.items():
                 result = {**summary(evaluate(model, test, shots=(8,))), "fit_seconds": model.fit_stats_["fit_seconds"]}
