@@ -86,6 +86,7 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
             write_json(out_dir / "results.json", results)  # partial results survive an interruption
         if (ceilings or {}).get(name) is not None:
             results[name][CEILING] = ceilings[name]
+    write_json(out_dir / "results.json", results)
     write_text(out_dir / "results.md", table(results))
     plot_few_shot(results, out_dir / "few_shot.png")
     return results

@@ -42,5 +42,6 @@ def test_bench_over_two_seeds(tmp_path, capsys):
     assert ceiling["8"]["accuracy"] >= runs["mean"]["ideal-points"]["bt"]["unseen"]["8"]["accuracy"]
     assert "| ideal-points | bayes-ceiling | – | – |" in (out / "results.md").read_text()
     assert (out / "seed-1" / "results.md").exists()
+    assert "bayes-ceiling" in json.loads((out / "seed-1" / "results.json").read_text())["ideal-points"]
     assert main(["bench", "--methods", "bt", "--seeds", "1", "1", "--out", str(out)]) == 2
     assert "distinct" in capsys.readouterr().err
