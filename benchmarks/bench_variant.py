@@ -15,8 +15,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import yaml  # noqa: E402
-
+from pluralign.config import parse_overrides  # noqa: E402
 from pluralign.eval.bench import benchmark_ceiling, benchmark_data, run_bench  # noqa: E402
 from pluralign.methods import METHODS  # noqa: E402
 
@@ -29,12 +28,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    options = {}
-    for pair in args.options:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            parser.error(f"--set {pair!r}: expected KEY=VALUE")
-        options[key] = yaml.safe_load(value)
+    try:
+        options = parse_overrides(args.options)
+    except ValueError as err:
+        parser.error(str(err))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     suffix = "-".join(f"{k}-{v}" for k, v in options.items()) or "default"
     out = args.out or f"benchmarks/results/{args.benchmark}-{suffix}"

@@ -21,9 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
-from pluralign.config import build_model, preset  # noqa: E402
+from pluralign.config import build_model, parse_overrides, preset  # noqa: E402
 from pluralign.eval import evaluate  # noqa: E402
 from pluralign.eval.bench import benchmark_data  # noqa: E402
 from pluralign.io import write_json  # noqa: E402
@@ -58,12 +57,10 @@ def main() -> None:
                         help="override a preset argument for both models, e.g. --set k=4")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    overrides = {}
-    for pair in args.overrides:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            parser.error(f"--set {pair!r}: expected KEY=VALUE")
-        overrides[key] = yaml.safe_load(value)
+    try:
+        overrides = parse_overrides(args.overrides)
+    except ValueError as err:
+        parser.error(str(err))
     settings = {"large": dict(finetune_layers=args.layers, finetune_epochs=args.epochs, finetune_lr=args.lr)}
     if not args.skip_tiny:
         settings = {"tiny": {}, **settings}

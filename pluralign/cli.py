@@ -64,11 +64,11 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
         accelerator: str = "cpu", devices: str = "1", strategy: str = "auto", precision: str = "32-true",
         resume: bool = False, progress: bool = True, threads: int | None = None) -> None:
     """Train METHOD on DATA (a file, or a folder's train split) and save the run to OUT."""
-    from pluralign.config import build_model, load_config
+    from pluralign.config import build_model, load_config, parse_overrides
     from pluralign.data import read_preferences
 
     arguments = load_config(config, method) if config else {}
-    arguments.update(_parse_overrides(overrides))
+    arguments.update(parse_overrides(overrides))
     model = build_model(method, arguments)
     train = read_preferences(data, split="train")
     model.fit(train, out_dir=out, resume=resume, progress=progress, threads=threads, accelerator=accelerator,
@@ -79,18 +79,6 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     stats = model.fit_stats_
     print(f"{method}: fit {stats['n_pairs']} pairs in {stats['fit_seconds']:.1f} s "
           f"({stats['pairs_per_second']:,.0f} pairs/s); saved to {out}")
-
-
-def _parse_overrides(pairs: Sequence[str]) -> dict:
-    import yaml
-
-    parsed = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"--set {pair!r}: expected KEY=VALUE")
-        key, value = pair.split("=", 1)
-        parsed[key.strip()] = yaml.safe_load(value)
-    return parsed
 
 
 def _load_run(run: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -49,6 +49,17 @@ def preset(method: str) -> dict[str, Any]:
     """The shipped preset of a method where the checkout has one, else the constructor defaults."""
     path = PRESET_DIR / f"{method}.yaml"
     return load_config(path, method) if path.exists() else {}
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs as constructor arguments, each value read as YAML (``k=4`` is an int)."""
+    parsed = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"--set {pair!r}: expected KEY=VALUE")
+        key, value = pair.split("=", 1)
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
 
 
 def build_model(method: str, config: dict[str, Any] | None = None, **overrides):
