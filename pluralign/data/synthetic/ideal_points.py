@@ -63,6 +63,7 @@ def build(
         c, r = embedding_pairs(rows)
         # ||r − a||² − ||c − a||² = ||r||² − ||c||² − 2 aᵀ(r − c), for every ideal point a at once
         return ((r ** 2).sum(1) - (c ** 2).sum(1) - 2 * ideal @ (r - c).T) / temperature
+
     return assemble(
         "ideal-points",
         f"PAL-style ideal points: {n_prototypes} prototypes in a {dim}-dimensional feature space; each user is a "
