@@ -1,6 +1,6 @@
-"""PAL's "Large" setting against its "Tiny" one: the same preset with the top backbone layers fine-tuned.
+"""A method's "Large" setting against its "Tiny" one: the same preset with the top backbone layers fine-tuned.
 
-    python benchmarks/finetune_backbone.py [--method pal-a] [--data attributes] [--layers 2] [--epochs 3]
+    python benchmarks/finetune_backbone.py [--method pal-a|pal-b|vpl|micro|gpm|bt] [--data attributes] [--layers 2] [--epochs 3]
         [--lr 3e-4] [--seeds 0 1 2] [--contexts random survey] [--accelerator gpu] [--backbone PATH]
         [--set k=4] [--out benchmarks/results/finetune_pal-a_attributes.json]
 
@@ -26,6 +26,7 @@ from pluralign.config import build_model, parse_overrides, preset  # noqa: E402
 from pluralign.eval import evaluate  # noqa: E402
 from pluralign.eval.bench import benchmark_data  # noqa: E402
 from pluralign.io import write_json  # noqa: E402
+from pluralign.methods import METHODS  # noqa: E402
 
 
 def summary(report: dict) -> dict:
@@ -43,7 +44,7 @@ def mean(runs: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", default="pal-a", choices=["pal-a", "pal-b"])
+    parser.add_argument("--method", default="pal-a", choices=[m for m in METHODS if m != "maxmin"])
     parser.add_argument("--data", default="attributes")
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)

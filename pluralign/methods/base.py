@@ -4,6 +4,13 @@ Constructor arguments are the config (scikit-learn spirit), validated at once. A
 ``build_network`` (a :class:`PreferenceNetwork`), optionally ``objective`` (default: the BT likelihood of
 its logits) and ``adapt`` (few-shot user inference); ``fit_features`` is overridden only by methods
 whose training is not one Lightning run (MaxMin's EM).
+
+``finetune_layers`` > 0 is the "Large" setting of PAL (Chen et al. 2024, §4) and of VPL's LLM experiments
+(Poddar et al. 2024, a fine-tuned backbone) for any method whose training is one Lightning run: after
+the fit on cached embeddings of the frozen backbone, the top ``finetune_layers`` transformer layers train
+jointly with the method's network for ``finetune_epochs`` epochs at ``finetune_lr``, by the method's own
+objective (:class:`~pluralign.methods.tuned.TunedObjective`). Starting from the fitted head (linear probe,
+then fine-tune: Kumar et al. 2022) keeps a random head's gradients from scrambling the pretrained features.
 """
 
 from __future__ import annotations
@@ -23,11 +30,12 @@ from safetensors.torch import load_file, save_file
 from pluralign.backbones import TextEncoder
 from pluralign.data.cache import EmbeddingCache
 from pluralign.data.contract import PreferenceSet
-from pluralign.data.features import PairDataset, PairFeatures, featurize, keep_batch
+from pluralign.data.features import PairDataset, PairFeatures, featurize, keep_batch, user_tensor
 from pluralign.data.readers import read_preferences
 from pluralign.io import atomic_path, write_json
 from pluralign.methods.common import preference_nll
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
+from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer
 
 
@@ -79,7 +87,11 @@ class PreferenceModel:
         pooling: str = "mean",
         max_length: int = 256,
         cache_dir: str | None = None,
+        finetune_layers: int = 0,
+        finetune_epochs: int = 3,
+        finetune_lr: float = 3e-4,
     ) -> None:
+        self.finetune_layers, self.finetune_epochs, self.finetune_lr = finetune_layers, finetune_epochs, finetune_lr
         self.epochs, self.lr, self.weight_decay, self.batch_size, self.seed = epochs, lr, weight_decay, batch_size, seed
         self.backbone, self.pooling, self.max_length, self.cache_dir = backbone, pooling, max_length, cache_dir
         self.require(epochs >= 1, "epochs", "must be at least 1")
@@ -87,6 +99,9 @@ class PreferenceModel:
         self.require(weight_decay >= 0, "weight_decay", "must be non-negative")
         self.require(batch_size >= 1, "batch_size", "must be at least 1")
         self.require(pooling in ("mean", "last", "cls"), "pooling", "must be 'mean', 'last' or 'cls'")
+        self.require(finetune_layers >= 0, "finetune_layers", "must be 0 (frozen backbone) or a number of top layers")
+        self.require(finetune_epochs >= 1, "finetune_epochs", "must be at least 1")
+        self.require(finetune_lr > 0, "finetune_lr", "must be positive")
         self.network_: PreferenceNetwork | None = None
         self.user_ids_: list[str] = []
         self.fit_stats_: dict[str, Any] = {}
@@ -119,11 +134,17 @@ class PreferenceModel:
         raise NotImplementedError
 
     def objective(self, features: PairFeatures) -> torch.nn.Module:
-        return PreferenceObjective(self.network_)
+        """The training loss of the method's own network (``head_network``) on embedded features."""
+        return PreferenceObjective(self.head_network)
 
     def restore_network(self, prompt_dim: int, response_dim: int, n_users: int) -> PreferenceNetwork:
-        """The network a saved model's weights load into: the built one, unless fitting changed its shape."""
-        return self.build_network(prompt_dim, response_dim, n_users)
+        """The network a saved model's weights load into: the built one (on its tuned backbone, if any)."""
+        head = self.build_network(prompt_dim, response_dim, n_users)
+        return TunedNetwork(self.tuned_backbone(), head) if self.finetune_layers else head
+
+    def training_pairs(self, features: PairFeatures) -> PairFeatures:
+        """The pairs the objective trains on (VPL leaves out pairs without a user)."""
+        return features
 
     def adapt(self, features: PairFeatures) -> UserVector:
         """Few-shot: a user vector from k labelled pairs of a new user. Default: the population."""
@@ -143,8 +164,45 @@ class PreferenceModel:
         return self._cache
 
     def featurize(self, data: PreferenceSet, progress: bool = False) -> PairFeatures:
+        """The network's inputs: cached embeddings, or token ids where the backbone is tuned ("Large")."""
         index = {u: i for i, u in enumerate(self.user_ids_)}
-        return featurize(data, None if data.has_embeddings else self.encoder, self.cache, index, progress)
+        if self.tuned is None or data.has_embeddings:
+            return featurize(data, None if data.has_embeddings else self.encoder, self.cache, index, progress)
+        columns = [data.column("prompt", ""), data.column("chosen"), data.column("rejected")]
+        return PairFeatures(*self.text_features(columns), user_tensor(data, index))
+
+    # ---- the "Large" setting: a backbone that trains with the head ----------------------------
+    @property
+    def tuned(self) -> TunedNetwork | None:
+        return self.network_ if isinstance(self.network_, TunedNetwork) else None
+
+    @property
+    def head_network(self) -> PreferenceNetwork:
+        """The method's own network: what it reads cached embeddings with, or what sits on the tuned backbone."""
+        network = self.check_fitted()
+        return network.head if isinstance(network, TunedNetwork) else network
+
+    def tuned_backbone(self) -> TunedBackbone:
+        return TunedBackbone(self.backbone, self.finetune_layers, self.pooling, self.max_length)
+
+    @torch.no_grad()
+    def head_inputs(self, features: PairFeatures) -> tuple[PreferenceNetwork, PairFeatures]:
+        """The method's own network and its input vectors: token ids are embedded once (for few-shot work
+        that only touches the head, so that a fit of a user vector does not run the backbone every step)."""
+        network = self.check_fitted()
+        if isinstance(network, TunedNetwork):
+            return network.head, network.embed_features(features)
+        return network, features
+
+    def finetune(self, options: TrainerOptions) -> PairFeatures:
+        """Train the top backbone layers with the fitted network by the method's objective; returns the
+        token-id features it trained on."""
+        self.network_ = TunedNetwork(self.tuned_backbone(), self.network_).train()  # dropout as in fine-tuning
+        tokens = self.training_pairs(self.featurize(self.fit_rows_))
+        self.run_lightning(TunedObjective(self.network_, self.objective(tokens)), tokens, None, options,
+                           self.finetune_epochs, name="finetune", lr=self.finetune_lr)
+        self.network_.cpu().eval()
+        return tokens
 
     # ---- training -----------------------------------------------------------------------------
     def fit(self, data: Any, val_data: Any = None, trainer: TrainerOptions | None = None, **trainer_kwargs) -> "PreferenceModel":
@@ -155,6 +213,9 @@ class PreferenceModel:
         """
         options = trainer or TrainerOptions(**trainer_kwargs)
         data = read_preferences(data)
+        if self.finetune_layers and data.has_embeddings:
+            raise ConfigError(f"{self.name}: finetune_layers={self.finetune_layers} needs text rows; "
+                              f"{data.source or 'these rows'} hold precomputed embeddings")
         self.network_ = None  # a refit starts over: features are the frozen backbone's again (PAL's "Large")
         L.seed_everything(self.seed, workers=True, verbose=False)
         self.user_ids_ = data.user_ids if self.uses_user_ids else []
@@ -166,9 +227,11 @@ class PreferenceModel:
         self.dims_ = (features.prompt_dim, features.response_dim)
         self.network_ = self.build_network(*self.dims_, len(self.user_ids_))
         start = time.perf_counter()
-        self.fit_rows_ = data  # the rows themselves, for training that needs their text (PAL's fine-tuning)
+        self.fit_rows_ = data  # the rows themselves, for training that needs their text (fine-tuning)
         try:
             self.fit_features(features, val_features, options)
+            if self.finetune_layers:
+                self.finetune(options)
         finally:
             del self.fit_rows_
         seconds = time.perf_counter() - start
@@ -272,7 +335,10 @@ class PreferenceModel:
         return self.text_features([prompts, *map(list, responses)])
 
     def text_features(self, columns: list[list[str]]) -> list[torch.Tensor]:
-        """The network's inputs for equally long text columns: cached embeddings of the frozen backbone."""
+        """The network's inputs for equally long text columns: cached embeddings of the frozen backbone, or
+        token ids where the backbone is tuned."""
+        if self.tuned is not None:
+            return [self.tuned.backbone.tokenize(column) for column in columns]
         vectors = self.cache.embed([t for column in columns for t in column], self.encoder)
         return list(vectors.split(len(columns[0])))
 

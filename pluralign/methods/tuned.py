@@ -1,7 +1,8 @@
 """A method's network on a backbone that trains with it (PAL's "Large" setting, Chen et al. 2024, §4).
 
 The head is the method's own network, unchanged; :class:`TunedNetwork` feeds it ``backbone(token ids)``
-where it would read cached embeddings, so the same objective trains head and top backbone layers.
+where it would read cached embeddings, and :class:`TunedObjective` hands the method's own objective the
+embedded batch, so the same loss trains head and top backbone layers, whatever the method.
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from torch import nn
+
 from pluralign.backbones.tuned import PAD, TunedBackbone
 from pluralign.data.features import PairFeatures
 from pluralign.methods.network import PreferenceNetwork
+
+__all__ = ["TunedBackbone", "TunedNetwork", "TunedObjective"]
 
 
 def _pad_to(ids: torch.Tensor, width: int) -> torch.Tensor:
@@ -28,10 +33,20 @@ class TunedNetwork(PreferenceNetwork):
         self.user_dim = head.user_dim
 
     def embed(self, *columns: torch.Tensor) -> list[torch.Tensor]:
-        """Embed several id columns in one pass (texts shared between them are embedded once)."""
+        """Embed several id columns [N_i, T_i] in one pass (texts shared between them are embedded once)."""
         width = max(c.shape[1] for c in columns)
         vectors = self.backbone(torch.cat([_pad_to(c, width) for c in columns]))
         return list(vectors.split([c.shape[0] for c in columns]))
+
+    def embed_sets(self, mask: torch.Tensor, *columns: torch.Tensor) -> list[torch.Tensor]:
+        """Embed padded sets of id rows [U, C, T] (mask [U, C]) to [U, C, D]; padded slots stay zero."""
+        vectors = self.embed(*(c[mask] for c in columns))
+        out = []
+        for v in vectors:
+            full = v.new_zeros(*mask.shape, v.shape[-1])
+            full[mask] = v
+            out.append(full)
+        return out
 
     def embed_features(self, features: PairFeatures) -> PairFeatures:
         """Token-id features as the head's input features (for work that only touches the head)."""
@@ -48,3 +63,21 @@ class TunedNetwork(PreferenceNetwork):
 
     def known_users(self, index: torch.Tensor) -> torch.Tensor:
         return self.head.known_users(index)
+
+
+class TunedObjective(nn.Module):
+    """A method's objective (built on the head) trained through the backbone: the batch's token ids are
+    embedded, then the method's own loss runs on the vectors, so gradients reach the top layers."""
+
+    def __init__(self, network: TunedNetwork, objective: nn.Module) -> None:
+        super().__init__()
+        self.network, self.objective = network, objective
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        prompt, chosen, rejected = self.network.embed(batch["prompt"], batch["chosen"], batch["rejected"])
+        return self.objective({**batch, "prompt": prompt, "chosen": chosen, "rejected": rejected})
+
+    def on_epoch_start(self, epoch: int, max_epochs: int) -> None:
+        hook = getattr(self.objective, "on_epoch_start", None)  # schedules (VPL's KL annealing) go on
+        if hook is not None:
+            hook(epoch, max_epochs)

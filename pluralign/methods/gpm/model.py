@@ -119,7 +119,7 @@ class GPM(PreferenceModel):
 
     def adapt(self, features) -> UserVector:
         """Few-shot: fit only the user's block weights w_u = softmax(u) on the k pairs."""
-        network = self.check_fitted()
+        network, features = self.head_inputs(features)
         free = fit_user_vector(network, features, lambda u: torch.softmax(u, -1), torch.zeros(self.n_blocks),
                                steps=self.adapt_steps, lr=self.adapt_lr, prior_weight=self.adapt_prior)
         return UserVector(torch.softmax(free, -1), method=self.name)

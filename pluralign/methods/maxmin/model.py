@@ -100,6 +100,8 @@ class MaxMin(MaxMinFitting, PreferenceModel):
         self.require(init in ("gradient", "random"), "init", "must be 'gradient' or 'random'")
         self.require(em_iterations >= 1, "em_iterations", "must be at least 1")
         self.require(em_epochs >= 1, "em_epochs", "must be at least 1")
+        self.require(self.finetune_layers == 0, "finetune_layers",
+                     "must be 0: MaxMin's EM refits its group rewards on cached embeddings of a frozen backbone")
 
     def build_network(self, prompt_dim: int, response_dim: int, n_users: int) -> GroupRewardNetwork:
         return GroupRewardNetwork(prompt_dim, response_dim, self.n_groups, self.hidden, n_users, self.dropout)

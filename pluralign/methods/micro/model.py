@@ -109,11 +109,11 @@ class MiCRo(PreferenceModel):
         return RoutedMixtureNetwork(prompt_dim, response_dim, self.n_heads, self.hidden, self.dropout)
 
     def objective(self, features) -> nn.Module:
-        return MixtureObjective(self.network_, self.balance_weight)
+        return MixtureObjective(self.head_network, self.balance_weight)
 
     def adapt(self, features) -> UserVector:
         """Stage 2: fit only the routing offset u on the k pairs (everything else frozen)."""
-        network = self.check_fitted()
+        network, features = self.head_inputs(features)
         offset = fit_user_vector(network, features, lambda u: u, network.population_user(),
                                  steps=self.adapt_steps, lr=self.adapt_lr, prior_weight=self.adapt_prior)
         return UserVector(offset, method=self.name, extra={"routing": torch.softmax(offset, -1).tolist()})
@@ -130,10 +130,9 @@ class MiCRo(PreferenceModel):
         """Pearson correlation of each head's reward with each true attribute, over every response of
         ``data`` (rows need ``chosen_attributes``/``rejected_attributes``). Returns ``{"attributes": names,
         "correlation": K × A nested list, "best_head": attribute -> head}``."""
-        network = self.check_fitted()
         data = read_preferences(data)
         attributes = list(attributes or data.rows[0]["chosen_attributes"])
-        features = self.featurize(data)
+        network, features = self.head_inputs(self.featurize(data))
         rewards = torch.cat([network.head_rewards(features.prompt, features.chosen),
                              network.head_rewards(features.prompt, features.rejected)])  # [2N, K]
         truth = torch.tensor([[row[f"{side}_attributes"][a] for a in attributes]

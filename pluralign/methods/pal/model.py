@@ -7,11 +7,10 @@ setting). Few-shot for a new user (paper §4.3): freeze everything and fit only 
 logits on the k context pairs; the paper runs AdamW (lr 5e-3, 20 epochs), we run full-batch Adam from
 the population's weights with a small Gaussian prior (:func:`fit_user_vector`): deterministic and fast.
 
-``finetune_layers`` > 0 is the paper's "Large" setting on a CPU budget: after that fit, the top
-``finetune_layers`` transformer layers of the backbone train jointly with the whole PAL network for
-``finetune_epochs`` epochs at ``finetune_lr`` (:class:`~pluralign.methods.tuned.TunedNetwork`). Starting
-from the fitted head (linear probe, then fine-tune: Kumar et al. 2022) keeps a random head's gradients
-from scrambling the pretrained features. Few-shot then embeds the k pairs once and fits w_u on the head.
+``finetune_layers`` > 0 is the paper's "Large" setting on a CPU budget (shared by every method, see
+:mod:`pluralign.methods.base`): after that fit, the top ``finetune_layers`` transformer layers of the
+backbone train jointly with the whole PAL network. Few-shot then embeds the k pairs once and fits w_u on
+the head.
 
 ``metric_reg`` (ours, not the paper's; 0 = the paper's unregularized fit) adds a scale-free penalty that
 keeps each linear layer of the item projector f near a scaled isometry (:func:`conformal_penalty`): the
@@ -26,14 +25,11 @@ from typing import Sequence
 
 import torch
 
-from pluralign.backbones.tuned import TunedBackbone
-from pluralign.data.contract import PreferenceSet
-from pluralign.data.features import PairFeatures, user_tensor
-from pluralign.methods.base import ConfigError, PreferenceModel, UserVector, fit_user_vector
+from pluralign.data.features import PairFeatures
+from pluralign.methods.base import PreferenceModel, UserVector, fit_user_vector
 from pluralign.methods.common import accuracy, preference_nll
-from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
+from pluralign.methods.network import PreferenceObjective
 from pluralign.methods.pal.network import PalANetwork, PalBNetwork, PalNetwork, hinge_loss
-from pluralign.methods.tuned import TunedNetwork
 from pluralign.training import TrainerOptions
 
 
@@ -53,8 +49,7 @@ class PalObjective(PreferenceObjective):
         fit = hinge_loss(logits, self.margin) if self.loss == "hinge" else preference_nll(logits)
         out = {"loss": fit, "accuracy": accuracy(logits)}
         if self.metric_reg > 0:
-            head = self.network.head if isinstance(self.network, TunedNetwork) else self.network
-            penalty = head.metric_penalty()
+            penalty = self.network.metric_penalty()
             out.update(loss=fit + self.metric_reg * penalty, fit_loss=fit.detach(), metric_penalty=penalty.detach())
         return out
 
@@ -66,10 +61,8 @@ class _Pal(PreferenceModel):
 
     def __init__(self, k: int = 2, pref_dim: int = 32, hidden: Sequence[int] = (64,), dropout: float = 0.0,
                  loss: str = "logistic", margin: float = 1.0, few_shot_steps: int = 60, few_shot_lr: float = 0.2,
-                 few_shot_prior: float = 0.1, user_gain: float = 10.0, metric_reg: float = 0.0,
-                 finetune_layers: int = 0, finetune_epochs: int = 3, finetune_lr: float = 3e-4, **kwargs) -> None:
+                 few_shot_prior: float = 0.1, user_gain: float = 10.0, metric_reg: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.finetune_layers, self.finetune_epochs, self.finetune_lr = finetune_layers, finetune_epochs, finetune_lr
         self.k, self.pref_dim, self.hidden, self.dropout = k, pref_dim, list(hidden), dropout
         self.loss, self.margin, self.user_gain, self.metric_reg = loss, margin, user_gain, metric_reg
         self.few_shot_steps, self.few_shot_lr, self.few_shot_prior = few_shot_steps, few_shot_lr, few_shot_prior
@@ -84,55 +77,13 @@ class _Pal(PreferenceModel):
         self.require(few_shot_prior >= 0, "few_shot_prior", "must be non-negative")
         self.require(user_gain > 0, "user_gain", "must be positive")
         self.require(metric_reg >= 0, "metric_reg", "must be non-negative")
-        self.require(finetune_layers >= 0, "finetune_layers", "must be 0 (frozen backbone) or a number of top layers")
-        self.require(finetune_epochs >= 1, "finetune_epochs", "must be at least 1")
-        self.require(finetune_lr > 0, "finetune_lr", "must be positive")
-
-    # ---- the "Large" setting: a backbone that trains with the head ----------------------------------
-    @property
-    def tuned(self) -> TunedNetwork | None:
-        return self.network_ if isinstance(self.network_, TunedNetwork) else None
-
-    def tuned_backbone(self) -> TunedBackbone:
-        return TunedBackbone(self.backbone, self.finetune_layers, self.pooling, self.max_length)
-
-    def restore_network(self, prompt_dim: int, response_dim: int, n_users: int) -> PreferenceNetwork:
-        head = self.build_network(prompt_dim, response_dim, n_users)
-        return TunedNetwork(self.tuned_backbone(), head) if self.finetune_layers else head
-
-    def text_features(self, columns: list[list[str]]) -> list[torch.Tensor]:
-        if self.tuned is None:
-            return super().text_features(columns)
-        return [self.tuned.backbone.tokenize(column) for column in columns]
-
-    def featurize(self, data: PreferenceSet, progress: bool = False) -> PairFeatures:
-        if self.tuned is None or data.has_embeddings:
-            return super().featurize(data, progress)
-        users = user_tensor(data, {u: i for i, u in enumerate(self.user_ids_)})
-        columns = [data.column("prompt", ""), data.column("chosen"), data.column("rejected")]
-        return PairFeatures(*self.text_features(columns), users)
-
-    def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
-        if self.finetune_layers and self.uses_embeddings_:
-            raise ConfigError(f"{self.name}: finetune_layers={self.finetune_layers} needs text rows; "
-                              "these rows hold precomputed embeddings")
-        super().fit_features(features, val_features, options)  # the head on cached embeddings ("Tiny")
-        if self.finetune_layers:
-            self.network_ = TunedNetwork(self.tuned_backbone(), self.network_).train()  # dropout as in fine-tuning
-            tokens = self.featurize(self.fit_rows_)
-            self.run_lightning(self.objective(tokens), tokens, None, options, self.finetune_epochs,
-                               name="finetune", lr=self.finetune_lr)
 
     def objective(self, features: PairFeatures) -> torch.nn.Module:
-        return PalObjective(self.network_, self.loss, self.margin, self.metric_reg)
+        return PalObjective(self.head_network, self.loss, self.margin, self.metric_reg)
 
     def adapt(self, features: PairFeatures) -> UserVector:
-        network = self.check_fitted()
-        network.eval()
-        if isinstance(network, TunedNetwork):  # w_u only touches the head: embed the k pairs once
-            with torch.no_grad():
-                features = network.embed_features(features)
-            network = network.head
+        self.check_fitted().eval()
+        network, features = self.head_inputs(features)  # w_u only touches the head: embed the k pairs once
         init = network.population_user().detach().clamp_min(1e-6).log()
         free = fit_user_vector(network, features, lambda u: torch.softmax(u, -1), init,
                                steps=self.few_shot_steps, lr=self.few_shot_lr, prior_weight=self.few_shot_prior)

@@ -42,10 +42,11 @@ def _features(model: "VPL", pairs: Any) -> PairFeatures | None:
 @torch.no_grad()
 def posterior_samples(model: "VPL", context: PairFeatures | None, n: int) -> torch.Tensor:
     """S samples of z from q(z | context), or from the prior when there is no context yet."""
-    network = model.check_fitted()
+    network = model.head_network
     if context is None or len(context) == 0:
         mean, std = torch.zeros(network.user_dim), torch.ones(network.user_dim)
     else:
+        _, context = model.head_inputs(context)
         mean, log_var = network.encode(context.prompt, context.chosen, context.rejected)
         std = (0.5 * log_var).exp()
     generator = torch.Generator().manual_seed(model.seed)
@@ -55,8 +56,8 @@ def posterior_samples(model: "VPL", context: PairFeatures | None, n: int) -> tor
 @torch.no_grad()
 def expected_information_gain(model: "VPL", pool: PairFeatures, context: PairFeatures | None = None) -> torch.Tensor:
     """I(y; z | context) for every pool pair, [M]."""
-    network = model.check_fitted()
     z = posterior_samples(model, context, model.active_samples)  # [S, L]
+    network, pool = model.head_inputs(pool)  # a tuned backbone embeds the pool once, not once per sample
     m, s = len(pool), z.shape[0]
     repeat = lambda t: t.repeat(s, 1)  # noqa: E731  (rows: sample-major)
     logits = network.logits(repeat(pool.prompt), repeat(pool.chosen), repeat(pool.rejected), z.repeat_interleave(m, 0))

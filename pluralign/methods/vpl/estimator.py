@@ -62,22 +62,36 @@ class VPL(PreferenceModel):
                           self.encoder_width, self.normalize_z)
 
     def objective(self, features: PairFeatures) -> ELBOObjective:
-        return ELBOObjective(self.network_, features, self.kl_weight, self.kl_cycle, self.kl_ramp, self.kl_baseline,
-                             self.context_min, self.context_max, self.context_per_pair)
+        return ELBOObjective(self.head_network, features, self.kl_weight, self.kl_cycle, self.kl_ramp,
+                             self.kl_baseline, self.context_min, self.context_max, self.context_per_pair,
+                             embed_sets=None if self.tuned is None else self.tuned.embed_sets)
 
-    def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
+    def training_pairs(self, features: PairFeatures) -> PairFeatures:
         known = features.user >= 0
         if not bool(known.all()):  # VPL needs a user for every pair: their context comes from the same user
             logging.getLogger("pluralign").warning("vpl: %d pairs without a user_id left out of training",
                                                    int((~known).sum()))
-            features = features[known]
+        return features[known]
+
+    def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
+        features = self.training_pairs(features)
         self.run_lightning(self.objective(features), features, None, options, self.epochs)
         self.network_.cpu().eval()
+        self._summarize_users(features)
+
+    def finetune(self, options: TrainerOptions) -> PairFeatures:
+        tokens = super().finetune(options)
+        self._summarize_users(tokens)  # the encoder moved with the backbone: the users' means move too
+        return tokens
+
+    def _summarize_users(self, features: PairFeatures) -> None:
+        """Known users' posterior means (from all their pairs), the population and the collapse check."""
+        network, features = self.head_inputs(features)
         means, _ = self._posteriors(features)
-        self.network_.user_means.copy_(means)
+        network.user_means.copy_(means)
         # population (k = 0): the mean of the users' posterior means, the centre of the latents the decoder
         # was trained on (the prior mean 0 is off that support when normalize_z puts z on a sphere)
-        self.network_.population.copy_(means.mean(0) if len(means) else torch.zeros(self.latent_dim))
+        network.population.copy_(means.mean(0) if len(means) else torch.zeros(self.latent_dim))
         self._collapse = self._diagnose(features)
 
     def fit(self, data: Any, *args, **kwargs) -> "VPL":
@@ -88,20 +102,22 @@ class VPL(PreferenceModel):
     # ---- users ------------------------------------------------------------------------------
     @torch.no_grad()
     def _posteriors(self, features: PairFeatures) -> tuple[torch.Tensor, torch.Tensor]:
-        """Posterior mean and log-variance of every user index 0..max from all of their pairs."""
+        """Posterior mean and log-variance of every user index 0..max from all of their pairs (features:
+        the head's input vectors)."""
         n = int(features.user.max()) + 1 if len(features) else 0
         sets = [torch.nonzero(features.user == u).flatten() for u in range(n)]
         if n == 0:
             return torch.zeros(0, self.latent_dim), torch.zeros(0, self.latent_dim)
         missing = [len(s) == 0 for s in sets]
         context = pad_contexts(features, [s if len(s) else torch.zeros(1, dtype=torch.long) for s in sets])
-        mean, log_var = self.check_fitted().encode(context["prompt"], context["chosen"], context["rejected"], context["mask"])
+        mean, log_var = self.head_network.encode(context["prompt"], context["chosen"], context["rejected"],
+                                                 context["mask"])
         gone = torch.tensor(missing)
         return mean.masked_fill(gone.unsqueeze(-1), 0.0), log_var.masked_fill(gone.unsqueeze(-1), 0.0)
 
     def adapt(self, features: PairFeatures) -> UserVector:
-        network = self.check_fitted()
-        network.eval()
+        self.check_fitted().eval()
+        network, features = self.head_inputs(features)
         with torch.no_grad():
             mean, log_var = network.encode(features.prompt, features.chosen, features.rejected)
         return UserVector(mean, log_var.exp(), method=self.name)
@@ -132,7 +148,7 @@ class VPL(PreferenceModel):
             index = {u: i for i, u in enumerate(dict.fromkeys(rows.column("user_id")))}
             features = self.featurize(rows)
             features.user = torch.tensor([index[u] for u in rows.column("user_id")])  # every user, seen or not
-        return self._diagnose(features)
+        return self._diagnose(self.head_inputs(features)[1])
 
     # ---- active queries ---------------------------------------------------------------------
     def select_queries(self, pool_pairs: Any, n: int = 1, context: Any = None) -> list[int]:

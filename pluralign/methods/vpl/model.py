@@ -14,6 +14,7 @@ Annealer: shape "cosine", baseline 0.1, cyclical) so the encoder is used before 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import pyro
 import pyro.distributions as dist
@@ -146,9 +147,10 @@ class ELBOObjective(torch.nn.Module):
 
     def __init__(self, network: VPLNetwork, features: PairFeatures, kl_weight: float, kl_cycle: int,
                  kl_ramp: float, kl_baseline: float, context_min: int, context_max: int,
-                 context_per_pair: bool = False) -> None:
+                 context_per_pair: bool = False, embed_sets: Callable | None = None) -> None:
         super().__init__()
         self.network = network
+        self.embed_sets = embed_sets  # token-id features (a tuned backbone): how to embed a padded context
         # module-local parameters: nothing goes to Pyro's global param store, all lives in this nn.Module
         with pyro.settings.context(module_local_params=True):
             self.model, self.guide = VPLModel(network), VPLGuide(network)
@@ -171,6 +173,10 @@ class ELBOObjective(torch.nn.Module):
             users, owner = torch.unique(queries.user, return_inverse=True)
             context = self.sampler(users.cpu(), None if rows is None else rows.cpu())
         context = {k: v.to(owner.device) for k, v in context.items()}
+        if self.embed_sets is not None:  # the backbone trains through the context pairs too
+            mask = context["mask"]
+            prompt, chosen, rejected = self.embed_sets(mask, context["prompt"], context["chosen"], context["rejected"])
+            context = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "mask": mask}
         beta = max(self.beta, 1e-12)  # poutine.scale needs a positive factor; β = 0 is "no KL"
         with pyro.settings.context(module_local_params=True):
             loss = self.elbo.differentiable_loss(self.model, self.guide, context, queries, owner, beta) / len(queries)
