@@ -68,9 +68,11 @@ class VPL(PreferenceModel):
 
     def training_pairs(self, features: PairFeatures) -> PairFeatures:
         known = features.user >= 0
-        if not bool(known.all()):  # VPL needs a user for every pair: their context comes from the same user
-            logging.getLogger("pluralign").warning("vpl: %d pairs without a user_id left out of training",
-                                                   int((~known).sum()))
+        if bool(known.all()):
+            return features
+        # VPL needs a user for every pair: their context comes from the same user
+        logging.getLogger("pluralign").warning("vpl: %d pairs without a user_id left out of training",
+                                               int((~known).sum()))
         return features[known]
 
     def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
