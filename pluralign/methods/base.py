@@ -236,13 +236,14 @@ class PreferenceModel:
             del self.fit_rows_
         seconds = time.perf_counter() - start
         self.network_.cpu().eval()
+        finetune_epochs = self.finetune_epochs if self.finetune_layers else 0
         self.fit_stats_ = {
             "n_pairs": len(features),
             "n_users": len(self.user_ids_),
-            "epochs": self.epochs,
+            "epochs": self.epochs + finetune_epochs,  # fine-tuning epochs count: fit_seconds includes them
             "embed_seconds": round(embed_seconds, 3),
             "fit_seconds": round(seconds, 3),
-            "pairs_per_second": round(len(features) * self.epochs / max(seconds, 1e-9), 1),
+            "pairs_per_second": round(len(features) * (self.epochs + finetune_epochs) / max(seconds, 1e-9), 1),
             "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
         return self

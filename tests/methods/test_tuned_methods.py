@@ -35,6 +35,7 @@ def test_every_method_fine_tunes_saves_and_adapts(method, pets_text, pretrained_
     train, test = pets_text
     model = METHODS[method](epochs=1, lr=0.01, batch_size=16, **TINY[method], **LARGE).fit(train, progress=False)
     assert isinstance(model.network_, TunedNetwork)
+    assert model.fit_stats_["epochs"] == 2  # 1 frozen + 1 fine-tuning epoch: pairs/s counts both
     changed = {n.split(".")[2] for n, w in model.network_.backbone.encoder.state_dict().items()
                if n.startswith("encoder.layer") and not torch.equal(w, pretrained_layers[n])}
     assert changed == {"5"}  # the method's own objective reached the top layer, and nothing below it
