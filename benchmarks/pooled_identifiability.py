@@ -27,16 +27,16 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from pluralign.config import build_model, preset
 from pluralign.data.contract import PreferenceSet
 from pluralign.data.synthetic import build_benchmark
-from pluralign.data.synthetic.attributes import TEMPERATURE, z_of_text
+from pluralign.data.synthetic.attributes import TEMPERATURE, z_gaps, z_of_text
 from pluralign.eval import evaluate
 from pluralign.io import write_json
+from pluralign.methods.common import mixture_log_likelihood, preference_nll
 
 
 VARIANTS = [("bt", "bt", {}), ("micro", "micro", {}), ("micro-long", "micro", {"epochs": 200, "lr": 0.05})]
@@ -51,7 +51,7 @@ def with_true_features(rows: list[dict]) -> list[dict]:
 
 def mixture_nll(gaps: torch.Tensor, weights: torch.Tensor, log_pi: torch.Tensor) -> torch.Tensor:
     """−mean log Σ_k π_k σ(w_k · Δz): the pooled likelihood of a mixture of logistic rewards (label = 1)."""
-    return -torch.logsumexp(F.log_softmax(log_pi, 0) + F.logsigmoid(gaps @ weights.T), -1).mean()
+    return -mixture_log_likelihood(gaps @ weights.T, F.log_softmax(log_pi, 0)).mean()
 
 
 def likelihoods(gaps: torch.Tensor, restarts: int, seed: int) -> dict:
@@ -62,7 +62,7 @@ def likelihoods(gaps: torch.Tensor, restarts: int, seed: int) -> dict:
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = -F.logsigmoid(gaps @ w).mean()
+        loss = preference_nll(gaps @ w)
         loss.backward()
         return loss
 
@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     for seed in args.seeds:
         benches = {c: build_benchmark("attributes", seed=seed, context=c) for c in args.contexts}
         train = benches[args.contexts[0]].train
-        z = z_of_text()
-        gaps = torch.tensor(np.array([z[r["chosen"]] - z[r["rejected"]] for r in train]), dtype=torch.float32)
+        gaps = torch.tensor(z_gaps(train), dtype=torch.float32)
         run = {"seed": seed, "n_pairs": len(train), **likelihoods(gaps, args.restarts, seed)}
         rows = PreferenceSet.from_rows(with_true_features(train), "attributes/train (true z)")
         for name, method, extra in VARIANTS:
