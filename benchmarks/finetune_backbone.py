@@ -1,11 +1,12 @@
 """A method's "Large" setting against its "Tiny" one: the same preset with the top backbone layers fine-tuned.
 
     python benchmarks/finetune_backbone.py [--method pal-a|pal-b|vpl|micro|gpm|bt] [--data attributes] [--layers 2] [--epochs 3]
-        [--lr 3e-4] [--seeds 0 1 2] [--contexts random survey] [--accelerator gpu] [--backbone PATH]
-        [--set k=4] [--out benchmarks/results/finetune_pal-a_attributes.json]
+        [--lr 3e-4] [--lora-rank 8] [--seeds 0 1 2] [--contexts random survey] [--accelerator gpu]
+        [--backbone PATH] [--skip-tiny] [--set k=4] [--out benchmarks/results/finetune_pal-a_attributes.json]
 
 For each seed both models fit the same rows with the method's shipped preset; the tuned one then trains
-its top ``--layers`` transformer layers with the head for ``--epochs`` epochs. Training rows do not
+its top ``--layers`` transformer layers with the head for ``--epochs`` epochs (with ``--lora-rank``, LoRA
+adapters of those layers instead of their weights). Training rows do not
 depend on the few-shot protocol, so one fit is evaluated under each ``--contexts`` protocol. Figures:
 seen-user accuracy, controversial pairs, unseen users at 8 shots (oracle on the same rows), fit seconds;
 with several seeds also their mean.
@@ -49,6 +50,8 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--lora-rank", type=int, default=0,
+                        help="train LoRA adapters of this rank on the top layers instead of their weights")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--contexts", nargs="+", default=["random", "survey"], choices=["random", "survey"])
     parser.add_argument("--accelerator", default="auto", help="Lightning accelerator for both fits (cpu, gpu, ...)")
@@ -62,13 +65,14 @@ def main() -> None:
         overrides = parse_overrides(args.overrides)
     except ValueError as err:
         parser.error(str(err))
-    settings = {"large": dict(finetune_layers=args.layers, finetune_epochs=args.epochs, finetune_lr=args.lr)}
+    settings = {"large": dict(finetune_layers=args.layers, finetune_epochs=args.epochs, finetune_lr=args.lr,
+                              finetune_lora_rank=args.lora_rank)}
     if not args.skip_tiny:
         settings = {"tiny": {}, **settings}
     out = args.out or f"benchmarks/results/finetune_{args.method}_{args.data}.json"
     runs: dict[str, dict[str, list[dict]]] = {name: {c: [] for c in args.contexts} for name in settings}
     record = {"method": args.method, "data": args.data, "layers": args.layers, "epochs": args.epochs,
-              "lr": args.lr, "seeds": args.seeds, "accelerator": args.accelerator, "overrides": overrides,
+              "lr": args.lr, "lora_rank": args.lora_rank, "seeds": args.seeds, "accelerator": args.accelerator, "overrides": overrides,
               "runs": runs}
     for seed in args.seeds:
         data = {c: benchmark_data(args.data, seed, context=c) for c in args.contexts}

@@ -11,6 +11,8 @@ the fit on cached embeddings of the frozen backbone, the top ``finetune_layers``
 jointly with the method's network for ``finetune_epochs`` epochs at ``finetune_lr``, by the method's own
 objective (:class:`~pluralign.methods.tuned.TunedObjective`). Starting from the fitted head (linear probe,
 then fine-tune: Kumar et al. 2022) keeps a random head's gradients from scrambling the pretrained features.
+With ``finetune_lora_rank`` > 0 those layers keep their weights and train LoRA adapters of that rank
+instead (VPL's reference code fine-tunes its LLM with LoRA, r = 8).
 """
 
 from __future__ import annotations
@@ -90,8 +92,10 @@ class PreferenceModel:
         finetune_layers: int = 0,
         finetune_epochs: int = 3,
         finetune_lr: float = 3e-4,
+        finetune_lora_rank: int = 0,
     ) -> None:
         self.finetune_layers, self.finetune_epochs, self.finetune_lr = finetune_layers, finetune_epochs, finetune_lr
+        self.finetune_lora_rank = finetune_lora_rank
         self.epochs, self.lr, self.weight_decay, self.batch_size, self.seed = epochs, lr, weight_decay, batch_size, seed
         self.backbone, self.pooling, self.max_length, self.cache_dir = backbone, pooling, max_length, cache_dir
         self.require(epochs >= 1, "epochs", "must be at least 1")
@@ -102,6 +106,10 @@ class PreferenceModel:
         self.require(finetune_layers >= 0, "finetune_layers", "must be 0 (frozen backbone) or a number of top layers")
         self.require(finetune_epochs >= 1, "finetune_epochs", "must be at least 1")
         self.require(finetune_lr > 0, "finetune_lr", "must be positive")
+        self.require(finetune_lora_rank >= 0, "finetune_lora_rank",
+                     "must be 0 (the layers train in full) or a LoRA rank")
+        self.require(not finetune_lora_rank or finetune_layers > 0, "finetune_lora_rank",
+                     "needs finetune_layers > 0: the top layers that get the adapters")
         self.network_: PreferenceNetwork | None = None
         self.user_ids_: list[str] = []
         self.fit_stats_: dict[str, Any] = {}
@@ -183,7 +191,8 @@ class PreferenceModel:
         return network.head if isinstance(network, TunedNetwork) else network
 
     def tuned_backbone(self) -> TunedBackbone:
-        return TunedBackbone(self.backbone, self.finetune_layers, self.pooling, self.max_length)
+        return TunedBackbone(self.backbone, self.finetune_layers, self.pooling, self.max_length,
+                             lora_rank=self.finetune_lora_rank)
 
     @torch.no_grad()
     def head_inputs(self, features: PairFeatures) -> tuple[PreferenceNetwork, PairFeatures]:

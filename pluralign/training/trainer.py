@@ -13,8 +13,10 @@ import lightning as L
 import torch
 
 
-# Lightning's advice that does not apply here: validation is optional, tiny datasets have few batches
+# Lightning's advice that does not apply here: validation is optional, tiny datasets have few batches, a
+# fine-tuned backbone's frozen layers stay in eval mode on purpose (pluralign.backbones.tuned)
 for _message in (".*validation_step.*val_dataloader.*", ".*smaller than the logging interval.*",
+                 ".*module\\(s\\) in eval mode at the start of training.*",
                  ".*LeafSpec.*is deprecated.*", ".*does not have many workers.*",
                  ".*Experiment logs directory.*exists and is not empty.*"):
     warnings.filterwarnings("ignore", message=_message)

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from pluralign.backbones import TextEncoder
 from pluralign.backbones.tuned import PAD, TunedBackbone
@@ -9,7 +10,7 @@ TEXTS = ["A cat sleeps on the warm windowsill.", "Quarterly revenue exceeded exp
 
 
 def test_tuned_backbone_matches_the_frozen_encoder_and_embeds_each_text_once():
-    backbone = TunedBackbone(None, layers=1, chunk_size=2).eval()
+    backbone = TunedBackbone(None, layers=1, chunk_size=2, prefix_cache_mb=0).eval()
     ids = backbone.tokenize(TEXTS)
     assert ids.shape[0] == 4 and (ids == PAD).any()  # right-padded with PAD, not the tokenizer's pad id
     seen = []
@@ -29,3 +30,37 @@ def test_only_the_top_layers_train():
     assert trainable == {"4", "5"}  # MiniLM-L6: layers 0-5
     with pytest.raises(ValueError, match="6 layers"):
         TunedBackbone(None, layers=7)
+
+
+def test_frozen_layers_run_once_per_text_in_training_and_give_the_full_forward():
+    cached, plain = (TunedBackbone(None, layers=2, chunk_size=2, prefix_cache_mb=mb) for mb in (2048, 0))
+    ids = cached.tokenize(TEXTS)
+    nn.Sequential(plain).train()  # as Lightning does, from a parent module: dropout only in the top layers
+    assert not plain.encoder.embeddings.dropout.training and not plain.blocks[0].training
+    assert plain.blocks[4].attention.self.training and plain.blocks[5].output.dropout.training
+
+    rows_below = []  # rows through the lowest (frozen) layer
+    cached.blocks[0].register_forward_hook(lambda module, args, out: rows_below.append(args[0].shape[0]))
+    probe = torch.randn(384, generator=torch.Generator().manual_seed(0))
+    for backbone in (cached.train(), plain):  # the cached one's one-time check runs in train mode
+        torch.manual_seed(0)
+        (backbone(ids) @ probe).sum().backward()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        again = cached(ids)  # from the cache
+    assert cached._prefix_ok and len(cached._prefix) == 3
+    assert sum(rows_below) == 2 + 3  # the check's text twice (full and split), then each text once
+    torch.manual_seed(0)
+    with torch.no_grad():
+        assert torch.allclose(again, plain(ids), atol=1e-6)  # the same dropout draws in the top layers
+
+    grads = {n: p.grad for n, p in cached.encoder.named_parameters() if p.grad is not None}
+    assert {n.split(".")[2] for n in grads} == {"4", "5"}
+    assert max(float(g.abs().max()) for g in grads.values()) > 1e-3  # a loss that moves the weights
+    for name, p in plain.encoder.named_parameters():
+        assert (p.grad is None) == (name not in grads)
+        assert p.grad is None or torch.allclose(p.grad, grads[name], atol=1e-5)
+    assert set(cached.state_dict()) == set(plain.state_dict())  # the layer list is not a second copy
+
+    with torch.no_grad():  # predictions: the full forward, whatever is cached
+        assert torch.equal(cached.eval()(ids), plain.eval()(ids))

@@ -64,6 +64,23 @@ def test_vpl_users_and_active_queries_come_from_the_tuned_encoder(pets_text):
     assert len(set(picked)) == 2 and all(0 <= i < 6 for i in picked)
 
 
+def test_lora_adapters_train_save_and_load(pets_text, pretrained_layers, tmp_path):
+    train, test = pets_text
+    model = METHODS["bt"](epochs=1, lr=0.01, batch_size=16, **TINY["bt"], **LARGE, finetune_lora_rank=2)
+    model.fit(train, progress=False)
+    weights = model.network_.backbone.encoder.state_dict()
+    adapters = [n for n in weights if "lora_" in n]
+    assert adapters and all(".layer.5." in n for n in adapters)
+    kept = [torch.equal(w, pretrained_layers[n.replace(".base.", ".")]) for n, w in weights.items() if "lora_" not in n]
+    assert all(kept)  # the layers' own weights did not move
+    model.save_pretrained(tmp_path)
+    loaded = PreferenceModel.from_pretrained(tmp_path)
+    columns = (test.column("prompt"), test.column("chosen"), test.column("rejected"))
+    assert torch.equal(model.prefer_proba(*columns), loaded.prefer_proba(*columns))
+    with pytest.raises(ConfigError, match="finetune_lora_rank=2 needs finetune_layers > 0"):
+        METHODS["bt"](finetune_lora_rank=2)
+
+
 def test_maxmin_refuses_fine_tuning():
     with pytest.raises(ConfigError, match="finetune_layers=1 must be 0"):
         METHODS["maxmin"](finetune_layers=1)
