@@ -16,6 +16,7 @@ forward) runs every layer, as with ``prefix_cache_mb=0``. Predictions always run
 
 from __future__ import annotations
 
+import logging
 from typing import Sequence
 
 import torch
@@ -24,6 +25,8 @@ from torch import nn
 
 from pluralign.backbones.lora import add_lora
 from pluralign.backbones.text_encoder import POOLINGS, load_backbone, pool
+
+log = logging.getLogger(__name__)
 
 PAD = -1  # no tokenizer has a negative id: padding is recognizable without a separate mask tensor
 
@@ -182,6 +185,9 @@ class TunedBackbone(nn.Module):
                 self._prefix_ok = False
             finally:
                 self.train(was_training)
+            if not self._prefix_ok:
+                log.info("%s: its layers cannot be skipped, so the frozen ones run every step (slower, same result)",
+                         type(self.encoder).__name__)
         return self._prefix_ok
 
     def train(self, mode: bool = True) -> "TunedBackbone":

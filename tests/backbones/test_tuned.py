@@ -64,3 +64,20 @@ def test_frozen_layers_run_once_per_text_in_training_and_give_the_full_forward()
 
     with torch.no_grad():  # predictions: the full forward, whatever is cached
         assert torch.equal(cached.eval()(ids), plain.eval()(ids))
+
+
+def test_a_backbone_whose_layers_cannot_be_skipped_runs_every_layer(monkeypatch, caplog):
+    backbone = TunedBackbone(None, layers=1, chunk_size=2)
+    ids = backbone.tokenize(TEXTS)
+    # a layer stack the hook scheme misreads: the states it captures are not what the next layer gets
+    monkeypatch.setattr(TunedBackbone, "_run_below", lambda self, tokens, mask: torch.zeros(*tokens.shape, 384))
+    with caplog.at_level("INFO", logger="pluralign.backbones.tuned"), torch.no_grad():
+        backbone.train()(ids)
+    assert backbone._prefix_ok is False and not backbone._prefix and "cannot be skipped" in caplog.text
+    torch.manual_seed(0)
+    with torch.no_grad():
+        trained = backbone(ids)
+    plain = TunedBackbone(None, layers=1, chunk_size=2, prefix_cache_mb=0).train()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        assert torch.equal(trained, plain(ids))  # the full forward, as with the cache off
