@@ -64,6 +64,7 @@ def test_frozen_layers_run_once_per_text_in_training_and_give_the_full_forward()
 
     with torch.no_grad():  # predictions: the full forward, whatever is cached
         assert torch.equal(cached.eval()(ids), plain.eval()(ids))
+    assert cached._prefix and not cached.to(torch.float32)._prefix  # a move empties the cache
 
 
 def test_a_backbone_whose_layers_cannot_be_skipped_runs_every_layer(monkeypatch, caplog):
