@@ -62,6 +62,25 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     return parsed
 
 
+def parse_method_overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``pluralign bench --set``: ``METHOD.KEY=VALUE`` overrides one method's preset, ``KEY=VALUE`` every
+    method's; returns each method's overrides (checked against its constructor at once, before any fit)."""
+    per_method: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    for pair in pairs:
+        scope, _, rest = pair.partition(".")
+        if "=" in scope or not rest:  # no method before the key: every method
+            targets, assignment = list(methods), pair
+        elif scope in per_method:
+            targets, assignment = [scope], rest
+        else:
+            raise ValueError(f"--set {pair!r}: {scope!r} is not one of the methods run ({', '.join(methods)})")
+        for method in targets:
+            per_method[method].update(parse_overrides([assignment]))
+    for method, overrides in per_method.items():
+        build_model(method, preset(method), **overrides)  # a wrong key or value fails here, not after hours
+    return {m: o for m, o in per_method.items() if o}
+
+
 def build_model(method: str, config: dict[str, Any] | None = None, **overrides):
     klass = method_class(method)
     arguments = {**(config or {}), **overrides}

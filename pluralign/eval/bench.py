@@ -40,7 +40,8 @@ def table(results: dict[str, dict[str, dict]], shots: Sequence[int] = (0, 8)) ->
         for method, r in by_method.items():
             unseen = r.get("unseen", {})
             worst = r.get("worst_group")
-            cells = [bench, method, _cell(r.get("seen")), _cell(r.get("controversial")),
+            label = f"{method} ({r['overrides']})" if r.get("overrides") else method
+            cells = [bench, label, _cell(r.get("seen")), _cell(r.get("controversial")),
                      *[_cell(unseen.get(str(k))) for k in shots],
                      _cell(unseen.get("8", {}).get("controversial")),
                      f"{worst['group']}: {_cell(worst)}" if worst else "–",
@@ -69,20 +70,23 @@ def benchmark_ceiling(name: str, seed: int = 0, **options) -> dict | None:
 
 
 def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, PreferenceSet]],
-              out_dir: str | Path, seed: int = 0, progress: bool = False, overrides: dict | None = None,
-              ceilings: dict[str, dict | None] | None = None) -> dict:
-    """Fit each method (its shipped preset) on each dataset's train rows and evaluate on its test rows;
-    ``ceilings[name]`` (:func:`benchmark_ceiling`) joins as the row ``bayes-ceiling``. Writes results.json,
-    results.md and few_shot.png into ``out_dir``."""
+              out_dir: str | Path, seed: int = 0, progress: bool = False,
+              overrides: dict[str, dict] | None = None, ceilings: dict[str, dict | None] | None = None) -> dict:
+    """Fit each method (its shipped preset, with ``overrides[method]`` on top) on each dataset's train rows
+    and evaluate on its test rows; ``ceilings[name]`` (:func:`benchmark_ceiling`) joins as the row
+    ``bayes-ceiling``. Writes results.json, results.md and few_shot.png into ``out_dir``."""
     out_dir = Path(out_dir)
     results: dict[str, dict[str, dict]] = {}
     for name, (train, test) in datasets.items():
         results[name] = {}
         for method in methods:
             log.info("bench: %s on %s", method, name)
-            model = build_model(method, preset(method), **{"seed": seed, **(overrides or {})})
+            changed = (overrides or {}).get(method, {})
+            model = build_model(method, preset(method), **{"seed": seed, **changed})
             model.fit(train, progress=progress)
             results[name][method] = evaluate(model, test)
+            if changed:  # the table names what differs from the preset
+                results[name][method]["overrides"] = ", ".join(f"{k}={v}" for k, v in changed.items())
             write_json(out_dir / "results.json", results)  # partial results survive an interruption
         if (ceilings or {}).get(name) is not None:
             results[name][CEILING] = ceilings[name]
@@ -113,7 +117,8 @@ def mean_over_seeds(runs: Sequence[Any]) -> Any:
 
 
 def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: str | Path,
-                    seeds: Sequence[int] = (0,), context: str = "random") -> dict:
+                    seeds: Sequence[int] = (0,), context: str = "random",
+                    overrides: dict[str, dict] | None = None) -> dict:
     """``run_bench`` for each seed (the benchmark's and the model's), then the mean ± sd over seeds.
 
     One seed writes its results into ``out_dir``; several write ``out_dir/seed-N/`` each and, in
@@ -124,7 +129,7 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     def run(seed: int, out: Path) -> dict:
         datasets = {name: benchmark_data(name, seed, context=context) for name in benchmarks}
         ceilings = {name: benchmark_ceiling(name, seed, context=context) for name in benchmarks}
-        return run_bench(methods, datasets, out, seed=seed, ceilings=ceilings)
+        return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings)
 
     if len(seeds) == 1:
         return run(seeds[0], out_dir)

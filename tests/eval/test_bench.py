@@ -45,3 +45,19 @@ def test_bench_over_two_seeds(tmp_path, capsys):
     assert "bayes-ceiling" in json.loads((out / "seed-1" / "results.json").read_text())["ideal-points"]
     assert main(["bench", "--methods", "bt", "--seeds", "1", "1", "--out", str(out)]) == 2
     assert "distinct" in capsys.readouterr().err
+
+
+def test_bench_overrides_one_method_or_all_and_names_them(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "--methods", "bt", "pal-a", "--benchmarks", "ideal-points", "--out", str(out),
+                 "--set", "pal-a.k=2", "--set", "epochs=3"]) == 0
+    results = json.loads((out / "results.json").read_text())["ideal-points"]
+    assert results["bt"]["fit"]["epochs"] == 3 and results["pal-a"]["fit"]["epochs"] == 3
+    assert results["pal-a"]["overrides"] == "k=2, epochs=3" and results["bt"]["overrides"] == "epochs=3"
+    assert "| ideal-points | pal-a (k=2, epochs=3) |" in (out / "results.md").read_text()
+    # a method not run, or a key the method does not take, fails before any fit
+    for wrong, message in ((["vpl.k=4"], "'vpl' is not one of the methods run"),
+                           (["bt.k=4"], "bt: unknown argument(s) k"), (["k=4"], "bt: unknown argument(s) k")):
+        assert main(["bench", "--methods", "bt", "pal-a", "--out", str(tmp_path / "x"), "--set", *wrong]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
