@@ -6,8 +6,8 @@
 
 For each seed both models fit the same rows with the method's shipped preset; the tuned one then trains
 its top ``--layers`` transformer layers with the head for ``--epochs`` epochs (with ``--lora-rank``, LoRA
-adapters of those layers instead of their weights). Training rows do not
-depend on the few-shot protocol, so one fit is evaluated under each ``--contexts`` protocol. Figures:
+adapters of those layers instead of their weights). Training rows do not depend on the few-shot protocol,
+so one fit is evaluated under each ``--contexts`` protocol. Figures:
 seen-user accuracy, controversial pairs, unseen users at 8 shots (oracle on the same rows), fit seconds;
 with several seeds also their mean.
 """
@@ -72,8 +72,8 @@ def main() -> None:
     out = args.out or f"benchmarks/results/finetune_{args.method}_{args.data}.json"
     runs: dict[str, dict[str, list[dict]]] = {name: {c: [] for c in args.contexts} for name in settings}
     record = {"method": args.method, "data": args.data, "layers": args.layers, "epochs": args.epochs,
-              "lr": args.lr, "lora_rank": args.lora_rank, "seeds": args.seeds, "accelerator": args.accelerator, "overrides": overrides,
-              "runs": runs}
+              "lr": args.lr, "lora_rank": args.lora_rank, "seeds": args.seeds, "accelerator": args.accelerator,
+              "overrides": overrides, "runs": runs}
     for seed in args.seeds:
         data = {c: benchmark_data(args.data, seed, context=c) for c in args.contexts}
         train = data[args.contexts[0]][0]
