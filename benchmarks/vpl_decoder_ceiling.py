@@ -2,7 +2,7 @@
 the user's true type.
 
     python benchmarks/vpl_decoder_ceiling.py [--seeds 0 1 2] [--hidden 64,64 256,256] [--lr 0.003]
-        [--attention] [--out benchmarks/results/vpl_decoder_ceiling.json]
+        [--attention] [--basis] [--out benchmarks/results/vpl_decoder_ceiling.json]
 
 A BT reward on the response embedding concatenated with the one-hot of the user's type *is* VPL's decoder
 fed the true latent: MLP([φ(x), φ(y), onehot(type)]). Fitted with VPL's decoder widths on the frozen
@@ -12,6 +12,9 @@ those features (the encoder can only do worse than the truth). Figures: seen use
 ``--attention`` adds the reference code's other decoder input (WEIRDLabUW/vpl_llm, ``use_attention_layer``):
 the response vector is an attention pool of the backbone's frozen token states whose query is W_q z, so z
 chooses which tokens the reward reads; then MLP([pool, z]) as before, with the first hidden width.
+
+``--basis`` fits pluralign's other decoder, ``VPL(decoder="basis")``: r(x, y, z) = R(x, y)·[z, 1], linear in
+z, for each width of ``--hidden`` (an empty width, ``""``, makes R linear in the features too).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pluralign.data.synthetic import build_benchmark  # noqa: E402
 from pluralign.eval import evaluate  # noqa: E402
 from pluralign.io import write_json  # noqa: E402
 from pluralign.methods.common import MLP, preference_nll  # noqa: E402
+from pluralign.methods.vpl.network import VPLNetwork  # noqa: E402
 
 
 def with_true_type(rows: list[dict], embedding: dict[str, torch.Tensor], types: list[str]) -> list[dict]:
@@ -102,6 +106,34 @@ def attention_seen_accuracy(bench, states, masks, index: dict[str, int], hidden:
         return float(((decoder(chosen, z) - decoder(rejected, z)) > 0).float().mean())
 
 
+def basis_seen_accuracy(bench, embedding: dict[str, torch.Tensor], hidden: list[int], lr: float, epochs: int,
+                        seed: int) -> float:
+    """VPL's basis decoder (``VPLNetwork(decoder="basis")``) fed the one-hot true type as z, fitted on the
+    training pairs (BT likelihood, Adam, batches of 256); the accuracy on the seen users' held-out pairs."""
+    types = sorted({r["group"] for r in bench.train})
+
+    def tensors(rows):
+        def stack(column):
+            return torch.stack([embedding[r[column]] for r in rows])
+        z = F.one_hot(torch.tensor([types.index(r["group"]) for r in rows]), len(types)).float()
+        return stack("prompt"), stack("chosen"), stack("rejected"), z
+
+    torch.manual_seed(seed)
+    dim = next(iter(embedding.values())).shape[-1]
+    network = VPLNetwork(dim, dim, 0, latent_dim=len(types), hidden=hidden, decoder="basis")
+    optimizer = torch.optim.Adam(network.decoder.parameters(), lr=lr)
+    prompt, chosen, rejected, z = tensors(bench.train)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(z)).split(256):
+            loss = preference_nll(network.logits(prompt[batch], chosen[batch], rejected[batch], z[batch]))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        logits = network.logits(*tensors([r for r in bench.test if not r.get("role")]))
+    return float((logits > 0).float().mean())
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -111,6 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--attention", action="store_true",
                         help="also the attention-pooled decoder input of the reference code (slow: token states)")
+    parser.add_argument("--basis", action="store_true",
+                        help="also VPL's basis decoder (linear in z) for each width of --hidden")
     parser.add_argument("--out", default="benchmarks/results/vpl_decoder_ceiling.json")
     args = parser.parse_args(argv)
     encoder, cache = TextEncoder(), EmbeddingCache(None)
@@ -131,6 +165,18 @@ def main(argv: list[str] | None = None) -> dict:
             seen.append([round(report["seen"]["accuracy"], 4), round(report["seen"]["oracle_accuracy"], 4)])
         record["runs"][widths] = {"seen": seen, "mean": np.round(np.mean(seen, 0), 4).tolist()}
         print(widths, json.dumps(record["runs"][widths]), flush=True)
+    if args.basis:
+        for widths in args.hidden:
+            hidden = [int(w) for w in widths.split(",") if w]
+            seen = []
+            for seed in args.seeds:
+                bench = build_benchmark("attributes", seed=seed)
+                texts = sorted({t for r in bench.train + bench.test for t in (r["prompt"], r["chosen"], r["rejected"])})
+                embedding = dict(zip(texts, cache.embed(texts, encoder)))
+                seen.append(round(basis_seen_accuracy(bench, embedding, hidden, args.lr, args.epochs, seed), 4))
+            name = f"basis:{widths or 'linear'}"
+            record["runs"][name] = {"hidden": hidden, "seen": seen, "mean": round(float(np.mean(seen)), 4)}
+            print(name, json.dumps(record["runs"][name]), flush=True)
     if args.attention:
         benches = {seed: build_benchmark("attributes", seed=seed) for seed in args.seeds}
         texts = sorted({t for b in benches.values() for r in b.train + b.test for t in (r["chosen"], r["rejected"])})

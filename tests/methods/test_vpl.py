@@ -91,9 +91,25 @@ def test_per_pair_contexts_are_the_users_other_pairs():
             assert row not in picked or row == 5
 
 
+def test_basis_decoder_by_hand():
+    # R(x, y) = W [x, y] + b with L + 1 = 3 outputs; r = R_0 z_0 + R_1 z_1 + R_2 (linear in z)
+    net = VPLNetwork(1, 1, 0, latent_dim=2, hidden=(), decoder="basis")
+    with torch.no_grad():
+        net.decoder[0].weight.copy_(torch.tensor([[1.0, 2.0], [0.0, -1.0], [3.0, 0.0]]))
+        net.decoder[0].bias.copy_(torch.tensor([0.5, 0.0, -1.0]))
+    prompt, response, z = torch.tensor([[1.0]]), torch.tensor([[2.0]]), torch.tensor([[2.0, -1.0]])
+    # R = (1 + 4 + 0.5, −2, 3 − 1) = (5.5, −2, 2): r = 5.5·2 + (−2)(−1) + 2 = 15
+    assert net.reward(prompt, response, z).item() == pytest.approx(15.0)
+    # the BT logit of two responses is the z-weighted difference of their basis rewards: y = 2 vs y = 0
+    # R(1, 0) = (1.5, 0, 2): logit = (5.5 − 1.5)·2 + (−2 − 0)(−1) + 0 = 10
+    assert net.logits(prompt, response, torch.tensor([[0.0]]), z).item() == pytest.approx(10.0)
+
+
 def test_config_is_validated():
     with pytest.raises(ConfigError, match="vpl: context_max=1"):
         VPL(context_min=2, context_max=1)
+    with pytest.raises(ConfigError, match="vpl: decoder='mlp'"):
+        VPL(decoder="mlp")
     assert METHODS["vpl"] is VPL
 
 
@@ -152,6 +168,18 @@ def test_save_load_round_trip(fitted, data, tmp_path):
     context = [r for r in test if r.get("role") == "context"][:4]
     for user in ("u0", "u4", None, context):
         assert torch.equal(fitted.prefer_proba(None, a, b, user), loaded.prefer_proba(None, a, b, user))
+
+
+def test_basis_decoder_learns_adapts_and_round_trips(data, tmp_path):
+    model = VPL(**{**FAST, "hidden": []}, decoder="basis").fit(data[0], progress=False)
+    report = evaluate(model, PreferenceSet.from_rows(data[1]), shots=(0, 8))
+    assert report["worst_group"]["accuracy"] > 0.75
+    assert report["unseen"]["8"]["accuracy"] > report["unseen"]["0"]["accuracy"] + 0.1
+    model.save_pretrained(tmp_path)
+    loaded = PreferenceModel.from_pretrained(tmp_path)
+    assert loaded.decoder == "basis"
+    a, b = (torch.tensor([r[c] for r in data[1]]) for c in ("chosen_embedding", "rejected_embedding"))
+    assert torch.equal(model.prefer_proba(None, a, b, "u0"), loaded.prefer_proba(None, a, b, "u0"))
 
 
 def test_information_gain_by_hand():

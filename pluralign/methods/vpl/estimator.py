@@ -34,15 +34,17 @@ class VPL(PreferenceModel):
     """``pluralign fit vpl``: variational preference learning with an amortized user encoder."""
 
     name = "vpl"
+    decoders = ("concat", "basis")  # the paper's MLP([x, y, z]); ours, linear in z (see network.py)
 
     def __init__(self, latent_dim: int = 8, hidden: Sequence[int] = (64, 64), encoder_hidden: Sequence[int] = (64,),
                  encoder_width: int = 64, kl_weight: float = 0.01, kl_cycle: int = 10, kl_ramp: float = 0.5,
                  kl_baseline: float = 0.1, context_min: int = 1, context_max: int = 16, context_per_pair: bool = False,
-                 normalize_z: bool = False, active_samples: int = 64, **kwargs) -> None:
+                 normalize_z: bool = False, decoder: str = "concat", active_samples: int = 64, **kwargs) -> None:
         kwargs.setdefault("lr", 3e-3)
         super().__init__(**kwargs)
         self.latent_dim, self.hidden, self.encoder_hidden = latent_dim, list(hidden), list(encoder_hidden)
         self.encoder_width, self.normalize_z, self.active_samples = encoder_width, normalize_z, active_samples
+        self.decoder = decoder
         self.kl_weight, self.kl_cycle, self.kl_ramp, self.kl_baseline = kl_weight, kl_cycle, kl_ramp, kl_baseline
         self.context_min, self.context_max, self.context_per_pair = context_min, context_max, context_per_pair
         self.require(latent_dim >= 1, "latent_dim", "must be at least 1")
@@ -56,10 +58,11 @@ class VPL(PreferenceModel):
         self.require(context_min >= 1, "context_min", "must be at least 1")
         self.require(context_max >= context_min, "context_max", "must be at least context_min")
         self.require(active_samples >= 2, "active_samples", "must be at least 2")
+        self.require(decoder in self.decoders, "decoder", f"must be one of {self.decoders}")
 
     def build_network(self, prompt_dim: int, response_dim: int, n_users: int) -> VPLNetwork:
         return VPLNetwork(prompt_dim, response_dim, n_users, self.latent_dim, self.hidden, self.encoder_hidden,
-                          self.encoder_width, self.normalize_z)
+                          self.encoder_width, self.normalize_z, self.decoder)
 
     def objective(self, features: PairFeatures) -> ELBOObjective:
         return ELBOObjective(self.head_network, features, self.kl_weight, self.kl_cycle, self.kl_ramp,

@@ -5,6 +5,11 @@ h_i = MLP([x_i, y_i^c, y_i^r]), one self-attention layer across the user's pairs
 and linear heads for the Gaussian mean and log-variance (the paper's eq. 5 and WEIRDLabUW/vpl_llm's
 PairEncoder + SequenceEncoder). Decoder: the reward r(x, y, z) = MLP([x, y, z]) and the BT logit
 r(x, y^c, z) − r(x, y^r, z) (eq. 4). Plain ``torch.nn``: the Pyro model and guide (``model.py``) use them.
+
+``decoder="basis"`` (ours, not the paper's) makes the reward linear in z: r(x, y, z) = R(x, y)·[z, 1], where
+the MLP R maps the features to L + 1 rewards, a basis that z weights (the low-rank reward model of LoRe,
+Bose et al. 2025, with VPL's encoder inferring the weights). The concatenation decoder must build each user's
+reward direction out of ReLU interactions between z and the features; this one gets them by construction.
 """
 
 from __future__ import annotations
@@ -48,12 +53,15 @@ class VPLNetwork(PreferenceNetwork):
 
     def __init__(self, prompt_dim: int, response_dim: int, n_users: int, latent_dim: int = 8,
                  hidden: Sequence[int] = (64, 64), encoder_hidden: Sequence[int] = (64,), encoder_width: int = 64,
-                 normalize_z: bool = False) -> None:
+                 normalize_z: bool = False, decoder: str = "concat") -> None:
         super().__init__()
         self.user_dim = latent_dim
-        self.normalize_z = normalize_z
+        self.normalize_z, self.decoder_kind = normalize_z, decoder
         self.encoder = ContextEncoder(prompt_dim, response_dim, encoder_hidden, encoder_width, latent_dim)
-        self.decoder = MLP(prompt_dim + response_dim + latent_dim, hidden, 1)
+        if decoder == "basis":  # L + 1 rewards of (x, y), weighted by [z, 1]
+            self.decoder = MLP(prompt_dim + response_dim, hidden, latent_dim + 1)
+        else:
+            self.decoder = MLP(prompt_dim + response_dim + latent_dim, hidden, 1)
         # filled after training from each user's pairs (the posterior mean); saved with the weights
         self.register_buffer("user_means", torch.zeros(n_users, latent_dim))
         self.register_buffer("population", torch.zeros(latent_dim))
@@ -65,7 +73,11 @@ class VPLNetwork(PreferenceNetwork):
         return F.normalize(z, dim=-1) * math.sqrt(z.shape[-1])
 
     def reward(self, prompt, response, users):
-        return self.decoder(torch.cat([prompt, response, self.latent(users)], dim=-1)).squeeze(-1)
+        z = self.latent(users)
+        if self.decoder_kind == "basis":
+            basis = self.decoder(torch.cat([prompt, response], dim=-1))
+            return (basis[..., :-1] * z).sum(-1) + basis[..., -1]
+        return self.decoder(torch.cat([prompt, response, z], dim=-1)).squeeze(-1)
 
     def logits(self, prompt, chosen, rejected, users):
         return self.reward(prompt, chosen, users) - self.reward(prompt, rejected, users)
