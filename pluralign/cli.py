@@ -141,7 +141,7 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
 
 
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
-          seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = ()) -> None:
+          seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1) -> None:
     """Every method on every benchmark, and the Bayes few-shot ceiling: results.md, results.json, few_shot.png."""
     from pluralign.config import parse_method_overrides
     from pluralign.data.synthetic import BENCHMARKS
@@ -157,9 +157,11 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
             raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds must be distinct non-negative integers, got {list(seeds)}")
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
     per_method = parse_method_overrides(overrides, methods)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
-                    overrides=per_method)
+                    overrides=per_method, jobs=jobs)
     print((Path(out) / "results.md").read_text())
 
 
@@ -246,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unseen users' context pairs: like any pair, or controversial only (VPL's survey protocol)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
                    help="override a preset argument of one method (pal-a.k=4) or of every method (epochs=5)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="fit this many (seed, benchmark, method) cells at once, one process and one thread each")
 
     p = commands.add_parser("demo", help=demo.__doc__)
     p.add_argument("--out", default="demo")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from pluralign.config import build_model, preset
 from pluralign.data.contract import PreferenceSet
@@ -69,31 +72,89 @@ def benchmark_ceiling(name: str, seed: int = 0, **options) -> dict | None:
     return bayes_few_shot(bench.prior, bench.test) if bench.prior is not None else None
 
 
+def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, seed: int = 0,
+                     changed: dict | None = None, progress: bool = False) -> dict:
+    """One cell of the bench: ``method``'s shipped preset with ``changed`` on top, fitted on ``train`` and
+    evaluated on ``test``; the report names the overrides, as the table does."""
+    changed = changed or {}
+    model = build_model(method, preset(method), **{"seed": seed, **changed})
+    model.fit(train, progress=progress)
+    report = evaluate(model, test)
+    if changed:
+        report["overrides"] = ", ".join(f"{k}={v}" for k, v in changed.items())
+    return report
+
+
+def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path) -> None:
+    out_dir = Path(out_dir)
+    write_json(out_dir / "results.json", results)
+    write_text(out_dir / "results.md", table(results))
+    plot_few_shot(results, out_dir / "few_shot.png")
+
+
 def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, PreferenceSet]],
               out_dir: str | Path, seed: int = 0, progress: bool = False,
               overrides: dict[str, dict] | None = None, ceilings: dict[str, dict | None] | None = None) -> dict:
     """Fit each method (its shipped preset, with ``overrides[method]`` on top) on each dataset's train rows
     and evaluate on its test rows; ``ceilings[name]`` (:func:`benchmark_ceiling`) joins as the row
     ``bayes-ceiling``. Writes results.json, results.md and few_shot.png into ``out_dir``."""
-    out_dir = Path(out_dir)
     results: dict[str, dict[str, dict]] = {}
     for name, (train, test) in datasets.items():
         results[name] = {}
         for method in methods:
             log.info("bench: %s on %s", method, name)
-            changed = (overrides or {}).get(method, {})
-            model = build_model(method, preset(method), **{"seed": seed, **changed})
-            model.fit(train, progress=progress)
-            results[name][method] = evaluate(model, test)
-            if changed:  # the table names what differs from the preset
-                results[name][method]["overrides"] = ", ".join(f"{k}={v}" for k, v in changed.items())
-            write_json(out_dir / "results.json", results)  # partial results survive an interruption
+            results[name][method] = fit_and_evaluate(method, train, test, seed, (overrides or {}).get(method), progress)
+            write_json(Path(out_dir) / "results.json", results)  # partial results survive an interruption
         if (ceilings or {}).get(name) is not None:
             results[name][CEILING] = ceilings[name]
-    write_json(out_dir / "results.json", results)
-    write_text(out_dir / "results.md", table(results))
-    plot_few_shot(results, out_dir / "few_shot.png")
+    write_bench(results, out_dir)
     return results
+
+
+def _worker_cell(name: str, seed: int, context: str, method: str, changed: dict) -> dict:
+    """A bench cell in a worker process. The worker builds the benchmark itself, so only names, numbers
+    and the JSON-ready report cross the process boundary; one intra-op thread, so workers share the cores
+    instead of fighting over them."""
+    torch.set_num_threads(1)
+    train, test = benchmark_data(name, seed, context=context)
+    return fit_and_evaluate(method, train, test, seed, changed)
+
+
+def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int], context: str,
+                overrides: dict[str, dict]) -> None:
+    """Embed every benchmark's texts once, before the workers start, so they do not embed them side by side."""
+    for seed in seeds:
+        for name in benchmarks:
+            train, test = benchmark_data(name, seed, context=context)
+            done = set()
+            for method in methods:
+                model = build_model(method, preset(method), **{"seed": seed, **overrides.get(method, {})})
+                key = (model.backbone, model.pooling, model.max_length, model.cache_dir)
+                if key not in done:
+                    done.add(key)
+                    model.featurize(train), model.featurize(test)
+
+
+def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int], context: str,
+                       overrides: dict[str, dict], jobs: int) -> dict[int, dict[str, dict[str, dict]]]:
+    """Every (seed, benchmark, method) cell in ``jobs`` worker processes: {seed: {benchmark: {method: report}}}
+    in the order of the arguments, whatever order the cells finish in."""
+    _warm_cache(methods, benchmarks, seeds, context, overrides)
+    cells = [(name, seed, context, method, overrides.get(method, {}))
+             for seed in seeds for name in benchmarks for method in methods]
+    reports: dict[tuple, dict] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_worker_cell, *cell): cell for cell in cells}
+        for done, future in enumerate(as_completed(futures), 1):
+            name, seed, _, method, _ = futures[future]
+            try:
+                reports[(seed, name, method)] = future.result()
+            except Exception as error:
+                for other in futures:
+                    other.cancel()
+                raise RuntimeError(f"bench: {method} on {name} (seed {seed}) failed: {error}") from error
+            log.info("bench: %s on %s (seed %d) done [%d/%d]", method, name, seed, done, len(cells))
+    return {seed: {name: {m: reports[(seed, name, m)] for m in methods} for name in benchmarks} for seed in seeds}
 
 
 def mean_over_seeds(runs: Sequence[Any]) -> Any:
@@ -118,18 +179,28 @@ def mean_over_seeds(runs: Sequence[Any]) -> Any:
 
 def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: str | Path,
                     seeds: Sequence[int] = (0,), context: str = "random",
-                    overrides: dict[str, dict] | None = None) -> dict:
+                    overrides: dict[str, dict] | None = None, jobs: int = 1) -> dict:
     """``run_bench`` for each seed (the benchmark's and the model's), then the mean ± sd over seeds.
 
     One seed writes its results into ``out_dir``; several write ``out_dir/seed-N/`` each and, in
     ``out_dir``, results.md (mean ± sd), results.json (``mean`` and every seed's ``runs``) and the
-    plot of the mean curves."""
+    plot of the mean curves. ``jobs`` > 1 fits the cells in that many worker processes of one thread
+    each (:func:`run_cells_parallel`); the figures are those of a one-thread run."""
     out_dir = Path(out_dir)
+    overrides = overrides or {}
+    parallel = run_cells_parallel(methods, benchmarks, seeds, context, overrides, jobs) if jobs > 1 else None
 
     def run(seed: int, out: Path) -> dict:
-        datasets = {name: benchmark_data(name, seed, context=context) for name in benchmarks}
         ceilings = {name: benchmark_ceiling(name, seed, context=context) for name in benchmarks}
-        return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings)
+        if parallel is None:
+            datasets = {name: benchmark_data(name, seed, context=context) for name in benchmarks}
+            return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings)
+        results = parallel[seed]
+        for name, ceiling in ceilings.items():
+            if ceiling is not None:
+                results[name][CEILING] = ceiling
+        write_bench(results, out)
+        return results
 
     if len(seeds) == 1:
         return run(seeds[0], out_dir)

@@ -61,3 +61,28 @@ def test_bench_overrides_one_method_or_all_and_names_them(tmp_path, capsys):
         assert main(["bench", "--methods", "bt", "pal-a", "--out", str(tmp_path / "x"), "--set", *wrong]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_bench_jobs_gives_the_one_thread_figures(tmp_path, capsys):
+    import torch
+
+    from pluralign.eval.bench import run_bench_seeds
+
+    args = dict(methods=["gpm", "bt"], benchmarks=["cyclic"], seeds=[0], overrides={"gpm": {"epochs": 3}, "bt": {"epochs": 3}})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what each worker runs with
+    try:
+        alone = run_bench_seeds(out_dir=tmp_path / "one", **args)["cyclic"]
+    finally:
+        torch.set_num_threads(threads)
+    assert main(["bench", "--methods", "gpm", "bt", "--benchmarks", "cyclic", "--set", "epochs=3",
+                 "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    workers = json.loads((tmp_path / "two" / "results.json").read_text())["cyclic"]
+    assert list(workers) == ["gpm", "bt", "bayes-ceiling"]  # the order asked for, the ceiling last
+    for method in ("gpm", "bt"):
+        for key in ("seen", "controversial"):
+            assert workers[method][key]["accuracy"] == alone[method][key]["accuracy"]
+        assert workers[method]["unseen"]["8"]["accuracy"] == alone[method]["unseen"]["8"]["accuracy"]
+    assert workers["bt"]["overrides"] == "epochs=3"
+    assert main(["bench", "--methods", "bt", "--jobs", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "--jobs must be at least 1" in capsys.readouterr().err and not (tmp_path / "x").exists()
