@@ -132,7 +132,8 @@ def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequen
                 key = (model.backbone, model.pooling, model.max_length, model.cache_dir)
                 if key not in done:
                     done.add(key)
-                    model.featurize(train), model.featurize(test)
+                    model.featurize(train)
+                    model.featurize(test)
 
 
 def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int], context: str,
