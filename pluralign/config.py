@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
+import types
+import typing
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -81,10 +84,69 @@ def parse_method_overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict
     return {m: o for m, o in per_method.items() if o}
 
 
+def argument_types(klass) -> dict[str, Any]:
+    """The constructor's type hints over the class hierarchy (a subclass's hint wins)."""
+    hints: dict[str, Any] = {}
+    for k in reversed(klass.__mro__[:-1]):
+        hints.update(typing.get_type_hints(k.__init__))
+    hints.pop("return", None)
+    return hints
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) in (collections.abc.Sequence, list, tuple):
+        return f"a list of {_describe(typing.get_args(hint)[0]).split(' ', 1)[-1]}s"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    return names.get(hint, str(hint))
+
+
+def conform(value: Any, hint: Any) -> tuple[bool, Any]:
+    """Whether ``value`` fits the type ``hint``, and the value to use: a float written as ``1e-3`` (which YAML
+    reads as a string) becomes the number. Hints this does not know are left to the constructor."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            ok, converted = conform(value, option)
+            if ok:
+                return True, converted
+        return False, value
+    if origin in (collections.abc.Sequence, list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        items = [conform(v, typing.get_args(hint)[0]) for v in value]
+        return all(ok for ok, _ in items), [v for _, v in items]
+    if hint is type(None):
+        return value is None, value
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        if isinstance(value, str):
+            try:
+                return True, float(value)
+            except ValueError:
+                return False, value
+        return isinstance(value, (int, float)) and not isinstance(value, bool), value
+    if hint is str:
+        return isinstance(value, str), value
+    return True, value
+
+
 def build_model(method: str, config: dict[str, Any] | None = None, **overrides):
+    """The estimator of ``method`` from preset arguments and overrides; an unknown argument or one of the
+    wrong type is a one-line :class:`ConfigError` naming it."""
     klass = method_class(method)
     arguments = {**(config or {}), **overrides}
     unknown = set(arguments) - accepted_arguments(klass)
     if unknown:
         raise ConfigError(f"{method}: unknown argument(s) {', '.join(sorted(unknown))}")
+    hints = argument_types(klass)
+    for name, value in arguments.items():
+        if name in hints:
+            ok, arguments[name] = conform(value, hints[name])
+            if not ok:
+                raise ConfigError(f"{method}: {name}={value!r} must be {_describe(hints[name])}")
     return klass(**arguments)

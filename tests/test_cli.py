@@ -61,7 +61,7 @@ def test_bad_input_is_one_line_and_nonzero(run_dir, tmp_path, capsys):
     out = tmp_path / "m.json"
     assert main(["eval", "--run", str(run_dir), "--data", str(bad), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"pluralign: error: {bad}, row 1, column 'chosen': empty text"
+    assert err == f"pluralign: error: {bad}, line 2, column 'chosen': empty text"
     assert not out.exists() and not list(tmp_path.glob(".*tmp"))
     assert main(["fit", "nope", "--data", str(bad), "--out", str(tmp_path / "r")]) == 2
     assert "unknown method 'nope'" in capsys.readouterr().err

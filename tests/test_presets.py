@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from pluralign.config import build_model, load_config
+from pluralign.methods import ConfigError
 
 PRESETS = sorted((Path(__file__).resolve().parent.parent / "models").glob("*.yaml"))
 
@@ -25,3 +26,21 @@ def test_preset_runs_as_its_first_comment_says(path):
     assert words[words.index("--config") + 1] == f"models/{path.name}"
     model = build_model(method, load_config(path, method))
     assert model.name == method
+
+
+@pytest.mark.parametrize("argument, value, message", [
+    ("epochs", "abc", "vpl: epochs='abc' must be an integer"),
+    ("epochs", 3.0, "vpl: epochs=3.0 must be an integer"),
+    ("hidden", 64, "vpl: hidden=64 must be a list of integers"),
+    ("normalize_z", "yes", "vpl: normalize_z='yes' must be true or false"),
+    ("backbone", 3, "vpl: backbone=3 must be a string or null"),
+])
+def test_argument_of_the_wrong_type_is_named(argument, value, message):
+    with pytest.raises(ConfigError) as err:
+        build_model("vpl", **{argument: value})
+    assert str(err.value) == message
+
+
+def test_float_written_with_an_exponent_is_a_number():
+    # YAML 1.1 (PyYAML) reads `1e-3` as a string: `--set lr=1e-3` must still mean 0.001
+    assert build_model("vpl", lr="1e-3").lr == pytest.approx(1e-3)

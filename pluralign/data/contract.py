@@ -1,7 +1,7 @@
 """The preference data contract (TRL's ``prompt``/``chosen``/``rejected`` columns plus user metadata).
 
 One record per row. Every reader and adapter ends in :func:`validate_rows`, which normalizes chat
-messages to text and raises :class:`DataError` naming the file, the row and the column of the first
+messages to text and raises :class:`DataError` naming the file, the line or row and the column of the first
 problem, so bad input never travels further than the reader.
 """
 
@@ -29,20 +29,24 @@ KNOWN_COLUMNS = (
 
 
 class DataError(ValueError):
-    """Bad preference input; the message says what is wrong and where (file, row, column)."""
+    """Bad preference input; the message says what is wrong and where (file, line or row, column)."""
 
 
-def _where(source: str, row: int | None, column: str | None) -> str:
+def _where(source: str, row: int | None, column: str | None, line: int | None = None) -> str:
     parts = [source]
-    if row is not None:
+    if line is not None:
+        parts.append(f"line {line}")
+    elif row is not None:
         parts.append(f"row {row}")
     if column is not None:
         parts.append(f"column '{column}'")
     return ", ".join(parts)
 
 
-def fail(source: str, row: int | None, column: str | None, message: str) -> DataError:
-    return DataError(f"{_where(source, row, column)}: {message}")
+def fail(source: str, row: int | None, column: str | None, message: str, line: int | None = None) -> DataError:
+    """An error naming where: ``line`` (1-based, as an editor counts) for a text file, else ``row`` (0-based
+    position in the records, as ``datasets`` and pandas index them)."""
+    return DataError(f"{_where(source, row, column, line)}: {message}")
 
 
 def messages_to_text(value: Any) -> str:
@@ -82,19 +86,20 @@ def _as_vector(value: Any, where: Callable[[str], DataError]) -> list[float]:
     return vector
 
 
-def validate_rows(rows: Iterable[dict], source: str = "<data>") -> list[dict]:
+def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[int] | None = None) -> list[dict]:
     """Check and normalize rows against the contract; return new dicts holding only contract columns.
 
-    Row numbers in errors are 0-based positions in ``rows`` (the line number minus one for JSONL).
+    Errors name the file line of each row where ``lines`` gives them (JSONL, CSV), else its 0-based position.
     """
     out: list[dict] = []
     embedding_dims: dict[str, int] = {}
     for i, raw in enumerate(rows):
         if not isinstance(raw, dict):
-            raise fail(source, i, None, f"expected a record (mapping), got {type(raw).__name__}")
+            raise fail(source, i, None, f"expected a record (mapping), got {type(raw).__name__}",
+                       lines[i] if lines else None)
 
         def where(column: str, _i: int = i) -> Callable[[str], DataError]:
-            return lambda message: fail(source, _i, column, message)
+            return lambda message: fail(source, _i, column, message, lines[_i] if lines else None)
 
         row: dict[str, Any] = {}
         has_embeddings = not _is_missing(raw.get("chosen_embedding")) or not _is_missing(raw.get("rejected_embedding"))
@@ -116,8 +121,9 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>") -> list[dict]:
             if _is_missing(value):
                 if has_embeddings:
                     continue
-                if column == "prompt" and column in raw:
-                    raise where(column)("missing value (use an empty string for no prompt)")
+                if column in raw:  # the column is there, this row's cell is empty or null
+                    hint = " (use an empty string for no prompt)" if column == "prompt" else ""
+                    raise where(column)(f"missing value{hint}")
                 raise where(column)("missing column (need prompt/chosen/rejected text, or chosen/rejected embeddings)")
             if isinstance(value, float) and math.isnan(value):
                 raise where(column)("NaN where text is expected")

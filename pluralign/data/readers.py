@@ -18,20 +18,22 @@ _CSV_JSON_COLUMNS = (
 _CSV_NUMBER_COLUMNS = ("margin", "oracle_p")
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
+def _read_jsonl(path: Path) -> tuple[list[dict], list[int]]:
+    """The records and the (1-based) line of each; blank lines are skipped."""
+    rows, lines = [], []
     with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f):
+        for line_number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as err:
-                raise fail(str(path), line_number, None, f"invalid JSON ({err.msg} at char {err.pos})") from None
-    return rows
+                raise fail(str(path), None, None, f"invalid JSON ({err.msg} at char {err.pos})", line_number) from None
+            lines.append(line_number)
+    return rows, lines
 
 
-def _read_json(path: Path) -> list[dict]:
+def _read_json(path: Path) -> tuple[list[dict], None]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -40,10 +42,10 @@ def _read_json(path: Path) -> list[dict]:
         data = data["data"]
     if not isinstance(data, list):
         raise fail(str(path), None, None, "expected a JSON list of records")
-    return data
+    return data, None
 
 
-def _csv_cell(column: str, value: str, path: Path, row: int) -> Any:
+def _csv_cell(column: str, value: str, path: Path, line: int) -> Any:
     if value == "":
         return None
     if column in _CSV_NUMBER_COLUMNS:
@@ -53,24 +55,27 @@ def _csv_cell(column: str, value: str, path: Path, row: int) -> Any:
             return json.loads(value)
         except json.JSONDecodeError:
             if column.endswith(("embedding", "attributes")):
-                raise fail(str(path), row, column, "cell is not valid JSON") from None
+                raise fail(str(path), None, column, "cell is not valid JSON", line) from None
     return value
 
 
-def _read_csv(path: Path) -> list[dict]:
+def _read_csv(path: Path) -> tuple[list[dict], list[int]]:
+    """The records and the (1-based) file line of each, the header being line 1 (a record whose quoted
+    cell spans lines is named by its last line)."""
+    rows, lines = [], []
     with open(path, encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
-        return [
-            {k: _csv_cell(k, v, path, i) for k, v in record.items() if k is not None}
-            for i, record in enumerate(reader)
-        ]
+        for record in reader:
+            rows.append({k: _csv_cell(k, v, path, reader.line_num) for k, v in record.items() if k is not None})
+            lines.append(reader.line_num)
+    return rows, lines
 
 
-def _read_parquet(path: Path) -> list[dict]:
+def _read_parquet(path: Path) -> tuple[list[dict], None]:
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path).to_pylist()
+        return pq.read_table(path).to_pylist(), None
     except Exception as err:  # pyarrow raises several types for a corrupt file
         raise fail(str(path), None, None, f"cannot read Parquet ({err})") from None
 
@@ -112,5 +117,5 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"{path}: unknown format {path.suffix!r} (expected .jsonl, .json, .csv or .parquet)")
-    rows = reader(path)
-    return PreferenceSet(validate_rows(rows, str(path)), str(path))
+    rows, lines = reader(path)
+    return PreferenceSet(validate_rows(rows, str(path), lines), str(path))

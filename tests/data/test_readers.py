@@ -38,8 +38,19 @@ def test_directory_split(tmp_path):
 def test_bad_json_line_names_the_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(ROWS[0]) + "\n{not json}\n")
-    with pytest.raises(DataError, match=r"bad.jsonl, row 1: invalid JSON"):
+    with pytest.raises(DataError, match=r"bad.jsonl, line 2: invalid JSON"):
         read_preferences(path)
+
+
+def test_file_errors_name_the_line_an_editor_shows(tmp_path):
+    jsonl = tmp_path / "blank.jsonl"
+    jsonl.write_text(json.dumps(ROWS[0]) + "\n\n" + json.dumps({"prompt": "p", "chosen": "a"}) + "\n")
+    with pytest.raises(DataError, match=r"^.*blank\.jsonl, line 3, column 'rejected': missing column"):
+        read_preferences(jsonl)
+    csv_file = tmp_path / "cells.csv"  # header, a good row, a quoted cell over two lines, then an empty cell
+    csv_file.write_text('prompt,chosen,rejected\np,a,b\np,"two\nlines",b\np,,b\n')
+    with pytest.raises(DataError, match=r"cells\.csv, line 5, column 'chosen': missing value$"):
+        read_preferences(csv_file)
 
 
 def test_missing_file_and_unknown_format(tmp_path):
