@@ -64,10 +64,11 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
         accelerator: str = "cpu", devices: str = "1", strategy: str = "auto", precision: str = "32-true",
         resume: bool = False, progress: bool = True, threads: int | None = None) -> None:
     """Train METHOD on DATA (a file, or a folder's train split) and save the run to OUT."""
-    from pluralign.config import build_model, load_config, parse_overrides
+    from pluralign.config import build_model, load_config, parse_overrides, preset
     from pluralign.data import read_preferences
 
-    arguments = load_config(config, method) if config else {}
+    # without --config, the shipped preset: the settings the README's tables were measured with
+    arguments = load_config(config, method) if config else preset(method)
     arguments.update(parse_overrides(overrides))
     model = build_model(method, arguments)
     train = read_preferences(data, split="train")
@@ -208,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("method")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--config", help="YAML preset of constructor arguments (models/METHOD.yaml)")
+    p.add_argument("--config", help="YAML preset of constructor arguments (default: the shipped models/METHOD.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one constructor argument, e.g. --set epochs=5")
     p.add_argument("--accelerator", default="cpu")

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import two_group_rows
 from pluralign.cli import main
+from pluralign.config import preset
 from pluralign.io import write_jsonl
 
 
@@ -24,6 +25,15 @@ def run_dir(data_dir, tmp_path_factory):
     assert main(["fit", "bt", "--data", str(data_dir), "--out", str(run), "--set", "epochs=3",
                  "--set", "hidden=[8]", "--no-progress"]) == 0
     return run
+
+
+def test_fit_without_config_uses_the_shipped_preset(data_dir, tmp_path):
+    run = tmp_path / "pal"
+    assert main(["fit", "pal-a", "--data", str(data_dir), "--out", str(run), "--set", "epochs=1", "--no-progress"]) == 0
+    config = json.loads((run / "config.json").read_text())["config"]
+    shipped = preset("pal-a")
+    assert shipped["k"] != 2 and shipped["metric_reg"] != 0.0  # differs from the constructor defaults
+    assert (config["k"], config["metric_reg"], config["epochs"]) == (shipped["k"], shipped["metric_reg"], 1)
 
 
 def test_fit_writes_a_run(run_dir):
