@@ -111,21 +111,21 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
     return results
 
 
-def _worker_cell(name: str, seed: int, context: str, method: str, changed: dict) -> dict:
+def _worker_cell(name: str, seed: int, data_options: dict, method: str, changed: dict) -> dict:
     """A bench cell in a worker process. The worker builds the benchmark itself, so only names, numbers
     and the JSON-ready report cross the process boundary; one intra-op thread, so workers share the cores
     instead of fighting over them."""
     torch.set_num_threads(1)
-    train, test = benchmark_data(name, seed, context=context)
+    train, test = benchmark_data(name, seed, **data_options)
     return fit_and_evaluate(method, train, test, seed, changed)
 
 
-def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int], context: str,
+def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int], data_options: dict,
                 overrides: dict[str, dict]) -> None:
     """Embed every benchmark's texts once, before the workers start, so they do not embed them side by side."""
     for seed in seeds:
         for name in benchmarks:
-            train, test = benchmark_data(name, seed, context=context)
+            train, test = benchmark_data(name, seed, **data_options)
             done = set()
             for method in methods:
                 model = build_model(method, preset(method), **{"seed": seed, **overrides.get(method, {})})
@@ -136,12 +136,14 @@ def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequen
                     model.featurize(test)
 
 
-def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int], context: str,
-                       overrides: dict[str, dict], jobs: int) -> dict[int, dict[str, dict[str, dict]]]:
+def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int],
+                       data_options: dict, overrides: dict[str, dict],
+                       jobs: int) -> dict[int, dict[str, dict[str, dict]]]:
     """Every (seed, benchmark, method) cell in ``jobs`` worker processes: {seed: {benchmark: {method: report}}}
-    in the order of the arguments, whatever order the cells finish in."""
-    _warm_cache(methods, benchmarks, seeds, context, overrides)
-    cells = [(name, seed, context, method, overrides.get(method, {}))
+    in the order of the arguments, whatever order the cells finish in. ``data_options`` go to every
+    benchmark's builder (``context`` and the like)."""
+    _warm_cache(methods, benchmarks, seeds, data_options, overrides)
+    cells = [(name, seed, data_options, method, overrides.get(method, {}))
              for seed in seeds for name in benchmarks for method in methods]
     reports: dict[tuple, dict] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -180,21 +182,24 @@ def mean_over_seeds(runs: Sequence[Any]) -> Any:
 
 def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: str | Path,
                     seeds: Sequence[int] = (0,), context: str = "random",
-                    overrides: dict[str, dict] | None = None, jobs: int = 1) -> dict:
+                    overrides: dict[str, dict] | None = None, jobs: int = 1,
+                    data_options: dict | None = None) -> dict:
     """``run_bench`` for each seed (the benchmark's and the model's), then the mean ± sd over seeds.
 
     One seed writes its results into ``out_dir``; several write ``out_dir/seed-N/`` each and, in
     ``out_dir``, results.md (mean ± sd), results.json (``mean`` and every seed's ``runs``) and the
     plot of the mean curves. ``jobs`` > 1 fits the cells in that many worker processes of one thread
-    each (:func:`run_cells_parallel`); the figures are those of a one-thread run."""
+    each (:func:`run_cells_parallel`); the figures are those of a one-thread run. ``data_options`` are
+    further keywords of the benchmarks' builders (``benchmarks/bench_variant.py``)."""
     out_dir = Path(out_dir)
     overrides = overrides or {}
-    parallel = run_cells_parallel(methods, benchmarks, seeds, context, overrides, jobs) if jobs > 1 else None
+    options = {"context": context, **(data_options or {})}
+    parallel = run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs) if jobs > 1 else None
 
     def run(seed: int, out: Path) -> dict:
-        ceilings = {name: benchmark_ceiling(name, seed, context=context) for name in benchmarks}
+        ceilings = {name: benchmark_ceiling(name, seed, **options) for name in benchmarks}
         if parallel is None:
-            datasets = {name: benchmark_data(name, seed, context=context) for name in benchmarks}
+            datasets = {name: benchmark_data(name, seed, **options) for name in benchmarks}
             return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings)
         results = parallel[seed]
         for name, ceiling in ceilings.items():
@@ -208,8 +213,8 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     runs = {seed: run(seed, out_dir / f"seed-{seed}") for seed in seeds}
     mean = {name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in runs[seeds[0]][name]}
             for name in benchmarks}
-    write_json(out_dir / "results.json", {"seeds": list(seeds), "context": context, "mean": mean,
-                                          "runs": {str(s): r for s, r in runs.items()}})
+    described = {"seeds": list(seeds), "context": context, **({"data_options": data_options} if data_options else {})}
+    write_json(out_dir / "results.json", {**described, "mean": mean, "runs": {str(s): r for s, r in runs.items()}})
     note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (benchmark and model seed alike).\n"
     write_text(out_dir / "results.md", table(mean) + "\n" + note)
     plot_few_shot(mean, out_dir / "few_shot.png")

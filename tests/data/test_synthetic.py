@@ -212,6 +212,27 @@ def test_bad_name_and_sizes() -> None:
         build_benchmark("attributes", user_mix="median")
 
 
+def test_attributes_balanced_splits() -> None:
+    from pluralign.data.synthetic.attributes import split_of, split_shares, z_gaps
+
+    # length sides with readability (0), formality (1) or sentiment (2); the sign of the gap does not matter
+    assert [split_of(np.array(d)) for d in ([1, 1, -1, -1], [1, -1, 1, -1], [-1, 1, 1, -1])] == [0, 1, 2]
+    assert split_of(np.array([-1.0, 1.0, 1.0, -1.0])) == split_of(np.array([1.0, -1.0, -1.0, 1.0]))
+    shares = split_shares("train")
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert max(shares.values()) > 0.45  # the bank's skew the option removes
+    sizes = dict(n_users=8, n_unseen_users=2, pairs_per_user=150)
+    for balanced, lowest, highest in ((False, 0.2, 0.55), (True, 0.28, 0.39)):
+        rows = [r for r in build_benchmark("attributes", seed=0, balanced_splits=balanced, **sizes).train
+                if r["controversial"]]
+        share = np.bincount([split_of(d) for d in z_gaps(rows)], minlength=3) / len(rows)
+        assert lowest < share.min() and share.max() < highest, (balanced, share)
+    default = build_benchmark("attributes", seed=0, **TINY)
+    assert default.train == build_benchmark("attributes", seed=0, balanced_splits=False, **TINY).train
+    with pytest.raises(DataError, match="balanced_splits must be true or false"):
+        build_benchmark("attributes", balanced_splits="yes")
+
+
 def test_attributes_dirichlet_users() -> None:
     bench = build_benchmark("attributes", seed=0, user_mix="dirichlet", **TINY)
     validate_rows(bench.train)

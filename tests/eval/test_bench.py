@@ -86,3 +86,22 @@ def test_bench_jobs_gives_the_one_thread_figures(tmp_path, capsys):
     assert workers["bt"]["overrides"] == "epochs=3"
     assert main(["bench", "--methods", "bt", "--jobs", "0", "--out", str(tmp_path / "x")]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_bench_data_options_reach_the_builder_in_every_process(tmp_path):
+    import torch
+
+    from pluralign.eval.bench import run_bench_seeds
+
+    small = {"n_users": 6, "test_pairs_per_user": 12}  # the default seen test rows: 30 users x 21
+    args = dict(methods=["bt"], benchmarks=["cyclic"], seeds=[0, 1], overrides={"bt": {"epochs": 1}}, data_options=small)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = run_bench_seeds(out_dir=tmp_path / "one", **args)["cyclic"]["bt"]
+    finally:
+        torch.set_num_threads(threads)
+    workers = run_bench_seeds(out_dir=tmp_path / "two", jobs=2, **args)["cyclic"]["bt"]
+    assert alone["seen"]["n"] == workers["seen"]["n"] == 6 * 12
+    assert alone["seen"]["accuracy"] == workers["seen"]["accuracy"]
+    assert json.loads((tmp_path / "two" / "results.json").read_text())["data_options"] == small

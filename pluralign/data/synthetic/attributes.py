@@ -14,6 +14,13 @@ context-aware routing premise of MiCRo, under which a router has something to ro
 Half the pairs are *consensus* pairs (one response is higher on all four attributes) and half are
 *controversial* 2-vs-2 pairs (two attributes favour each response), so a single pooled reward is at chance
 on the controversial half by construction.
+
+The bank's attributes co-vary, so its three ways of splitting the four attributes two against two are not
+equally common: {length, formality} against {readability, sentiment} is about half of the controversial
+pairs (``split_shares``). In those pairs the length and formality users agree, as do the readability and
+sentiment users, which makes those types harder to tell apart than the others. ``balanced_splits=True``
+draws the split uniformly first, then a pair of that split: every two types then disagree on two thirds of
+the controversial pairs. Off by default.
 """
 
 from __future__ import annotations
@@ -82,6 +89,37 @@ def pair_kinds(min_gap: float) -> dict[tuple[str, bool], list[tuple[int, int, in
     return kinds
 
 
+def split_of(d: np.ndarray) -> int:
+    """Which two-against-two split of the attributes a controversial gap vector ``d`` [4] makes: 0, 1 or 2
+    for the attribute that sides with the first one, length (readability, formality, sentiment)."""
+    first = d[0] > 0
+    return int(np.nonzero((d[1:] > 0) == first)[0][0])
+
+
+@lru_cache(maxsize=None)
+def controversial_by_split(min_gap: float) -> dict[str, list[list[tuple[int, int, int]]]]:
+    """The controversial pairs of :func:`pair_kinds` per split, grouped by :func:`split_of`."""
+    pool, _ = response_pool()
+    groups: dict[str, list[list[tuple[int, int, int]]]] = {}
+    for split in ("train", "test"):
+        groups[split] = [[], [], []]
+        for p, i, j in pair_kinds(min_gap)[(split, True)]:
+            groups[split][split_of(pool[split][p][i]["z"] - pool[split][p][j]["z"])].append((p, i, j))
+    return groups
+
+
+def split_shares(split: str = "train") -> dict[str, float]:
+    """The bank's share of controversial pairs in each two-against-two split, named by its two sides."""
+    groups = controversial_by_split(MIN_GAP)[split]
+    total = sum(len(g) for g in groups)
+    names = {}
+    for s, g in enumerate(groups):
+        side = {0, s + 1}
+        names[" + ".join(ATTRIBUTES[a] for a in sorted(side)) + " vs " +
+              " + ".join(ATTRIBUTES[a] for a in range(4) if a not in side)] = len(g) / total
+    return names
+
+
 @lru_cache(maxsize=None)
 def z_of_text() -> dict[str, np.ndarray]:
     """Every bank response's standardized attribute vector by its text (a text's attributes are its own)."""
@@ -114,6 +152,7 @@ def build(
     dirichlet_alpha: float = 0.5,
     temperature: float = TEMPERATURE,
     prompt_hints: float = 0.0,
+    balanced_splits: bool = False,
 ) -> Benchmark:
     check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
                      test_pairs_per_user=test_pairs_per_user)
@@ -125,8 +164,15 @@ def build(
     pool, prompts = response_pool()
     kinds = pair_kinds(MIN_GAP)
 
+    if not isinstance(balanced_splits, bool):
+        raise DataError(f"balanced_splits must be true or false, got {balanced_splits!r}")
+    by_split = controversial_by_split(MIN_GAP)
+
     def draw(rng: np.random.Generator, user: User, split: str) -> list[Candidate]:
-        pairs = kinds[(split, bool(rng.random() < controversial_fraction))]
+        controversial = bool(rng.random() < controversial_fraction)
+        pairs = kinds[(split, controversial)]
+        if controversial and balanced_splits:  # no extra draw when off: default data stays the same
+            pairs = by_split[split][rng.integers(3)]
         p, i, j = pairs[rng.integers(len(pairs))]
         a, b = pool[split][p][i], pool[split][p][j]
         if rng.random() < 0.5:
@@ -163,6 +209,8 @@ def build(
             "test and query pairs use held-out responses (one in four per prompt)",
             *([f"{prompt_hints:.0%} of the prompts state the user's criterion (group = dominant attribute)"]
               if prompt_hints > 0 else []),
+            *(["controversial pairs: each two-against-two split of the attributes equally often"]
+              if balanced_splits else []),
         ],
         context=context,
         prior=prior,
