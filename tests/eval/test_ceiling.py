@@ -59,3 +59,18 @@ def test_script_puts_the_ceiling_beside_bench_results(tmp_path):
                            "--methods", str(tmp_path / "none-{context}.json"), "--out", str(tmp_path)])
     assert results["pets"]["survey"]["mean"]["unseen"]["8"]["accuracy"] > 0.8
     assert (tmp_path / "results.md").read_text().startswith("| benchmark | contexts |")
+
+
+def test_target_reach_counts_the_seed_triples_a_perfect_model_meets(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "target_reach", Path(__file__).resolve().parents[2] / "benchmarks" / "target_reach.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main(["--benchmarks", "pets", "--seeds", "0", "1", "2", "--contexts", "survey",
+                           "--out", str(tmp_path)])["pets"]["survey"]
+    ceiling = bayes_few_shot(build_benchmark("pets", seed=1, context="survey").prior,
+                             build_benchmark("pets", seed=1, context="survey").test)["unseen"]["8"]["controversial"]
+    assert results["gap_points"][1] == pytest.approx(100 * (ceiling["oracle_accuracy"] - ceiling["accuracy"]), abs=0.01)
+    met = sum(results["gap_points"]) / 3 <= 3.0  # one triple of three seeds
+    assert results["share_met"] == float(met)
+    assert "| pets | controversial | survey | 3 |" in (tmp_path / "results.md").read_text()
