@@ -338,10 +338,12 @@ class PreferenceModel:
             return [prompt, *responses]
         if self.uses_embeddings_:
             raise TypeError(f"{self.name}: this model was trained on embeddings; pass tensors, not text")
-        n = len(first)
-        prompts = [prompts] * n if isinstance(prompts, str) else list(prompts)
+        responses = tuple([r] if isinstance(r, str) else list(r) for r in responses)  # one pair: plain strings
+        n = len(responses[0])
+        prompts = [prompts] * n if isinstance(prompts, str) else list(prompts)  # one prompt for every response
         if any(len(r) != n for r in responses) or len(prompts) != n:
-            raise ValueError(f"{self.name}: prompts and responses must have the same length")
+            raise ValueError(f"{self.name}: prompts and responses must have the same length "
+                             f"(got {len(prompts)} prompts and {', '.join(str(len(r)) for r in responses)} responses)")
         return self.text_features([prompts, *map(list, responses)])
 
     def text_features(self, columns: list[list[str]]) -> list[torch.Tensor]:

@@ -84,3 +84,14 @@ def test_lora_adapters_train_save_and_load(pets_text, pretrained_layers, tmp_pat
 def test_maxmin_refuses_fine_tuning():
     with pytest.raises(ConfigError, match="finetune_layers=1 must be 0"):
         METHODS["maxmin"](finetune_layers=1)
+
+
+def test_text_inputs_one_pair_as_strings_and_mismatched_lengths(pets_text):
+    train, test = pets_text
+    model = METHODS["bt"](epochs=1, hidden=[8]).fit(train, progress=False)
+    row = test.rows[0]
+    one = model.prefer_proba(row["prompt"], row["chosen"], row["rejected"])
+    assert one.shape == (1,)
+    assert torch.equal(one, model.prefer_proba([row["prompt"]], [row["chosen"]], [row["rejected"]]))
+    with pytest.raises(ValueError, match=r"bt: prompts and responses must have the same length \(got 2 prompts and 1, 1"):
+        model.prefer_proba([row["prompt"]] * 2, [row["chosen"]], [row["rejected"]])
