@@ -39,11 +39,12 @@ def data_list() -> None:
         print(f"  {name:<20} {first_line(adapter)}")
 
 
-def data_build(name: str, out: str, seed: int = 0, context: str = "random") -> None:
+def data_build(name: str, out: str, seed: int = 0, context: str = "random", options: Sequence[str] = ()) -> None:
     """Write DIR/train.jsonl, DIR/test.jsonl and DIR/README.md for a synthetic benchmark."""
+    from pluralign.config import parse_overrides
     from pluralign.data.synthetic import build_benchmark
 
-    bench = build_benchmark(name, seed=seed, context=context)
+    bench = build_benchmark(name, seed=seed, context=context, **parse_overrides(options))
     bench.write(out)
     print(f"wrote {out}/train.jsonl ({len(bench.train)} rows), {out}/test.jsonl ({len(bench.test)} rows)")
 
@@ -200,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--context", choices=["random", "survey"], default="random",
                    help="unseen users' context pairs: like any pair, or controversial only (VPL's survey protocol)")
+    p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                   help="a keyword of the benchmark's builder, e.g. --set n_users=64 (data/DATASHEET.md)")
     p = data.add_parser("convert", help=data_convert.__doc__)
     p.add_argument("adapter")
     p.add_argument("source")

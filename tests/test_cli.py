@@ -129,3 +129,13 @@ def test_data_build_with_survey_contexts(tmp_path, capsys):
     with pytest.raises(SystemExit):  # argparse rejects an unknown protocol before anything is written
         main(["data", "build", "pets", "--out", str(tmp_path / "c"), "--context", "chosen"])
     assert not (tmp_path / "c").exists()
+
+
+def test_data_build_takes_builder_options(tmp_path, capsys):
+    assert main(["data", "build", "pets", "--out", str(tmp_path / "b"), "--set", "n_users=4",
+                 "--set", "pairs_per_user=10"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "b" / "train.jsonl").read_text().splitlines()]
+    assert len(rows) == 40 and len({r["user_id"] for r in rows}) == 4
+    assert main(["data", "build", "pets", "--out", str(tmp_path / "c"), "--set", "n_user=4"]) == 2
+    assert "benchmark 'pets' has no option 'n_user'" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
