@@ -123,6 +123,28 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None
     print(f"wrote {out}")
 
 
+def users(run: str, data: str, out: str, shots: int = 8) -> None:
+    """Map the user vectors by group: seen users' learned vectors, unseen users' inferred from SHOTS context
+    pairs; writes OUT (PNG) and the vectors beside it (OUT with .json)."""
+    from pluralign.data import read_preferences
+    from pluralign.eval.user_map import plot_user_map, type_recovery, user_vectors
+    from pluralign.io import write_json
+
+    if shots < 0:
+        raise ValueError(f"--shots {shots}: must be non-negative")
+    model = _load_run(run)
+    records = user_vectors(model, read_preferences(data, split="test"), shots)
+    recovery = type_recovery(records)
+    title = f"{model.name}: unseen users from {shots} context pairs"
+    if recovery is not None:
+        title += f"\n{recovery:.0%} of them nearest their own group's seen users"
+    plot_user_map(records, out, title)
+    vectors = Path(out).with_suffix(".json")
+    write_json(vectors, {"method": model.name, "shots": shots, "type_recovery": recovery, "users": records})
+    print(f"wrote {out} and {vectors} ({len(records)} users" +
+          (f"; type recovery {recovery:.0%})" if recovery is not None else ")"))
+
+
 def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: int = 4) -> None:
     """Infer a new user's vector from their labelled pairs; with --active, also rank a pool of
     unlabelled candidate pairs by how much their answer would tell about the user."""
@@ -255,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1,
                    help="fit this many (seed, benchmark, method) cells at once, one process and one thread each")
 
+    p = commands.add_parser("users", help=users.__doc__)
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True, help="rows with user ids (a file, or a folder's test split)")
+    p.add_argument("--out", required=True, help="the map, a PNG")
+    p.add_argument("--shots", type=int, default=8)
     p = commands.add_parser("demo", help=demo.__doc__)
     p.add_argument("--out", default="demo")
     p.add_argument("--methods", nargs="+")

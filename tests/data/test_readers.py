@@ -69,3 +69,18 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(RuntimeError):
         write_jsonl(tmp_path / "out.jsonl", rows())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_jsonl(tmp_path / "new.jsonl", ROWS)  # not mkstemp's owner-only 0600
+        assert stat.S_IMODE((tmp_path / "new.jsonl").stat().st_mode) == 0o644
+        os.chmod(tmp_path / "new.jsonl", 0o640)
+        write_jsonl(tmp_path / "new.jsonl", ROWS)  # a replaced file keeps its mode
+        assert stat.S_IMODE((tmp_path / "new.jsonl").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)

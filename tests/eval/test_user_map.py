@@ -1,0 +1,58 @@
+"""The user map: learned and inferred user vectors by group, the type-recovery share, the plot and the CLI."""
+
+import json
+
+import pytest
+
+from conftest import two_group_rows
+from pluralign.cli import main
+from pluralign.data import PreferenceSet
+from pluralign.eval.user_map import plot_user_map, type_recovery, user_groups, user_vectors
+from pluralign.io import write_jsonl
+from pluralign.methods import METHODS
+
+
+def test_type_recovery_by_hand():
+    records = [
+        {"user_id": "a1", "group": "a", "seen": True, "vector": [0.0, 0.0]},
+        {"user_id": "a2", "group": "a", "seen": True, "vector": [2.0, 0.0]},  # centroid a = (1, 0)
+        {"user_id": "b1", "group": "b", "seen": True, "vector": [0.0, 4.0]},  # centroid b = (0, 4)
+        {"user_id": "n1", "group": "a", "seen": False, "vector": [1.0, 1.0]},  # nearer a: right
+        {"user_id": "n2", "group": "b", "seen": False, "vector": [1.0, 1.9]},  # nearer a (1.9 vs 2.3): wrong
+        {"user_id": "n3", "group": "b", "seen": False, "vector": [0.0, 3.0]},  # nearer b: right
+    ]
+    assert type_recovery(records) == pytest.approx(2 / 3)
+    assert type_recovery(records[:1] + records[3:]) is None  # one group of seen users: nothing to tell apart
+
+
+def test_vectors_of_seen_and_unseen_users_and_the_plot(tmp_path):
+    train, test = two_group_rows(n_users=6, pairs=60, unseen=2)
+    test_set = PreferenceSet.from_rows(test)
+    assert user_groups(test_set)["new0"] == ("b", False) and user_groups(test_set)["u0"] == ("b", True)
+    model = METHODS["pal-a"](k=2, hidden=[], pref_dim=4, epochs=40, lr=0.05).fit(train, progress=False)
+    records = user_vectors(model, test_set, shots=8)
+    assert [r["user_id"] for r in records] == [f"u{i}" for i in range(6)] + ["new0", "new1"]
+    assert records[0]["vector"] == model.known_user("u0").mean.tolist()
+    context = [r for r in test if r.get("user_id") == "new1" and r.get("role") == "context"][:8]
+    assert records[-1]["vector"] == pytest.approx(model.infer_user(context).mean.tolist())
+    assert type_recovery(records) == 1.0  # two opposed groups, 8 pairs each: both new users placed right
+    path = plot_user_map(records, tmp_path / "users.png", "pal-a")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    bt = METHODS["bt"](epochs=1, hidden=[4]).fit(train, progress=False)
+    with pytest.raises(ValueError, match="bt: this method has no user vectors"):
+        user_vectors(bt, test_set)
+
+
+def test_users_command(tmp_path, capsys):
+    train, test = two_group_rows(n_users=3, pairs=40)
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "test.jsonl", test)
+    run = tmp_path / "run"
+    assert main(["fit", "pal-a", "--data", str(tmp_path), "--out", str(run), "--set", "epochs=5", "--no-progress"]) == 0
+    assert main(["users", "--run", str(run), "--data", str(tmp_path), "--out", str(tmp_path / "map.png")]) == 0
+    saved = json.loads((tmp_path / "map.json").read_text())
+    assert saved["method"] == "pal-a" and saved["shots"] == 8 and len(saved["users"]) == 5
+    assert (tmp_path / "map.png").exists()
+    assert main(["users", "--run", str(run), "--data", str(tmp_path), "--out", str(tmp_path / "x.png"),
+                 "--shots", "-1"]) == 2
+    assert "--shots -1: must be non-negative" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
