@@ -1,5 +1,6 @@
 """VPL: ELBO and KL schedule against hand-computed values, amortized few-shot, active queries, save/load."""
 
+import copy
 import math
 
 import pyro
@@ -13,7 +14,7 @@ from pluralign.eval import evaluate
 from pluralign.methods import METHODS, ConfigError, PreferenceModel
 from pluralign.methods.vpl import VPL, VPLNetwork, kl_weight_at
 from pluralign.methods.vpl.active import information_gain
-from pluralign.methods.vpl.estimator import kl_to_prior
+from pluralign.methods.vpl.estimator import kl_to_prior, training_user_readout
 from pluralign.methods.vpl.model import ELBOObjective
 
 FAST = dict(epochs=25, lr=1e-2, latent_dim=4, hidden=[32], encoder_hidden=[32], encoder_width=32, kl_cycle=5,
@@ -180,6 +181,33 @@ def test_basis_decoder_learns_adapts_and_round_trips(data, tmp_path):
     assert loaded.decoder == "basis"
     a, b = (torch.tensor([r[c] for r in data[1]]) for c in ("chosen_embedding", "rejected_embedding"))
     assert torch.equal(model.prefer_proba(None, a, b, "u0"), loaded.prefer_proba(None, a, b, "u0"))
+
+
+def test_training_user_readout_by_hand():
+    users = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
+    mean, log_var = torch.tensor([0.5, 0.0]), torch.log(torch.tensor([1.0, 4.0]))
+    # log q(z_u) up to a constant: −½((0.5)²/1) = −0.125 and −½((1.5)²/1) = −1.125; w = softmax(−0.125, −1.125)
+    w1 = 1 / (1 + math.exp(1.0))  # the weight of the user at (2, 0)
+    expected = torch.tensor([2.0 * w1, 0.0])
+    assert torch.allclose(training_user_readout(users, mean, log_var), expected)
+
+
+def test_training_users_readout_adapts_among_the_known_latents(fitted, data, tmp_path):
+    model = copy.deepcopy(fitted)  # the readout changes prediction only: the fitted network serves as it is
+    model.readout = "training-users"
+    context = [r for r in data[1] if r.get("role") == "context"][:8]
+    vector = model.infer_user(context)
+    encoded = model.infer_user(context)  # the encoder's own posterior stays in the vector
+    means = model.network_.user_means
+    expected = training_user_readout(means, torch.tensor(vector.extra["posterior_mean"]), vector.variance.log())
+    assert torch.allclose(vector.mean, expected) and torch.equal(vector.mean, encoded.mean)
+    report = evaluate(model, PreferenceSet.from_rows(data[1]), shots=(0, 8))
+    assert report["unseen"]["8"]["accuracy"] > report["unseen"]["0"]["accuracy"] + 0.1
+    model.save_pretrained(tmp_path)
+    loaded = PreferenceModel.from_pretrained(tmp_path)
+    assert loaded.readout == "training-users" and torch.equal(loaded.infer_user(context).mean, vector.mean)
+    with pytest.raises(ConfigError, match="vpl: readout='nearest'"):
+        VPL(readout="nearest")
 
 
 def test_information_gain_by_hand():

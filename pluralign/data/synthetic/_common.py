@@ -57,11 +57,13 @@ class UserPrior:
     ``params`` holds one user per row (types, weight vectors or ideal points: draws of the prior, or every
     type), ``log_weights`` their log prior weights (None: equally likely) and ``logits(params, rows)`` the
     generator's logit of P(chosen ≻ rejected) for every user and row, read from the rows' own columns.
+    ``names``: where the prior is a finite set of user types, the group name of each row of ``params``.
     """
 
     params: np.ndarray
     logits: Callable[[np.ndarray, Sequence[dict]], np.ndarray]
     log_weights: np.ndarray | None = None
+    names: tuple[str, ...] | None = None
 
 
 def prior_draws(seed: int, alpha: float, basis: np.ndarray, n: int = 50_000) -> np.ndarray:

@@ -193,7 +193,8 @@ def build(
     seen, unseen = users("u", n_users, rng), users("new", n_unseen_users, rng)
     types = np.eye(len(ATTRIBUTES))
     prior = UserPrior(types if user_mix == "single" else prior_draws(seed, dirichlet_alpha, types),
-                      lambda weights, rows: weights @ z_gaps(rows).T / temperature)
+                      lambda weights, rows: weights @ z_gaps(rows).T / temperature,
+                      names=tuple(ATTRIBUTES) if user_mix == "single" else None)
     mix = ("one attribute per user (four user types)" if user_mix == "single"
            else f"Dirichlet({dirichlet_alpha}) mixtures over the attributes (group = dominant attribute)")
     return assemble(

@@ -95,5 +95,5 @@ def build(
                "rows come in whole triples (3 consecutive rows of one user), so counts are multiples of 3",
                f"{n_triples} triples, one in five held out for test and query pairs"],
         context=context,
-        prior=UserPrior(np.arange(n_groups), logits),
+        prior=UserPrior(np.arange(n_groups), logits, names=tuple(f"plane-{g}" for g in range(n_groups))),
     )

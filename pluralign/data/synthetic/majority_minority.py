@@ -76,5 +76,6 @@ def build(
         context=context,
         # the unseen pool is split evenly: both signs equally likely a priori
         prior=UserPrior(np.array([[SIGN["majority"]], [SIGN["minority"]]]),
-                        lambda signs, rows: signs @ z_gaps(rows)[:, [k]].T / temperature),
+                        lambda signs, rows: signs @ z_gaps(rows)[:, [k]].T / temperature,
+                        names=("majority", "minority")),
     )

@@ -83,5 +83,5 @@ def build(
                "user) or helpful + 2 harmless (harmless user)", "train pairs use 80 sentences per species, test "
                "and query pairs the other 20"],
         context=context,
-        prior=UserPrior(np.array(list(USER_TYPES.values())), logits),  # unseen users: the types split evenly
+        prior=UserPrior(np.array(list(USER_TYPES.values())), logits, names=tuple(USER_TYPES)),  # unseen users: the types split evenly
     )

@@ -5,7 +5,9 @@ batch of query pairs gets, per user, a context set of that user's *other* pairs,
 pairs (``context_per_pair: true``: one set per query pair, the reference's layout; see models/vpl.md).
 After training every known user's vector is the posterior mean μ(C_u) over their training pairs (a buffer:
 it saves). Few-shot is amortized: ``infer_user`` is one encoder pass, no gradient step, and returns mean and variance.
-Predictions plug in the posterior mean (the paper's eval rule), never a sample.
+Predictions plug in one vector per user, never a sample: by default the posterior mean (the paper's eval rule);
+with ``readout="training-users"`` (ours) the training users' latents weighted by the posterior density q(z_u | C),
+a point among the latents the decoder was trained on (see :func:`training_user_readout`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ from pluralign.training import TrainerOptions
 ACTIVE_KL_NATS = 0.01  # a latent unit is "active" above this KL (or this variance of its posterior mean)
 
 
+def training_user_readout(user_means: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """Σ_u w_u z_u with w_u ∝ q(z_u | C) = N(z_u; μ(C), σ²(C)): the new user's posterior, read out on the known
+    users' latents z_u. Why: from a few pairs μ(C) is drawn toward the population and can land between two
+    clusters of training latents, where the decoder has seen no user and its boundary need not lie halfway
+    (models/vpl.md, "Reading the posterior out on the training users")."""
+    log_density = -0.5 * ((user_means - mean).pow(2) / log_var.exp() + log_var).sum(-1)
+    return torch.softmax(log_density, dim=0) @ user_means
+
+
 def kl_to_prior(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, σ²) ‖ N(0, 1)) per dimension: ½(μ² + σ² − 1 − log σ²)."""
     return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var)
@@ -35,16 +46,18 @@ class VPL(PreferenceModel):
 
     name = "vpl"
     decoders = ("concat", "basis")  # the paper's MLP([x, y, z]); ours, linear in z (see network.py)
+    readouts = ("mean", "training-users")  # the paper's posterior mean; ours, see training_user_readout
 
     def __init__(self, latent_dim: int = 8, hidden: Sequence[int] = (64, 64), encoder_hidden: Sequence[int] = (64,),
                  encoder_width: int = 64, kl_weight: float = 0.01, kl_cycle: int = 10, kl_ramp: float = 0.5,
                  kl_baseline: float = 0.1, context_min: int = 1, context_max: int = 16, context_per_pair: bool = False,
-                 normalize_z: bool = False, decoder: str = "concat", active_samples: int = 64, **kwargs) -> None:
+                 normalize_z: bool = False, decoder: str = "concat", readout: str = "mean", active_samples: int = 64,
+                 **kwargs) -> None:
         kwargs.setdefault("lr", 3e-3)
         super().__init__(**kwargs)
         self.latent_dim, self.hidden, self.encoder_hidden = latent_dim, list(hidden), list(encoder_hidden)
         self.encoder_width, self.normalize_z, self.active_samples = encoder_width, normalize_z, active_samples
-        self.decoder = decoder
+        self.decoder, self.readout = decoder, readout
         self.kl_weight, self.kl_cycle, self.kl_ramp, self.kl_baseline = kl_weight, kl_cycle, kl_ramp, kl_baseline
         self.context_min, self.context_max, self.context_per_pair = context_min, context_max, context_per_pair
         self.require(latent_dim >= 1, "latent_dim", "must be at least 1")
@@ -59,6 +72,7 @@ class VPL(PreferenceModel):
         self.require(context_max >= context_min, "context_max", "must be at least context_min")
         self.require(active_samples >= 2, "active_samples", "must be at least 2")
         self.require(decoder in self.decoders, "decoder", f"must be one of {self.decoders}")
+        self.require(readout in self.readouts, "readout", f"must be one of {self.readouts}")
 
     def build_network(self, prompt_dim: int, response_dim: int, n_users: int) -> VPLNetwork:
         return VPLNetwork(prompt_dim, response_dim, n_users, self.latent_dim, self.hidden, self.encoder_hidden,
@@ -125,6 +139,9 @@ class VPL(PreferenceModel):
         network, features = self.head_inputs(features)
         with torch.no_grad():
             mean, log_var = network.encode(features.prompt, features.chosen, features.rejected)
+            if self.readout == "training-users" and len(network.user_means):
+                point = training_user_readout(network.user_means, mean, log_var)
+                return UserVector(point, log_var.exp(), method=self.name, extra={"posterior_mean": mean.tolist()})
         return UserVector(mean, log_var.exp(), method=self.name)
 
     # ---- diagnostics ------------------------------------------------------------------------
