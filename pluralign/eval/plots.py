@@ -48,6 +48,11 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(benchmarks):]:
         ax.axis("off")
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Lay out, write as PNG atomically (no half-written plot) and close the figure."""
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from pluralign.data import PreferenceSet
-from pluralign.io import atomic_path
 
 
 def user_groups(data: PreferenceSet) -> dict[str, tuple[str | None, bool]]:
@@ -80,7 +79,7 @@ def type_recovery(records: list[dict]) -> float | None:
 
 def plot_user_map(records: list[dict], path: str | Path, title: str = "") -> Path:
     """Scatter of the first two principal components: circles for seen users, crosses for unseen ones."""
-    from pluralign.eval.plots import plt  # sets the Agg backend: no screen on servers and CI
+    from pluralign.eval.plots import plt, save_figure  # sets the Agg backend: no screen on servers and CI
 
     if not records:
         raise ValueError("no users to draw: the data has no user ids the model knows, and no unseen users")
@@ -105,9 +104,4 @@ def plot_user_map(records: list[dict], path: str | Path, title: str = "") -> Pat
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
