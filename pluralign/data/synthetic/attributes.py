@@ -166,7 +166,7 @@ def build(
 
     if not isinstance(balanced_splits, bool):
         raise DataError(f"balanced_splits must be true or false, got {balanced_splits!r}")
-    by_split = controversial_by_split(MIN_GAP)
+    by_split = controversial_by_split(MIN_GAP) if balanced_splits else None
 
     def draw(rng: np.random.Generator, user: User, split: str) -> list[Candidate]:
         controversial = bool(rng.random() < controversial_fraction)
