@@ -29,9 +29,9 @@ ACTIVE_KL_NATS = 0.01  # a latent unit is "active" above this KL (or this varian
 
 def training_user_readout(user_means: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """Σ_u w_u z_u with w_u ∝ q(z_u | C) = N(z_u; μ(C), σ²(C)): the new user's posterior, read out on the known
-    users' latents z_u. Why: from a few pairs μ(C) is drawn toward the population and can land between two
-    clusters of training latents, where the decoder has seen no user and its boundary need not lie halfway
-    (models/vpl.md, "Reading the posterior out on the training users")."""
+    users' latents z_u. Why: from a few pairs μ(C) can land between two clusters of training latents, on the
+    wrong side of the decoder's boundary though nearer the user's own cluster (models/vpl.md, "Reading the
+    posterior out on the training users")."""
     log_density = -0.5 * ((user_means - mean).pow(2) / log_var.exp() + log_var).sum(-1)
     return torch.softmax(log_density, dim=0) @ user_means
 
