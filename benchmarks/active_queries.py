@@ -1,0 +1,107 @@
+"""Active queries for VPL (Poddar et al. 2024, §4.3): do fewer chosen questions match 8 random ones?
+
+    python benchmarks/active_queries.py [--benchmark attributes] [--seeds 0 1 2] [--budgets 1 2 4 8]
+        [--draws 10] [--set KEY=VALUE ...] [--out benchmarks/results/active_queries]
+
+For each seed, VPL (its shipped preset, ``--set`` on top) is fitted on the benchmark's training rows. Each
+unseen user's 16 context pairs form the pool of questions; their query pairs are scored after k answers:
+- random: k pairs drawn at random from the pool (mean of ``--draws`` draws per user);
+- active: k pairs picked one at a time by ``VPL.next_query`` (largest expected information gain under the
+  current posterior), each answered as the user answered it.
+Writes results.md, results.json and active_queries.png (accuracy vs k, the oracle dashed).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+from pluralign.config import build_model, parse_overrides, preset
+from pluralign.data import PreferenceSet
+from pluralign.data.synthetic import build_benchmark
+from pluralign.eval.plots import plt, save_figure
+from pluralign.io import write_json, write_text
+
+
+def accuracy(model, features, user_context: list[int], queries: list[int]) -> float:
+    vector = model.infer_user(features[user_context])
+    logits = model.logits_features(features[queries], vector.mean.expand(len(queries), -1))
+    return float((logits > 0).float().mean())
+
+
+def run_seed(benchmark: str, seed: int, budgets: list[int], draws: int, changes: dict) -> dict:
+    bench = build_benchmark(benchmark, seed=seed)
+    model = build_model("vpl", preset("vpl"), seed=seed, **changes).fit(PreferenceSet.from_rows(bench.train),
+                                                                         progress=False)
+    test = PreferenceSet.from_rows(bench.test)
+    features = model.featurize(test)
+    pools, queries = defaultdict(list), defaultdict(list)
+    for i, row in enumerate(test.rows):
+        if row.get("role") == "context":
+            pools[row["user_id"]].append(i)
+        elif row.get("role") == "query":
+            queries[row["user_id"]].append(i)
+    rng = np.random.default_rng(seed)
+    scores = {"random": defaultdict(list), "active": defaultdict(list)}
+    oracle = []
+    for user, pool in pools.items():
+        oracle.append(np.mean([test.rows[i]["oracle_p"] > 0.5 for i in queries[user]]))
+        for k in budgets:
+            scores["random"][k].append(np.mean([accuracy(model, features, list(rng.choice(pool, k, replace=False)),
+                                                         queries[user]) for _ in range(draws)]))
+        asked, left = [], list(pool)
+        for step in range(1, max(budgets) + 1):
+            pick = left.pop(model.next_query(features[left], features[asked] if asked else None))
+            asked.append(pick)
+            if step in budgets:
+                scores["active"][step].append(accuracy(model, features, asked, queries[user]))
+    return {name: {str(k): float(np.mean(v)) for k, v in by_k.items()} for name, by_k in scores.items()} | {
+        "oracle": float(np.mean(oracle))}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--benchmark", default="attributes")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8])
+    parser.add_argument("--draws", type=int, default=10)
+    parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", default="benchmarks/results/active_queries")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    runs = {seed: run_seed(args.benchmark, seed, args.budgets, args.draws, parse_overrides(args.changes))
+            for seed in args.seeds}
+    mean = {name: {str(k): float(np.mean([runs[s][name][str(k)] for s in args.seeds])) for k in args.budgets}
+            for name in ("random", "active")}
+    oracle = float(np.mean([runs[s]["oracle"] for s in args.seeds]))
+    lines = [f"| {args.benchmark}, VPL | " + " | ".join(f"k = {k}" for k in args.budgets) + " |",
+             "|---|" + "---|" * len(args.budgets)]
+    for name in ("random", "active"):
+        lines.append(f"| {name} | " + " | ".join(f"{mean[name][str(k)]:.3f}" for k in args.budgets) + " |")
+    note = (f"\nAccuracy on the unseen users' query pairs after k answers, mean over seeds "
+            f"{', '.join(map(str, args.seeds))}; oracle {oracle:.3f}. Random: {args.draws} draws per user.\n")
+    write_json(f"{args.out}/results.json", {"benchmark": args.benchmark, "seeds": args.seeds, "changes": args.changes,
+                                            "mean": mean, "oracle": oracle, "runs": {str(s): r for s, r in runs.items()}})
+    write_text(f"{args.out}/results.md", "\n".join(lines) + "\n" + note)
+    fig, ax = plt.subplots(figsize=(4.6, 3.6))
+    for name, style in (("random", dict(marker="o")), ("active", dict(marker="s"))):
+        ax.plot(args.budgets, [mean[name][str(k)] for k in args.budgets], label=f"{name} questions", **style)
+    ax.axhline(oracle, color="black", linestyle="--", label="oracle")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(args.budgets)
+    ax.set_xticklabels([str(k) for k in args.budgets])
+    ax.set_xlabel("answers of the new user (k)")
+    ax.set_ylabel("accuracy on query pairs")
+    ax.set_title(f"VPL on {args.benchmark}: active vs random questions", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    save_figure(fig, f"{args.out}/active_queries.png")
+    print("\n".join(lines) + "\n" + note)
+    return {"mean": mean, "oracle": oracle}
+
+
+if __name__ == "__main__":
+    main()
