@@ -26,6 +26,7 @@ import torch
 from pluralign.config import build_model, parse_overrides, preset
 from pluralign.data import PreferenceSet
 from pluralign.data.synthetic import build_benchmark
+from pluralign.eval.ceiling import log_posterior
 from pluralign.eval.user_map import type_recovery, user_vectors
 from pluralign.io import write_json, write_text
 
@@ -52,9 +53,8 @@ def bayes_recovery(benchmark: str, seed: int, shots: int) -> float:
             group[row["user_id"]] = row["group"]
     hits = []
     for user, rows in contexts.items():
-        logits = bench.prior.logits(bench.prior.params, rows[:shots])
-        loglik = -np.logaddexp(0, -logits).sum(1)
-        best = np.flatnonzero(loglik == loglik.max())
+        log_post = log_posterior(bench.prior, rows[:shots])
+        best = np.flatnonzero(log_post == log_post.max())
         hits.append(np.mean([names[i] == group[user] for i in best]))
     return float(np.mean(hits))
 

@@ -34,11 +34,17 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow for large |x|
 
 
-def posterior_predictive(prior: UserPrior, context: Sequence[dict], queries: Sequence[dict]) -> np.ndarray:
-    """P(chosen ≻ rejected | context) for each query row, under the generator's prior and rewards."""
+def log_posterior(prior: UserPrior, context: Sequence[dict]) -> np.ndarray:
+    """log P(user | context) up to a constant, for every user of the prior (one per row of ``params``)."""
     log_post = np.zeros(len(prior.params)) if prior.log_weights is None else np.array(prior.log_weights, float)
     if len(context):
         log_post = log_post + log_sigmoid(prior.logits(prior.params, context)).sum(1)
+    return log_post
+
+
+def posterior_predictive(prior: UserPrior, context: Sequence[dict], queries: Sequence[dict]) -> np.ndarray:
+    """P(chosen ≻ rejected | context) for each query row, under the generator's prior and rewards."""
+    log_post = log_posterior(prior, context)
     weights = np.exp(log_post - log_post.max())
     p = (weights / weights.sum()) @ sigmoid(prior.logits(prior.params, queries))
     return np.round(p, 9)  # an exact tie (a user the context cannot place) scores half, as a coin flip would
