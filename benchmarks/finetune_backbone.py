@@ -2,7 +2,8 @@
 
     python benchmarks/finetune_backbone.py [--method pal-a|pal-b|vpl|micro|gpm|bt] [--data attributes] [--layers 2] [--epochs 3]
         [--lr 3e-4] [--lora-rank 8] [--seeds 0 1 2] [--contexts random survey] [--accelerator gpu]
-        [--backbone PATH] [--skip-tiny] [--set k=4] [--out benchmarks/results/finetune_pal-a_attributes.json]
+        [--backbone PATH] [--skip-tiny] [--set k=4] [--data-set n_unseen_users=48]
+        [--out benchmarks/results/finetune_pal-a_attributes.json]
 
 For each seed both models fit the same rows with the method's shipped preset; the tuned one then trains
 its top ``--layers`` transformer layers with the head for ``--epochs`` epochs (with ``--lora-rank``, LoRA
@@ -59,10 +60,13 @@ def main() -> None:
     parser.add_argument("--skip-tiny", action="store_true", help="fit only the fine-tuned model")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a preset argument for both models, e.g. --set k=4")
+    parser.add_argument("--data-set", dest="data_options", action="append", default=[], metavar="KEY=VALUE",
+                        help="a keyword of the benchmark's builder, e.g. --data-set n_unseen_users=48")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     try:
         overrides = parse_overrides(args.overrides)
+        data_options = parse_overrides(args.data_options)
     except ValueError as err:
         parser.error(str(err))
     settings = {"large": dict(finetune_layers=args.layers, finetune_epochs=args.epochs, finetune_lr=args.lr,
@@ -73,9 +77,9 @@ def main() -> None:
     runs: dict[str, dict[str, list[dict]]] = {name: {c: [] for c in args.contexts} for name in settings}
     record = {"method": args.method, "data": args.data, "layers": args.layers, "epochs": args.epochs,
               "lr": args.lr, "lora_rank": args.lora_rank, "seeds": args.seeds, "accelerator": args.accelerator,
-              "overrides": overrides, "runs": runs}
+              "overrides": overrides, **({"data_options": data_options} if data_options else {}), "runs": runs}
     for seed in args.seeds:
-        data = {c: benchmark_data(args.data, seed, context=c) for c in args.contexts}
+        data = {c: benchmark_data(args.data, seed, context=c, **data_options) for c in args.contexts}
         train = data[args.contexts[0]][0]
         for name, extra in settings.items():
             model = build_model(args.method, {**preset(args.method), "seed": seed, "backbone": args.backbone,
