@@ -74,3 +74,20 @@ def test_target_reach_counts_the_seed_triples_a_perfect_model_meets(tmp_path):
     met = sum(results["gap_points"]) / 3 <= 3.0  # one triple of three seeds
     assert results["share_met"] == float(met)
     assert "| pets | controversial | survey | 3 |" in (tmp_path / "results.md").read_text()
+
+
+def test_target_reach_passes_builder_options_and_names_them(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        "target_reach", Path(__file__).resolve().parents[2] / "benchmarks" / "target_reach.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main(["--benchmarks", "pets", "--seeds", "0", "1", "2", "--contexts", "survey",
+                           "--set", "n_unseen_users=3", "--out", str(tmp_path)])
+    bench = build_benchmark("pets", seed=2, context="survey", n_unseen_users=3)
+    ceiling = bayes_few_shot(bench.prior, bench.test)["unseen"]["8"]["controversial"]
+    assert results["pets"]["survey"]["gap_points"][2] == pytest.approx(
+        100 * (ceiling["oracle_accuracy"] - ceiling["accuracy"]), abs=0.01)
+    assert results["data_options"] == {"n_unseen_users": 3}
+    assert "3 unseen users each" in (tmp_path / "results.md").read_text()
+    with pytest.raises(SystemExit):
+        module.main(["--set", "n_unseen_users", "--out", str(tmp_path)])
