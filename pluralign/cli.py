@@ -165,10 +165,11 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
 
 
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
-          seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1) -> None:
+          seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1,
+          data_options: Sequence[str] = ()) -> None:
     """Every method on every benchmark, and the Bayes few-shot ceiling: results.md, results.json, few_shot.png."""
-    from pluralign.config import parse_method_overrides
-    from pluralign.data.synthetic import BENCHMARKS
+    from pluralign.config import parse_method_overrides, parse_overrides
+    from pluralign.data.synthetic import BENCHMARKS, check_options
     from pluralign.eval.bench import run_bench_seeds
     from pluralign.methods import METHODS
 
@@ -179,13 +180,18 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     for name in benchmarks or ():
         if name not in BENCHMARKS:
             raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
+    built = parse_overrides(data_options)
+    if "context" in built:
+        raise ValueError("--data-set context=...: use --context")
+    for name in benchmarks or BENCHMARKS:
+        check_options(name, built)  # before any fit: an option one benchmark lacks stops the run here
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds must be distinct non-negative integers, got {list(seeds)}")
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     per_method = parse_method_overrides(overrides, methods)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
-                    overrides=per_method, jobs=jobs)
+                    overrides=per_method, jobs=jobs, data_options=built)
     print((Path(out) / "results.md").read_text())
 
 
@@ -276,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a preset argument of one method (pal-a.k=4) or of every method (epochs=5)")
     p.add_argument("--jobs", type=int, default=1,
                    help="fit this many (seed, benchmark, method) cells at once, one process and one thread each")
+    p.add_argument("--data-set", dest="data_options", action="append", default=[], metavar="KEY=VALUE",
+                   help="a keyword of every benchmark's builder, e.g. n_unseen_users=48 (data/DATASHEET.md)")
 
     p = commands.add_parser("users", help=users.__doc__)
     p.add_argument("--run", required=True)

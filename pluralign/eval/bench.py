@@ -208,14 +208,18 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
         write_bench(results, out)
         return results
 
+    built = f"Benchmarks built with {', '.join(f'{k}={v}' for k, v in data_options.items())}.\n" if data_options else ""
     if len(seeds) == 1:
-        return run(seeds[0], out_dir)
+        results = run(seeds[0], out_dir)
+        if built:
+            write_text(out_dir / "results.md", (out_dir / "results.md").read_text() + "\n" + built)
+        return results
     runs = {seed: run(seed, out_dir / f"seed-{seed}") for seed in seeds}
     mean = {name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in runs[seeds[0]][name]}
             for name in benchmarks}
     described = {"seeds": list(seeds), "context": context, **({"data_options": data_options} if data_options else {})}
     write_json(out_dir / "results.json", {**described, "mean": mean, "runs": {str(s): r for s, r in runs.items()}})
-    note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (benchmark and model seed alike).\n"
+    note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (benchmark and model seed alike).\n" + built
     write_text(out_dir / "results.md", table(mean) + "\n" + note)
     plot_few_shot(mean, out_dir / "few_shot.png")
     return mean

@@ -105,3 +105,19 @@ def test_bench_data_options_reach_the_builder_in_every_process(tmp_path):
     assert alone["seen"]["n"] == workers["seen"]["n"] == 6 * 12
     assert alone["seen"]["accuracy"] == workers["seen"]["accuracy"]
     assert json.loads((tmp_path / "two" / "results.json").read_text())["data_options"] == small
+
+
+def test_bench_data_set_builds_every_benchmark_with_it_and_says_so(tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "--methods", "bt", "--benchmarks", "cyclic", "--set", "epochs=1",
+                 "--data-set", "n_users=6", "--data-set", "test_pairs_per_user=12", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())["cyclic"]
+    assert results["bt"]["seen"]["n"] == 6 * 12
+    assert "Benchmarks built with n_users=6, test_pairs_per_user=12." in (out / "results.md").read_text()
+    # an option one of the benchmarks lacks, or the context, fails before any fit
+    for wrong, message in ((["balanced_splits=true"], "benchmark 'pets' has no option 'balanced_splits'"),
+                           (["context=survey"], "use --context")):
+        assert main(["bench", "--methods", "bt", "--benchmarks", "attributes", "pets", "--out", str(tmp_path / "x"),
+                     "--data-set", *wrong]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

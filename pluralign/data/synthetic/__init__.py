@@ -13,7 +13,7 @@ emit embeddings directly.
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from typing import Callable, Iterable
 
 from pluralign.data.contract import DataError
 from pluralign.data.synthetic import attributes, cyclic, dirichlet_mixture, ideal_points, majority_minority, pets
@@ -29,19 +29,23 @@ BENCHMARKS: dict[str, Callable[..., Benchmark]] = {
 }
 
 
-def build_benchmark(name: str, seed: int = 0, **sizes) -> Benchmark:
-    """Build benchmark ``name``; ``sizes`` are the build function's keywords (n_users, pairs_per_user, ...)."""
+def check_options(name: str, options: Iterable[str]) -> None:
+    """A one-line error unless benchmark ``name`` exists and its builder takes every keyword in ``options``."""
     if name not in BENCHMARKS:
         raise DataError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
-    build = BENCHMARKS[name]
-    params = [p for p in inspect.signature(build).parameters if p != "seed"]
-    unknown = sorted(set(sizes) - set(params))
+    params = [p for p in inspect.signature(BENCHMARKS[name]).parameters if p != "seed"]
+    unknown = sorted(set(options) - set(params))
     if unknown:
         raise DataError(
             f"benchmark {name!r} has no option {', '.join(map(repr, unknown))}; options: {', '.join(params)}")
+
+
+def build_benchmark(name: str, seed: int = 0, **sizes) -> Benchmark:
+    """Build benchmark ``name``; ``sizes`` are the build function's keywords (n_users, pairs_per_user, ...)."""
+    check_options(name, sizes)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
-    return build(seed=seed, **sizes)
+    return BENCHMARKS[name](seed=seed, **sizes)
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "build_benchmark"]
+__all__ = ["BENCHMARKS", "Benchmark", "build_benchmark", "check_options"]
