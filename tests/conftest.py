@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import random
+from pathlib import Path
 
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ[_var] = "1"
@@ -15,10 +17,23 @@ import torch  # noqa: E402
 
 torch.set_num_threads(2)
 
+BENCHMARKS_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _embedding_cache(tmp_path_factory):
     os.environ["PLURALIGN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def benchmark_script():
+    """Load benchmarks/NAME.py as a module (the folder is scripts, not a package)."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS_DIR / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 def two_group_rows(n_users: int = 6, pairs: int = 60, dim: int = 4, seed: int = 0,

@@ -1,8 +1,5 @@
 """The Bayes few-shot ceiling (pluralign.eval.ceiling) and each synthetic benchmark's prior over users."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -50,22 +47,16 @@ def test_ceiling_is_below_the_oracle_and_grows_with_k():
     assert bayes_few_shot(bench.prior, [dict(r) for r in bench.test]) == ceiling
 
 
-def test_script_puts_the_ceiling_beside_bench_results(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "few_shot_bound", Path(__file__).resolve().parents[2] / "benchmarks" / "few_shot_bound.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_script_puts_the_ceiling_beside_bench_results(tmp_path, benchmark_script):
+    module = benchmark_script("few_shot_bound")
     results = module.main(["--benchmarks", "pets", "--seeds", "0", "1", "--contexts", "survey",
                            "--methods", str(tmp_path / "none-{context}.json"), "--out", str(tmp_path)])
     assert results["pets"]["survey"]["mean"]["unseen"]["8"]["accuracy"] > 0.8
     assert (tmp_path / "results.md").read_text().startswith("| benchmark | contexts |")
 
 
-def test_target_reach_counts_the_seed_triples_a_perfect_model_meets(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "target_reach", Path(__file__).resolve().parents[2] / "benchmarks" / "target_reach.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_target_reach_counts_the_seed_triples_a_perfect_model_meets(tmp_path, benchmark_script):
+    module = benchmark_script("target_reach")
     results = module.main(["--benchmarks", "pets", "--seeds", "0", "1", "2", "--contexts", "survey",
                            "--out", str(tmp_path)])["pets"]["survey"]
     ceiling = bayes_few_shot(build_benchmark("pets", seed=1, context="survey").prior,
@@ -76,11 +67,8 @@ def test_target_reach_counts_the_seed_triples_a_perfect_model_meets(tmp_path):
     assert "| pets | controversial | survey | 3 |" in (tmp_path / "results.md").read_text()
 
 
-def test_target_reach_passes_builder_options_and_names_them(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        "target_reach", Path(__file__).resolve().parents[2] / "benchmarks" / "target_reach.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_target_reach_passes_builder_options_and_names_them(tmp_path, benchmark_script):
+    module = benchmark_script("target_reach")
     results = module.main(["--benchmarks", "pets", "--seeds", "0", "1", "2", "--contexts", "survey",
                            "--set", "n_unseen_users=3", "--out", str(tmp_path)])
     bench = build_benchmark("pets", seed=2, context="survey", n_unseen_users=3)

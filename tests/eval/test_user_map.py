@@ -58,14 +58,8 @@ def test_users_command(tmp_path, capsys):
     assert "--shots -1: must be non-negative" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
 
 
-def test_bayes_type_recovery_script_reference():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "type_recovery", Path(__file__).resolve().parents[2] / "benchmarks" / "type_recovery.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_bayes_type_recovery_script_reference(benchmark_script):
+    module = benchmark_script("type_recovery")
     assert module.bayes_recovery("attributes", 0, shots=0) == pytest.approx(0.25)  # no pairs: a four-way tie
     assert module.bayes_recovery("majority-minority", 0, shots=8) == 1.0  # opposite signs: 8 pairs tell
     assert module.bayes_recovery("attributes", 0, shots=16) >= module.bayes_recovery("attributes", 0, shots=1)

@@ -115,16 +115,10 @@ def test_config_errors_are_readable():
         MiCRo(balance_weight=-1)
 
 
-def test_pooled_identifiability_script(tmp_path):
+def test_pooled_identifiability_script(tmp_path, benchmark_script):
     """The script that bounds MiCRo on `attributes` runs; with the true features the generator's mixture
     explains the pooled labels better than one BT reward, but only by a few thousandths of a nat a pair."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "pooled_identifiability", Path(__file__).resolve().parents[2] / "benchmarks" / "pooled_identifiability.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_script("pooled_identifiability")
     record = module.main(["--seeds", "0", "--contexts", "random", "--restarts", "1", "--epochs", "1",
                           "--out", str(tmp_path / "out.json")])
     run = record["runs"][0]
