@@ -177,14 +177,11 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
-    for name in benchmarks or ():
-        if name not in BENCHMARKS:
-            raise ValueError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
     built = parse_overrides(data_options)
     if "context" in built:
         raise ValueError("--data-set context=...: use --context")
     for name in benchmarks or BENCHMARKS:
-        check_options(name, built)  # before any fit: an option one benchmark lacks stops the run here
+        check_options(name, built)  # before any fit: an unknown benchmark, or an option one lacks, stops here
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds must be distinct non-negative integers, got {list(seeds)}")
     if jobs < 1:

@@ -120,4 +120,6 @@ def test_bench_data_set_builds_every_benchmark_with_it_and_says_so(tmp_path, cap
         assert main(["bench", "--methods", "bt", "--benchmarks", "attributes", "pets", "--out", str(tmp_path / "x"),
                      "--data-set", *wrong]) == 2
         assert message in capsys.readouterr().err
+    assert main(["bench", "--methods", "bt", "--benchmarks", "petz", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown benchmark 'petz'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
