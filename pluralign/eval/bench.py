@@ -85,16 +85,18 @@ def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, see
     return report
 
 
-def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path) -> None:
+def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path, note: str = "") -> None:
+    """results.json, results.md (the table, then ``note``) and few_shot.png into ``out_dir``."""
     out_dir = Path(out_dir)
     write_json(out_dir / "results.json", results)
-    write_text(out_dir / "results.md", table(results))
+    write_text(out_dir / "results.md", table(results) + (f"\n{note}" if note else ""))
     plot_few_shot(results, out_dir / "few_shot.png")
 
 
 def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, PreferenceSet]],
               out_dir: str | Path, seed: int = 0, progress: bool = False,
-              overrides: dict[str, dict] | None = None, ceilings: dict[str, dict | None] | None = None) -> dict:
+              overrides: dict[str, dict] | None = None, ceilings: dict[str, dict | None] | None = None,
+              note: str = "") -> dict:
     """Fit each method (its shipped preset, with ``overrides[method]`` on top) on each dataset's train rows
     and evaluate on its test rows; ``ceilings[name]`` (:func:`benchmark_ceiling`) joins as the row
     ``bayes-ceiling``. Writes results.json, results.md and few_shot.png into ``out_dir``."""
@@ -107,7 +109,7 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
             write_json(Path(out_dir) / "results.json", results)  # partial results survive an interruption
         if (ceilings or {}).get(name) is not None:
             results[name][CEILING] = ceilings[name]
-    write_bench(results, out_dir)
+    write_bench(results, out_dir, note)
     return results
 
 
@@ -196,24 +198,22 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     options = {"context": context, **(data_options or {})}
     parallel = run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs) if jobs > 1 else None
 
+    built = f"Benchmarks built with {', '.join(f'{k}={v}' for k, v in data_options.items())}.\n" if data_options else ""
+
     def run(seed: int, out: Path) -> dict:
         ceilings = {name: benchmark_ceiling(name, seed, **options) for name in benchmarks}
         if parallel is None:
             datasets = {name: benchmark_data(name, seed, **options) for name in benchmarks}
-            return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings)
+            return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings, note=built)
         results = parallel[seed]
         for name, ceiling in ceilings.items():
             if ceiling is not None:
                 results[name][CEILING] = ceiling
-        write_bench(results, out)
+        write_bench(results, out, built)
         return results
 
-    built = f"Benchmarks built with {', '.join(f'{k}={v}' for k, v in data_options.items())}.\n" if data_options else ""
     if len(seeds) == 1:
-        results = run(seeds[0], out_dir)
-        if built:
-            write_text(out_dir / "results.md", (out_dir / "results.md").read_text() + "\n" + built)
-        return results
+        return run(seeds[0], out_dir)
     runs = {seed: run(seed, out_dir / f"seed-{seed}") for seed in seeds}
     mean = {name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in runs[seeds[0]][name]}
             for name in benchmarks}
