@@ -99,7 +99,7 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
               note: str = "") -> dict:
     """Fit each method (its shipped preset, with ``overrides[method]`` on top) on each dataset's train rows
     and evaluate on its test rows; ``ceilings[name]`` (:func:`benchmark_ceiling`) joins as the row
-    ``bayes-ceiling``. Writes results.json, results.md and few_shot.png into ``out_dir``."""
+    ``bayes-ceiling``. Writes results.json, results.md (``note`` under the table) and few_shot.png into ``out_dir``."""
     results: dict[str, dict[str, dict]] = {}
     for name, (train, test) in datasets.items():
         results[name] = {}
