@@ -151,13 +151,15 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
     from pluralign.data import read_preferences
     from pluralign.io import write_json
 
+    if active and queries < 1:
+        raise ValueError(f"--queries must be at least 1, got {queries}")
     model = _load_run(run)
+    if active and not hasattr(model, "select_queries"):
+        raise ValueError(f"--active: method {model.name!r} has no active query selection")
     labelled = read_preferences(pairs)
     vector = model.infer_user(labelled)
     result = vector.to_dict()
     if active:
-        if not hasattr(model, "select_queries"):
-            raise ValueError(f"--active: method {model.name!r} has no active query selection")
         pool = read_preferences(active)
         result["next_queries"] = [int(i) for i in model.select_queries(pool, queries, context=labelled)]
     write_json(out, result)

@@ -105,6 +105,9 @@ def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, capsys):
     assert main(["adapt", "--run", str(run_dir), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                  str(tmp_path / "pool.jsonl"), "--out", str(tmp_path / "bt.json")]) == 2
     assert "no active query selection" in capsys.readouterr().err and not (tmp_path / "bt.json").exists()
+    assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
+                 str(tmp_path / "pool.jsonl"), "--queries", "0", "--out", str(tmp_path / "none.json")]) == 2
+    assert "--queries must be at least 1" in capsys.readouterr().err and not (tmp_path / "none.json").exists()
 
 
 def test_threads_option_and_its_error(data_dir, tmp_path, capsys):

@@ -66,7 +66,14 @@ def _read_csv(path: Path) -> tuple[list[dict], list[int]]:
     with open(path, encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
         for record in reader:
-            rows.append({k: _csv_cell(k, v, path, reader.line_num) for k, v in record.items() if k is not None})
+            if None in record:  # DictReader files surplus cells under None
+                raise fail(str(path), None, None, f"{len(reader.fieldnames) + len(record[None])} cells, "
+                           f"the header has {len(reader.fieldnames)}", reader.line_num)
+            short = [k for k, v in record.items() if v is None]  # and fills missing ones with None
+            if short:
+                raise fail(str(path), None, short[0], f"row ends before column {short[0]!r} "
+                           f"({len(reader.fieldnames) - len(short)} of {len(reader.fieldnames)} cells)", reader.line_num)
+            rows.append({k: _csv_cell(k, v, path, reader.line_num) for k, v in record.items()})
             lines.append(reader.line_num)
     return rows, lines
 

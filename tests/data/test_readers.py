@@ -53,6 +53,17 @@ def test_file_errors_name_the_line_an_editor_shows(tmp_path):
         read_preferences(csv_file)
 
 
+def test_csv_row_with_too_few_or_too_many_cells(tmp_path):
+    short = tmp_path / "short.csv"
+    short.write_text("prompt,chosen,rejected,user_id\np,a,b,u1\np,a\n")
+    with pytest.raises(DataError, match=r"short\.csv, line 3, column 'rejected': row ends before column 'rejected' \(2 of 4"):
+        read_preferences(short)
+    long = tmp_path / "long.csv"
+    long.write_text("prompt,chosen,rejected\np,a,b\np,a,b,x,y\n")
+    with pytest.raises(DataError, match=r"long\.csv, line 3: 5 cells, the header has 3$"):
+        read_preferences(long)
+
+
 def test_missing_file_and_unknown_format(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         read_preferences(tmp_path / "nope.jsonl")
