@@ -38,7 +38,10 @@ def load_config(path: str | Path, method: str) -> dict[str, Any]:
     try:
         config = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: invalid YAML ({err})") from None
+        mark = getattr(err, "problem_mark", None)  # where the parser stopped, 0-based
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML ({problem})") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping of constructor arguments")
     allowed = accepted_arguments(method_class(method))

@@ -44,3 +44,15 @@ def test_argument_of_the_wrong_type_is_named(argument, value, message):
 def test_float_written_with_an_exponent_is_a_number():
     # YAML 1.1 (PyYAML) reads `1e-3` as a string: `--set lr=1e-3` must still mean 0.001
     assert build_model("vpl", lr="1e-3").lr == pytest.approx(1e-3)
+
+
+def test_broken_preset_file_is_one_line_naming_where(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("k: 3\n  epochs: 2\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(broken, "pal-a")
+    assert str(err.value) == f"{broken}, line 2, column 9: invalid YAML (mapping values are not allowed here)"
+    listed = tmp_path / "listed.yaml"
+    listed.write_text("- 3\n")
+    with pytest.raises(ConfigError, match="expected a mapping of constructor arguments"):
+        load_config(listed, "pal-a")
