@@ -68,6 +68,8 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     from pluralign.config import build_model, load_config, parse_overrides, preset
     from pluralign.data import read_preferences
 
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"--out {out}: is a file; a run is a folder")
     # without --config, the shipped preset: the settings the README's tables were measured with
     arguments = load_config(config, method) if config else preset(method)
     arguments.update(parse_overrides(overrides))
@@ -95,6 +97,8 @@ def predict(run: str, data: str, out: str, shots: int = 8) -> None:
     from pluralign.eval import score_rows
     from pluralign.io import write_jsonl
 
+    if shots < 0:
+        raise ValueError(f"--shots {shots}: must be non-negative")
     model = _load_run(run)
     rows = read_preferences(data, split="test")
     indices, probs = score_rows(model, rows, shots)
