@@ -192,7 +192,7 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     ``out_dir``, results.md (mean ± sd), results.json (``mean`` and every seed's ``runs``) and the
     plot of the mean curves. ``jobs`` > 1 fits the cells in that many worker processes of one thread
     each (:func:`run_cells_parallel`); the figures are those of a one-thread run. ``data_options`` are
-    further keywords of the benchmarks' builders (``benchmarks/bench_variant.py``)."""
+    further keywords of the benchmarks' builders (``pluralign bench --data-set``)."""
     out_dir = Path(out_dir)
     overrides = overrides or {}
     options = {"context": context, **(data_options or {})}
