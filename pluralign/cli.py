@@ -43,7 +43,9 @@ def data_build(name: str, out: str, seed: int = 0, context: str = "random", opti
     """Write DIR/train.jsonl, DIR/test.jsonl and DIR/README.md for a synthetic benchmark."""
     from pluralign.config import parse_overrides
     from pluralign.data.synthetic import build_benchmark
+    from pluralign.io import check_output
 
+    check_output(out, folder=True)
     bench = build_benchmark(name, seed=seed, context=context, **parse_overrides(options))
     bench.write(out)
     print(f"wrote {out}/train.jsonl ({len(bench.train)} rows), {out}/test.jsonl ({len(bench.test)} rows)")
@@ -52,10 +54,11 @@ def data_build(name: str, out: str, seed: int = 0, context: str = "random", opti
 def data_convert(adapter: str, source: str, out: str) -> None:
     """Map a public dataset in its own format onto the contract, as JSONL."""
     from pluralign.data.adapters import ADAPTERS
-    from pluralign.io import write_jsonl
+    from pluralign.io import check_output, write_jsonl
 
     if adapter not in ADAPTERS:
         raise ValueError(f"unknown adapter {adapter!r} (known: {', '.join(ADAPTERS)})")
+    check_output(out)
     data = ADAPTERS[adapter](source)
     write_jsonl(out, data.rows)
     print(f"wrote {out} ({len(data)} rows)")
@@ -67,9 +70,9 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     """Train METHOD on DATA (a file, or a folder's train split) and save the run to OUT."""
     from pluralign.config import build_model, load_config, parse_overrides, preset
     from pluralign.data import read_preferences
+    from pluralign.io import check_output
 
-    if Path(out).exists() and not Path(out).is_dir():
-        raise ValueError(f"--out {out}: is a file; a run is a folder")
+    check_output(out, folder=True)
     # without --config, the shipped preset: the settings the README's tables were measured with
     arguments = load_config(config, method) if config else preset(method)
     arguments.update(parse_overrides(overrides))
@@ -95,10 +98,11 @@ def predict(run: str, data: str, out: str, shots: int = 8) -> None:
     """Write P(chosen ≻ rejected) for each scored row of DATA as JSONL (index, user_id, p_chosen)."""
     from pluralign.data import read_preferences
     from pluralign.eval import score_rows
-    from pluralign.io import write_jsonl
+    from pluralign.io import check_output, write_jsonl
 
     if shots < 0:
         raise ValueError(f"--shots {shots}: must be non-negative")
+    check_output(out)
     model = _load_run(run)
     rows = read_preferences(data, split="test")
     indices, probs = score_rows(model, rows, shots)
@@ -112,7 +116,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None
     """Run the evaluation protocol on DATA (a file, or a folder's test split) and write metrics JSON."""
     from pluralign.data import read_preferences
     from pluralign.eval import evaluate as run_protocol
-    from pluralign.io import write_json
+    from pluralign.io import check_output, write_json
 
     try:
         ks = [int(k) for k in shots.split(",") if k.strip()]
@@ -120,6 +124,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None
         raise ValueError(f"--shots {shots!r}: expected comma-separated whole numbers") from None
     if any(k < 0 for k in ks):
         raise ValueError(f"--shots {shots!r}: shot counts must be non-negative")
+    check_output(out)
     model = _load_run(run)
     report = run_protocol(model, read_preferences(data, split="test"), shots=ks)
     write_json(out, report)
@@ -132,10 +137,12 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
     pairs; writes OUT (PNG) and the vectors beside it (OUT with .json)."""
     from pluralign.data import read_preferences
     from pluralign.eval.user_map import plot_user_map, type_recovery, user_vectors
-    from pluralign.io import write_json
+    from pluralign.io import check_output, write_json
 
     if shots < 0:
         raise ValueError(f"--shots {shots}: must be non-negative")
+    check_output(out)
+    check_output(Path(out).with_suffix(".json"))
     model = _load_run(run)
     records = user_vectors(model, read_preferences(data, split="test"), shots)
     recovery = type_recovery(records)
@@ -153,8 +160,9 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
     """Infer a new user's vector from their labelled pairs; with --active, also rank a pool of
     unlabelled candidate pairs by how much their answer would tell about the user."""
     from pluralign.data import read_preferences
-    from pluralign.io import write_json
+    from pluralign.io import check_output, write_json
 
+    check_output(out)
     if active and queries < 1:
         raise ValueError(f"--queries must be at least 1, got {queries}")
     model = _load_run(run)
@@ -177,6 +185,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     from pluralign.config import parse_method_overrides, parse_overrides
     from pluralign.data.synthetic import BENCHMARKS, check_options
     from pluralign.eval.bench import run_bench_seeds
+    from pluralign.io import check_output
     from pluralign.methods import METHODS
 
     methods = list(methods or METHODS)
@@ -192,6 +201,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
         raise ValueError(f"--seeds must be distinct non-negative integers, got {list(seeds)}")
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    check_output(out, folder=True)
     per_method = parse_method_overrides(overrides, methods)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
                     overrides=per_method, jobs=jobs, data_options=built)
@@ -204,8 +214,10 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     from pluralign.data.synthetic import build_benchmark
     from pluralign.eval.bench import benchmark_data, run_bench
     from pluralign.eval.ceiling import bayes_few_shot
+    from pluralign.io import check_output
     from pluralign.methods import METHODS
 
+    check_output(out, folder=True)
     shipped = Path(__file__).resolve().parent.parent / "data" / DEFAULT_DEMO_DATA
     if (shipped / "train.jsonl").exists():
         datasets = {DEFAULT_DEMO_DATA: (read_preferences(shipped, "train"), read_preferences(shipped, "test"))}
@@ -309,10 +321,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"eval": evaluate}.get(command) or globals()[command]
     try:
         handler(**args)
-    except (ValueError, KeyError, TypeError, FileNotFoundError, RuntimeError) as err:
+    except (ValueError, KeyError, TypeError, OSError, RuntimeError) as err:
         if debug:
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        if isinstance(err, OSError) and err.strerror and err.filename:  # not "[Errno 13] ...": the path first
+            message = f"{err.filename}: {err.strerror}"
         print(f"pluralign: error: {message}", file=sys.stderr)
         return 2
     return 0

@@ -37,6 +37,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def check_output(path: str | os.PathLike, folder: bool = False, flag: str = "--out") -> None:
+    """Stop before any work when ``path`` cannot be written: a file where a folder is wanted (or the reverse),
+    a file in the way of its folders, or a folder that is not writable. A long job should not fail at its end."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path}: is a file; expected a folder")
+    if not folder and path.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder; expected a file")
+    for ancestor in (path, *path.parents) if folder else path.parents:
+        if ancestor.exists():  # the nearest existing one: where the missing folders would be made
+            if not ancestor.is_dir():
+                raise ValueError(f"{flag} {path}: {ancestor} is a file, not a folder")
+            if not os.access(ancestor, os.W_OK | os.X_OK):
+                raise ValueError(f"{flag} {path}: {ancestor} is not writable")
+            return
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

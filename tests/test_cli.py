@@ -79,8 +79,15 @@ def test_bad_input_is_one_line_and_nonzero(run_dir, tmp_path, capsys):
     assert "epochs=0 must be at least 1" in capsys.readouterr().err
     assert main(["eval", "--run", str(tmp_path), "--data", str(bad), "--out", str(out)]) == 2
     assert "not a saved pluralign model" in capsys.readouterr().err
+    # an output that cannot be written stops before any work, naming the flag and the path
     assert main(["fit", "bt", "--data", str(bad), "--out", str(bad)]) == 2
-    assert capsys.readouterr().err.strip() == f"pluralign: error: --out {bad}: is a file; a run is a folder"
+    assert capsys.readouterr().err.strip() == f"pluralign: error: --out {bad}: is a file; expected a folder"
+    assert main(["eval", "--run", str(run_dir), "--data", str(bad), "--out", str(bad / "m.json")]) == 2
+    assert capsys.readouterr().err.strip() == f"pluralign: error: --out {bad / 'm.json'}: {bad} is a file, not a folder"
+    assert main(["predict", "--run", str(run_dir), "--data", str(bad), "--out", str(tmp_path)]) == 2
+    assert "is a folder; expected a file" in capsys.readouterr().err
+    assert main(["bench", "--methods", "bt", "--benchmarks", "cyclic", "--out", str(bad)]) == 2
+    assert "is a file; expected a folder" in capsys.readouterr().err
     assert main(["predict", "--run", str(run_dir), "--data", str(bad), "--out", str(out), "--shots", "-1"]) == 2
     assert "--shots -1: must be non-negative" in capsys.readouterr().err and not out.exists()
 

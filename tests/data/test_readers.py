@@ -95,3 +95,21 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
         assert stat.S_IMODE((tmp_path / "new.jsonl").stat().st_mode) == 0o640
     finally:
         os.umask(old)
+
+
+def test_check_output_stops_before_work(tmp_path, monkeypatch):
+    from pluralign.io import check_output
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    check_output(tmp_path / "new" / "deeper" / "out.json")  # missing folders are made later: fine
+    check_output(tmp_path / "run", folder=True)
+    with pytest.raises(ValueError, match=r"^--out .*file: is a file; expected a folder$"):
+        check_output(blocker, folder=True)
+    with pytest.raises(ValueError, match=r"is a folder; expected a file$"):
+        check_output(tmp_path)
+    with pytest.raises(ValueError, match=r"file is a file, not a folder$"):
+        check_output(blocker / "a" / "out.json")
+    monkeypatch.setattr("os.access", lambda path, mode: False)  # as a non-root user sees a read-only folder
+    with pytest.raises(ValueError, match=rf"^--run {tmp_path / 'run'}: {tmp_path} is not writable$"):
+        check_output(tmp_path / "run", folder=True, flag="--run")
