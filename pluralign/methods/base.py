@@ -289,6 +289,8 @@ class PreferenceModel:
 
     def known_user(self, user_id: str) -> UserVector:
         network = self.check_fitted()
+        if not self.uses_user_ids:  # trained on pooled pairs: every user id gets the one population model
+            return self.population_user()
         if user_id not in self.user_ids_:
             known = ", ".join(self.user_ids_[:5]) + (" ..." if len(self.user_ids_) > 5 else "")
             raise KeyError(f"{self.name}: unknown user {user_id!r} (known: {known or 'none'}); "
@@ -316,6 +318,9 @@ class PreferenceModel:
             return user
         if isinstance(user, str):
             return self.known_user(user)
+        if isinstance(user, (bool, int, float, torch.Tensor)):
+            raise TypeError(f"{self.name}: user={type(user).__name__} must be a user id, a UserVector or a few "
+                            "labelled pairs (wrap a raw vector as UserVector(mean))")
         return self.infer_user(user)
 
     def user_matrix(self, user: Any, n: int) -> torch.Tensor:

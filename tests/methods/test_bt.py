@@ -55,6 +55,15 @@ def test_bt_has_no_user_vector(fitted):
     assert vector.mean.shape == (0,) and vector.n_pairs == 4
 
 
+def test_a_user_id_gets_the_one_reward_and_a_number_is_no_user(fitted):
+    model, train, _ = fitted
+    a, b = embeddings(train[:8], "chosen_embedding"), embeddings(train[:8], "rejected_embedding")
+    # BT ignores user ids in training, so any id (seen or not) is scored by the pooled reward, as eval does
+    assert torch.equal(model.prefer_proba(None, a, b, user="u000"), model.prefer_proba(None, a, b))
+    with pytest.raises(TypeError, match=r"bt: user=float must be a user id, a UserVector or a few labelled pairs"):
+        model.prefer_proba(None, a, b, user=3.5)
+
+
 def test_config_errors_are_readable():
     with pytest.raises(ConfigError, match=r"bt: epochs=0 must be at least 1"):
         BradleyTerry(epochs=0)

@@ -104,6 +104,11 @@ def fitted(request, data):
     return METHODS[request.param](k=2, **FAST).fit(train, progress=False)
 
 
+def test_unknown_user_id_is_a_named_error(fitted):
+    with pytest.raises(KeyError, match=r"unknown user 'nobody' \(known: u0, u1, u2, u3, u4 \.\.\.\); pass a few labelled"):
+        fitted.known_user("nobody")
+
+
 def test_fits_both_groups(fitted, data):
     report = evaluate(fitted, PreferenceSet.from_rows(data[1]), shots=(0, 8))
     assert report["worst_group"]["accuracy"] > 0.75  # a single reward cannot serve the minority
