@@ -55,7 +55,34 @@ def table(results: dict[str, dict[str, dict]], shots: Sequence[int] = (0, 8)) ->
     if any(CEILING in by_method for by_method in results.values()):
         note += (f" `{CEILING}`: the Bayes predictor that knows the generator's rewards and prior over users, "
                  "from the same k context pairs: no method can beat it in expectation (pluralign.eval.ceiling).")
-    return "\n".join(lines) + note + "\n"
+    return "\n".join(lines) + note + "\n" + gap_table(results)
+
+
+def _gap(metrics: dict | None) -> str | None:
+    if not metrics or metrics.get("gap_to_oracle_se") is None:
+        return None
+    return f"{100 * metrics['gap_to_oracle']:.1f} ± {196 * metrics['gap_to_oracle_se']:.1f}"
+
+
+def gap_table(results: dict[str, dict[str, dict]], k: int = 8) -> str:
+    """Markdown: each method's gap to the oracle on unseen users at ``k`` shots, in points, with its 95%
+    interval over those users (± 1.96 clustered standard errors); empty when no report carries one."""
+    benches = [b for b, by_method in results.items()
+               if any(_gap(r.get("unseen", {}).get(str(k))) for r in by_method.values())]
+    if not benches:
+        return ""
+    methods = list(dict.fromkeys(m for b in benches for m in results[b]))
+    lines = ["| method | " + " | ".join(benches) + " |", "|" + "---|" * (len(benches) + 1)]
+    for method in methods:
+        cells = []
+        for b in benches:
+            entry = results[b].get(method, {}).get("unseen", {}).get(str(k))
+            every, hard = _gap(entry), _gap((entry or {}).get("controversial"))
+            cells.append("–" if every is None else every + (f" (contr. {hard})" if hard else ""))
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return (f"\nGap to the oracle on unseen users at k = {k}, in points (on the controversial pairs in "
+            "parentheses), ± 1.96 standard errors over those users: a 95% interval for what this many unseen "
+            "users can tell.\n\n" + "\n".join(lines) + "\n")
 
 
 def benchmark_data(name: str, seed: int = 0, **sizes) -> tuple[PreferenceSet, PreferenceSet]:
@@ -165,13 +192,16 @@ def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds:
 def mean_over_seeds(runs: Sequence[Any]) -> Any:
     """Several seeds' reports (same structure) as one: numbers averaged, every ``accuracy`` with its
     standard deviation across seeds beside it (``accuracy_sd``), labels (a worst group's name) the most
-    common one, keys that some seed lacks left out."""
+    common one, keys that some seed lacks left out. A standard error (``gap_to_oracle_se``) becomes that of
+    the mean of independent seeds, √(Σ SE²) / n."""
     first = runs[0]
     if isinstance(first, dict):
         keys = [k for k in first if all(isinstance(r, dict) and k in r for r in runs)]
         merged = {k: mean_over_seeds([r[k] for r in runs]) for k in keys}
         if "accuracy" in merged and len(runs) > 1 and merged["accuracy"] is not None:
             merged["accuracy_sd"] = float(np.std([r["accuracy"] for r in runs], ddof=1))
+        if merged.get("gap_to_oracle_se") is not None:
+            merged["gap_to_oracle_se"] = float(np.sqrt(sum(r["gap_to_oracle_se"] ** 2 for r in runs)) / len(runs))
         return merged
     if any(r is None for r in runs):
         return None

@@ -62,13 +62,15 @@ def bayes_few_shot(prior: UserPrior, test_rows: Sequence[dict], shots: Sequence[
             queries[row["user_id"]].append(row)
     unseen = {}
     for k in shots:
-        probs, oracle, hard = [], [], []
+        probs, oracle, hard, owners = [], [], [], []
         for user, rows in queries.items():
             probs.extend(posterior_predictive(prior, contexts[user][:k], rows))
             oracle.extend(r.get("oracle_p") for r in rows)
             hard.extend(bool(r.get("controversial")) for r in rows)
+            owners.extend([user] * len(rows))
         probs_a, hard_a = np.asarray(probs), np.asarray(hard, dtype=bool)
-        entry = preference_metrics(probs_a, oracle)
-        entry["controversial"] = preference_metrics(probs_a[hard_a], [o for o, h in zip(oracle, hard) if h])
+        entry = preference_metrics(probs_a, oracle, owners)
+        entry["controversial"] = preference_metrics(probs_a[hard_a], [o for o, h in zip(oracle, hard) if h],
+                                                    [u for u, h in zip(owners, hard) if h])
         unseen[str(k)] = entry
     return round_floats({"unseen": unseen})

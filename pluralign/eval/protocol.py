@@ -76,8 +76,8 @@ def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | 
     return indices[order], np.concatenate(prob_parts)[order]
 
 
-def _metrics(rows: np.ndarray, probs: np.ndarray, oracle: list) -> dict:
-    return preference_metrics(probs, [oracle[i] for i in rows])
+def _metrics(rows: np.ndarray, probs: np.ndarray, oracle: list, users: list | None = None) -> dict:
+    return preference_metrics(probs, [oracle[i] for i in rows], None if users is None else [users[i] for i in rows])
 
 
 def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS) -> dict:
@@ -88,6 +88,7 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS) -
     groups = np.asarray([g if g is not None else "all" for g in data.column("group")], dtype=object)
     contested = controversial_mask(data)
     roles = np.asarray([r or "" for r in data.column("role")], dtype=object)
+    users = data.column("user_id")
 
     start = time.perf_counter()
     rows, probs = score_rows(model, data, 0, features)
@@ -104,9 +105,9 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS) -
             k_rows, k_probs = score_rows(model, data, k, features, include_seen=False) if k else (rows, probs)
             query = roles[k_rows] == "query"
             by_k[k] = (k_rows[query], k_probs[query])
-            entry = _metrics(*by_k[k], oracle)
+            entry = _metrics(*by_k[k], oracle, users)  # with the gap's standard error over unseen users
             hard = contested[by_k[k][0]]
-            entry["controversial"] = _metrics(by_k[k][0][hard], by_k[k][1][hard], oracle)
+            entry["controversial"] = _metrics(by_k[k][0][hard], by_k[k][1][hard], oracle, users)
             report["unseen"][str(k)] = entry
 
     # groups on seen users' held-out rows; where there are none, on unseen users' queries at k = 8

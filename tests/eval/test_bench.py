@@ -5,7 +5,7 @@ import json
 import pytest
 
 from pluralign.cli import main
-from pluralign.eval.bench import mean_over_seeds, table
+from pluralign.eval.bench import gap_table, mean_over_seeds, table
 
 
 def report(seen: float, worst: str, unseen8: float) -> dict:
@@ -25,6 +25,18 @@ def test_mean_over_seeds_by_hand():
     assert merged["worst_group"]["group"] == "a"  # the most common label
     row = table({"bench": {"bt": merged}}).splitlines()[2]
     assert "| 0.700 ± 0.100 (0.900) |" in row and "| a: 0.500 ± 0.100 |" in row
+
+
+def test_gap_interval_over_seeds_and_its_table():
+    runs = [report(0.8, "a", 0.7), report(0.6, "a", 0.75)]
+    for run, se in zip(runs, (0.03, 0.04)):
+        run["unseen"]["8"].update(gap_to_oracle=0.8 - run["unseen"]["8"]["accuracy"], gap_to_oracle_se=se)
+    merged = mean_over_seeds(runs)["unseen"]["8"]
+    assert merged["gap_to_oracle"] == pytest.approx(0.075)
+    assert merged["gap_to_oracle_se"] == pytest.approx(0.025)  # of the mean of two seeds: √(0.03² + 0.04²) / 2
+    text = gap_table({"bench": {"bt": {"unseen": {"8": merged}}, "gpm": {"unseen": {}}}})
+    assert "| method | bench |" in text and "| bt | 7.5 ± 4.9 |" in text and "| gpm | – |" in text
+    assert gap_table({"bench": {"bt": report(0.8, "a", 0.7)}}) == ""  # no standard error, no table
 
 
 def test_bench_over_two_seeds(tmp_path, capsys):

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from conftest import two_group_rows
@@ -15,6 +16,21 @@ def test_metrics_by_hand():
     assert math.isclose(m["accuracy"], (1 + 0 + 0.5) / 3)
     assert math.isclose(m["log_loss"], -(math.log(0.9) + math.log(0.4) + math.log(0.5)) / 3)
     assert math.isclose(m["oracle_accuracy"], 2 / 3)
+
+
+def test_clustered_standard_error_by_hand():
+    from pluralign.eval.metrics import clustered_standard_error
+
+    # mean 0.75; per-cluster residual sums -0.5 and +0.5; SE = sqrt(2/1 · 0.5) / 4
+    assert clustered_standard_error(np.array([1.0, 0.0, 1.0, 1.0]), ["a", "a", "b", "b"]) == pytest.approx(0.25)
+    # one row per cluster: the textbook standard error of a mean
+    values = np.array([0.0, 1.0, 1.0, 0.5, 1.0])
+    assert clustered_standard_error(values, list("abcde")) == pytest.approx(values.std(ddof=1) / math.sqrt(5))
+    assert clustered_standard_error(values, ["a"] * 5) is None  # one user: no spread to measure
+    m = preference_metrics([0.9, 0.4, 0.6, 0.7], oracle_p=[0.8, 0.6, 0.7, 0.9], clusters=["u", "u", "v", "v"])
+    assert m["gap_to_oracle"] == pytest.approx(0.25)  # oracle hits 1, 1, 1, 1; the model's 1, 0, 1, 1
+    assert m["gap_to_oracle_se"] == pytest.approx(0.25)  # the same residuals as above, signs flipped
+    assert "gap_to_oracle_se" not in preference_metrics([0.9, 0.4], oracle_p=[0.8, 0.6])
 
 
 def test_controversial_from_opposite_labels():
@@ -40,6 +56,7 @@ def test_report_has_every_section(model_and_test):
     assert list(report["unseen"]) == ["0", "2", "8"]
     n_queries = sum(r.get("role") == "query" for r in test.rows)
     assert report["unseen"]["8"]["n"] == n_queries
+    assert report["unseen"]["8"]["gap_to_oracle_se"] > 0 and "gap_to_oracle_se" not in report["seen"]
     assert report["seen"]["n"] == sum("role" not in r for r in test.rows)
     assert 0.5 < report["seen"]["oracle_accuracy"] <= 1.0
     assert report["worst_group"]["accuracy"] == min(g["accuracy"] for g in report["groups"].values())
