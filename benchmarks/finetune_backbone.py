@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 from pluralign.config import build_model, parse_overrides, preset  # noqa: E402
 from pluralign.eval import evaluate  # noqa: E402
 from pluralign.eval.bench import benchmark_data  # noqa: E402
+from pluralign.eval.metrics import standard_error_of_mean  # noqa: E402
 from pluralign.io import write_json  # noqa: E402
 from pluralign.methods import METHODS  # noqa: E402
 
@@ -36,12 +37,17 @@ def summary(report: dict) -> dict:
         return [round(block.get("accuracy", float("nan")), 4), round(block.get("oracle_accuracy", float("nan")), 4)]
 
     return {"seen": pair(report["seen"]), "controversial": pair(report["controversial"]),
-            "unseen_k8": pair(report["unseen"]["8"])}
+            "unseen_k8": pair(report["unseen"]["8"]),
+            "unseen_k8_gap_se": round(report["unseen"]["8"]["gap_to_oracle_se"], 4)}  # over the unseen users
 
 
 def mean(runs: list[dict]) -> dict:
-    """Element-wise mean of the seeds' [accuracy, oracle] pairs (and seconds)."""
-    return {key: np.round(np.mean([r[key] for r in runs], axis=0), 4).tolist() for key in runs[0]}
+    """Element-wise mean of the seeds' [accuracy, oracle] pairs (and seconds); the standard error of the
+    gap becomes that of the mean gap."""
+    merged = {key: np.round(np.mean([r[key] for r in runs], axis=0), 4).tolist() for key in runs[0]}
+    if all("unseen_k8_gap_se" in r for r in runs):
+        merged["unseen_k8_gap_se"] = round(standard_error_of_mean([r["unseen_k8_gap_se"] for r in runs]), 4)
+    return merged
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from pluralign.config import build_model, preset
 from pluralign.data.contract import PreferenceSet
 from pluralign.data.synthetic import BENCHMARKS, build_benchmark
 from pluralign.eval.ceiling import CEILING, bayes_few_shot
+from pluralign.eval.metrics import standard_error_of_mean
 from pluralign.eval.plots import plot_few_shot
 from pluralign.eval.protocol import evaluate
 from pluralign.io import write_json, write_text
@@ -201,7 +202,7 @@ def mean_over_seeds(runs: Sequence[Any]) -> Any:
         if "accuracy" in merged and len(runs) > 1 and merged["accuracy"] is not None:
             merged["accuracy_sd"] = float(np.std([r["accuracy"] for r in runs], ddof=1))
         if merged.get("gap_to_oracle_se") is not None:
-            merged["gap_to_oracle_se"] = float(np.sqrt(sum(r["gap_to_oracle_se"] ** 2 for r in runs)) / len(runs))
+            merged["gap_to_oracle_se"] = standard_error_of_mean([r["gap_to_oracle_se"] for r in runs])
         return merged
     if any(r is None for r in runs):
         return None

@@ -30,6 +30,11 @@ def clustered_standard_error(values: np.ndarray, clusters: Sequence) -> float | 
     return float(np.sqrt(c / (c - 1) * np.sum(residual_sums ** 2)) / n)
 
 
+def standard_error_of_mean(standard_errors: Sequence[float]) -> float:
+    """The standard error of a mean of independent estimates (seeds), from theirs: √(Σ SE²) / n."""
+    return float(np.sqrt(np.sum(np.square(standard_errors))) / len(standard_errors))
+
+
 def preference_metrics(p_chosen: Sequence[float], oracle_p: Sequence[float | None] | None = None,
                        clusters: Sequence | None = None) -> dict:
     """``n``, ``accuracy`` (a tie at 0.5 counts half), ``log_loss``, and ``oracle_accuracy`` — the accuracy
