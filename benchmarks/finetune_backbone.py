@@ -38,13 +38,15 @@ def summary(report: dict) -> dict:
 
     return {"seen": pair(report["seen"]), "controversial": pair(report["controversial"]),
             "unseen_k8": pair(report["unseen"]["8"]),
-            "unseen_k8_gap_se": round(report["unseen"]["8"]["gap_to_oracle_se"], 4)}  # over the unseen users
+            # over the unseen users; absent with fewer than two of them
+            **({"unseen_k8_gap_se": round(se, 4)} if (se := report["unseen"]["8"].get("gap_to_oracle_se")) else {})}
 
 
 def mean(runs: list[dict]) -> dict:
     """Element-wise mean of the seeds' [accuracy, oracle] pairs (and seconds); the standard error of the
     gap becomes that of the mean gap."""
-    merged = {key: np.round(np.mean([r[key] for r in runs], axis=0), 4).tolist() for key in runs[0]}
+    merged = {key: np.round(np.mean([r[key] for r in runs], axis=0), 4).tolist()
+              for key in runs[0] if key != "unseen_k8_gap_se"}
     if all("unseen_k8_gap_se" in r for r in runs):
         merged["unseen_k8_gap_se"] = round(standard_error_of_mean([r["unseen_k8_gap_se"] for r in runs]), 4)
     return merged
