@@ -84,8 +84,9 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
         return  # other DDP ranks hold the same weights; rank 0 writes the run
     model.save_pretrained(out)
     stats = model.fit_stats_
+    memory = f", peak {stats['peak_memory_mb']:,.0f} MB" if "peak_memory_mb" in stats else ""
     print(f"{method}: fit {stats['n_pairs']} pairs in {stats['fit_seconds']:.1f} s "
-          f"({stats['pairs_per_second']:,.0f} pairs/s); saved to {out}")
+          f"({stats['pairs_per_second']:,.0f} pairs/s{memory}); saved to {out}")
 
 
 def _load_run(run: str):

@@ -38,7 +38,7 @@ def _cell(metrics: dict | None, with_oracle: bool = True) -> str:
 def table(results: dict[str, dict[str, dict]], shots: Sequence[int] = (0, 8)) -> str:
     """Markdown: accuracy with the oracle's in parentheses, on the same rows."""
     head = ["benchmark", "method", "seen", "controversial", *[f"unseen k={k}" for k in shots],
-            "unseen contr. k=8", "worst group", "fit s", "pairs/s"]
+            "unseen contr. k=8", "worst group", "fit s", "pairs/s", "peak MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for bench, by_method in results.items():
         for method, r in by_method.items():
@@ -50,13 +50,24 @@ def table(results: dict[str, dict[str, dict]], shots: Sequence[int] = (0, 8)) ->
                      _cell(unseen.get("8", {}).get("controversial")),
                      f"{worst['group']}: {_cell(worst)}" if worst else "–",
                      f"{r['fit'].get('fit_seconds', 0):.1f}" if "fit" in r else "–",
-                     f"{r['fit'].get('pairs_per_second', 0):,.0f}" if "fit" in r else "–"]
+                     f"{r['fit'].get('pairs_per_second', 0):,.0f}" if "fit" in r else "–",
+                     _memory(r.get("fit"))]
             lines.append("| " + " | ".join(cells) + " |")
-    note = "\n\nCells: accuracy (oracle accuracy on the same rows)."
+    note = ("\n\nCells: accuracy (oracle accuracy on the same rows). `peak MB`: the process's peak resident "
+            "memory during the fit, embedding included, and in parentheses what the fit added to it; a process "
+            "that fitted other cells before may reuse their pages, so `benchmarks/fit_speed.py` (a fresh process "
+            "per method) gives each method's own.")
     if any(CEILING in by_method for by_method in results.values()):
         note += (f" `{CEILING}`: the Bayes predictor that knows the generator's rewards and prior over users, "
                  "from the same k context pairs: no method can beat it in expectation (pluralign.eval.ceiling).")
     return "\n".join(lines) + note + "\n" + gap_table(results)
+
+
+def _memory(fit: dict | None) -> str:
+    if not fit or fit.get("peak_memory_mb") is None:
+        return "–"
+    added = fit.get("added_memory_mb")
+    return f"{fit['peak_memory_mb']:,.0f}" + (f" (+{added:,.0f})" if added is not None else "")
 
 
 def _gap(metrics: dict | None) -> str | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +38,7 @@ from pluralign.methods.common import preference_nll
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer
+from pluralign.training.memory import PeakMemory
 
 
 @dataclass
@@ -229,21 +229,22 @@ class PreferenceModel:
         L.seed_everything(self.seed, workers=True, verbose=False)
         self.user_ids_ = data.user_ids if self.uses_user_ids else []
         self.uses_embeddings_ = data.has_embeddings
-        start = time.perf_counter()
-        features = self.featurize(data, progress=options.progress)
-        val_features = None if val_data is None else self.featurize(read_preferences(val_data))
-        embed_seconds = time.perf_counter() - start
-        self.dims_ = (features.prompt_dim, features.response_dim)
-        self.network_ = self.build_network(*self.dims_, len(self.user_ids_))
-        start = time.perf_counter()
-        self.fit_rows_ = data  # the rows themselves, for training that needs their text (fine-tuning)
-        try:
-            self.fit_features(features, val_features, options)
-            if self.finetune_layers:
-                self.finetune(options)
-        finally:
-            del self.fit_rows_
-        seconds = time.perf_counter() - start
+        with PeakMemory() as memory:  # embedding included: a cold cache loads the backbone
+            start = time.perf_counter()
+            features = self.featurize(data, progress=options.progress)
+            val_features = None if val_data is None else self.featurize(read_preferences(val_data))
+            embed_seconds = time.perf_counter() - start
+            self.dims_ = (features.prompt_dim, features.response_dim)
+            self.network_ = self.build_network(*self.dims_, len(self.user_ids_))
+            start = time.perf_counter()
+            self.fit_rows_ = data  # the rows themselves, for training that needs their text (fine-tuning)
+            try:
+                self.fit_features(features, val_features, options)
+                if self.finetune_layers:
+                    self.finetune(options)
+            finally:
+                del self.fit_rows_
+            seconds = time.perf_counter() - start
         self.network_.cpu().eval()
         finetune_epochs = self.finetune_epochs if self.finetune_layers else 0
         self.fit_stats_ = {
@@ -253,7 +254,7 @@ class PreferenceModel:
             "embed_seconds": round(embed_seconds, 3),
             "fit_seconds": round(seconds, 3),
             "pairs_per_second": round(len(features) * (self.epochs + finetune_epochs) / max(seconds, 1e-9), 1),
-            "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            **memory.stats(),
         }
         return self
 

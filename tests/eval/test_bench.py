@@ -13,7 +13,7 @@ def report(seen: float, worst: str, unseen8: float) -> dict:
             "controversial": {"n": 4, "accuracy": seen - 0.1, "oracle_accuracy": None},
             "unseen": {"8": {"accuracy": unseen8, "oracle_accuracy": 0.8}},
             "worst_group": {"group": worst, "accuracy": seen - 0.2},
-            "fit": {"fit_seconds": 2.0, "pairs_per_second": 100.0}}
+            "fit": {"fit_seconds": 2.0, "pairs_per_second": 100.0, "peak_memory_mb": 512.4, "added_memory_mb": 40.6}}
 
 
 def test_mean_over_seeds_by_hand():
@@ -25,6 +25,7 @@ def test_mean_over_seeds_by_hand():
     assert merged["worst_group"]["group"] == "a"  # the most common label
     row = table({"bench": {"bt": merged}}).splitlines()[2]
     assert "| 0.700 ± 0.100 (0.900) |" in row and "| a: 0.500 ± 0.100 |" in row
+    assert row.endswith("| 2.0 | 100 | 512 (+41) |")  # fit s, pairs/s, peak MB (what the fit added)
 
 
 def test_gap_interval_over_seeds_and_its_table():

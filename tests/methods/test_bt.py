@@ -25,6 +25,7 @@ def test_learns_the_majority_direction(fitted):
     assert report["groups"]["a"]["accuracy"] > 0.8
     assert report["groups"]["b"]["accuracy"] < 0.3  # one reward averages the minority away
     assert report["fit"]["pairs_per_second"] > 0
+    assert report["fit"]["peak_memory_mb"] > 0
 
 
 def test_prefer_proba_is_the_reward_difference(fitted):
