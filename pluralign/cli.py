@@ -317,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = args.pop("debug")
     command = args.pop("command")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("lightning").propagate = False  # it has its own console handler: each line once
     if command == "data":
         command = f"data_{args.pop('data_command')}"
     handler = {"eval": evaluate}.get(command) or globals()[command]

@@ -1,6 +1,7 @@
 """The `pluralign` command end to end on tiny embedding data: fit, eval, predict, adapt, errors."""
 
 import json
+import logging
 
 import pytest
 
@@ -34,6 +35,18 @@ def test_fit_without_config_uses_the_shipped_preset(data_dir, tmp_path):
     shipped = preset("pal-a")
     assert shipped["k"] != 2 and shipped["metric_reg"] != 0.0  # differs from the constructor defaults
     assert (config["k"], config["metric_reg"], config["epochs"]) == (shipped["k"], shipped["metric_reg"], 1)
+
+
+def test_fit_prints_no_advert_and_lightnings_lines_once(data_dir, tmp_path, capfd):
+    assert main(["fit", "bt", "--data", str(data_dir), "--out", str(tmp_path / "r"), "--set", "epochs=1"]) == 0
+    printed = "".join(capfd.readouterr())
+    assert "litlogger" not in printed
+    assert "bt: fit " in printed and "MB); saved to" in printed  # time, pairs/s and peak memory
+    # Lightning's own console handler prints its lines; passed on to the CLI's too, each came out twice
+    assert logging.getLogger("lightning").propagate is False
+    advert = logging.LogRecord("lightning.pytorch.utilities.rank_zero", logging.INFO, __file__, 0,
+                               "Tip: try installing [litlogger](https://pypi.org/project/litlogger/)", None, None)
+    assert not logging.getLogger("lightning.pytorch.utilities.rank_zero").filter(advert)
 
 
 def test_fit_writes_a_run(run_dir):

@@ -150,6 +150,9 @@ class PreferenceModel:
         head = self.build_network(prompt_dim, response_dim, n_users)
         return TunedNetwork(self.tuned_backbone(), head) if self.finetune_layers else head
 
+    def check_training_users(self, data: PreferenceSet) -> None:
+        """Raise where ``data`` holds too few users for the method to learn from (by default, any number do)."""
+
     def training_pairs(self, features: PairFeatures) -> PairFeatures:
         """The pairs the objective trains on (VPL leaves out pairs without a user)."""
         return features
@@ -228,6 +231,7 @@ class PreferenceModel:
         self.network_ = None  # a refit starts over: features are the frozen backbone's again (PAL's "Large")
         L.seed_everything(self.seed, workers=True, verbose=False)
         self.user_ids_ = data.user_ids if self.uses_user_ids else []
+        self.check_training_users(data)
         self.uses_embeddings_ = data.has_embeddings
         with PeakMemory() as memory:  # embedding included: a cold cache loads the backbone
             start = time.perf_counter()

@@ -49,6 +49,19 @@ class TrainerOptions:
         return str(last) if last.exists() else None
 
 
+class _NoAdvert(logging.Filter):
+    """Lightning advertises its cloud logger whenever a Trainer gets another logger: a `pluralign fit` would
+    print it once per training run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+_RANK_ZERO = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+if not any(isinstance(f, _NoAdvert) for f in _RANK_ZERO.filters):
+    _RANK_ZERO.addFilter(_NoAdvert())
+
+
 def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit") -> L.Trainer:
     if options.threads is not None:
         if options.threads < 1:

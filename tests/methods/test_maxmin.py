@@ -5,6 +5,7 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 from conftest import two_group_rows
+from pluralign.data import DataError
 from pluralign.methods import BradleyTerry, ConfigError, MaxMin, PreferenceModel
 from pluralign.methods.maxmin import em
 
@@ -95,6 +96,12 @@ def test_config_errors_are_readable():
         MaxMin(n_groups=0)
     with pytest.raises(ConfigError, match="init"):
         MaxMin(init="kmeans++")
+
+
+def test_too_few_users_for_the_groups_is_one_line(data):
+    rows = [r for r in data[0] if r["user_id"] == "u1"]
+    with pytest.raises(DataError, match=r"maxmin: .*1 user\(s\) with a user_id, fewer than n_groups=2"):
+        MaxMin(n_groups=2, epochs=1).fit(rows, progress=False)
 
 
 def test_model_selection_prefers_the_planted_number_of_groups(data):

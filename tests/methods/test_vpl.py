@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import two_group_rows
-from pluralign.data import PreferenceSet
+from pluralign.data import DataError, PreferenceSet
 from pluralign.data.features import PairFeatures
 from pluralign.eval import evaluate
 from pluralign.methods import METHODS, ConfigError, PreferenceModel
@@ -112,6 +112,12 @@ def test_config_is_validated():
     with pytest.raises(ConfigError, match="vpl: decoder='mlp'"):
         VPL(decoder="mlp")
     assert METHODS["vpl"] is VPL
+
+
+def test_rows_without_users_are_refused_in_one_line(data):
+    pooled = [{k: v for k, v in r.items() if k != "user_id"} for r in data[0][:20]]
+    with pytest.raises(DataError, match="vpl: .*no row has a user_id"):
+        VPL(epochs=1).fit(pooled, progress=False)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from pluralign.data.contract import DataError, PreferenceSet
 from pluralign.data.features import PairFeatures
 from pluralign.data.readers import read_preferences
 from pluralign.methods.common import preference_nll
@@ -35,6 +36,11 @@ class MaxMinFitting:
         super().fit(data, *args, **kwargs)
         self.fit_stats_.update(self._em_stats)
         return self
+
+    def check_training_users(self, data: PreferenceSet) -> None:
+        if len(data.user_ids) < self.n_groups:
+            raise DataError(f"maxmin: {data.source or 'the training rows'}: {len(data.user_ids)} user(s) with a "
+                            f"user_id, fewer than n_groups={self.n_groups}: EM assigns whole users to groups")
 
     def _m_step(self, weights: torch.Tensor, features: PairFeatures, val: PairFeatures | None,
                 options: TrainerOptions, epochs: int, name: str) -> None:

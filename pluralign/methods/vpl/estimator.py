@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import torch
 
+from pluralign.data.contract import DataError, PreferenceSet
 from pluralign.data.features import PairFeatures
 from pluralign.data.readers import read_preferences
 from pluralign.methods.base import PreferenceModel, UserVector
@@ -82,6 +83,11 @@ class VPL(PreferenceModel):
         return ELBOObjective(self.head_network, features, self.kl_weight, self.kl_cycle, self.kl_ramp,
                              self.kl_baseline, self.context_min, self.context_max, self.context_per_pair,
                              embed_sets=None if self.tuned is None else self.tuned.embed_sets)
+
+    def check_training_users(self, data: PreferenceSet) -> None:
+        if not data.user_ids:
+            raise DataError(f"vpl: {data.source or 'the training rows'}: no row has a user_id; VPL learns a user "
+                            "from their own pairs (bt and micro train on pooled pairs)")
 
     def training_pairs(self, features: PairFeatures) -> PairFeatures:
         known = features.user >= 0
