@@ -89,6 +89,16 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
           f"({stats['pairs_per_second']:,.0f} pairs/s{memory}); saved to {out}")
 
 
+def _warn_unknown_users(model, rows) -> None:
+    from pluralign.eval.protocol import unknown_users
+
+    if unknown := unknown_users(model, rows):
+        named = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        log.warning(f"{rows.source}: {len(unknown)} user(s) the run was not trained on ({named}) are scored with "
+                    "the population model; to adapt to them, mark their labelled rows role=context and the rest "
+                    "role=query")
+
+
 def _load_run(run: str):
     from pluralign.methods import PreferenceModel
 
@@ -106,6 +116,7 @@ def predict(run: str, data: str, out: str, shots: int = 8) -> None:
     check_output(out)
     model = _load_run(run)
     rows = read_preferences(data, split="test")
+    _warn_unknown_users(model, rows)
     indices, probs = score_rows(model, rows, shots)
     users = rows.column("user_id")
     write_jsonl(out, ({"index": int(i), "user_id": users[i], "p_chosen": round(float(p), 6)}
@@ -127,7 +138,9 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None
         raise ValueError(f"--shots {shots!r}: shot counts must be non-negative")
     check_output(out)
     model = _load_run(run)
-    report = run_protocol(model, read_preferences(data, split="test"), shots=ks)
+    rows = read_preferences(data, split="test")
+    _warn_unknown_users(model, rows)
+    report = run_protocol(model, rows, shots=ks)
     write_json(out, report)
     print(json.dumps({k: report[k] for k in ("seen", "controversial") if k in report}, indent=1))
     print(f"wrote {out}")

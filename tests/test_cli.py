@@ -49,6 +49,19 @@ def test_fit_prints_no_advert_and_lightnings_lines_once(data_dir, tmp_path, capf
     assert not logging.getLogger("lightning.pytorch.utilities.rank_zero").filter(advert)
 
 
+def test_predict_says_which_users_get_the_population_model(data_dir, tmp_path, caplog):
+    run = tmp_path / "pal"
+    assert main(["fit", "pal-a", "--data", str(data_dir), "--out", str(run), "--set", "epochs=1", "--no-progress"]) == 0
+    test_rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
+    no_roles = tmp_path / "no_roles.jsonl"
+    write_jsonl(no_roles, [{k: v for k, v in r.items() if k != "role"} for r in test_rows])
+    assert main(["predict", "--run", str(run), "--data", str(no_roles), "--out", str(tmp_path / "p.jsonl")]) == 0
+    assert "no_roles.jsonl: 2 user(s) the run was not trained on (new0, new1) are scored with the population" in caplog.text
+    caplog.clear()
+    assert main(["predict", "--run", str(run), "--data", str(data_dir / "test.jsonl"), "--out", str(tmp_path / "q.jsonl")]) == 0
+    assert "not trained on" not in caplog.text  # with roles, new users adapt on their context rows
+
+
 def test_fit_writes_a_run(run_dir):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["method"] == "bt" and config["config"]["epochs"] == 3

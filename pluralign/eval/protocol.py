@@ -39,6 +39,16 @@ def controversial_mask(data: PreferenceSet) -> np.ndarray:
     return np.asarray([len(directions[k]) > 1 for k in keys], dtype=bool)
 
 
+def unknown_users(model, data: PreferenceSet) -> list[str]:
+    """User ids of rows without a role that the model was not trained on: they are scored with the
+    population model, since only rows marked ``context`` can adapt a new user."""
+    if not model.uses_user_ids:
+        return []
+    known = set(model.user_ids_)
+    return sorted({u for u, r in zip(data.column("user_id"), data.column("role"))
+                   if r is None and u is not None and u not in known})
+
+
 def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None,
                include_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(row indices, P(chosen ≻ rejected)) for every row that is not a ``context`` row (only the
