@@ -37,7 +37,7 @@ from pluralign.io import atomic_path, write_json
 from pluralign.methods.common import preference_nll
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
-from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer
+from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer, quiet_lightning
 from pluralign.training.memory import PeakMemory
 
 
@@ -268,18 +268,19 @@ class PreferenceModel:
 
     def run_lightning(self, objective: torch.nn.Module, features: PairFeatures, val_features: PairFeatures | None,
                       options: TrainerOptions, epochs: int, name: str = "fit", lr: float | None = None) -> L.Trainer:
-        trainer = build_trainer(options, max_epochs=epochs, name=name)
-        # batch_size is the global batch: each of the world_size processes takes its share, so DDP
-        # takes the same optimization steps as one process
-        per_process = max(1, self.batch_size // trainer.world_size)
+        with quiet_lightning(not options.progress):
+            trainer = build_trainer(options, max_epochs=epochs, name=name)
+            # batch_size is the global batch: each of the world_size processes takes its share, so DDP
+            # takes the same optimization steps as one process
+            per_process = max(1, self.batch_size // trainer.world_size)
 
-        def loader(f: PairFeatures, shuffle: bool) -> torch.utils.data.DataLoader:
-            return torch.utils.data.DataLoader(PairDataset(f), batch_size=per_process, shuffle=shuffle,
-                                               collate_fn=keep_batch)
+            def loader(f: PairFeatures, shuffle: bool) -> torch.utils.data.DataLoader:
+                return torch.utils.data.DataLoader(PairDataset(f), batch_size=per_process, shuffle=shuffle,
+                                                   collate_fn=keep_batch)
 
-        module = ObjectiveModule(objective, lr=lr or self.lr, weight_decay=self.weight_decay)
-        trainer.fit(module, loader(features, True), None if val_features is None else loader(val_features, False),
-                    ckpt_path=options.checkpoint_to_resume(name))
+            module = ObjectiveModule(objective, lr=lr or self.lr, weight_decay=self.weight_decay)
+            trainer.fit(module, loader(features, True), None if val_features is None else loader(val_features, False),
+                        ckpt_path=options.checkpoint_to_resume(name))
         self.is_global_zero_ = trainer.is_global_zero
         return trainer
 

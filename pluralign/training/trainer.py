@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import lightning as L
 import torch
@@ -62,14 +63,27 @@ if not any(isinstance(f, _NoAdvert) for f in _RANK_ZERO.filters):
     _RANK_ZERO.addFilter(_NoAdvert())
 
 
+@contextmanager
+def quiet_lightning(quiet: bool = True) -> Iterator[None]:
+    """Lightning's info lines (devices, "max_epochs reached") held back for the duration, where a fit runs
+    without a progress bar; the loggers' levels are restored after, so a later fit in the process can speak."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning")]
+    levels = [logger.level for logger in loggers]
+    if quiet:
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
 def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit") -> L.Trainer:
     if options.threads is not None:
         if options.threads < 1:
             raise ValueError(f"threads={options.threads} must be at least 1")
         torch.set_num_threads(options.threads)
-    if not options.progress:
-        for logger_name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
-            logging.getLogger(logger_name).setLevel(logging.WARNING)
     kwargs: dict[str, Any] = dict(
         max_epochs=max_epochs,
         accelerator=options.accelerator,
