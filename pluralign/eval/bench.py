@@ -179,10 +179,16 @@ def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequen
 
 def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int],
                        data_options: dict, overrides: dict[str, dict],
-                       jobs: int) -> dict[int, dict[str, dict[str, dict]]]:
+                       jobs: int, out_dirs: dict[int, Path] | None = None) -> dict[int, dict[str, dict[str, dict]]]:
     """Every (seed, benchmark, method) cell in ``jobs`` worker processes: {seed: {benchmark: {method: report}}}
     in the order of the arguments, whatever order the cells finish in. ``data_options`` go to every
-    benchmark's builder (``context`` and the like)."""
+    benchmark's builder (``context`` and the like). With ``out_dirs``, each seed's finished cells are written
+    to its ``results.json`` as they come, so an interrupted bench keeps them (as the one-process run does)."""
+
+    def in_order(seed: int, done: dict[tuple, dict]) -> dict[str, dict[str, dict]]:
+        return {name: {m: done[(seed, name, m)] for m in methods if (seed, name, m) in done}
+                for name in benchmarks if any((seed, name, m) in done for m in methods)}
+
     _warm_cache(methods, benchmarks, seeds, data_options, overrides)
     cells = [(name, seed, data_options, method, overrides.get(method, {}))
              for seed in seeds for name in benchmarks for method in methods]
@@ -198,7 +204,9 @@ def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds:
                     other.cancel()
                 raise RuntimeError(f"bench: {method} on {name} (seed {seed}) failed: {error}") from error
             log.info("bench: %s on %s (seed %d) done [%d/%d]", method, name, seed, done, len(cells))
-    return {seed: {name: {m: reports[(seed, name, m)] for m in methods} for name in benchmarks} for seed in seeds}
+            if out_dirs is not None:
+                write_json(Path(out_dirs[seed]) / "results.json", in_order(seed, reports))
+    return {seed: in_order(seed, reports) for seed in seeds}
 
 
 def mean_over_seeds(runs: Sequence[Any]) -> Any:
@@ -238,7 +246,9 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     out_dir = Path(out_dir)
     overrides = overrides or {}
     options = {"context": context, **(data_options or {})}
-    parallel = run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs) if jobs > 1 else None
+    seed_dirs = {seeds[0]: out_dir} if len(seeds) == 1 else {seed: out_dir / f"seed-{seed}" for seed in seeds}
+    parallel = (run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs, seed_dirs)
+                if jobs > 1 else None)
 
     built = f"Benchmarks built with {', '.join(f'{k}={v}' for k, v in data_options.items())}.\n" if data_options else ""
 
@@ -256,7 +266,7 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
 
     if len(seeds) == 1:
         return run(seeds[0], out_dir)
-    runs = {seed: run(seed, out_dir / f"seed-{seed}") for seed in seeds}
+    runs = {seed: run(seed, seed_dirs[seed]) for seed in seeds}
     mean = {name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in runs[seeds[0]][name]}
             for name in benchmarks}
     described = {"seeds": list(seeds), "context": context, **({"data_options": data_options} if data_options else {})}

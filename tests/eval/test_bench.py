@@ -101,6 +101,16 @@ def test_bench_jobs_gives_the_one_thread_figures(tmp_path, capsys):
     assert "--jobs must be at least 1" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
+def test_bench_workers_keep_the_finished_cells_when_one_fails(tmp_path):
+    from pluralign.eval.bench import run_cells_parallel
+
+    overrides = {"bt": {"epochs": 1}, "maxmin": {"n_groups": 100}}  # more groups than cyclic has users
+    with pytest.raises(RuntimeError, match=r"maxmin on cyclic \(seed 0\) failed: .*fewer than n_groups=100"):
+        run_cells_parallel(["bt", "maxmin"], ["cyclic"], [0], {}, overrides, jobs=1, out_dirs={0: tmp_path})
+    kept = json.loads((tmp_path / "results.json").read_text())
+    assert list(kept) == ["cyclic"] and list(kept["cyclic"]) == ["bt"] and "seen" in kept["cyclic"]["bt"]
+
+
 def test_bench_data_options_reach_the_builder_in_every_process(tmp_path):
     import torch
 
