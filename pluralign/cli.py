@@ -64,6 +64,24 @@ def data_convert(adapter: str, source: str, out: str) -> None:
     print(f"wrote {out} ({len(data)} rows)")
 
 
+def data_split(source: str, out: str, unseen_users: int | None = None, context: int = 16,
+               test_fraction: float = 0.2, seed: int = 0) -> None:
+    """Split a dataset by user into DIR/train.jsonl and DIR/test.jsonl (held-out pairs of seen users; unseen
+    users' context and query rows), for `fit` and `eval` on real data."""
+    from pluralign.data import read_preferences
+    from pluralign.data.split import split_by_user
+    from pluralign.io import check_output, write_jsonl, write_text
+
+    check_output(out, folder=True)
+    data = read_preferences(source)
+    split = split_by_user(data, unseen_users, context, test_fraction, seed)
+    write_jsonl(Path(out) / "train.jsonl", split.train)
+    write_jsonl(Path(out) / "test.jsonl", split.test)
+    write_text(Path(out) / "README.md", split.card(source, seed, context, test_fraction))
+    print(f"wrote {out}/train.jsonl ({len(split.train)} rows, {len(split.seen_users)} seen users), "
+          f"{out}/test.jsonl ({len(split.test)} rows, {len(split.unseen_users)} unseen users)")
+
+
 def fit(method: str, data: str, out: str, config: str | None = None, overrides: Sequence[str] = (),
         accelerator: str = "cpu", devices: str = "1", strategy: str = "auto", precision: str = "32-true",
         resume: bool = False, progress: bool = True, threads: int | None = None) -> None:
@@ -264,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("adapter")
     p.add_argument("source")
     p.add_argument("--out", required=True)
+    p = data.add_parser("split", help=data_split.__doc__)
+    p.add_argument("source")
+    p.add_argument("--out", required=True)
+    p.add_argument("--unseen-users", dest="unseen_users", type=int,
+                   help="users held out whole, for few-shot evaluation (default: a tenth of those with enough pairs)")
+    p.add_argument("--context", type=int, default=16, help="each unseen user's context pairs (adapt on the first k)")
+    p.add_argument("--test-fraction", dest="test_fraction", type=float, default=0.2,
+                   help="each seen user's pairs held out for the test split")
+    p.add_argument("--seed", type=int, default=0)
 
     p = commands.add_parser("fit", help=fit.__doc__)
     p.add_argument("method")

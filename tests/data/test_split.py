@@ -1,0 +1,71 @@
+"""split_by_user: real data into seen users' train/test and unseen users' context/query rows."""
+
+from collections import Counter
+
+import pytest
+
+from conftest import two_group_rows
+from pluralign.cli import main
+from pluralign.data import DataError, PreferenceSet, read_preferences
+from pluralign.data.split import split_by_user
+from pluralign.io import write_jsonl
+
+
+@pytest.fixture(scope="module")
+def pooled():
+    train, _ = two_group_rows(n_users=6, pairs=30)  # u0..u5, 30 pairs each
+    extra = [{k: v for k, v in r.items() if k != "user_id"} for r in train[:5]]  # rows with no user
+    return PreferenceSet.from_rows(train + extra, "pooled.jsonl")
+
+
+def test_holds_out_whole_users_and_a_fraction_of_the_rest(pooled):
+    split = split_by_user(pooled, unseen_users=2, n_context=16, test_fraction=0.2, seed=0)
+    assert len(split.unseen_users) == 2 and len(split.seen_users) == 4
+    roles = Counter((r["user_id"], r.get("role")) for r in split.test)
+    for user in split.unseen_users:
+        assert roles[(user, "context")] == 16 and roles[(user, "query")] == 14
+        assert not any(r.get("user_id") == user for r in split.train)
+    for user in split.seen_users:
+        assert roles[(user, None)] == 6  # 20% of 30
+        assert sum(r.get("user_id") == user for r in split.train) == 24
+    assert sum("user_id" not in r for r in split.train) == 5  # rows without a user only train
+    assert len(split.train) + len(split.test) == len(pooled)
+    # the same seed gives the same split; the protocol reads it back
+    again = split_by_user(pooled, unseen_users=2, n_context=16, test_fraction=0.2, seed=0)
+    assert again.test == split.test and again.train == split.train
+    assert split_by_user(pooled, unseen_users=2, seed=1).test != split.test
+
+
+def test_default_holds_out_a_tenth_and_at_least_one(pooled):
+    assert len(split_by_user(pooled).unseen_users) == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(unseen_users=7), "--unseen-users 7, but 6 of its 6 users have more than --context 16 pairs"),
+    (dict(unseen_users=6), "leaves no seen user"),
+    (dict(n_context=30), "no user has more than --context 30 pairs"),
+    (dict(n_context=0), "at least one context pair"),
+    (dict(test_fraction=1.0), "--test-fraction 1.0"),
+    (dict(unseen_users=0, test_fraction=0.0), "nothing to test on"),
+])
+def test_bad_requests_are_one_line(pooled, kwargs, message):
+    with pytest.raises(DataError, match=message.replace("(", r"\(")):
+        split_by_user(pooled, **kwargs)
+
+
+def test_split_data_is_not_split_again(pooled):
+    split = split_by_user(pooled, unseen_users=1)
+    with pytest.raises(DataError, match="already have roles"):
+        split_by_user(PreferenceSet.from_rows(split.test, "test.jsonl"))
+
+
+def test_cli_writes_a_folder_that_fit_and_eval_read(pooled, tmp_path):
+    write_jsonl(tmp_path / "all.jsonl", pooled.rows)
+    out = tmp_path / "split"
+    assert main(["data", "split", str(tmp_path / "all.jsonl"), "--out", str(out), "--unseen-users", "2"]) == 0
+    assert "unseen users: " in (out / "README.md").read_text()
+    test = read_preferences(out, split="test")
+    assert Counter(test.column("role"))["context"] == 32
+    run = tmp_path / "run"
+    assert main(["fit", "pal-a", "--data", str(out), "--out", str(run), "--set", "epochs=2", "--no-progress"]) == 0
+    assert main(["eval", "--run", str(run), "--data", str(out), "--shots", "0,8", "--out", str(tmp_path / "m.json")]) == 0
