@@ -24,18 +24,25 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path
     benchmarks = list(results)
     cols = min(3, max(1, len(benchmarks)))
     rows = math.ceil(len(benchmarks) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows), squeeze=False)
+    # one colour per method in every panel, and one legend for all of them, under the panels
+    methods = [m for m in dict.fromkeys(m for by_method in results.values() for m in by_method) if m != CEILING]
+    per_row = max(3, round(3.3 * cols))  # legend entries that fit across the figure
+    legend_height = 0.15 + 0.25 * math.ceil((len(methods) + 2) / per_row)  # inches: methods, ceiling, oracle
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows + legend_height), squeeze=False)
+    colours = {m: f"C{i % 10}" for i, m in enumerate(methods)}
     for ax, bench in zip(axes.flat, benchmarks):
         oracle = None
         for method, report in results[bench].items():
             unseen = report.get("unseen") or {}
             if unseen:
                 ks = sorted(int(k) for k in unseen)
-                style = dict(color="black", linewidth=2) if method == CEILING else dict(marker="o")
+                style = (dict(color="black", linewidth=2) if method == CEILING
+                         else dict(marker="o", color=colours[method]))
                 ax.plot(ks, [unseen[str(k)]["accuracy"] for k in ks], label=method, **style)
                 oracle = oracle or [unseen[str(k)].get("oracle_accuracy") for k in ks]
             elif "accuracy" in report.get("seen", {}):
-                ax.axhline(report["seen"]["accuracy"], linestyle=":", label=f"{method} (seen)")
+                ax.axhline(report["seen"]["accuracy"], linestyle=":", color=colours.get(method, "grey"),
+                           label=f"{method} (seen)")
         if oracle and oracle[0] is not None:
             ax.axhline(oracle[0], color="black", linestyle="--", label="oracle")
         ax.set_xscale("symlog", linthresh=1)
@@ -45,15 +52,21 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path
         ax.set_xlabel("context pairs of the new user (k)")
         ax.set_ylabel("accuracy on query pairs")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(benchmarks):]:
         ax.axis("off")
-    return save_figure(fig, path)
+    legend = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=min(len(legend), per_row), fontsize=8,
+               frameon=False)
+    return save_figure(fig, path, bottom=legend_height / (3.6 * rows + legend_height))
 
 
-def save_figure(fig, path: str | Path) -> Path:
-    """Lay out, write as PNG atomically (no half-written plot) and close the figure."""
-    fig.tight_layout()
+def save_figure(fig, path: str | Path, bottom: float = 0.0) -> Path:
+    """Lay out (leaving ``bottom``, a fraction of the height, for a figure legend), write as PNG atomically
+    (no half-written plot) and close the figure."""
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
