@@ -37,6 +37,7 @@ def data_list() -> None:
     print("adapters (pluralign data convert NAME INPUT --out FILE):")
     for name, adapter in ADAPTERS.items():
         print(f"  {name:<20} {first_line(adapter)}")
+    print("then, for fit and eval: pluralign data split FILE --out DIR (unseen users held out whole)")
 
 
 def data_build(name: str, out: str, seed: int = 0, context: str = "random", options: Sequence[str] = ()) -> None:
