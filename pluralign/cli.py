@@ -76,8 +76,8 @@ def data_split(source: str, out: str, unseen_users: int | None = None, context: 
     check_output(out, folder=True)
     data = read_preferences(source)
     split = split_by_user(data, unseen_users, context, test_fraction, seed)
-    write_jsonl(Path(out) / "train.jsonl", split.train)
-    write_jsonl(Path(out) / "test.jsonl", split.test)
+    write_jsonl(Path(out) / "train.jsonl", split.train.rows)
+    write_jsonl(Path(out) / "test.jsonl", split.test.rows)
     write_text(Path(out) / "README.md", split.card(source, seed, context, test_fraction))
     print(f"wrote {out}/train.jsonl ({len(split.train)} rows, {len(split.seen_users)} seen users), "
           f"{out}/test.jsonl ({len(split.test)} rows, {len(split.unseen_users)} unseen users)")

@@ -16,7 +16,7 @@ def load(name: str):
 
 
 def test_every_example_is_smoke_run():
-    tested = {"fit_and_compare", "few_shot_user"}
+    tested = {"fit_and_compare", "few_shot_user", "split_real_data"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -29,3 +29,9 @@ def test_fit_and_compare():
 def test_few_shot_user(method):
     accuracy = load("few_shot_user").main(["--data", "ideal-points", "--method", method, "--epochs", "2"])
     assert 0.0 <= accuracy <= 1.0
+
+
+def test_split_real_data(tmp_path):
+    report = load("split_real_data").main(["--data", "ideal-points", "--method", "pal-a", "--epochs", "2",
+                                            "--unseen-users", "4", "--out", str(tmp_path)])
+    assert set(report["unseen"]) == {"0", "4", "8", "16"} and (tmp_path / "report.json").exists()

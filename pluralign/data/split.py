@@ -18,8 +18,10 @@ from pluralign.data.contract import DataError, PreferenceSet
 
 @dataclass
 class UserSplit:
-    train: list[dict]
-    test: list[dict]
+    """``train`` and ``test`` take the place of a benchmark folder's two files (``fit`` and ``evaluate``)."""
+
+    train: PreferenceSet
+    test: PreferenceSet
     seen_users: list[str]
     unseen_users: list[str]
 
@@ -84,4 +86,5 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
     if not test:
         raise DataError(f"{data.source}: nothing to test on: no unseen users, and --test-fraction {test_fraction} "
                         "holds out no pair of a seen user")
-    return UserSplit(train, test, [u for u in users if u not in unseen], [u for u in users if u in unseen])
+    return UserSplit(PreferenceSet(train, f"{data.source}:train"), PreferenceSet(test, f"{data.source}:test"),
+                     [u for u in users if u not in unseen], [u for u in users if u in unseen])
