@@ -214,8 +214,10 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
           seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1,
           data_options: Sequence[str] = ()) -> None:
-    """Every method on every benchmark, and the Bayes few-shot ceiling: results.md, results.json, few_shot.png."""
+    """Every method on every benchmark (a synthetic one, or a folder of train and test files such as `data split`
+    writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png."""
     from pluralign.config import parse_method_overrides, parse_overrides
+    from pluralign.data import read_preferences
     from pluralign.data.synthetic import BENCHMARKS, check_options
     from pluralign.eval.bench import run_bench_seeds
     from pluralign.io import check_output
@@ -228,8 +230,15 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     built = parse_overrides(data_options)
     if "context" in built:
         raise ValueError("--data-set context=...: use --context")
+    folders = [name for name in benchmarks or () if name not in BENCHMARKS and Path(name).is_dir()]
     for name in benchmarks or BENCHMARKS:
-        check_options(name, built)  # before any fit: an unknown benchmark, or an option one lacks, stops here
+        if name in folders:  # real data, split: read now, so a bad file stops the bench before any fit
+            read_preferences(name, split="train"), read_preferences(name, split="test")
+        else:
+            check_options(name, built)  # an unknown benchmark, or an option one lacks, stops here
+    if folders and (built or context != "random"):
+        log.warning(f"--context and --data-set build synthetic benchmarks; {', '.join(folders)} "
+                    "is read as it stands")
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds must be distinct non-negative integers, got {list(seeds)}")
     if jobs < 1:
@@ -329,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("bench", help=bench.__doc__)
     p.add_argument("--methods", nargs="+")
-    p.add_argument("--benchmarks", nargs="+")
+    p.add_argument("--benchmarks", nargs="+",
+                   help="synthetic benchmarks (default: all), or folders of train and test files (pluralign data split)")
     p.add_argument("--out", required=True)
     p.add_argument("--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[0],
                    help="one seed, or several for mean ± sd (each seeds the benchmark and the models)")

@@ -14,6 +14,7 @@ import torch
 
 from pluralign.config import build_model, preset
 from pluralign.data.contract import PreferenceSet
+from pluralign.data.readers import read_preferences
 from pluralign.data.synthetic import BENCHMARKS, build_benchmark
 from pluralign.eval.ceiling import CEILING, bayes_few_shot
 from pluralign.eval.metrics import standard_error_of_mean
@@ -105,8 +106,20 @@ def benchmark_data(name: str, seed: int = 0, **sizes) -> tuple[PreferenceSet, Pr
     return (PreferenceSet.from_rows(bench.train, f"{name}/train"), PreferenceSet.from_rows(bench.test, f"{name}/test"))
 
 
+def bench_data(name: str, seed: int = 0, **options) -> tuple[PreferenceSet, PreferenceSet]:
+    """A bench column's (train, test) rows: synthetic benchmark ``name`` built under ``seed`` with ``options``,
+    or, where ``name`` is no benchmark, the folder of that path read as it stands (``pluralign data split``
+    writes one): its rows do not change with the seed, only the models do."""
+    if name in BENCHMARKS:
+        return benchmark_data(name, seed, **options)
+    return read_preferences(name, split="train"), read_preferences(name, split="test")
+
+
 def benchmark_ceiling(name: str, seed: int = 0, **options) -> dict | None:
-    """The Bayes few-shot ceiling of a synthetic benchmark's unseen users (None where it has no prior)."""
+    """The Bayes few-shot ceiling of a synthetic benchmark's unseen users (None where it has no prior, or is a
+    folder of real data)."""
+    if name not in BENCHMARKS:
+        return None
     bench = build_benchmark(name, seed=seed, **options)
     return bayes_few_shot(bench.prior, bench.test) if bench.prior is not None else None
 
@@ -157,7 +170,7 @@ def _worker_cell(name: str, seed: int, data_options: dict, method: str, changed:
     and the JSON-ready report cross the process boundary; one intra-op thread, so workers share the cores
     instead of fighting over them."""
     torch.set_num_threads(1)
-    train, test = benchmark_data(name, seed, **data_options)
+    train, test = bench_data(name, seed, **data_options)
     return fit_and_evaluate(method, train, test, seed, changed)
 
 
@@ -166,7 +179,7 @@ def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequen
     """Embed every benchmark's texts once, before the workers start, so they do not embed them side by side."""
     for seed in seeds:
         for name in benchmarks:
-            train, test = benchmark_data(name, seed, **data_options)
+            train, test = bench_data(name, seed, **data_options)
             done = set()
             for method in methods:
                 model = build_model(method, preset(method), **{"seed": seed, **overrides.get(method, {})})
@@ -255,7 +268,7 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     def run(seed: int, out: Path) -> dict:
         ceilings = {name: benchmark_ceiling(name, seed, **options) for name in benchmarks}
         if parallel is None:
-            datasets = {name: benchmark_data(name, seed, **options) for name in benchmarks}
+            datasets = {name: bench_data(name, seed, **options) for name in benchmarks}
             return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings, note=built)
         results = parallel[seed]
         for name, ceiling in ceilings.items():

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
+from conftest import two_group_rows
 from pluralign.cli import main
 from pluralign.eval.bench import gap_table, mean_over_seeds, table
+from pluralign.io import write_jsonl
 
 
 def report(seen: float, worst: str, unseen8: float) -> dict:
@@ -146,3 +148,19 @@ def test_bench_data_set_builds_every_benchmark_with_it_and_says_so(tmp_path, cap
     assert main(["bench", "--methods", "bt", "--benchmarks", "petz", "--out", str(tmp_path / "x")]) == 2
     assert "unknown benchmark 'petz'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_bench_takes_a_folder_of_real_data_beside_the_benchmarks(tmp_path, caplog):
+    train, _ = two_group_rows(n_users=6, pairs=30)
+    write_jsonl(tmp_path / "pooled.jsonl", [{k: v for k, v in r.items() if k != "oracle_p"} for r in train])
+    folder = tmp_path / "real"
+    assert main(["data", "split", str(tmp_path / "pooled.jsonl"), "--out", str(folder), "--unseen-users", "2"]) == 0
+    out = tmp_path / "bench"
+    assert main(["bench", "--methods", "bt", "pal-a", "--benchmarks", str(folder), "--set", "epochs=2",
+                 "--context", "survey", "--out", str(out)]) == 0
+    assert "is read as it stands" in caplog.text  # --context builds synthetic benchmarks only
+    results = json.loads((out / "results.json").read_text())
+    assert list(results) == [str(folder)] and list(results[str(folder)]) == ["bt", "pal-a"]  # no ceiling: no oracle
+    assert set(results[str(folder)]["pal-a"]["unseen"]) == {"0", "1", "2", "4", "8", "16"}
+    assert f"| {folder} | pal-a (epochs=2) |" in (out / "results.md").read_text()
+    assert main(["bench", "--methods", "bt", "--benchmarks", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
