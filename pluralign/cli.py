@@ -165,6 +165,31 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None
     print(f"wrote {out}")
 
 
+def compare(runs: Sequence[str], data: str, out: str, shots: int = 8) -> None:
+    """Two runs on the same rows of DATA: each one's accuracy and their difference with a 95% interval over
+    the users (paired, so it needs no oracle: the interval real data gets)."""
+    from pluralign.data import read_preferences
+    from pluralign.eval.compare import compare as paired
+    from pluralign.io import check_output, write_json
+
+    if len(runs) != 2:
+        raise ValueError(f"--runs: give two runs to compare, got {len(runs)}")
+    if shots < 0:
+        raise ValueError(f"--shots {shots}: must be non-negative")
+    check_output(out)
+    model_a, model_b = _load_run(runs[0]), _load_run(runs[1])
+    report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, read_preferences(data, split="test"), shots)}
+    write_json(out, report)
+    for name, label in (("seen", "seen users"), ("unseen", f"unseen users at k = {shots}")):
+        if name in report:
+            r = report[name]
+            interval = f" ± {196 * r['difference_se']:.1f}" if "difference_se" in r else ""
+            print(f"{label} ({r['users']} users, {r['n']} pairs): {model_a.name} {r['accuracy_a']:.3f}, "
+                  f"{model_b.name} {r['accuracy_b']:.3f}, difference {100 * r['difference']:+.1f}{interval} points"
+                  + (" (95%)" if interval else ""))
+    print(f"wrote {out}")
+
+
 def users(run: str, data: str, out: str, shots: int = 8) -> None:
     """Map the user vectors by group: seen users' learned vectors, unseen users' inferred from SHOTS context
     pairs; writes OUT (PNG) and the vectors beside it (OUT with .json)."""
@@ -335,6 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank")
     p.add_argument("--queries", type=int, default=4, help="how many pairs to pick from POOL")
+
+    p = commands.add_parser("compare", help=compare.__doc__)
+    p.add_argument("--runs", nargs="+", required=True, metavar="RUN", help="two saved runs: A and B")
+    p.add_argument("--data", required=True)
+    p.add_argument("--shots", type=int, default=8)
+    p.add_argument("--out", required=True)
 
     p = commands.add_parser("bench", help=bench.__doc__)
     p.add_argument("--methods", nargs="+")

@@ -119,7 +119,8 @@ def test_bad_input_is_one_line_and_nonzero(run_dir, tmp_path, capsys):
 
 
 def test_help_for_every_subcommand(capsys):
-    for command in (["fit"], ["eval"], ["predict"], ["adapt"], ["bench"], ["demo"], ["data", "build"], ["data", "split"]):
+    for command in (["fit"], ["eval"], ["predict"], ["adapt"], ["compare"], ["bench"], ["demo"], ["data", "build"],
+                    ["data", "split"]):
         with pytest.raises(SystemExit) as exit_info:
             main([*command, "--help"])
         assert exit_info.value.code == 0

@@ -1,0 +1,57 @@
+"""Paired comparison of two models on the same rows: by hand, against the protocol, and from the CLI."""
+
+import numpy as np
+import pytest
+
+from conftest import two_group_rows
+from pluralign.cli import main
+from pluralign.data import PreferenceSet
+from pluralign.eval import evaluate
+from pluralign.eval.compare import compare, paired_difference
+from pluralign.io import write_jsonl
+from pluralign.methods import BradleyTerry, PalA
+
+
+def test_paired_difference_by_hand():
+    out = paired_difference(np.array([1.0, 1.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0, 0.0]), ["u1", "u1", "u2", "u3"])
+    assert (out["accuracy_a"], out["accuracy_b"], out["difference"], out["users"]) == (0.75, 0.25, 0.5, 3)
+    # d − d̄ = (.5, −.5, −.5, .5); per-user sums 0, −.5, .5; SE² = 3/2 · 0.5 / 4²
+    assert out["difference_se"] == pytest.approx(np.sqrt(1.5 * 0.5) / 4)
+    assert "difference_se" not in paired_difference(np.ones(3), np.zeros(3), ["u1"] * 3)  # one user: no SE
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    train, test = two_group_rows(n_users=6, pairs=60)
+    bt = BradleyTerry(epochs=10, hidden=[], lr=1e-2).fit(train, progress=False)
+    pal = PalA(k=2, epochs=30, lr=1e-2, hidden=[]).fit(train, progress=False)
+    return bt, pal, PreferenceSet.from_rows(test, "test")
+
+
+def test_agrees_with_the_protocol_and_sees_the_personalized_model_win(fitted):
+    bt, pal, test = fitted
+    report = compare(pal, bt, test, shots=8)
+    protocol = {m: evaluate(m, test, shots=(8,)) for m in (pal, bt)}
+    assert report["seen"]["accuracy_a"] == pytest.approx(protocol[pal]["seen"]["accuracy"], abs=1e-4)  # it rounds
+    assert report["unseen"]["accuracy_b"] == pytest.approx(protocol[bt]["unseen"]["8"]["accuracy"], abs=1e-4)
+    assert report["unseen"]["difference"] == pytest.approx(report["unseen"]["accuracy_a"] - report["unseen"]["accuracy_b"])
+    assert report["unseen"]["users"] == 2
+    # opposed groups: one reward serves one of them, PAL adapts to both
+    assert report["seen"]["difference"] - 1.96 * report["seen"]["difference_se"] > 0
+    same = compare(pal, pal, test)
+    assert same["seen"]["difference"] == 0 and same["seen"]["difference_se"] == 0
+
+
+def test_cli(fitted, tmp_path, capsys):
+    bt, pal, test = fitted
+    bt.save_pretrained(tmp_path / "bt")
+    pal.save_pretrained(tmp_path / "pal")
+    write_jsonl(tmp_path / "test.jsonl", test.rows)
+    out = tmp_path / "c.json"
+    assert main(["compare", "--runs", str(tmp_path / "pal"), str(tmp_path / "bt"), "--data",
+                 str(tmp_path / "test.jsonl"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "seen users (6 users" in printed and "points (95%)" in printed and out.exists()
+    assert main(["compare", "--runs", str(tmp_path / "pal"), "--data", str(tmp_path / "test.jsonl"),
+                 "--out", str(out)]) == 2
+    assert "give two runs" in capsys.readouterr().err
