@@ -238,7 +238,7 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
 
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
           seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1,
-          data_options: Sequence[str] = ()) -> None:
+          data_options: Sequence[str] = (), save_runs: bool = False) -> None:
     """Every method on every benchmark (a synthetic one, or a folder of train and test files such as `data split`
     writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png."""
     from pluralign.config import parse_method_overrides, parse_overrides
@@ -271,7 +271,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     check_output(out, folder=True)
     per_method = parse_method_overrides(overrides, methods)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
-                    overrides=per_method, jobs=jobs, data_options=built)
+                    overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs)
     print((Path(out) / "results.md").read_text())
 
 
@@ -382,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit this many (seed, benchmark, method) cells at once, one process and one thread each")
     p.add_argument("--data-set", dest="data_options", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword of every benchmark's builder, e.g. n_unseen_users=48 (data/DATASHEET.md)")
+    p.add_argument("--save-runs", dest="save_runs", action="store_true",
+                   help="save each fitted model to OUT/runs/BENCHMARK/METHOD, for pluralign compare")
 
     p = commands.add_parser("users", help=users.__doc__)
     p.add_argument("--run", required=True)

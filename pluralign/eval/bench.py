@@ -124,13 +124,21 @@ def benchmark_ceiling(name: str, seed: int = 0, **options) -> dict | None:
     return bayes_few_shot(bench.prior, bench.test) if bench.prior is not None else None
 
 
+def run_dir(out_dir: str | Path, name: str, method: str) -> Path:
+    """Where ``bench --save-runs`` saves the model of one cell: OUT/runs/BENCHMARK/METHOD (a folder's path
+    with its slashes as underscores), ready for ``pluralign compare``."""
+    return Path(out_dir) / "runs" / str(name).strip("/").replace("/", "_") / method
+
+
 def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, seed: int = 0,
-                     changed: dict | None = None, progress: bool = False) -> dict:
+                     changed: dict | None = None, progress: bool = False, save_to: Path | None = None) -> dict:
     """One cell of the bench: ``method``'s shipped preset with ``changed`` on top, fitted on ``train`` and
-    evaluated on ``test``; the report names the overrides, as the table does."""
+    evaluated on ``test`` (and saved to ``save_to``); the report names the overrides, as the table does."""
     changed = changed or {}
     model = build_model(method, preset(method), **{"seed": seed, **changed})
     model.fit(train, progress=progress)
+    if save_to is not None:
+        model.save_pretrained(save_to)
     report = evaluate(model, test)
     if changed:
         report["overrides"] = ", ".join(f"{k}={v}" for k, v in changed.items())
@@ -148,16 +156,18 @@ def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path, note: 
 def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, PreferenceSet]],
               out_dir: str | Path, seed: int = 0, progress: bool = False,
               overrides: dict[str, dict] | None = None, ceilings: dict[str, dict | None] | None = None,
-              note: str = "") -> dict:
+              note: str = "", save_runs: bool = False) -> dict:
     """Fit each method (its shipped preset, with ``overrides[method]`` on top) on each dataset's train rows
     and evaluate on its test rows; ``ceilings[name]`` (:func:`benchmark_ceiling`) joins as the row
-    ``bayes-ceiling``. Writes results.json, results.md (``note`` under the table) and few_shot.png into ``out_dir``."""
+    ``bayes-ceiling``. Writes results.json, results.md (``note`` under the table) and few_shot.png into ``out_dir``;
+    with ``save_runs``, each model to :func:`run_dir`."""
     results: dict[str, dict[str, dict]] = {}
     for name, (train, test) in datasets.items():
         results[name] = {}
         for method in methods:
             log.info("bench: %s on %s", method, name)
-            results[name][method] = fit_and_evaluate(method, train, test, seed, (overrides or {}).get(method), progress)
+            results[name][method] = fit_and_evaluate(method, train, test, seed, (overrides or {}).get(method), progress,
+                                                     run_dir(out_dir, name, method) if save_runs else None)
             write_json(Path(out_dir) / "results.json", results)  # partial results survive an interruption
         if (ceilings or {}).get(name) is not None:
             results[name][CEILING] = ceilings[name]
@@ -165,13 +175,14 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
     return results
 
 
-def _worker_cell(name: str, seed: int, data_options: dict, method: str, changed: dict) -> dict:
+def _worker_cell(name: str, seed: int, data_options: dict, method: str, changed: dict,
+                 save_to: Path | None = None) -> dict:
     """A bench cell in a worker process. The worker builds the benchmark itself, so only names, numbers
     and the JSON-ready report cross the process boundary; one intra-op thread, so workers share the cores
     instead of fighting over them."""
     torch.set_num_threads(1)
     train, test = bench_data(name, seed, **data_options)
-    return fit_and_evaluate(method, train, test, seed, changed)
+    return fit_and_evaluate(method, train, test, seed, changed, save_to=save_to)
 
 
 def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int], data_options: dict,
@@ -192,24 +203,27 @@ def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequen
 
 def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int],
                        data_options: dict, overrides: dict[str, dict],
-                       jobs: int, out_dirs: dict[int, Path] | None = None) -> dict[int, dict[str, dict[str, dict]]]:
+                       jobs: int, out_dirs: dict[int, Path] | None = None,
+                       save_runs: bool = False) -> dict[int, dict[str, dict[str, dict]]]:
     """Every (seed, benchmark, method) cell in ``jobs`` worker processes: {seed: {benchmark: {method: report}}}
     in the order of the arguments, whatever order the cells finish in. ``data_options`` go to every
     benchmark's builder (``context`` and the like). With ``out_dirs``, each seed's finished cells are written
-    to its ``results.json`` as they come, so an interrupted bench keeps them (as the one-process run does)."""
+    to its ``results.json`` as they come, so an interrupted bench keeps them (as the one-process run does),
+    and with ``save_runs`` each model to :func:`run_dir` there."""
 
     def in_order(seed: int, done: dict[tuple, dict]) -> dict[str, dict[str, dict]]:
         return {name: {m: done[(seed, name, m)] for m in methods if (seed, name, m) in done}
                 for name in benchmarks if any((seed, name, m) in done for m in methods)}
 
     _warm_cache(methods, benchmarks, seeds, data_options, overrides)
-    cells = [(name, seed, data_options, method, overrides.get(method, {}))
+    cells = [(name, seed, data_options, method, overrides.get(method, {}),
+              run_dir(out_dirs[seed], name, method) if save_runs and out_dirs else None)
              for seed in seeds for name in benchmarks for method in methods]
     reports: dict[tuple, dict] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_worker_cell, *cell): cell for cell in cells}
         for done, future in enumerate(as_completed(futures), 1):
-            name, seed, _, method, _ = futures[future]
+            name, seed, _, method, _, _ = futures[future]
             try:
                 reports[(seed, name, method)] = future.result()
             except Exception as error:
@@ -248,19 +262,20 @@ def mean_over_seeds(runs: Sequence[Any]) -> Any:
 def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: str | Path,
                     seeds: Sequence[int] = (0,), context: str = "random",
                     overrides: dict[str, dict] | None = None, jobs: int = 1,
-                    data_options: dict | None = None) -> dict:
+                    data_options: dict | None = None, save_runs: bool = False) -> dict:
     """``run_bench`` for each seed (the benchmark's and the model's), then the mean ± sd over seeds.
 
     One seed writes its results into ``out_dir``; several write ``out_dir/seed-N/`` each and, in
     ``out_dir``, results.md (mean ± sd), results.json (``mean`` and every seed's ``runs``) and the
     plot of the mean curves. ``jobs`` > 1 fits the cells in that many worker processes of one thread
     each (:func:`run_cells_parallel`); the figures are those of a one-thread run. ``data_options`` are
-    further keywords of the benchmarks' builders (``pluralign bench --data-set``)."""
+    further keywords of the benchmarks' builders (``pluralign bench --data-set``). ``save_runs`` saves every
+    model under its seed's folder (:func:`run_dir`)."""
     out_dir = Path(out_dir)
     overrides = overrides or {}
     options = {"context": context, **(data_options or {})}
     seed_dirs = {seeds[0]: out_dir} if len(seeds) == 1 else {seed: out_dir / f"seed-{seed}" for seed in seeds}
-    parallel = (run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs, seed_dirs)
+    parallel = (run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs, seed_dirs, save_runs)
                 if jobs > 1 else None)
 
     built = f"Benchmarks built with {', '.join(f'{k}={v}' for k, v in data_options.items())}.\n" if data_options else ""
@@ -269,7 +284,8 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
         ceilings = {name: benchmark_ceiling(name, seed, **options) for name in benchmarks}
         if parallel is None:
             datasets = {name: bench_data(name, seed, **options) for name in benchmarks}
-            return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings, note=built)
+            return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings, note=built,
+                             save_runs=save_runs)
         results = parallel[seed]
         for name, ceiling in ceilings.items():
             if ceiling is not None:

@@ -91,7 +91,8 @@ def test_bench_jobs_gives_the_one_thread_figures(tmp_path, capsys):
     finally:
         torch.set_num_threads(threads)
     assert main(["bench", "--methods", "gpm", "bt", "--benchmarks", "cyclic", "--set", "epochs=3",
-                 "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+                 "--jobs", "2", "--save-runs", "--out", str(tmp_path / "two")]) == 0
+    assert (tmp_path / "two" / "runs" / "cyclic" / "gpm" / "model.safetensors").exists()  # saved by a worker
     workers = json.loads((tmp_path / "two" / "results.json").read_text())["cyclic"]
     assert list(workers) == ["gpm", "bt", "bayes-ceiling"]  # the order asked for, the ceiling last
     for method in ("gpm", "bt"):
@@ -157,10 +158,17 @@ def test_bench_takes_a_folder_of_real_data_beside_the_benchmarks(tmp_path, caplo
     assert main(["data", "split", str(tmp_path / "pooled.jsonl"), "--out", str(folder), "--unseen-users", "2"]) == 0
     out = tmp_path / "bench"
     assert main(["bench", "--methods", "bt", "pal-a", "--benchmarks", str(folder), "--set", "epochs=2",
-                 "--context", "survey", "--out", str(out)]) == 0
+                 "--context", "survey", "--save-runs", "--out", str(out)]) == 0
     assert "is read as it stands" in caplog.text  # --context builds synthetic benchmarks only
     results = json.loads((out / "results.json").read_text())
     assert list(results) == [str(folder)] and list(results[str(folder)]) == ["bt", "pal-a"]  # no ceiling: no oracle
     assert set(results[str(folder)]["pal-a"]["unseen"]) == {"0", "1", "2", "4", "8", "16"}
     assert f"| {folder} | pal-a (epochs=2) |" in (out / "results.md").read_text()
+    # the saved runs are the bench's models: compare reproduces their accuracies on the same rows
+    runs = out / "runs" / str(folder).strip("/").replace("/", "_")
+    assert main(["compare", "--runs", str(runs / "pal-a"), str(runs / "bt"), "--data", str(folder),
+                 "--out", str(tmp_path / "c.json")]) == 0
+    compared = json.loads((tmp_path / "c.json").read_text())
+    assert compared["unseen"]["accuracy_a"] == pytest.approx(results[str(folder)]["pal-a"]["unseen"]["8"]["accuracy"], abs=1e-4)
+    assert compared["seen"]["accuracy_b"] == pytest.approx(results[str(folder)]["bt"]["seen"]["accuracy"], abs=1e-4)
     assert main(["bench", "--methods", "bt", "--benchmarks", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
