@@ -259,11 +259,14 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     for name in benchmarks or BENCHMARKS:
         if name in folders:  # real data, split: read now, so a bad file stops the bench before any fit
             read_preferences(name, split="train"), read_preferences(name, split="test")
+        elif name not in BENCHMARKS and ("/" in name or os.sep in name):
+            raise ValueError(f"--benchmarks {name}: no such folder (an entry is a synthetic benchmark, or a "
+                             "folder of train and test files such as pluralign data split writes)")
         else:
             check_options(name, built)  # an unknown benchmark, or an option one lacks, stops here
     if folders and (built or context != "random"):
-        log.warning(f"--context and --data-set build synthetic benchmarks; {', '.join(folders)} "
-                    "is read as it stands")
+        log.warning("--context and --data-set build synthetic benchmarks; these folders are read as they stand: "
+                    + ", ".join(folders))
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds must be distinct non-negative integers, got {list(seeds)}")
     if jobs < 1:

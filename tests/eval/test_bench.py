@@ -151,7 +151,7 @@ def test_bench_data_set_builds_every_benchmark_with_it_and_says_so(tmp_path, cap
     assert not (tmp_path / "x").exists()
 
 
-def test_bench_takes_a_folder_of_real_data_beside_the_benchmarks(tmp_path, caplog):
+def test_bench_takes_a_folder_of_real_data_beside_the_benchmarks(tmp_path, caplog, capsys):
     train, _ = two_group_rows(n_users=6, pairs=30)
     write_jsonl(tmp_path / "pooled.jsonl", [{k: v for k, v in r.items() if k != "oracle_p"} for r in train])
     folder = tmp_path / "real"
@@ -159,7 +159,7 @@ def test_bench_takes_a_folder_of_real_data_beside_the_benchmarks(tmp_path, caplo
     out = tmp_path / "bench"
     assert main(["bench", "--methods", "bt", "pal-a", "--benchmarks", str(folder), "--set", "epochs=2",
                  "--context", "survey", "--save-runs", "--out", str(out)]) == 0
-    assert "is read as it stands" in caplog.text  # --context builds synthetic benchmarks only
+    assert "folders are read as they stand" in caplog.text  # --context builds synthetic benchmarks only
     results = json.loads((out / "results.json").read_text())
     assert list(results) == [str(folder)] and list(results[str(folder)]) == ["bt", "pal-a"]  # no ceiling: no oracle
     assert set(results[str(folder)]["pal-a"]["unseen"]) == {"0", "1", "2", "4", "8", "16"}
@@ -172,3 +172,4 @@ def test_bench_takes_a_folder_of_real_data_beside_the_benchmarks(tmp_path, caplo
     assert compared["unseen"]["accuracy_a"] == pytest.approx(results[str(folder)]["pal-a"]["unseen"]["8"]["accuracy"], abs=1e-4)
     assert compared["seen"]["accuracy_b"] == pytest.approx(results[str(folder)]["bt"]["seen"]["accuracy"], abs=1e-4)
     assert main(["bench", "--methods", "bt", "--benchmarks", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert "nowhere: no such folder" in capsys.readouterr().err
