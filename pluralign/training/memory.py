@@ -6,6 +6,9 @@ already fitted others (a bench, a notebook). On Linux the mark can be reset (wri
 how much of it the work added. Where the reset is not allowed it falls back to the lifetime peak and
 leaves the added figure out rather than guess. GPU memory is PyTorch's own peak of allocated bytes.
 
+The reset is process-wide: after a fit, ``getrusage``'s ``ru_maxrss`` (and /proc's ``VmHWM``) report the peak
+since that fit began, not since the process started. :func:`process_peak_mb` keeps the lifetime figure.
+
 Resident memory is what the system gave the process, not what tensors hold: the first fit in a process
 also pays for what it imports, and a fit can reuse pages an earlier one freed (freed C heap is handed back
 first, which narrows that). For one method's own figure, fit it in a fresh process
@@ -53,8 +56,19 @@ def _release_free_heap() -> None:
         pass
 
 
+_peak_before_resets_mb = 0.0
+
+
+def process_peak_mb() -> float | None:
+    """The process's peak resident memory since it started, resets by :class:`PeakMemory` included."""
+    now = _status_mb("VmHWM") or _lifetime_peak_mb()
+    return None if now is None else max(now, _peak_before_resets_mb)
+
+
 def _reset_peak() -> bool:
     """Set the process's resident high-water mark to its current size; False where that is not allowed."""
+    global _peak_before_resets_mb
+    _peak_before_resets_mb = max(_peak_before_resets_mb, _status_mb("VmHWM") or 0.0)
     _release_free_heap()
     try:
         _CLEAR_REFS.write_text("5")
