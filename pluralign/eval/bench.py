@@ -17,12 +17,22 @@ from pluralign.data.contract import PreferenceSet
 from pluralign.data.readers import read_preferences
 from pluralign.data.synthetic import BENCHMARKS, build_benchmark
 from pluralign.eval.ceiling import CEILING, bayes_few_shot
+from pluralign.eval.compare import paired_table, unseen_hits
 from pluralign.eval.metrics import standard_error_of_mean
 from pluralign.eval.plots import plot_few_shot
 from pluralign.eval.protocol import evaluate
 from pluralign.io import write_json, write_text
 
 log = logging.getLogger("pluralign.bench")
+
+# a cell's per-row hits on unseen users at k = 8, for the paired table: kept in memory, never written
+UNSEEN_HITS = "_unseen_hits"
+
+
+def public(results: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
+    """``results`` without the per-row hits, as results.json holds them."""
+    return {name: {m: {k: v for k, v in r.items() if k != UNSEEN_HITS} for m, r in by_method.items()}
+            for name, by_method in results.items()}
 
 
 def _cell(metrics: dict | None, with_oracle: bool = True) -> str:
@@ -140,16 +150,19 @@ def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, see
     if save_to is not None:
         model.save_pretrained(save_to)
     report = evaluate(model, test)
+    report[UNSEEN_HITS] = unseen_hits(model, test)
     if changed:
         report["overrides"] = ", ".join(f"{k}={v}" for k, v in changed.items())
     return report
 
 
 def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path, note: str = "") -> None:
-    """results.json, results.md (the table, then ``note``) and few_shot.png into ``out_dir``."""
+    """results.json, results.md (the table, the paired comparison, then ``note``) and few_shot.png into
+    ``out_dir``."""
     out_dir = Path(out_dir)
-    write_json(out_dir / "results.json", results)
-    write_text(out_dir / "results.md", table(results) + (f"\n{note}" if note else ""))
+    write_json(out_dir / "results.json", public(results))
+    write_text(out_dir / "results.md", table(results) + paired_table({0: results}, UNSEEN_HITS)
+               + (f"\n{note}" if note else ""))
     plot_few_shot(results, out_dir / "few_shot.png")
 
 
@@ -168,7 +181,7 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
             log.info("bench: %s on %s", method, name)
             results[name][method] = fit_and_evaluate(method, train, test, seed, (overrides or {}).get(method), progress,
                                                      run_dir(out_dir, name, method) if save_runs else None)
-            write_json(Path(out_dir) / "results.json", results)  # partial results survive an interruption
+            write_json(Path(out_dir) / "results.json", public(results))  # partial results survive an interruption
         if (ceilings or {}).get(name) is not None:
             results[name][CEILING] = ceilings[name]
     write_bench(results, out_dir, note)
@@ -232,7 +245,7 @@ def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds:
                 raise RuntimeError(f"bench: {method} on {name} (seed {seed}) failed: {error}") from error
             log.info("bench: %s on %s (seed %d) done [%d/%d]", method, name, seed, done, len(cells))
             if out_dirs is not None:
-                write_json(Path(out_dirs[seed]) / "results.json", in_order(seed, reports))
+                write_json(Path(out_dirs[seed]) / "results.json", public(in_order(seed, reports)))
     return {seed: in_order(seed, reports) for seed in seeds}
 
 
@@ -296,11 +309,12 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     if len(seeds) == 1:
         return run(seeds[0], out_dir)
     runs = {seed: run(seed, seed_dirs[seed]) for seed in seeds}
-    mean = {name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in runs[seeds[0]][name]}
-            for name in benchmarks}
+    mean = public({name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in runs[seeds[0]][name]}
+                   for name in benchmarks})
     described = {"seeds": list(seeds), "context": context, **({"data_options": data_options} if data_options else {})}
-    write_json(out_dir / "results.json", {**described, "mean": mean, "runs": {str(s): r for s, r in runs.items()}})
+    write_json(out_dir / "results.json", {**described, "mean": mean, "runs": {str(s): public(r) for s, r in runs.items()}})
     note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (benchmark and model seed alike).\n" + built
-    write_text(out_dir / "results.md", table(mean) + "\n" + note)
+    folders = [name for name in benchmarks if name not in BENCHMARKS]  # their users are the same under every seed
+    write_text(out_dir / "results.md", table(mean) + paired_table(runs, UNSEEN_HITS, folders) + "\n" + note)
     plot_few_shot(mean, out_dir / "few_shot.png")
     return mean

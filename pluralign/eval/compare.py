@@ -9,6 +9,8 @@ user vector. It needs no oracle, so it is the interval real data gets.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from pluralign.data.contract import PreferenceSet
@@ -45,3 +47,49 @@ def compare(model_a, model_b, data: PreferenceSet, shots: int = 8) -> dict:
             clusters = [users[i] if users[i] is not None else f"<row {i}>" for i in chosen]
             report[name] = paired_difference(hits(p_a[keep]), hits(p_b[keep]), clusters)
     return report
+
+
+# ---------------------------------------------------------------------------------------- in the bench
+def unseen_hits(model, data: PreferenceSet, shots: int = 8) -> dict | None:
+    """Each unseen-user query row's hit at ``shots`` and its user, in row order: what the bench keeps of a
+    cell (in memory only) to compare methods on the same rows. None where the data has no unseen users."""
+    rows, p = score_rows(model, data, shots, include_seen=False)
+    if not len(rows):
+        return None
+    users = data.column("user_id")
+    return {"user": [users[i] for i in rows], "hit": hits(p).tolist()}
+
+
+def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_users: Sequence[str] = (),
+                 k: int = 8) -> str:
+    """Markdown: on each benchmark, every method's difference from the best one on unseen users at ``k``
+    shots, with its paired 95% interval. ``runs[seed][benchmark][method][key]`` holds :func:`unseen_hits`.
+    Seeds are pooled: a synthetic benchmark draws new users under each seed (clusters ``seed:user``);
+    the benchmarks in ``shared_users`` (folders of real data) keep theirs, so a user is one cluster."""
+    columns: dict[str, dict[str, str]] = {}
+    for bench in next(iter(runs.values())):
+        pooled: dict[str, tuple[list, list]] = {}
+        for seed, results in runs.items():
+            for method, report in results[bench].items():
+                if report.get(key):
+                    hit, users = pooled.setdefault(method, ([], []))
+                    hit += report[key]["hit"]
+                    users += [u if bench in shared_users else f"{seed}:{u}" for u in report[key]["user"]]
+        if len(pooled) < 2:
+            continue
+        best = max(pooled, key=lambda m: np.mean(pooled[m][0]))
+        best_hits, best_users = np.asarray(pooled[best][0]), pooled[best][1]
+        columns[bench] = {best: "best"}
+        for method, (hit, users) in pooled.items():
+            if method != best and users == best_users:  # the same rows in the same order
+                d = paired_difference(np.asarray(hit), best_hits, users)
+                interval = f" ± {196 * d['difference_se']:.1f}" if "difference_se" in d else ""
+                columns[bench][method] = f"{100 * d['difference']:+.1f}{interval}"
+    if not columns:
+        return ""
+    methods = list(dict.fromkeys(m for cells in columns.values() for m in cells))
+    lines = ["| method | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
+    lines += [f"| {m} | " + " | ".join(cells.get(m, "–") for cells in columns.values()) + " |" for m in methods]
+    return (f"\nEach method against the best one on the same rows (unseen users, k = {k}): the difference in points, "
+            "± 1.96 standard errors clustered by user. An interval that holds 0 does not separate the two.\n\n"
+            + "\n".join(lines) + "\n")

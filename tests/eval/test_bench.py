@@ -93,6 +93,8 @@ def test_bench_jobs_gives_the_one_thread_figures(tmp_path, capsys):
     assert main(["bench", "--methods", "gpm", "bt", "--benchmarks", "cyclic", "--set", "epochs=3",
                  "--jobs", "2", "--save-runs", "--out", str(tmp_path / "two")]) == 0
     assert (tmp_path / "two" / "runs" / "cyclic" / "gpm" / "model.safetensors").exists()  # saved by a worker
+    assert "against the best one on the same rows" in (tmp_path / "two" / "results.md").read_text()
+    assert "_unseen_hits" not in (tmp_path / "two" / "results.json").read_text()  # the per-row hits stay in memory
     workers = json.loads((tmp_path / "two" / "results.json").read_text())["cyclic"]
     assert list(workers) == ["gpm", "bt", "bayes-ceiling"]  # the order asked for, the ceiling last
     for method in ("gpm", "bt"):

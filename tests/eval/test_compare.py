@@ -7,7 +7,7 @@ from conftest import two_group_rows
 from pluralign.cli import main
 from pluralign.data import PreferenceSet
 from pluralign.eval import evaluate
-from pluralign.eval.compare import compare, paired_difference
+from pluralign.eval.compare import compare, paired_difference, paired_table
 from pluralign.io import write_jsonl
 from pluralign.methods import BradleyTerry, PalA
 
@@ -55,3 +55,28 @@ def test_cli(fitted, tmp_path, capsys):
     assert main(["compare", "--runs", str(tmp_path / "pal"), "--data", str(tmp_path / "test.jsonl"),
                  "--out", str(out)]) == 2
     assert "give two runs" in capsys.readouterr().err
+
+
+def test_paired_table_by_hand():
+    users = ["u1", "u1", "u2", "u3"]
+    runs = {0: {"bench": {"m1": {"rows": {"user": users, "hit": [1, 1, 1, 0]}},
+                          "m2": {"rows": {"user": users, "hit": [1, 0, 0, 0]}},
+                          "bayes-ceiling": {"unseen": {}}}}}
+    text = paired_table(runs, "rows")
+    # m2 − m1: d = (0, −1, −1, 0), mean −0.5; per-user sums of d − d̄: 0, −.5, .5; SE = √(3/2 · 0.5) / 4
+    assert "| m1 | best |" in text and f"| m2 | -50.0 ± {196 * np.sqrt(0.75) / 4:.1f} |" in text
+    assert "bayes-ceiling" not in text  # no rows of its own: it is no method
+    assert paired_table({0: {"bench": {"m1": runs[0]["bench"]["m1"]}}}, "rows") == ""  # nothing to compare
+
+
+def test_paired_table_pools_seeds_by_whose_users_they_are():
+    users = ["u1", "u1", "u2", "u3"]
+    seed = {"bench": {"m1": {"rows": {"user": users, "hit": [1, 1, 1, 0]}},
+                      "m2": {"rows": {"user": users, "hit": [1, 0, 0, 1]}}}}
+    runs = {0: seed, 1: seed}
+    a, b = np.array([1, 1, 1, 0] * 2, dtype=float), np.array([1, 0, 0, 1] * 2, dtype=float)
+    new_users = paired_difference(b, a, [f"{s}:{u}" for s in (0, 1) for u in users])  # synthetic: 6 users
+    same_users = paired_difference(b, a, users * 2)  # a folder of real data: the same 3 users twice
+    assert new_users["difference_se"] != same_users["difference_se"]
+    for shared, d in (((), new_users), (["bench"], same_users)):
+        assert f"| m2 | {100 * d['difference']:+.1f} ± {196 * d['difference_se']:.1f} |" in paired_table(runs, "rows", shared)
