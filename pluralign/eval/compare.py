@@ -67,11 +67,13 @@ def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_u
     Seeds are pooled: a synthetic benchmark draws new users under each seed (clusters ``seed:user``);
     the benchmarks in ``shared_users`` (folders of real data) keep theirs, so a user is one cluster."""
     columns: dict[str, dict[str, str]] = {}
+    order: dict[str, None] = {}  # the methods in the bench's order, not the best first
     for bench in next(iter(runs.values())):
         pooled: dict[str, tuple[list, list]] = {}
         for seed, results in runs.items():
             for method, report in results[bench].items():
                 if report.get(key):
+                    order.setdefault(method)
                     hit, users = pooled.setdefault(method, ([], []))
                     hit += report[key]["hit"]
                     users += [u if bench in shared_users else f"{seed}:{u}" for u in report[key]["user"]]
@@ -87,7 +89,7 @@ def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_u
                 columns[bench][method] = f"{100 * d['difference']:+.1f}{interval}"
     if not columns:
         return ""
-    methods = list(dict.fromkeys(m for cells in columns.values() for m in cells))
+    methods = [m for m in order if any(m in cells for cells in columns.values())]
     lines = ["| method | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
     lines += [f"| {m} | " + " | ".join(cells.get(m, "–") for cells in columns.values()) + " |" for m in methods]
     return (f"\nEach method against the best one on the same rows (unseen users, k = {k}): the difference in points, "
