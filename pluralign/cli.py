@@ -242,7 +242,6 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     """Every method on every benchmark (a synthetic one, or a folder of train and test files such as `data split`
     writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png."""
     from pluralign.config import parse_method_overrides, parse_overrides
-    from pluralign.data import read_preferences
     from pluralign.data.synthetic import BENCHMARKS, check_options
     from pluralign.eval.bench import run_bench_seeds
     from pluralign.io import check_output
@@ -257,13 +256,12 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
         raise ValueError("--data-set context=...: use --context")
     folders = [name for name in benchmarks or () if name not in BENCHMARKS and Path(name).is_dir()]
     for name in benchmarks or BENCHMARKS:
-        if name in folders:  # real data, split: read now, so a bad file stops the bench before any fit
-            read_preferences(name, split="train"), read_preferences(name, split="test")
-        elif name not in BENCHMARKS and ("/" in name or os.sep in name):
+        if name in folders:  # real data, split: the bench reads every column before its first fit
+            continue
+        if name not in BENCHMARKS and ("/" in name or os.sep in name):
             raise ValueError(f"--benchmarks {name}: no such folder (an entry is a synthetic benchmark, or a "
                              "folder of train and test files such as pluralign data split writes)")
-        else:
-            check_options(name, built)  # an unknown benchmark, or an option one lacks, stops here
+        check_options(name, built)  # an unknown benchmark, or an option one lacks, stops here
     if folders and (built or context != "random"):
         log.warning("--context and --data-set build synthetic benchmarks; these folders are read as they stand: "
                     + ", ".join(folders))
