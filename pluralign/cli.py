@@ -20,6 +20,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 log = logging.getLogger("pluralign")
 DEFAULT_DEMO_DATA = "pets"
+DESCRIPTION = "Pluralistic alignment: reward models with a latent vector per user, few-shot adaptation to new users."
+WORKFLOW = """a run, end to end:
+  pluralign data build pets --out data/my-pets        (or: data convert ADAPTER FILE, then data split)
+  pluralign fit vpl --data data/my-pets --out runs/vpl
+  pluralign eval --run runs/vpl --data data/my-pets --out runs/vpl/eval.json
+  pluralign bench --benchmarks pets cyclic --out bench  (every method, a table and few-shot curves)
+COMMAND --help says more of each."""
 
 
 def data_list() -> None:
@@ -147,6 +154,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None
     """Run the evaluation protocol on DATA (a file, or a folder's test split) and write metrics JSON."""
     from pluralign.data import read_preferences
     from pluralign.eval import evaluate as run_protocol
+    from pluralign.eval.protocol import summary_lines
     from pluralign.io import check_output, write_json
 
     try:
@@ -161,7 +169,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None
     _warn_unknown_users(model, rows)
     report = run_protocol(model, rows, shots=ks)
     write_json(out, report)
-    print(json.dumps({k: report[k] for k in ("seen", "controversial") if k in report}, indent=1))
+    print("\n".join(summary_lines(report)))
     print(f"wrote {out}")
 
 
@@ -299,28 +307,38 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     print(f"plot: {out}/few_shot.png, table: {out}/results.md, all figures: {out}/results.json")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pluralign", description=__doc__.splitlines()[0])
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _command(commands, name: str, function) -> argparse.ArgumentParser:
+    """A subcommand whose help is FUNCTION's docstring: its first sentence in the list, all of it under
+    ``--help`` (argparse reads help text as %-format, so a literal % is doubled)."""
+    doc = " ".join((function.__doc__ or "").split())
+    return commands.add_parser(name, help=doc.split(". ")[0].rstrip(".").replace("%", "%%"), description=doc)
 
-    data = commands.add_parser("data", help="benchmarks and dataset adapters").add_subparsers(dest="data_command", required=True)
-    data.add_parser("list", help=data_list.__doc__)
-    p = data.add_parser("build", help=data_build.__doc__)
-    p.add_argument("name")
-    p.add_argument("--out", required=True)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pluralign", description=DESCRIPTION, epilog=WORKFLOW,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="benchmarks and dataset adapters", description="Benchmarks and "
+                               "dataset adapters: list them, build a benchmark, convert a dataset, split it by user")
+    data = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    _command(data, "list", data_list)
+    p = _command(data, "build", data_build)
+    p.add_argument("name", help="a synthetic benchmark (pluralign data list)")
+    p.add_argument("--out", required=True, help="folder for train.jsonl, test.jsonl and README.md")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--context", choices=["random", "survey"], default="random",
                    help="unseen users' context pairs: like any pair, or controversial only (VPL's survey protocol)")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword of the benchmark's builder, e.g. --set n_users=64 (data/DATASHEET.md)")
-    p = data.add_parser("convert", help=data_convert.__doc__)
-    p.add_argument("adapter")
-    p.add_argument("source")
-    p.add_argument("--out", required=True)
-    p = data.add_parser("split", help=data_split.__doc__)
-    p.add_argument("source")
-    p.add_argument("--out", required=True)
+    p = _command(data, "convert", data_convert)
+    p.add_argument("adapter", help="prism, tldr, psoups, ultrafeedback, personalllm or pickapic")
+    p.add_argument("source", help="the dataset as downloaded: a file, or a folder saved by datasets")
+    p.add_argument("--out", required=True, help="a JSONL file of contract rows")
+    p = _command(data, "split", data_split)
+    p.add_argument("source", help="a file of contract rows with user ids (what data convert writes)")
+    p.add_argument("--out", required=True, help="folder for train.jsonl, test.jsonl and README.md")
     p.add_argument("--unseen-users", dest="unseen_users", type=int,
                    help="users held out whole, for few-shot evaluation (default: a tenth of those with enough pairs)")
     p.add_argument("--context", type=int, default=16, help="each unseen user's context pairs (adapt on the first k)")
@@ -328,51 +346,51 @@ def build_parser() -> argparse.ArgumentParser:
                    help="each seen user's pairs held out for the test split")
     p.add_argument("--seed", type=int, default=0)
 
-    p = commands.add_parser("fit", help=fit.__doc__)
-    p.add_argument("method")
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
+    p = _command(commands, "fit", fit)
+    p.add_argument("method", help="bt, pal-a, pal-b, vpl, micro, gpm or maxmin")
+    p.add_argument("--data", required=True, help="a JSONL/CSV/Parquet file, or a folder with train.jsonl")
+    p.add_argument("--out", required=True, help="the run's folder: config, weights, fit statistics")
     p.add_argument("--config", help="YAML preset of constructor arguments (default: the shipped models/METHOD.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one constructor argument, e.g. --set epochs=5")
-    p.add_argument("--accelerator", default="cpu")
-    p.add_argument("--devices", default="1")
+    p.add_argument("--accelerator", default="cpu", help="Lightning accelerator: cpu, gpu, auto, ...")
+    p.add_argument("--devices", default="1", help="how many devices (or which), as Lightning takes it")
     p.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, fsdp, ...")
-    p.add_argument("--precision", default="32-true")
+    p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for small heads when jobs share cores)")
 
-    p = commands.add_parser("predict", help=predict.__doc__)
-    p.add_argument("--run", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--shots", type=int, default=8)
+    p = _command(commands, "predict", predict)
+    p.add_argument("--run", required=True, help="a run folder written by pluralign fit")
+    p.add_argument("--data", required=True, help="rows to score: a file, or a folder's test split")
+    p.add_argument("--out", required=True, help="JSONL, one probability per scored row")
+    p.add_argument("--shots", type=int, default=8, help="context pairs an unseen user is adapted on")
 
-    p = commands.add_parser("eval", help=evaluate.__doc__)
-    p.add_argument("--run", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--shots", default="0,1,2,4,8,16")
+    p = _command(commands, "eval", evaluate)
+    p.add_argument("--run", required=True, help="a run folder written by pluralign fit")
+    p.add_argument("--data", required=True, help="a file, or a folder's test split")
+    p.add_argument("--out", required=True, help="metrics JSON")
+    p.add_argument("--shots", default="0,1,2,4,8,16", help="the few-shot k to score unseen users at, comma-separated")
 
-    p = commands.add_parser("adapt", help=adapt.__doc__)
-    p.add_argument("--run", required=True)
-    p.add_argument("--pairs", required=True)
-    p.add_argument("--out", required=True)
+    p = _command(commands, "adapt", adapt)
+    p.add_argument("--run", required=True, help="a run folder written by pluralign fit")
+    p.add_argument("--pairs", required=True, help="the new user's labelled pairs (prompt, chosen, rejected)")
+    p.add_argument("--out", required=True, help="JSON: the user's vector (mean, and variance where the method has one)")
     p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank")
     p.add_argument("--queries", type=int, default=4, help="how many pairs to pick from POOL")
 
-    p = commands.add_parser("compare", help=compare.__doc__)
+    p = _command(commands, "compare", compare)
     p.add_argument("--runs", nargs="+", required=True, metavar="RUN", help="two saved runs: A and B")
-    p.add_argument("--data", required=True)
-    p.add_argument("--shots", type=int, default=8)
-    p.add_argument("--out", required=True)
+    p.add_argument("--data", required=True, help="a file, or a folder's test split")
+    p.add_argument("--shots", type=int, default=8, help="context pairs an unseen user is adapted on")
+    p.add_argument("--out", required=True, help="JSON: accuracies, the difference and its interval")
 
-    p = commands.add_parser("bench", help=bench.__doc__)
-    p.add_argument("--methods", nargs="+")
+    p = _command(commands, "bench", bench)
+    p.add_argument("--methods", nargs="+", help="default: every method")
     p.add_argument("--benchmarks", nargs="+",
                    help="synthetic benchmarks (default: all), or folders of train and test files (pluralign data split)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="folder for results.md, results.json and few_shot.png")
     p.add_argument("--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[0],
                    help="one seed, or several for mean ± sd (each seeds the benchmark and the models)")
     p.add_argument("--context", choices=["random", "survey"], default="random",
@@ -386,14 +404,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-runs", dest="save_runs", action="store_true",
                    help="save each fitted model to OUT/runs/BENCHMARK/METHOD, for pluralign compare")
 
-    p = commands.add_parser("users", help=users.__doc__)
-    p.add_argument("--run", required=True)
+    p = _command(commands, "users", users)
+    p.add_argument("--run", required=True, help="a run folder written by pluralign fit")
     p.add_argument("--data", required=True, help="rows with user ids (a file, or a folder's test split)")
     p.add_argument("--out", required=True, help="the map, a PNG")
-    p.add_argument("--shots", type=int, default=8)
-    p = commands.add_parser("demo", help=demo.__doc__)
-    p.add_argument("--out", default="demo")
-    p.add_argument("--methods", nargs="+")
+    p.add_argument("--shots", type=int, default=8, help="context pairs an unseen user's vector is inferred from")
+    p = _command(commands, "demo", demo)
+    p.add_argument("--out", default="demo", help="folder for the table and the plot")
+    p.add_argument("--methods", nargs="+", help="default: every method")
     return parser
 
 

@@ -70,9 +70,11 @@ def test_fit_writes_a_run(run_dir):
     assert list((run_dir / "logs").rglob("metrics.csv"))
 
 
-def test_eval_and_predict(run_dir, data_dir, tmp_path):
+def test_eval_and_predict(run_dir, data_dir, tmp_path, capsys):
     assert main(["eval", "--run", str(run_dir), "--data", str(data_dir), "--shots", "0,4",
                  "--out", str(tmp_path / "m.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "seen users" in printed and "unseen users, 4 shots" in printed  # the table, not a JSON dump
     report = json.loads((tmp_path / "m.json").read_text())
     assert list(report["unseen"]) == ["0", "4"] and "oracle_accuracy" in report["seen"]
     assert main(["predict", "--run", str(run_dir), "--data", str(data_dir / "test.jsonl"),
@@ -119,12 +121,23 @@ def test_bad_input_is_one_line_and_nonzero(run_dir, tmp_path, capsys):
 
 
 def test_help_for_every_subcommand(capsys):
-    for command in (["fit"], ["eval"], ["predict"], ["adapt"], ["compare"], ["bench"], ["demo"], ["data", "build"],
-                    ["data", "split"]):
+    """Each command's --help prints (a literal % in a docstring once crashed the top-level one) and says what
+    the command does; the names the help lists by hand are every method and adapter there is."""
+    from pluralign.data.adapters import ADAPTERS
+    from pluralign.methods import METHODS
+
+    helps = {}
+    for command in ([], ["data"], ["data", "list"], ["data", "build"], ["data", "convert"], ["data", "split"],
+                    ["fit"], ["predict"], ["eval"], ["adapt"], ["compare"], ["bench"], ["users"], ["demo"]):
         with pytest.raises(SystemExit) as exit_info:
             main([*command, "--help"])
         assert exit_info.value.code == 0
-        assert "usage: pluralign" in capsys.readouterr().out
+        helps[" ".join(command)] = capsys.readouterr().out
+        assert helps[" ".join(command)].startswith("usage: pluralign")
+    assert "95% interval" in helps["compare"] and "95%% " not in helps[""]
+    assert "Train METHOD on DATA" in helps["fit"] and "compare " in helps[""]
+    assert all(name in helps["fit"] for name in METHODS)
+    assert all(name in helps["data convert"] for name in ADAPTERS)
 
 
 def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, capsys):

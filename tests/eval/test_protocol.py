@@ -6,7 +6,7 @@ import pytest
 from conftest import two_group_rows
 from pluralign.data import PreferenceSet
 from pluralign.eval import evaluate, preference_metrics, score_rows
-from pluralign.eval.protocol import controversial_mask
+from pluralign.eval.protocol import controversial_mask, summary_lines
 from pluralign.methods import BradleyTerry
 
 
@@ -67,3 +67,21 @@ def test_score_rows_skips_context_rows(model_and_test):
     indices, probs = score_rows(model, test, shots=4)
     assert all(test.rows[i].get("role") != "context" for i in indices)
     assert len(indices) == sum(r.get("role") != "context" for r in test.rows) == len(probs)
+
+
+def test_summary_lines_by_hand():
+    """The terminal table of `pluralign eval`: gap in points with its 95% interval (1.96 SE), the worst group
+    marked, a dash where there is no oracle (real data), "no rows" where nothing was scored."""
+    report = {"seen": {"n": 40, "accuracy": 0.8, "oracle_accuracy": 0.85, "gap_to_oracle": 0.05},
+              "controversial": {"n": 0},
+              "groups": {"a": {"n": 20, "accuracy": 0.9}, "b": {"n": 20, "accuracy": 0.7}},
+              "worst_group": {"group": "b", "n": 20, "accuracy": 0.7},
+              "unseen": {"1": {"n": 10, "accuracy": 0.6, "oracle_accuracy": 0.9, "gap_to_oracle": 0.3,
+                               "gap_to_oracle_se": 0.1}}}
+    lines = summary_lines(report)
+    assert lines[1].split() == ["seen", "users", "40", "0.800", "0.850", "5.0"]
+    assert lines[2].split() == ["controversial", "pairs", "0", "no", "rows"]
+    assert lines[3].split() == ["group", "a", "20", "0.900", "–", "–"]
+    assert lines[4].split() == ["group", "b", "(worst)", "20", "0.700", "–", "–"]
+    assert lines[5].split() == ["unseen", "users,", "1", "shot", "10", "0.600", "0.900", "30.0", "±", "19.6"]
+
