@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -34,16 +35,18 @@ def data_list() -> None:
     from pluralign.data.adapters import ADAPTERS
     from pluralign.data.synthetic import BENCHMARKS
 
-    def first_line(function) -> str:
+    def summary(name: str, function) -> str:
+        """The docstring's first paragraph (its own, else its module's), wrapped beside NAME."""
         doc = function.__doc__ or sys.modules[function.__module__].__doc__ or ""
-        return doc.strip().splitlines()[0] if doc.strip() else ""
+        text = " ".join(doc.strip().split("\n\n")[0].split()).removeprefix(f"``{name}``: ")
+        return textwrap.fill(text, width=100, initial_indent=f"  {name:<20} ", subsequent_indent=" " * 23)
 
     print("benchmarks (pluralign data build NAME --out DIR):")
     for name, build in BENCHMARKS.items():
-        print(f"  {name:<20} {first_line(build)}")
+        print(summary(name, build))
     print("adapters (pluralign data convert NAME INPUT --out FILE):")
     for name, adapter in ADAPTERS.items():
-        print(f"  {name:<20} {first_line(adapter)}")
+        print(summary(name, adapter))
     print("then, for fit and eval: pluralign data split FILE --out DIR (unseen users held out whole)")
 
 
@@ -235,6 +238,10 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
     if active and not hasattr(model, "select_queries"):
         raise ValueError(f"--active: method {model.name!r} has no active query selection")
     labelled = read_preferences(pairs)
+    users = sorted({str(u) for u in labelled.column("user_id") if u is not None})
+    if len(users) > 1:
+        log.warning("%s holds the pairs of %d users (%s, ...): they are read as one user's", pairs, len(users),
+                    ", ".join(users[:3]))
     vector = model.infer_user(labelled)
     result = vector.to_dict()
     if active:
@@ -242,6 +249,9 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
         result["next_queries"] = [int(i) for i in model.select_queries(pool, queries, context=labelled)]
     write_json(out, result)
     print(f"wrote {out} (user from {vector.n_pairs} pairs)")
+    if active:
+        print(f"ask next, most informative first: rows {', '.join(map(str, result['next_queries']))} of {active} "
+              "(0-based; next_queries in the JSON)")
 
 
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,

@@ -152,6 +152,7 @@ def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, capsys):
     result = json.loads((tmp_path / "u.json").read_text())
     assert len(result["next_queries"]) == 3 and len(set(result["next_queries"])) == 3
     assert all(0 <= i < 10 for i in result["next_queries"]) and result["variance"] is not None
+    assert f"rows {', '.join(map(str, result['next_queries']))} of" in capsys.readouterr().out
     # a method without a posterior cannot rank queries: a clear error, no output
     assert main(["adapt", "--run", str(run_dir), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                  str(tmp_path / "pool.jsonl"), "--out", str(tmp_path / "bt.json")]) == 2
@@ -193,3 +194,14 @@ def test_data_build_takes_builder_options(tmp_path, capsys):
     assert main(["data", "build", "pets", "--out", str(tmp_path / "c"), "--set", "n_user=4"]) == 2
     assert "benchmark 'pets' has no option 'n_user'" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+def test_adapt_warns_when_the_pairs_are_several_users(data_dir, tmp_path, run_dir, caplog):
+    rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
+    context = [r for r in rows if r.get("role") == "context"]
+    two_users = [next(r for r in context if r["user_id"] == u) for u in sorted({r["user_id"] for r in context})[:2]]
+    write_jsonl(tmp_path / "pairs.jsonl", two_users)
+    assert main(["adapt", "--run", str(run_dir), "--pairs", str(tmp_path / "pairs.jsonl"), "--out",
+                 str(tmp_path / "u.json")]) == 0
+    assert "holds the pairs of 2 users" in caplog.text
+

@@ -149,8 +149,9 @@ def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, see
     model.fit(train, progress=progress)
     if save_to is not None:
         model.save_pretrained(save_to)
-    report = evaluate(model, test)
-    report[UNSEEN_HITS] = unseen_hits(model, test)
+    query_probs: dict = {}
+    report = evaluate(model, test, query_probs=query_probs)
+    report[UNSEEN_HITS] = unseen_hits(model, test, 8, scored=query_probs.get(8))
     if changed:
         report["overrides"] = ", ".join(f"{k}={v}" for k, v in changed.items())
     return report

@@ -50,10 +50,11 @@ def compare(model_a, model_b, data: PreferenceSet, shots: int = 8) -> dict:
 
 
 # ---------------------------------------------------------------------------------------- in the bench
-def unseen_hits(model, data: PreferenceSet, shots: int = 8) -> dict | None:
+def unseen_hits(model, data: PreferenceSet, shots: int = 8, scored: tuple | None = None) -> dict | None:
     """Each unseen-user query row's hit at ``shots`` and its user, in row order: what the bench keeps of a
-    cell (in memory only) to compare methods on the same rows. None where the data has no unseen users."""
-    rows, p = score_rows(model, data, shots, include_seen=False)
+    cell (in memory only) to compare methods on the same rows. None where the data has no unseen users.
+    ``scored``: those rows and probabilities already computed (``evaluate``'s ``query_probs``)."""
+    rows, p = scored if scored is not None else score_rows(model, data, shots, include_seen=False)
     if not len(rows):
         return None
     users = data.column("user_id")

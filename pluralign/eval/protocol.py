@@ -90,9 +90,11 @@ def _metrics(rows: np.ndarray, probs: np.ndarray, oracle: list, users: list | No
     return preference_metrics(probs, [oracle[i] for i in rows], None if users is None else [users[i] for i in rows])
 
 
-def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS) -> dict:
+def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
+             query_probs: dict | None = None) -> dict:
     """Every figure of the protocol as one JSON-ready dict (keys: seen, unseen, groups, worst_group,
-    controversial, fit, predict)."""
+    controversial, fit, predict). A dict passed as ``query_probs`` receives, for each k, the unseen users'
+    query rows and their P(chosen ≻ rejected), so a caller needs not adapt every user again."""
     features = model.featurize(data)
     oracle = data.column("oracle_p")
     groups = np.asarray([g if g is not None else "all" for g in data.column("group")], dtype=object)
@@ -115,6 +117,8 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS) -
             k_rows, k_probs = score_rows(model, data, k, features, include_seen=False) if k else (rows, probs)
             query = roles[k_rows] == "query"
             by_k[k] = (k_rows[query], k_probs[query])
+            if query_probs is not None:
+                query_probs[k] = by_k[k]
             entry = _metrics(*by_k[k], oracle, users)  # with the gap's standard error over unseen users
             hard = contested[by_k[k][0]]
             entry["controversial"] = _metrics(by_k[k][0][hard], by_k[k][1][hard], oracle, users)
@@ -150,8 +154,8 @@ def summary_lines(report: dict) -> list[str]:
         return f"{label:<24} {m['n']:>6}  {m['accuracy']:<8.3f} {oracle:<6}  {gap}"
 
     worst = report.get("worst_group", {}).get("group")
-    lines = [f"{'':<24} {'rows':>6}  {'accuracy':<8} {'oracle':<6}  gap (points)", line("seen users", report["seen"]),
-             line("  controversial pairs", report["controversial"])]
+    header = f"{'':<24} {'rows':>6}  {'accuracy':<8} {'oracle':<6}  gap, points (± 95%)"
+    lines = [header, line("seen users", report["seen"]), line("  controversial pairs", report["controversial"])]
     if len(report.get("groups", {})) > 1:
         lines += [line(f"  group {g}" + (" (worst)" if g == worst else ""), m) for g, m in report["groups"].items()]
     lines += [line(f"unseen users, {k} shot{'' if k == '1' else 's'}", m) for k, m in report.get("unseen", {}).items()]

@@ -7,7 +7,7 @@ from conftest import two_group_rows
 from pluralign.cli import main
 from pluralign.data import PreferenceSet
 from pluralign.eval import evaluate
-from pluralign.eval.compare import compare, paired_difference, paired_table
+from pluralign.eval.compare import compare, paired_difference, paired_table, unseen_hits
 from pluralign.io import write_jsonl
 from pluralign.methods import BradleyTerry, PalA
 
@@ -40,6 +40,17 @@ def test_agrees_with_the_protocol_and_sees_the_personalized_model_win(fitted):
     assert report["seen"]["difference"] - 1.96 * report["seen"]["difference_se"] > 0
     same = compare(pal, pal, test)
     assert same["seen"]["difference"] == 0 and same["seen"]["difference_se"] == 0
+
+
+def test_unseen_hits_reuse_the_protocols_scores(fitted):
+    """The bench takes each cell's 8-shot hits from evaluate's own scoring instead of adapting every user
+    again: the same rows, the same hits."""
+    _, pal, test = fitted
+    query_probs: dict = {}
+    report = evaluate(pal, test, shots=(0, 8), query_probs=query_probs)
+    assert sorted(query_probs) == [0, 8]
+    reused, fresh = unseen_hits(pal, test, 8, scored=query_probs[8]), unseen_hits(pal, test, 8)
+    assert reused == fresh and len(reused["hit"]) == report["unseen"]["8"]["n"]
 
 
 def test_cli(fitted, tmp_path, capsys):
