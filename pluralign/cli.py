@@ -21,6 +21,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 log = logging.getLogger("pluralign")
 DEFAULT_DEMO_DATA = "pets"
+RUN_HELP = "a run folder written by pluralign fit"
 DESCRIPTION = "Pluralistic alignment: reward models with a latent vector per user, few-shot adaptation to new users."
 WORKFLOW = """a run, end to end:
   pluralign data build pets --out data/my-pets        (or: data convert ADAPTER FILE, then data split)
@@ -372,19 +373,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for small heads when jobs share cores)")
 
     p = _command(commands, "predict", predict)
-    p.add_argument("--run", required=True, help="a run folder written by pluralign fit")
+    p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--data", required=True, help="rows to score: a file, or a folder's test split")
     p.add_argument("--out", required=True, help="JSONL, one probability per scored row")
     p.add_argument("--shots", type=int, default=8, help="context pairs an unseen user is adapted on")
 
     p = _command(commands, "eval", evaluate)
-    p.add_argument("--run", required=True, help="a run folder written by pluralign fit")
+    p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--data", required=True, help="a file, or a folder's test split")
     p.add_argument("--out", required=True, help="metrics JSON")
     p.add_argument("--shots", default="0,1,2,4,8,16", help="the few-shot k to score unseen users at, comma-separated")
 
     p = _command(commands, "adapt", adapt)
-    p.add_argument("--run", required=True, help="a run folder written by pluralign fit")
+    p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--pairs", required=True, help="the new user's labelled pairs (prompt, chosen, rejected)")
     p.add_argument("--out", required=True, help="JSON: the user's vector (mean, and variance where the method has one)")
     p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank")
@@ -415,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save each fitted model to OUT/runs/BENCHMARK/METHOD, for pluralign compare")
 
     p = _command(commands, "users", users)
-    p.add_argument("--run", required=True, help="a run folder written by pluralign fit")
+    p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--data", required=True, help="rows with user ids (a file, or a folder's test split)")
     p.add_argument("--out", required=True, help="the map, a PNG")
     p.add_argument("--shots", type=int, default=8, help="context pairs an unseen user's vector is inferred from")
