@@ -100,6 +100,7 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     """Train METHOD on DATA (a file, or a folder's train split) and save the run to OUT."""
     from pluralign.config import build_model, load_config, parse_overrides, preset
     from pluralign.data import read_preferences
+    from pluralign.eval.protocol import diagnostic_lines
     from pluralign.io import check_output
 
     check_output(out, folder=True)
@@ -117,6 +118,8 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     memory = f", peak {stats['peak_memory_mb']:,.0f} MB" if "peak_memory_mb" in stats else ""
     print(f"{method}: fit {stats['n_pairs']} pairs in {stats['fit_seconds']:.1f} s "
           f"({stats['pairs_per_second']:,.0f} pairs/s{memory}); saved to {out}")
+    for line in diagnostic_lines(stats):
+        print(f"  {line}")
 
 
 def _warn_unknown_users(model, rows) -> None:

@@ -159,5 +159,24 @@ def summary_lines(report: dict) -> list[str]:
     if len(report.get("groups", {})) > 1:
         lines += [line(f"  group {g}" + (" (worst)" if g == worst else ""), m) for g, m in report["groups"].items()]
     lines += [line(f"unseen users, {k} shot{'' if k == '1' else 's'}", m) for k, m in report.get("unseen", {}).items()]
+    return lines + diagnostic_lines(report.get("fit", {}))
+
+
+def diagnostic_lines(fit_stats: dict) -> list[str]:
+    """What a method reports of its own fit, one line each: VPL's posterior-collapse check, MiCRo's head
+    specialization (the head that tracks each true attribute best), MaxMin's EM."""
+    lines = []
+    if collapse := fit_stats.get("collapse"):
+        lines.append(f"latent: {collapse['active_units_kl']} of {collapse['latent_dim']} units active, KL "
+                     f"{collapse['kl_total']:.2f} nats ({'collapsed' if collapse['collapsed'] else 'not collapsed'})")
+    if heads := fit_stats.get("head_specialization"):
+        best = [f"{a} → head {h} (r = {heads['correlation'][h][j]:+.2f})"
+                for j, (a, h) in enumerate(heads["best_head"].items())]
+        lines.append("heads: " + ", ".join(best))
+    if "em_iterations" in fit_stats:
+        n = fit_stats["em_iterations"]
+        lines.append(f"EM: {n} iteration{'' if n == 1 else 's'}, "
+                     f"{'converged' if fit_stats['em_converged'] else 'not converged'}; group sizes "
+                     f"{', '.join(f'{s:g}' for s in fit_stats['group_sizes'])}; BIC {fit_stats['bic']:,.1f}")
     return lines
 

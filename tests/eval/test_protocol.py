@@ -6,7 +6,7 @@ import pytest
 from conftest import two_group_rows
 from pluralign.data import PreferenceSet
 from pluralign.eval import evaluate, preference_metrics, score_rows
-from pluralign.eval.protocol import controversial_mask, summary_lines
+from pluralign.eval.protocol import controversial_mask, diagnostic_lines, summary_lines
 from pluralign.methods import BradleyTerry
 
 
@@ -84,4 +84,17 @@ def test_summary_lines_by_hand():
     assert lines[3].split() == ["group", "a", "20", "0.900", "–", "–"]
     assert lines[4].split() == ["group", "b", "(worst)", "20", "0.700", "–", "–"]
     assert lines[5].split() == ["unseen", "users,", "1", "shot", "10", "0.600", "0.900", "30.0", "±", "19.6"]
+
+
+def test_diagnostic_lines_by_hand():
+    """Each method's own report of its fit, as `pluralign fit` and `pluralign eval` print it."""
+    assert diagnostic_lines({"n_pairs": 10}) == []
+    collapse = {"active_units_kl": 3, "latent_dim": 8, "kl_total": 0.123, "collapsed": False}
+    heads = {"attributes": ["length", "sentiment"], "correlation": [[0.1, -0.7], [0.8, 0.0]],
+             "best_head": {"length": 1, "sentiment": 0}}
+    em = {"em_iterations": 1, "em_converged": True, "group_sizes": [10.0, 2.0], "bic": 1234.5}
+    assert diagnostic_lines({"collapse": collapse, "head_specialization": heads, **em}) == [
+        "latent: 3 of 8 units active, KL 0.12 nats (not collapsed)",
+        "heads: length → head 1 (r = +0.80), sentiment → head 0 (r = -0.70)",
+        "EM: 1 iteration, converged; group sizes 10, 2; BIC 1,234.5"]
 
