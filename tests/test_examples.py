@@ -1,4 +1,4 @@
-"""Every example runs (smoke): on a feature benchmark with few epochs so no backbone is needed."""
+"""Every example runs (smoke), with few epochs; on a feature benchmark where the example allows one."""
 
 import importlib.util
 from pathlib import Path
@@ -16,7 +16,7 @@ def load(name: str):
 
 
 def test_every_example_is_smoke_run():
-    tested = {"fit_and_compare", "few_shot_user", "split_real_data"}
+    tested = {"fit_and_compare", "few_shot_user", "split_real_data", "personalized_best_of_n"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -35,3 +35,16 @@ def test_split_real_data(tmp_path):
     report = load("split_real_data").main(["--data", "ideal-points", "--method", "pal-a", "--epochs", "2",
                                             "--unseen-users", "4", "--out", str(tmp_path)])
     assert set(report["unseen"]) == {"0", "4", "8", "16"} and (tmp_path / "report.json").exists()
+
+
+def test_personalized_best_of_n():
+    """On a small pets draw (text, so the shipped backbone embeds it): every selector picks, and the scores
+    are shares and regrets."""
+    results = load("personalized_best_of_n").main(["--data", "pets", "--method", "pal-a", "--epochs", "2", "--n", "3",
+                                                   "--rounds", "3", "--data-set", "n_users=6",
+                                                   "--data-set", "n_unseen_users=2"])
+    assert set(results) == {"random", "bt (one reward)", "pal-a, user from 8 pairs", "maxmin (worst-off group)"}
+    for scores in results.values():
+        assert 0 <= scores["favourite"] <= 1 and scores["regret"] >= 0
+        assert {"helpful", "harmless"} <= set(scores)
+
