@@ -92,14 +92,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     groups = sorted({g for _, g in unseen})
     results = {}
     print(f"{args.data}: {len(unseen)} unseen users x {args.rounds} draws of {args.n} responses")
-    print(f"{'selector':<30} {'favourite':>9} {'regret':>7}   favourite by group ({', '.join(groups)})")
+    print(f"{'selector':<30} {'favourite':>9} {'regret':>7}   favourite / regret by group ({', '.join(groups)})")
     for selector, rows in picks.items():
         best = np.array([b for _, b, _ in rows], dtype=float)
         regret = np.array([r for _, _, r in rows])
-        by_group = {g: float(best[[grp == g for grp, _, _ in rows]].mean()) for g in groups}
+        in_group = {g: np.array([grp == g for grp, _, _ in rows]) for g in groups}
+        by_group = {g: {"favourite": float(best[m].mean()), "regret": float(regret[m].mean())}
+                    for g, m in in_group.items()}
         results[selector] = {"favourite": float(best.mean()), "regret": float(regret.mean()), **by_group}
         print(f"{selector:<30} {best.mean():>9.3f} {regret.mean():>7.2f}   "
-              + "  ".join(f"{by_group[g]:.3f}" for g in groups))
+              + "  ".join(f"{by_group[g]['favourite']:.3f} / {by_group[g]['regret']:.2f}" for g in groups))
     return results
 
 
