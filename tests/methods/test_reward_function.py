@@ -1,0 +1,58 @@
+"""A fitted model as TRL's reward function: the same numbers as ``score``, per-row users, chat messages."""
+
+import pytest
+
+from pluralign.data import PreferenceSet
+from pluralign.data.synthetic import build_benchmark
+from pluralign.methods import GPM, MaxMin, PalA
+from pluralign.methods.reward_function import reward_function
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    bench = build_benchmark("pets", seed=0, n_users=4, n_unseen_users=1, pairs_per_user=12, test_pairs_per_user=4)
+    train, test = PreferenceSet.from_rows(bench.train), PreferenceSet.from_rows(bench.test)
+    pal = PalA(k=2, pref_dim=8, hidden=[], epochs=3, lr=0.01, batch_size=16, few_shot_steps=10).fit(train, progress=False)
+    maxmin = MaxMin(n_groups=2, hidden=[], epochs=2, lr=0.01, batch_size=16).fit(train, progress=False)
+    return pal, maxmin, train, test
+
+
+def test_rewards_are_the_models_scores(fitted):
+    pal, _, train, _ = fitted
+    rows = train.rows[:6]
+    prompts, completions = [r["prompt"] for r in rows], [r["chosen"] for r in rows]
+    ids = [r["user_id"] for r in rows]
+    population = reward_function(pal)(prompts=prompts, completions=completions)
+    assert population == pytest.approx(pal.score(prompts, completions).tolist())
+    # a user_id column (TRL passes every dataset column): each row scored for its own user
+    personal = reward_function(pal)(prompts=prompts, completions=completions, user_id=ids, trainer_state=None)
+    assert personal == pytest.approx(pal.score(prompts, completions, user=ids).tolist())
+    assert personal != pytest.approx(population)
+    # one fixed user for every row
+    fixed = reward_function(pal, user=ids[0])(prompts, completions)
+    assert fixed == pytest.approx(pal.score(prompts, completions, user=ids[0]).tolist())
+
+
+def test_new_users_chat_messages_and_errors(fitted):
+    pal, maxmin, _, test = fitted
+    query = [r for r in test.rows if r.get("role") == "query"][:3]
+    context = PreferenceSet.from_rows([r for r in test.rows if r.get("role") == "context"][:4])
+    new = pal.infer_user(context)
+    prompts, completions = [r["prompt"] for r in query], [r["chosen"] for r in query]
+    chat = reward_function(pal, users={"new": new})(
+        prompts=[[{"role": "user", "content": p}] for p in prompts],
+        completions=[[{"role": "assistant", "content": c}] for c in completions], user_id=["new"] * 3)
+    assert chat == pytest.approx(pal.score(prompts, completions, user=new).tolist())
+    with pytest.raises(KeyError, match="unknown user 'stranger'"):
+        reward_function(pal)(prompts, completions, user_id=["stranger"] * 3)
+    # MaxMin's egalitarian reward: the worst-off group's standardized reward
+    egalitarian = reward_function(maxmin, egalitarian=True)
+    assert egalitarian.__name__ == "maxmin_egalitarian"
+    assert egalitarian(prompts, completions) == pytest.approx(maxmin.maxmin_score(prompts, completions).tolist())
+    with pytest.raises(ValueError, match="needs MaxMin"):
+        reward_function(pal, egalitarian=True)
+    gpm = GPM(n_blocks=1, hidden=[], epochs=1).fit(
+        PreferenceSet.from_rows([{"chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0]}] * 4),
+        progress=False)
+    with pytest.raises(ValueError, match="no scalar reward"):
+        reward_function(gpm)
