@@ -27,6 +27,7 @@ WORKFLOW = """a run, end to end:
   pluralign data build pets --out data/my-pets        (or: data convert ADAPTER FILE, then data split)
   pluralign fit vpl --data data/my-pets --out runs/vpl
   pluralign eval --run runs/vpl --data data/my-pets --out runs/vpl/eval.json
+  pluralign rank --run runs/vpl --candidates cands.jsonl --pairs my_pairs.jsonl --out best.jsonl  (best-of-N for a user)
   pluralign bench --benchmarks pets cyclic --out bench  (every method, a table and few-shot curves)
 COMMAND --help says more of each."""
 
@@ -258,6 +259,46 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
               "(0-based; next_queries in the JSON)")
 
 
+def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: str | None = None,
+         egalitarian: bool = False) -> None:
+    """Best-of-N for a user: score each prompt's candidate responses with the run's reward for the user (a
+    known id, a record's user_id, or a new user inferred from --pairs) and keep the best. Writes JSONL:
+    prompt, best (its index), response, rewards."""
+    from pluralign.data import read_preferences
+    from pluralign.data.readers import read_candidates
+    from pluralign.io import check_output, write_jsonl
+    from pluralign.methods.reward_function import reward_function
+
+    check_output(out)
+    if user is not None and pairs is not None:
+        raise ValueError("--user and --pairs: give one (a known user's id, or a new user's labelled pairs)")
+    if egalitarian and (user is not None or pairs is not None):
+        raise ValueError("--egalitarian ranks for every group at once: it takes no --user or --pairs")
+    model = _load_run(run)
+    records = read_candidates(candidates)
+    vector = model.infer_user(read_preferences(pairs)) if pairs is not None else None
+    score = reward_function(model, user=vector if vector is not None else user, egalitarian=egalitarian)
+    columns = {}
+    if user is None and pairs is None and any("user_id" in r for r in records):
+        columns["user_id"] = [r.get("user_id") for r in records for _ in r["responses"]]  # each record's own user
+    rewards = score([r["prompt"] for r in records for _ in r["responses"]],
+                    [response for r in records for response in r["responses"]], **columns)
+    ranked, start = [], 0
+    for r in records:
+        mine = rewards[start:start + len(r["responses"])]
+        start += len(r["responses"])
+        best = max(range(len(mine)), key=mine.__getitem__)
+        ranked.append({**r, "best": best, "response": r["responses"][best], "rewards": [round(x, 6) for x in mine]})
+    write_jsonl(out, ranked)
+    if egalitarian:
+        who = "the worst-off group"
+    elif vector is not None:
+        who = f"a new user from {vector.n_pairs} pairs"
+    else:
+        who = f"user {user}" if user is not None else "each record's user_id" if columns else "the population"
+    print(f"wrote {out} ({len(records)} prompts, {len(rewards)} responses ranked for {who})")
+
+
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
           seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1,
           data_options: Sequence[str] = (), save_runs: bool = False) -> None:
@@ -393,6 +434,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="JSON: the user's vector (mean, and variance where the method has one)")
     p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank")
     p.add_argument("--queries", type=int, default=4, help="how many pairs to pick from POOL")
+
+    p = _command(commands, "rank", rank)
+    p.add_argument("--run", required=True, help=RUN_HELP)
+    p.add_argument("--candidates", required=True,
+                   help="JSONL, JSON or Parquet: a record per prompt with 'prompt', 'responses' [, 'user_id']")
+    p.add_argument("--out", required=True, help="JSONL: each record with the best response, its index and every reward")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--user", help="a user the run was trained on")
+    who.add_argument("--pairs", help="a new user's labelled pairs: their vector is inferred first")
+    p.add_argument("--egalitarian", action="store_true",
+                   help="MaxMin only: rank by the worst-off group's reward instead of one user's")
 
     p = _command(commands, "compare", compare)
     p.add_argument("--runs", nargs="+", required=True, metavar="RUN", help="two saved runs: A and B")

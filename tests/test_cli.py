@@ -128,7 +128,7 @@ def test_help_for_every_subcommand(capsys):
 
     helps = {}
     for command in ([], ["data"], ["data", "list"], ["data", "build"], ["data", "convert"], ["data", "split"],
-                    ["fit"], ["predict"], ["eval"], ["adapt"], ["compare"], ["bench"], ["users"], ["demo"]):
+                    ["fit"], ["predict"], ["eval"], ["adapt"], ["rank"], ["compare"], ["bench"], ["users"], ["demo"]):
         with pytest.raises(SystemExit) as exit_info:
             main([*command, "--help"])
         assert exit_info.value.code == 0
@@ -204,4 +204,41 @@ def test_adapt_warns_when_the_pairs_are_several_users(data_dir, tmp_path, run_di
     assert main(["adapt", "--run", str(run_dir), "--pairs", str(tmp_path / "pairs.jsonl"), "--out",
                  str(tmp_path / "u.json")]) == 0
     assert "holds the pairs of 2 users" in caplog.text
+
+
+def test_rank_best_of_n_for_a_user(tmp_path, capsys):
+    """`pluralign rank` on a text run: each record's best response by the reward of a known user, of a new
+    user from pairs, of each record's own user, or MaxMin's worst-off group; bad combinations are one line."""
+    from pluralign.data.synthetic import build_benchmark
+    from pluralign.methods.base import PreferenceModel
+
+    bench = build_benchmark("pets", seed=0, n_users=4, n_unseen_users=1, pairs_per_user=12, test_pairs_per_user=4)
+    bench.write(tmp_path / "pets")
+    run = tmp_path / "pal"
+    assert main(["fit", "pal-a", "--data", str(tmp_path / "pets"), "--out", str(run), "--set", "epochs=3",
+                 "--set", "hidden=[]", "--no-progress"]) == 0
+    model = PreferenceModel.from_pretrained(run)
+    texts = sorted({r["chosen"] for r in bench.test} | {r["rejected"] for r in bench.test})[:5]
+    prompt = bench.test[0]["prompt"]
+    users = sorted({r["user_id"] for r in bench.train})
+    write_jsonl(tmp_path / "c.jsonl", [{"prompt": prompt, "responses": texts[:3], "user_id": users[0]},
+                                       {"prompt": prompt, "responses": texts[2:], "user_id": users[1]}])
+    write_jsonl(tmp_path / "pairs.jsonl", [r for r in bench.test if r.get("role") == "context"][:4])
+
+    rank = ["rank", "--run", str(run), "--candidates", str(tmp_path / "c.jsonl")]
+    assert main([*rank, "--out", str(tmp_path / "r.jsonl")]) == 0
+    ranked = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    for record, responses, user in zip(ranked, (texts[:3], texts[2:]), users):
+        expected = model.score(prompt, responses, user=user)
+        assert record["rewards"] == pytest.approx(expected.tolist(), abs=1e-5)
+        assert record["best"] == int(expected.argmax()) and record["response"] == responses[record["best"]]
+    assert "each record's user_id" in capsys.readouterr().out
+    assert main([*rank, "--out", str(tmp_path / "n.jsonl"), "--pairs", str(tmp_path / "pairs.jsonl")]) == 0
+    assert "a new user from 4 pairs" in capsys.readouterr().out
+    for extra, message in ((["--egalitarian"], "needs MaxMin's group rewards"),
+                           (["--user", "nobody"], "unknown user 'nobody'"),
+                           (["--egalitarian", "--user", users[0]], "takes no --user or --pairs")):
+        out = tmp_path / "x.jsonl"
+        assert main([*rank, "--out", str(out), *extra]) == 2
+        assert message in capsys.readouterr().err and not out.exists()
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pluralign.data.contract import DataError, PreferenceSet, fail, validate_rows
+from pluralign.data.contract import DataError, PreferenceSet, fail, messages_to_text, validate_rows
 
 # CSV cells that hold structured values (lists, dicts, chat messages) are JSON text.
 _CSV_JSON_COLUMNS = (
@@ -118,11 +118,54 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
 
             return PreferenceSet.from_rows(_read_dataset(datasets.load_from_disk(str(path)), split), str(path))
         raise DataError(f"{path}: directory holds no {split}.jsonl/.parquet/.csv/.json nor a saved dataset")
+    rows, lines = _read_file(path)
+    return PreferenceSet(validate_rows(rows, str(path), lines), str(path))
+
+
+def _read_file(path: Path) -> tuple[list, list[int] | None]:
     if not path.exists():
         raise DataError(f"{path}: no such file")
     readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet}
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"{path}: unknown format {path.suffix!r} (expected .jsonl, .json, .csv or .parquet)")
-    rows, lines = reader(path)
-    return PreferenceSet(validate_rows(rows, str(path), lines), str(path))
+    return reader(path)
+
+
+def read_candidates(source: str | os.PathLike) -> list[dict]:
+    """Prompts with candidate responses to rank (``pluralign rank``): one record per prompt with ``prompt``
+    and ``responses`` (a non-empty list; text or chat messages, read as text) and optionally ``user_id``.
+    The first bad record stops the reader with its file, line or row, and column."""
+    path = Path(source)
+    if path.suffix.lower() == ".csv":
+        raise DataError(f"{path}: candidates are read from .jsonl, .json or .parquet (a list per record)")
+    rows, lines = _read_file(path)
+    records = []
+    for i, row in enumerate(rows):
+        line = lines[i] if lines else None
+
+        def where(column: str | None, message: str) -> DataError:
+            return fail(str(path), i, column, message, line)
+
+        if not isinstance(row, dict):
+            raise where(None, f"expected a record with 'prompt' and 'responses', got {type(row).__name__}")
+        responses = row.get("responses")
+        if not isinstance(responses, list) or not responses:
+            raise where("responses", "expected a non-empty list of responses")
+        record = {}
+        cells = [("prompt", row.get("prompt")), *((f"responses[{j}]", r) for j, r in enumerate(responses))]
+        for column, value in cells:
+            if value is None:
+                raise where(column, "missing")
+            try:
+                record[column] = messages_to_text(value)
+            except TypeError as err:
+                raise where(column, str(err)) from None
+        user = row.get("user_id")
+        if user is not None and not isinstance(user, (str, int)):
+            raise where("user_id", f"expected a string, got {type(user).__name__}")
+        records.append({"prompt": record.pop("prompt"), "responses": list(record.values()),
+                        **({"user_id": str(user)} if user is not None else {})})
+    if not records:
+        raise DataError(f"{path}: no candidates")
+    return records

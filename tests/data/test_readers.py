@@ -3,6 +3,7 @@ import json
 import pytest
 
 from pluralign.data import DataError, read_preferences
+from pluralign.data.readers import read_candidates
 from pluralign.io import write_jsonl
 
 ROWS = [
@@ -113,3 +114,29 @@ def test_check_output_stops_before_work(tmp_path, monkeypatch):
     monkeypatch.setattr("os.access", lambda path, mode: False)  # as a non-root user sees a read-only folder
     with pytest.raises(ValueError, match=rf"^--run {tmp_path / 'run'}: {tmp_path} is not writable$"):
         check_output(tmp_path / "run", folder=True, flag="--run")
+
+
+def test_read_candidates_and_where_they_go_wrong(tmp_path):
+    good = tmp_path / "c.jsonl"
+    chat = {"prompt": [{"role": "user", "content": "hi"}], "responses": ["a", {"role": "assistant", "content": "b"}]}
+    write_jsonl(good, [{**chat, "user_id": 7}, {"prompt": "p", "responses": ["c"]}])
+    assert read_candidates(good) == [{"prompt": "hi", "responses": ["a", "b"], "user_id": "7"},
+                                     {"prompt": "p", "responses": ["c"]}]
+    cases = [({"prompt": "p", "responses": []}, "line 2, column 'responses': expected a non-empty list"),
+             ({"prompt": "p", "responses": "a"}, "line 2, column 'responses': expected a non-empty list"),
+             ({"responses": ["a"]}, "line 2, column 'prompt': missing"),
+             ({"prompt": "p", "responses": ["a", None]}, "line 2, column 'responses[1]': missing"),
+             ({"prompt": "p", "responses": [{"role": "user"}]}, "column 'responses[0]': expected a string or"),
+             ({"prompt": "p", "responses": ["a"], "user_id": [1]}, "column 'user_id': expected a string")]
+    for record, message in cases:
+        bad = tmp_path / "bad.jsonl"
+        write_jsonl(bad, [{"prompt": "ok", "responses": ["ok"]}, record])
+        with pytest.raises(DataError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            read_candidates(bad)
+    (tmp_path / "c.csv").write_text("prompt,responses\np,a\n")
+    with pytest.raises(DataError, match="read from .jsonl, .json or .parquet"):
+        read_candidates(tmp_path / "c.csv")
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(DataError, match="no candidates"):
+        read_candidates(tmp_path / "empty.jsonl")
+
