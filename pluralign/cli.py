@@ -299,6 +299,14 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     print(f"wrote {out} ({len(records)} prompts, {len(rewards)} responses ranked for {who})")
 
 
+def _write_run_record(out: str, command: str, **arguments) -> None:
+    """OUT/run.json: the command, its arguments and what ran it (pluralign.provenance), before any result."""
+    from pluralign.io import write_json
+    from pluralign.provenance import environment
+
+    write_json(Path(out) / "run.json", {"command": command, "arguments": arguments, "environment": environment()})
+
+
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
           seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1,
           data_options: Sequence[str] = (), save_runs: bool = False) -> None:
@@ -334,6 +342,8 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     check_output(out, folder=True)
     per_method = parse_method_overrides(overrides, methods)
+    _write_run_record(out, "bench", methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds),
+                      context=context, overrides=list(overrides), data_options=list(data_options), jobs=jobs)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
                     overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs)
     print((Path(out) / "results.md").read_text())
@@ -357,6 +367,7 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     # the shipped rows are the seed-0 build: its generator's prior gives their Bayes few-shot ceiling
     prior = build_benchmark(DEFAULT_DEMO_DATA, seed=0).prior
     ceiling = bayes_few_shot(prior, datasets[DEFAULT_DEMO_DATA][1].rows)
+    _write_run_record(out, "demo", methods=list(methods or METHODS), data=str(shipped))
     run_bench(list(methods or METHODS), datasets, out, ceilings={DEFAULT_DEMO_DATA: ceiling})
     print((Path(out) / "results.md").read_text())
     print(f"plot: {out}/few_shot.png, table: {out}/results.md, all figures: {out}/results.json")

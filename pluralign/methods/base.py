@@ -37,6 +37,7 @@ from pluralign.io import atomic_path, write_json
 from pluralign.methods.common import preference_nll
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
+from pluralign.provenance import environment
 from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer, quiet_lightning
 from pluralign.training.memory import PeakMemory
 
@@ -399,6 +400,7 @@ class PreferenceModel:
             "user_ids": self.user_ids_,
             "uses_embeddings": self.uses_embeddings_,
             "fit": self.fit_stats_,
+            "environment": environment(),  # what produced these weights: code, libraries, machine
         })
 
     @classmethod

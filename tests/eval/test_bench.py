@@ -58,6 +58,9 @@ def test_bench_over_two_seeds(tmp_path, capsys):
     assert "| ideal-points | bayes-ceiling | – | – |" in (out / "results.md").read_text()
     assert (out / "seed-1" / "results.md").exists()
     assert "bayes-ceiling" in json.loads((out / "seed-1" / "results.json").read_text())["ideal-points"]
+    record = json.loads((out / "run.json").read_text())  # how the figures were made
+    assert record["command"] == "bench" and record["arguments"]["seeds"] == [0, 1]
+    assert record["environment"]["libraries"]["torch"] and record["environment"]["time_utc"]
     assert main(["bench", "--methods", "bt", "--seeds", "1", "1", "--out", str(out)]) == 2
     assert "distinct" in capsys.readouterr().err
 

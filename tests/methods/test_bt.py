@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -41,6 +43,8 @@ def test_save_load_round_trip(fitted, tmp_path):
     model.save_pretrained(tmp_path)
     loaded = PreferenceModel.from_pretrained(tmp_path)
     assert isinstance(loaded, BradleyTerry) and loaded.hidden == [32]
+    environment = json.loads((tmp_path / "config.json").read_text())["environment"]  # what produced the weights
+    assert environment["pluralign"] and environment["libraries"]["lightning"]
     a, b = embeddings(train[:8], "chosen_embedding"), embeddings(train[:8], "rejected_embedding")
     assert torch.equal(model.prefer_proba(None, a, b), loaded.prefer_proba(None, a, b))
     with pytest.raises(ValueError, match="not a"):
