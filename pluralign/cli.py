@@ -78,7 +78,7 @@ def data_convert(adapter: str, source: str, out: str) -> None:
 
 
 def data_split(source: str, out: str, unseen_users: int | None = None, context: int = 16,
-               test_fraction: float = 0.2, seed: int = 0) -> None:
+               test_fraction: float = 0.2, seed: int = 0, stratify: bool = False) -> None:
     """Split a dataset by user into DIR/train.jsonl and DIR/test.jsonl (held-out pairs of seen users; unseen
     users' context and query rows), for `fit` and `eval` on real data."""
     from pluralign.data import read_preferences
@@ -87,10 +87,10 @@ def data_split(source: str, out: str, unseen_users: int | None = None, context: 
 
     check_output(out, folder=True)
     data = read_preferences(source)
-    split = split_by_user(data, unseen_users, context, test_fraction, seed)
+    split = split_by_user(data, unseen_users, context, test_fraction, seed, stratify)
     write_jsonl(Path(out) / "train.jsonl", split.train.rows)
     write_jsonl(Path(out) / "test.jsonl", split.test.rows)
-    write_text(Path(out) / "README.md", split.card(source, seed, context, test_fraction))
+    write_text(Path(out) / "README.md", split.card(source, seed, context, test_fraction, stratify))
     print(f"wrote {out}/train.jsonl ({len(split.train)} rows, {len(split.seen_users)} seen users), "
           f"{out}/test.jsonl ({len(split.test)} rows, {len(split.unseen_users)} unseen users)")
 
@@ -411,6 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", dest="test_fraction", type=float, default=0.2,
                    help="each seen user's pairs held out for the test split")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stratify", action="store_true",
+                   help="draw the unseen users group by group (the group column), so every group has some")
 
     p = _command(commands, "fit", fit)
     p.add_argument("method", help="bt, pal-a, pal-b, vpl, micro, gpm or maxmin")

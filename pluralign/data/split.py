@@ -25,14 +25,14 @@ class UserSplit:
     seen_users: list[str]
     unseen_users: list[str]
 
-    def card(self, source: str, seed: int, n_context: int, test_fraction: float) -> str:
+    def card(self, source: str, seed: int, n_context: int, test_fraction: float, stratify: bool = False) -> str:
         n_context_rows = sum(r.get("role") == "context" for r in self.test)
         n_queries = sum(r.get("role") == "query" for r in self.test)
         return "\n".join([
             f"# {source}, split by user",
             "",
             f"`pluralign data split {source} --unseen-users {len(self.unseen_users)} --context {n_context} "
-            f"--test-fraction {test_fraction} --seed {seed}`",
+            f"--test-fraction {test_fraction} --seed {seed}{' --stratify' if stratify else ''}`",
             "",
             f"- train.jsonl: {len(self.train)} rows of {len(self.seen_users)} seen users (and any rows without a user id)",
             f"- test.jsonl: {len(self.test) - n_context_rows - n_queries} held-out rows of seen users; "
@@ -44,11 +44,13 @@ class UserSplit:
 
 
 def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_context: int = 16,
-                  test_fraction: float = 0.2, seed: int = 0) -> UserSplit:
+                  test_fraction: float = 0.2, seed: int = 0, stratify: bool = False) -> UserSplit:
     """Hold out ``unseen_users`` users (default: a tenth of the eligible ones, at least one), drawn at random
     among those with more than ``n_context`` pairs (so each has a query left), and ``test_fraction`` of every
     seen user's pairs. A user's pairs are shuffled before they are cut, so the context is not whatever the
-    file happened to list first."""
+    file happened to list first. ``stratify``: draw the unseen users group by group (a user's group is the
+    ``group`` of most of their rows), in proportion to the eligible users of each, at least one per group
+    while there are as many unseen users as groups, so a small group is not left out of the few-shot test."""
     if any(role is not None for role in data.column("role")):
         raise DataError(f"{data.source}: the rows already have roles (context/query): this data is split")
     if n_context < 1:
@@ -72,7 +74,10 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
     if unseen_users == len(users) and users:
         raise DataError(f"{data.source}: --unseen-users {unseen_users} leaves no seen user to train on")
     rng = np.random.default_rng(seed)
-    unseen = set(rng.choice(eligible, size=unseen_users, replace=False).tolist()) if unseen_users else set()
+    if stratify and unseen_users:
+        unseen = _stratified(rng, eligible, _user_groups(data, by_user), unseen_users)
+    else:
+        unseen = set(rng.choice(eligible, size=unseen_users, replace=False).tolist()) if unseen_users else set()
     train, test = [data.rows[i] for i in pooled], []
     for user in users:
         rows = [data.rows[i] for i in rng.permutation(by_user[user])]
@@ -88,3 +93,28 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
                         "holds out no pair of a seen user")
     return UserSplit(PreferenceSet(train, f"{data.source}:train"), PreferenceSet(test, f"{data.source}:test"),
                      [u for u in users if u not in unseen], [u for u in users if u in unseen])
+
+
+def _user_groups(data: PreferenceSet, by_user: dict[str | None, list[int]]) -> dict[str, str | None]:
+    """Each user's group: the most common ``group`` of their rows (None where they have none)."""
+    groups = data.column("group")
+    majority = {}
+    for user, rows in by_user.items():
+        labels = [groups[i] for i in rows if groups[i] is not None]
+        majority[user] = max(sorted(set(labels)), key=labels.count) if labels else None
+    return majority
+
+
+def _stratified(rng: np.random.Generator, eligible: list[str], group_of: dict[str, str | None], n: int) -> set[str]:
+    """``n`` of ``eligible``, group by group: one each first while n allows, then one at a time to the group
+    furthest below its proportional share."""
+    members: dict[str | None, list[str]] = {}
+    for user in eligible:
+        members.setdefault(group_of[user], []).append(user)
+    names = sorted(members, key=str)
+    share = {g: n * len(members[g]) / len(eligible) for g in names}
+    take = {g: int(n >= len(names)) for g in names}
+    while sum(take.values()) < n:
+        open_groups = [g for g in names if take[g] < len(members[g])]
+        take[max(open_groups, key=lambda g: share[g] - take[g])] += 1  # max keeps the first of a tie
+    return {u for g in names if take[g] for u in rng.choice(members[g], size=take[g], replace=False).tolist()}

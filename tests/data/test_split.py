@@ -2,12 +2,13 @@
 
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from conftest import two_group_rows
 from pluralign.cli import main
 from pluralign.data import DataError, PreferenceSet, read_preferences
-from pluralign.data.split import split_by_user
+from pluralign.data.split import _stratified, split_by_user
 from pluralign.io import write_jsonl
 
 
@@ -69,3 +70,29 @@ def test_cli_writes_a_folder_that_fit_and_eval_read(pooled, tmp_path):
     run = tmp_path / "run"
     assert main(["fit", "pal-a", "--data", str(out), "--out", str(run), "--set", "epochs=2", "--no-progress"]) == 0
     assert main(["eval", "--run", str(run), "--data", str(out), "--shots", "0,8", "--out", str(tmp_path / "m.json")]) == 0
+    stratified = tmp_path / "stratified"
+    assert main(["data", "split", str(tmp_path / "all.jsonl"), "--out", str(stratified), "--unseen-users", "2",
+                 "--stratify"]) == 0
+    assert "--seed 0 --stratify`" in (stratified / "README.md").read_text()  # the card's command remakes it
+
+
+def test_stratify_draws_every_group():
+    """Groups of 6 and 3 users: a plain draw of 2 can miss the small group; a stratified one never does, and
+    3 go 2:1 as the groups do. By hand: 8/1/1 users, 2 unseen: both from the big group (shares 1.6, 0.2,
+    0.2); 3: one each; 5: one each, then the big group's deficit takes the rest."""
+    train, _ = two_group_rows(n_users=9, pairs=20)
+    data = PreferenceSet.from_rows(train, "groups.jsonl")
+    group_of = {r["user_id"]: r["group"] for r in train}
+    plain = [Counter(group_of[u] for u in split_by_user(data, 2, n_context=8, seed=s).unseen_users) for s in range(8)]
+    assert any(len(c) == 1 for c in plain)  # the case stratifying is for
+    for seed in range(8):
+        two = split_by_user(data, 2, n_context=8, seed=seed, stratify=True).unseen_users
+        assert Counter(group_of[u] for u in two) == {"a": 1, "b": 1}
+        three = split_by_user(data, 3, n_context=8, seed=seed, stratify=True).unseen_users
+        assert Counter(group_of[u] for u in three) == {"a": 2, "b": 1}
+    users = [f"a{i}" for i in range(8)] + ["b0", "c0"]
+    groups = {u: u[0] for u in users}
+    rng = np.random.default_rng(0)
+    for n, expected in ((2, {"a": 2}), (3, {"a": 1, "b": 1, "c": 1}), (5, {"a": 3, "b": 1, "c": 1})):
+        assert Counter(groups[u] for u in _stratified(rng, users, groups, n)) == expected
+
