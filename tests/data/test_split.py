@@ -83,7 +83,8 @@ def test_stratify_draws_every_group():
     train, _ = two_group_rows(n_users=9, pairs=20)
     data = PreferenceSet.from_rows(train, "groups.jsonl")
     group_of = {r["user_id"]: r["group"] for r in train}
-    plain = [Counter(group_of[u] for u in split_by_user(data, 2, n_context=8, seed=s).unseen_users) for s in range(8)]
+    plain = [Counter(group_of[u] for u in split_by_user(data, 2, n_context=8, seed=seed).unseen_users)
+             for seed in range(8)]
     assert any(len(c) == 1 for c in plain)  # the case stratifying is for
     for seed in range(8):
         two = split_by_user(data, 2, n_context=8, seed=seed, stratify=True).unseen_users
