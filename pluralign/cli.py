@@ -505,6 +505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = {"eval": evaluate}.get(command) or globals()[command]
     try:
         handler(**args)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as a shell tool does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1
     except (ValueError, KeyError, TypeError, OSError, RuntimeError) as err:
         if debug:
             raise

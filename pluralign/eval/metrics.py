@@ -35,9 +35,26 @@ def standard_error_of_mean(standard_errors: Sequence[float]) -> float:
     return float(np.sqrt(np.sum(np.square(standard_errors))) / len(standard_errors))
 
 
+def calibration_error(p: np.ndarray, bins: int = 5) -> float:
+    """Expected calibration error of the predicted preferences: rows binned by confidence max(p, 1 − p) into
+    ``bins`` equal bins of [0.5, 1], then Σ_b (n_b / N) |accuracy_b − confidence_b|. Confidence, not p,
+    because a pair's orientation is arbitrary (the label is "chosen wins" by the contract); 0 is calibrated:
+    of the pairs called at 80 %, 80 % go that way."""
+    confidence = np.maximum(p, 1.0 - p)
+    which = np.minimum(((confidence - 0.5) * 2 * bins).astype(int), bins - 1)
+    correct = hits(p)
+    error = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            error += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    return float(error)
+
+
 def preference_metrics(p_chosen: Sequence[float], oracle_p: Sequence[float | None] | None = None,
                        clusters: Sequence | None = None) -> dict:
-    """``n``, ``accuracy`` (a tie at 0.5 counts half), ``log_loss``, and ``oracle_accuracy`` — the accuracy
+    """``n``, ``accuracy`` (a tie at 0.5 counts half), ``log_loss``, ``calibration_error`` (ECE, 5 bins of
+    confidence), and ``oracle_accuracy`` — the accuracy
     of the true model on the same sampled labels — where every row has ``oracle_p``. With ``clusters``
     (each row's user), also ``gap_to_oracle_se``: the standard error of the gap over those users, so a
     reader sees how much a dozen unseen users can tell (gap ± 1.96 SE is a 95% interval)."""
@@ -47,6 +64,7 @@ def preference_metrics(p_chosen: Sequence[float], oracle_p: Sequence[float | Non
         return out
     out["accuracy"] = float(np.mean(hits(p)))
     out["log_loss"] = float(-np.mean(np.log(np.clip(p, EPS, 1.0))))
+    out["calibration_error"] = calibration_error(p)
     if oracle_p is not None and len(oracle_p) and all(o is not None for o in oracle_p):
         o = np.asarray(oracle_p, dtype=np.float64)
         out["oracle_accuracy"] = float(np.mean(hits(o)))

@@ -142,8 +142,9 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
 
 
 def summary_lines(report: dict) -> list[str]:
-    """The report of :func:`evaluate` as a short table for the terminal: rows scored, accuracy, the oracle's
-    accuracy on the same rows and the gap in points (± its 95% interval over unseen users, where known)."""
+    """The report of :func:`evaluate` as a short table for the terminal: rows scored, accuracy, calibration
+    error, the oracle's accuracy on the same rows and the gap in points (± its 95% interval over unseen
+    users, where known)."""
     def line(label: str, m: dict) -> str:
         if "accuracy" not in m:
             return f"{label:<24} {m.get('n', 0):>6}  no rows"
@@ -151,10 +152,11 @@ def summary_lines(report: dict) -> list[str]:
         gap = f"{100 * m['gap_to_oracle']:.1f}" if "gap_to_oracle" in m else "–"
         if "gap_to_oracle_se" in m:
             gap += f" ± {196 * m['gap_to_oracle_se']:.1f}"
-        return f"{label:<24} {m['n']:>6}  {m['accuracy']:<8.3f} {oracle:<6}  {gap}"
+        ece = f"{m['calibration_error']:.3f}" if "calibration_error" in m else "–"
+        return f"{label:<24} {m['n']:>6}  {m['accuracy']:<8.3f} {ece:<5}  {oracle:<6}  {gap}"
 
     worst = report.get("worst_group", {}).get("group")
-    header = f"{'':<24} {'rows':>6}  {'accuracy':<8} {'oracle':<6}  gap, points (± 95%)"
+    header = f"{'':<24} {'rows':>6}  {'accuracy':<8} {'ECE':<5}  {'oracle':<6}  gap, points (± 95%)"
     lines = [header, line("seen users", report["seen"]), line("  controversial pairs", report["controversial"])]
     if len(report.get("groups", {})) > 1:
         lines += [line(f"  group {g}" + (" (worst)" if g == worst else ""), m) for g, m in report["groups"].items()]

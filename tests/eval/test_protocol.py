@@ -18,6 +18,19 @@ def test_metrics_by_hand():
     assert math.isclose(m["oracle_accuracy"], 2 / 3)
 
 
+def test_calibration_error_by_hand_and_on_calibrated_draws():
+    from pluralign.eval.metrics import calibration_error
+
+    # confidences .95, .95 (bin 4: both right) and .65, .65 (bin 1: one right): ½·|1 − .95| + ½·|.5 − .65|
+    assert math.isclose(calibration_error(np.array([0.95, 0.95, 0.65, 0.35])), 0.5 * 0.05 + 0.5 * 0.15)
+    # labels drawn from the predicted probability, the pair written with the winner as "chosen": calibrated
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=20_000)
+    as_written = np.where(rng.uniform(size=p.size) < p, p, 1.0 - p)
+    assert calibration_error(as_written) < 0.01
+    assert calibration_error(np.clip(as_written * 1.6 - 0.3, 0, 1)) > 0.05  # overconfident: caught
+
+
 def test_clustered_standard_error_by_hand():
     from pluralign.eval.metrics import clustered_standard_error
 
@@ -72,18 +85,19 @@ def test_score_rows_skips_context_rows(model_and_test):
 def test_summary_lines_by_hand():
     """The terminal table of `pluralign eval`: gap in points with its 95% interval (1.96 SE), the worst group
     marked, a dash where there is no oracle (real data), "no rows" where nothing was scored."""
-    report = {"seen": {"n": 40, "accuracy": 0.8, "oracle_accuracy": 0.85, "gap_to_oracle": 0.05},
+    report = {"seen": {"n": 40, "accuracy": 0.8, "calibration_error": 0.0312, "oracle_accuracy": 0.85,
+                       "gap_to_oracle": 0.05},
               "controversial": {"n": 0},
               "groups": {"a": {"n": 20, "accuracy": 0.9}, "b": {"n": 20, "accuracy": 0.7}},
               "worst_group": {"group": "b", "n": 20, "accuracy": 0.7},
               "unseen": {"1": {"n": 10, "accuracy": 0.6, "oracle_accuracy": 0.9, "gap_to_oracle": 0.3,
                                "gap_to_oracle_se": 0.1}}}
     lines = summary_lines(report)
-    assert lines[1].split() == ["seen", "users", "40", "0.800", "0.850", "5.0"]
+    assert lines[1].split() == ["seen", "users", "40", "0.800", "0.031", "0.850", "5.0"]
     assert lines[2].split() == ["controversial", "pairs", "0", "no", "rows"]
-    assert lines[3].split() == ["group", "a", "20", "0.900", "–", "–"]
-    assert lines[4].split() == ["group", "b", "(worst)", "20", "0.700", "–", "–"]
-    assert lines[5].split() == ["unseen", "users,", "1", "shot", "10", "0.600", "0.900", "30.0", "±", "19.6"]
+    assert lines[3].split() == ["group", "a", "20", "0.900", "–", "–", "–"]
+    assert lines[4].split() == ["group", "b", "(worst)", "20", "0.700", "–", "–", "–"]
+    assert lines[5].split() == ["unseen", "users,", "1", "shot", "10", "0.600", "–", "0.900", "30.0", "±", "19.6"]
 
 
 def test_diagnostic_lines_by_hand():
