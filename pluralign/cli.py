@@ -7,7 +7,6 @@ non-zero exit; outputs are written atomically, so a failed command leaves no hal
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
