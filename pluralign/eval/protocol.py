@@ -181,4 +181,3 @@ def diagnostic_lines(fit_stats: dict) -> list[str]:
                      f"{'converged' if fit_stats['em_converged'] else 'not converged'}; group sizes "
                      f"{', '.join(f'{s:g}' for s in fit_stats['group_sizes'])}; BIC {fit_stats['bic']:,.1f}")
     return lines
-

@@ -9,7 +9,8 @@ silent fallback to the population. Without a ``user_id`` column, every row is sc
 ``UserVector``, or None for the population model).
 
 ``egalitarian=True`` (MaxMin only) scores each completion by the worst-off group's standardized reward,
-min_g r_g(x, y): MaxMin-RLHF's objective (Chakraborty et al. 2024, Eq. 6), one policy for every group.
+min_g r_g(x, y): MaxMin-RLHF's objective (Chakraborty et al. 2024, eq. 9; ``maxmin/model.py``), one policy
+for every group.
 GPM has no scalar reward (its preferences need not be transitive), so it cannot serve as one.
 """
 
@@ -19,12 +20,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pluralign.data.contract import messages_to_text
 from pluralign.methods.base import PreferenceModel, UserVector
+from pluralign.methods.gpm import GPM
 
 
 def reward_function(model: PreferenceModel, user: Any = None, users: Mapping[str, UserVector] | None = None,
                     egalitarian: bool = False) -> Callable[..., list[float]]:
     """``f(prompts, completions, **columns) -> list[float]``: the model's reward of each completion."""
-    if model.name == "gpm":
+    if isinstance(model, GPM):
         raise ValueError("gpm: no scalar reward to train a policy on (GPM models preferences, which may be "
                          "intransitive); use a reward model (bt, pal-a, pal-b, vpl, micro, maxmin)")
     if egalitarian and not hasattr(model, "maxmin_score"):
