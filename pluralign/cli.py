@@ -157,8 +157,9 @@ def predict(run: str, data: str, out: str, shots: int = 8) -> None:
     print(f"wrote {out} ({len(indices)} rows)")
 
 
-def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None:
-    """Run the evaluation protocol on DATA (a file, or a folder's test split) and write metrics JSON."""
+def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: str | None = None) -> None:
+    """Run the evaluation protocol on DATA (a file, or a folder's test split) and write metrics JSON (with
+    --plot, also the few-shot curve: unseen-user accuracy against k, the oracle dashed)."""
     from pluralign.data import read_preferences
     from pluralign.eval import evaluate as run_protocol
     from pluralign.eval.protocol import summary_lines
@@ -171,6 +172,8 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None
     if any(k < 0 for k in ks):
         raise ValueError(f"--shots {shots!r}: shot counts must be non-negative")
     check_output(out)
+    if plot is not None:
+        check_output(plot, flag="--plot")
     model = _load_run(run)
     rows = read_preferences(data, split="test")
     _warn_unknown_users(model, rows)
@@ -178,6 +181,11 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16") -> None
     write_json(out, report)
     print("\n".join(summary_lines(report)))
     print(f"wrote {out}")
+    if plot is not None:
+        from pluralign.eval.plots import plot_few_shot
+
+        plot_few_shot({Path(data).name if Path(data).is_dir() else Path(data).stem: {model.name: report}}, plot)
+        print(f"wrote {plot}")
 
 
 def compare(runs: Sequence[str], data: str, out: str, shots: int = 8) -> None:
@@ -439,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="a file, or a folder's test split")
     p.add_argument("--out", required=True, help="metrics JSON")
     p.add_argument("--shots", default="0,1,2,4,8,16", help="the few-shot k to score unseen users at, comma-separated")
+    p.add_argument("--plot", help="also draw the few-shot curve to this PNG")
 
     p = _command(commands, "adapt", adapt)
     p.add_argument("--run", required=True, help=RUN_HELP)

@@ -75,6 +75,12 @@ def test_eval_and_predict(run_dir, data_dir, tmp_path, capsys):
                  "--out", str(tmp_path / "m.json")]) == 0
     printed = capsys.readouterr().out
     assert "seen users" in printed and "unseen users, 4 shots" in printed  # the table, not a JSON dump
+    assert main(["eval", "--run", str(run_dir), "--data", str(data_dir), "--shots", "0,4", "--out",
+                 str(tmp_path / "m2.json"), "--plot", str(tmp_path / "curve.png")]) == 0
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["eval", "--run", str(run_dir), "--data", str(data_dir), "--out", str(tmp_path / "m3.json"),
+                 "--plot", str(tmp_path)]) == 2  # a folder where the PNG should go: stopped before any work
+    assert "--plot" in capsys.readouterr().err and not (tmp_path / "m3.json").exists()
     report = json.loads((tmp_path / "m.json").read_text())
     assert list(report["unseen"]) == ["0", "4"] and "oracle_accuracy" in report["seen"]
     assert main(["predict", "--run", str(run_dir), "--data", str(data_dir / "test.jsonl"),
