@@ -7,6 +7,7 @@ non-zero exit; outputs are written atomically, so a failed command leaves no hal
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -314,9 +315,25 @@ def _write_run_record(out: str, command: str, **arguments) -> None:
     write_json(Path(out) / "run.json", {"command": command, "arguments": arguments, "environment": environment()})
 
 
+def _check_resumable(out: str, arguments: dict) -> None:
+    """--resume keeps cells only where they were made as this run would make them: the seeds, contexts,
+    overrides and builder options of OUT/run.json must be this command's (methods and benchmarks may differ)."""
+    record_path = Path(out) / "run.json"
+    if not record_path.exists():
+        raise ValueError(f"--resume: {record_path} is missing: no earlier bench in {out} to resume")
+    try:
+        earlier = json.loads(record_path.read_text())["arguments"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"--resume: {record_path} is not a bench's record") from None
+    for key in ("seeds", "context", "overrides", "data_options"):
+        if earlier.get(key) != arguments[key]:
+            raise ValueError(f"--resume: {out} was made with {key} = {earlier.get(key)!r}, this command has "
+                             f"{arguments[key]!r}; use the same options, or a new --out")
+
+
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
           seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1,
-          data_options: Sequence[str] = (), save_runs: bool = False) -> None:
+          data_options: Sequence[str] = (), save_runs: bool = False, resume: bool = False) -> None:
     """Every method on every benchmark (a synthetic one, or a folder of train and test files such as `data split`
     writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png."""
     from pluralign.config import parse_method_overrides, parse_overrides
@@ -349,10 +366,13 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     check_output(out, folder=True)
     per_method = parse_method_overrides(overrides, methods)
-    _write_run_record(out, "bench", methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds),
-                      context=context, overrides=list(overrides), data_options=list(data_options), jobs=jobs)
+    arguments = dict(methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds), context=context,
+                     overrides=list(overrides), data_options=list(data_options), jobs=jobs, save_runs=save_runs)
+    if resume:
+        _check_resumable(out, arguments)
+    _write_run_record(out, "bench", **arguments)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
-                    overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs)
+                    overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs, resume=resume)
     print((Path(out) / "results.md").read_text())
 
 
@@ -490,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a keyword of every benchmark's builder, e.g. n_unseen_users=48 (data/DATASHEET.md)")
     p.add_argument("--save-runs", dest="save_runs", action="store_true",
                    help="save each fitted model to OUT/runs/BENCHMARK/METHOD, for pluralign compare")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the cells an interrupted bench in OUT finished (same options) and fit the rest")
 
     p = _command(commands, "users", users)
     p.add_argument("--run", required=True, help=RUN_HELP)

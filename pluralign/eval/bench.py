@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 from collections import Counter
@@ -157,6 +158,28 @@ def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, see
     return report
 
 
+def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, data_options: dict,
+                   save_runs: bool) -> dict[str, dict[str, dict]]:
+    """The cells an interrupted bench wrote to ``out_dir/results.json`` (``bench --resume`` keeps them).
+    Their per-row hits were never written: where the cell's model was saved, they are scored again from it,
+    so the paired table keeps every method; else the cell stays out of that table."""
+    path = Path(out_dir) / "results.json"
+    if not path.exists():
+        return {}
+    saved = json.loads(path.read_text())
+    kept = {name: {m: r for m, r in by_method.items() if m != CEILING and "seen" in r}
+            for name, by_method in saved.items() if name in benchmarks and isinstance(by_method, dict)}
+    for name, by_method in kept.items():
+        model_dirs = {m: run_dir(out_dir, name, m) for m in by_method}
+        if save_runs and by_method and all((d / "config.json").exists() for d in model_dirs.values()):
+            from pluralign.methods import PreferenceModel
+
+            _, test = bench_data(name, seed, **data_options)
+            for method, report in by_method.items():
+                report[UNSEEN_HITS] = unseen_hits(PreferenceModel.from_pretrained(model_dirs[method]), test)
+    return {name: by_method for name, by_method in kept.items() if by_method}
+
+
 def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path, note: str = "") -> None:
     """results.json, results.md (the table, the paired comparison, then ``note``) and few_shot.png into
     ``out_dir``."""
@@ -170,15 +193,20 @@ def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path, note: 
 def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, PreferenceSet]],
               out_dir: str | Path, seed: int = 0, progress: bool = False,
               overrides: dict[str, dict] | None = None, ceilings: dict[str, dict | None] | None = None,
-              note: str = "", save_runs: bool = False) -> dict:
+              note: str = "", save_runs: bool = False, done: dict[str, dict[str, dict]] | None = None) -> dict:
     """Fit each method (its shipped preset, with ``overrides[method]`` on top) on each dataset's train rows
     and evaluate on its test rows; ``ceilings[name]`` (:func:`benchmark_ceiling`) joins as the row
     ``bayes-ceiling``. Writes results.json, results.md (``note`` under the table) and few_shot.png into ``out_dir``;
-    with ``save_runs``, each model to :func:`run_dir`."""
+    with ``save_runs``, each model to :func:`run_dir`. The cells in ``done`` (:func:`finished_cells`) are kept,
+    not fitted again."""
     results: dict[str, dict[str, dict]] = {}
     for name, (train, test) in datasets.items():
         results[name] = {}
         for method in methods:
+            if method in (done or {}).get(name, {}):
+                results[name][method] = done[name][method]
+                log.info("bench: %s on %s kept from the earlier run", method, name)
+                continue
             log.info("bench: %s on %s", method, name)
             results[name][method] = fit_and_evaluate(method, train, test, seed, (overrides or {}).get(method), progress,
                                                      run_dir(out_dir, name, method) if save_runs else None)
@@ -217,23 +245,26 @@ def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequen
 
 def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int],
                        data_options: dict, overrides: dict[str, dict],
-                       jobs: int, out_dirs: dict[int, Path] | None = None,
-                       save_runs: bool = False) -> dict[int, dict[str, dict[str, dict]]]:
+                       jobs: int, out_dirs: dict[int, Path] | None = None, save_runs: bool = False,
+                       done: dict[int, dict[str, dict[str, dict]]] | None = None
+                       ) -> dict[int, dict[str, dict[str, dict]]]:
     """Every (seed, benchmark, method) cell in ``jobs`` worker processes: {seed: {benchmark: {method: report}}}
     in the order of the arguments, whatever order the cells finish in. ``data_options`` go to every
     benchmark's builder (``context`` and the like). With ``out_dirs``, each seed's finished cells are written
     to its ``results.json`` as they come, so an interrupted bench keeps them (as the one-process run does),
-    and with ``save_runs`` each model to :func:`run_dir` there."""
+    and with ``save_runs`` each model to :func:`run_dir` there. The cells in ``done`` are kept, not fitted."""
 
     def in_order(seed: int, done: dict[tuple, dict]) -> dict[str, dict[str, dict]]:
         return {name: {m: done[(seed, name, m)] for m in methods if (seed, name, m) in done}
                 for name in benchmarks if any((seed, name, m) in done for m in methods)}
 
-    _warm_cache(methods, benchmarks, seeds, data_options, overrides)
+    reports: dict[tuple, dict] = {(seed, name, method): report for seed, by_name in (done or {}).items()
+                                  for name, by_method in by_name.items() for method, report in by_method.items()}
     cells = [(name, seed, data_options, method, overrides.get(method, {}),
               run_dir(out_dirs[seed], name, method) if save_runs and out_dirs else None)
-             for seed in seeds for name in benchmarks for method in methods]
-    reports: dict[tuple, dict] = {}
+             for seed in seeds for name in benchmarks for method in methods if (seed, name, method) not in reports]
+    if cells:
+        _warm_cache(methods, benchmarks, seeds, data_options, overrides)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_worker_cell, *cell): cell for cell in cells}
         for done, future in enumerate(as_completed(futures), 1):
@@ -276,7 +307,7 @@ def mean_over_seeds(runs: Sequence[Any]) -> Any:
 def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: str | Path,
                     seeds: Sequence[int] = (0,), context: str = "random",
                     overrides: dict[str, dict] | None = None, jobs: int = 1,
-                    data_options: dict | None = None, save_runs: bool = False) -> dict:
+                    data_options: dict | None = None, save_runs: bool = False, resume: bool = False) -> dict:
     """``run_bench`` for each seed (the benchmark's and the model's), then the mean ± sd over seeds.
 
     One seed writes its results into ``out_dir``; several write ``out_dir/seed-N/`` each and, in
@@ -284,12 +315,18 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     plot of the mean curves. ``jobs`` > 1 fits the cells in that many worker processes of one thread
     each (:func:`run_cells_parallel`); the figures are those of a one-thread run. ``data_options`` are
     further keywords of the benchmarks' builders (``pluralign bench --data-set``). ``save_runs`` saves every
-    model under its seed's folder (:func:`run_dir`)."""
+    model under its seed's folder (:func:`run_dir`). ``resume`` keeps the cells each seed's results.json
+    already holds (:func:`finished_cells`) and fits only the rest."""
     out_dir = Path(out_dir)
     overrides = overrides or {}
     options = {"context": context, **(data_options or {})}
     seed_dirs = {seeds[0]: out_dir} if len(seeds) == 1 else {seed: out_dir / f"seed-{seed}" for seed in seeds}
-    parallel = (run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs, seed_dirs, save_runs)
+    done = ({seed: finished_cells(seed_dirs[seed], benchmarks, seed, options, save_runs) for seed in seeds}
+            if resume else {})
+    for seed, kept in done.items():
+        n_kept = sum(len(by_method) for by_method in kept.values())
+        log.info("bench: seed %d: %d cell(s) kept from %s", seed, n_kept, seed_dirs[seed] / "results.json")
+    parallel = (run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs, seed_dirs, save_runs, done)
                 if jobs > 1 else None)
 
     built = f"Benchmarks built with {', '.join(f'{k}={v}' for k, v in data_options.items())}.\n" if data_options else ""
@@ -299,7 +336,7 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
         if parallel is None:
             datasets = {name: bench_data(name, seed, **options) for name in benchmarks}
             return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings, note=built,
-                             save_runs=save_runs)
+                             save_runs=save_runs, done=done.get(seed))
         results = parallel[seed]
         for name, ceiling in ceilings.items():
             if ceiling is not None:

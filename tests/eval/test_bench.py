@@ -178,3 +178,32 @@ def test_bench_takes_a_folder_of_real_data_beside_the_benchmarks(tmp_path, caplo
     assert compared["seen"]["accuracy_b"] == pytest.approx(results[str(folder)]["bt"]["seen"]["accuracy"], abs=1e-4)
     assert main(["bench", "--methods", "bt", "--benchmarks", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "nowhere: no such folder" in capsys.readouterr().err
+
+
+def test_bench_resume_keeps_the_finished_cells(tmp_path, capsys, caplog):
+    """An interrupted bench (here: one that ran bt only) is resumed: its cells are kept as they were (the
+    same fit seconds: not refitted), the rest are fitted; with saved models the kept cells' hits are scored
+    again, so the paired table keeps them. Options that would make different cells refuse to resume."""
+    out = tmp_path / "bench"
+    base = ["bench", "--benchmarks", "cyclic", "--set", "epochs=2", "--save-runs", "--out", str(out)]
+    assert main([*base, "--methods", "bt"]) == 0
+    first = json.loads((out / "results.json").read_text())["cyclic"]["bt"]
+    with caplog.at_level("INFO", logger="pluralign.bench"):
+        assert main([*base, "--methods", "bt", "gpm", "--resume"]) == 0
+    assert "bt on cyclic kept from the earlier run" in caplog.text
+    resumed = json.loads((out / "results.json").read_text())["cyclic"]
+    assert list(resumed) == ["bt", "gpm", "bayes-ceiling"]
+    assert resumed["bt"]["fit"]["fit_seconds"] == first["fit"]["fit_seconds"]
+    paired = (out / "results.md").read_text().split("against the best one")[1]
+    assert "| bt |" in paired and "| gpm |" in paired
+    # the same in worker processes: every cell kept, nothing to fit
+    assert main([*base, "--methods", "bt", "gpm", "--resume", "--jobs", "2"]) == 0
+    again = json.loads((out / "results.json").read_text())["cyclic"]
+    assert again["gpm"]["fit"]["fit_seconds"] == resumed["gpm"]["fit"]["fit_seconds"]
+    capsys.readouterr()
+    assert main(["bench", "--benchmarks", "cyclic", "--set", "epochs=3", "--methods", "bt", "--resume",
+                 "--out", str(out)]) == 2
+    assert "was made with overrides = ['epochs=2']" in capsys.readouterr().err
+    assert main(["bench", "--methods", "bt", "--resume", "--out", str(tmp_path / "new")]) == 2
+    assert "no earlier bench" in capsys.readouterr().err
+
