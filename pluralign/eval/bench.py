@@ -177,6 +177,9 @@ def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, da
             _, test = bench_data(name, seed, **data_options)
             for method, report in by_method.items():
                 report[UNSEEN_HITS] = unseen_hits(PreferenceModel.from_pretrained(model_dirs[method]), test)
+        elif by_method:
+            log.warning("bench: the kept cells of %s (%s) have no saved model (--save-runs), so they stay out of "
+                        "the paired table", name, ", ".join(by_method))
     return {name: by_method for name, by_method in kept.items() if by_method}
 
 
