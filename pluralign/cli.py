@@ -397,7 +397,8 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     _write_run_record(out, "demo", methods=list(methods or METHODS), data=str(shipped))
     run_bench(list(methods or METHODS), datasets, out, ceilings={DEFAULT_DEMO_DATA: ceiling})
     print((Path(out) / "results.md").read_text())
-    print(f"plot: {out}/few_shot.png, table: {out}/results.md, all figures: {out}/results.json")
+    print(f"plot: {out}/few_shot.png, table: {out}/results.md, all figures: {out}/results.json, "
+          f"what made them: {out}/run.json")
 
 
 def _command(commands, name: str, function) -> argparse.ArgumentParser:
