@@ -248,3 +248,13 @@ def test_rank_best_of_n_for_a_user(tmp_path, capsys):
         assert main([*rank, "--out", str(out), *extra]) == 2
         assert message in capsys.readouterr().err and not out.exists()
 
+
+
+def test_demo_runs_on_the_shipped_data(tmp_path, capsys):
+    """`make demo`'s job, one method: the shipped pets rows, the Bayes ceiling beside it, the record of the run."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--methods", "bt"]) == 0
+    table = (out / "results.md").read_text()
+    assert "| pets | bt |" in table and "| pets | bayes-ceiling |" in table
+    assert json.loads((out / "run.json").read_text())["command"] == "demo"
+    assert (out / "few_shot.png").stat().st_size > 0 and "what made them" in capsys.readouterr().out
