@@ -62,7 +62,9 @@ class EmbeddingCache:
         with atomic_path(folder / f"{name}.safetensors") as tmp:
             save_file({"embeddings": vectors.contiguous()}, str(tmp))
 
-    def embed(self, texts: Sequence[str], encoder, progress: bool = False) -> torch.Tensor:
+    def embed(self, texts: Sequence[str], encoder, progress: bool = False, store: bool = True) -> torch.Tensor:
+        """One row per text: from the cache where it holds the text, else encoded (and, with ``store``, kept;
+        without, as for a policy's fresh completions that will not come again, the cache does not grow)."""
         identity = encoder.identity
         index = self._load(identity)
         hashes = [text_hash(t) for t in texts]
@@ -72,10 +74,14 @@ class EmbeddingCache:
                 missing[h] = t
         self.misses += len(missing)
         self.hits += len(set(hashes)) - len(missing)
+        fresh: dict[str, torch.Tensor] = {}
         if missing:
             vectors = encoder.encode(list(missing.values()), progress=progress)
-            self._write_shard(identity, list(missing), vectors)
-            index.update(zip(missing, vectors))
+            if store:
+                self._write_shard(identity, list(missing), vectors)
+                index.update(zip(missing, vectors))
+            else:
+                fresh = dict(zip(missing, vectors))
         if not hashes:
             return torch.zeros(0, encoder.dim)
-        return torch.stack([index[h] for h in hashes])
+        return torch.stack([fresh[h] if h in fresh else index[h] for h in hashes])

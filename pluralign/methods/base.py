@@ -342,7 +342,7 @@ class PreferenceModel:
         return self.resolve_user(user).mean.expand(n, -1)
 
     # ---- prediction ---------------------------------------------------------------------------
-    def _texts_to_features(self, prompts: Any, *responses: Any) -> list[torch.Tensor]:
+    def _texts_to_features(self, prompts: Any, *responses: Any, cache: bool = True) -> list[torch.Tensor]:
         first = responses[0]
         if isinstance(first, torch.Tensor):  # precomputed embeddings
             n = first.shape[0]
@@ -356,14 +356,14 @@ class PreferenceModel:
         if any(len(r) != n for r in responses) or len(prompts) != n:
             raise ValueError(f"{self.name}: prompts and responses must have the same length "
                              f"(got {len(prompts)} prompts and {', '.join(str(len(r)) for r in responses)} responses)")
-        return self.text_features([prompts, *map(list, responses)])
+        return self.text_features([prompts, *map(list, responses)], cache=cache)
 
-    def text_features(self, columns: list[list[str]]) -> list[torch.Tensor]:
+    def text_features(self, columns: list[list[str]], cache: bool = True) -> list[torch.Tensor]:
         """The network's inputs for equally long text columns: cached embeddings of the frozen backbone, or
-        token ids where the backbone is tuned."""
+        token ids where the backbone is tuned. ``cache=False`` reads the cache but adds nothing to it."""
         if self.tuned is not None:
             return [self.tuned.backbone.tokenize(column) for column in columns]
-        vectors = self.cache.embed([t for column in columns for t in column], self.encoder)
+        vectors = self.cache.embed([t for column in columns for t in column], self.encoder, store=cache)
         return list(vectors.split(len(columns[0])))
 
     @torch.no_grad()
@@ -378,9 +378,10 @@ class PreferenceModel:
         with torch.no_grad():
             return torch.sigmoid(self.check_fitted().logits(prompt, first, second, users))
 
-    def score(self, prompts: Any, responses: Any, user: Any = None) -> torch.Tensor:
-        """Scalar reward r(prompt, response | user) where the method defines one."""
-        prompt, response = self._texts_to_features(prompts, responses)
+    def score(self, prompts: Any, responses: Any, user: Any = None, cache: bool = True) -> torch.Tensor:
+        """Scalar reward r(prompt, response | user) where the method defines one (``cache=False``: texts
+        not met again, such as a policy's samples, are embedded without growing the embedding cache)."""
+        prompt, response = self._texts_to_features(prompts, responses, cache=cache)
         users = self.user_matrix(user, response.shape[0])
         with torch.no_grad():
             return self.check_fitted().reward(prompt, response, users)

@@ -37,11 +37,12 @@ def reward_function(model: PreferenceModel, user: Any = None, users: Mapping[str
     def reward(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float]:
         prompt_texts = [messages_to_text(p) for p in prompts]
         completion_texts = [messages_to_text(c) for c in completions]
+        # a policy's completions are new texts at every step: embed them without growing the on-disk cache
         if egalitarian:
-            return model.maxmin_score(prompt_texts, completion_texts).tolist()
+            return model.maxmin_score(prompt_texts, completion_texts, cache=False).tolist()
         ids = columns.get("user_id")
         row_users = [users.get(u, u) for u in ids] if ids is not None else user
-        return model.score(prompt_texts, completion_texts, user=row_users).tolist()
+        return model.score(prompt_texts, completion_texts, user=row_users, cache=False).tolist()
 
     reward.__name__ = f"{model.name}_{'egalitarian' if egalitarian else 'reward'}"  # TRL logs rewards by name
     return reward

@@ -38,3 +38,16 @@ def test_cache_second_run_embeds_nothing(tmp_path):
     assert second.misses == 0 and second.hits == 3
     assert torch.equal(a[:3], b)
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_cache_without_store_serves_hits_and_keeps_nothing_new(tmp_path):
+    """store=False (a policy's fresh samples scored as rewards): what the cache holds is read, the rest is
+    encoded and not kept, on disk or in memory."""
+    encoder = TextEncoder()
+    cache = EmbeddingCache(tmp_path)
+    kept = cache.embed(TEXTS[:1], encoder)
+    shards = sorted(tmp_path.rglob("shard-*"))
+    both = cache.embed([TEXTS[1], TEXTS[0], TEXTS[1]], encoder, store=False)
+    assert sorted(tmp_path.rglob("shard-*")) == shards and len(cache._load(encoder.identity)) == 1
+    assert torch.equal(both[1], kept[0]) and torch.equal(both[0], both[2])
+    assert torch.allclose(both[0], encoder.encode([TEXTS[1]])[0], atol=1e-6)

@@ -31,6 +31,11 @@ def test_rewards_are_the_models_scores(fitted):
     # one fixed user for every row
     fixed = reward_function(pal, user=ids[0])(prompts, completions)
     assert fixed == pytest.approx(pal.score(prompts, completions, user=ids[0]).tolist())
+    # a policy's fresh samples are scored without growing the on-disk embedding cache
+    shards = sorted(pal.cache.root.rglob("shard-*"))
+    samples = [f"A sample the policy wrote at step {i}." for i in range(3)]
+    assert len(reward_function(pal)(prompts=prompts[:3], completions=samples)) == 3
+    assert sorted(pal.cache.root.rglob("shard-*")) == shards
 
 
 def test_new_users_chat_messages_and_errors(fitted):

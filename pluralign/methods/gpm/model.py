@@ -130,5 +130,5 @@ class GPM(PreferenceModel):
         with torch.no_grad():
             return complementary_sigmoid(self.check_fitted().logits(prompt, first, second, users))
 
-    def score(self, prompts: Any, responses: Any, user: Any = None) -> torch.Tensor:
+    def score(self, prompts: Any, responses: Any, user: Any = None, cache: bool = True) -> torch.Tensor:
         raise NotImplementedError(NO_SCALAR_REWARD)

@@ -123,10 +123,10 @@ class MaxMin(MaxMinFitting, PreferenceModel):
         return dict(zip(self.user_ids_, groups))
 
     @torch.no_grad()
-    def maxmin_score(self, prompts: Any, responses: Any) -> torch.Tensor:
+    def maxmin_score(self, prompts: Any, responses: Any, cache: bool = True) -> torch.Tensor:
         """min over the populated groups of the standardized group rewards: the worst-off group's reward."""
         network = self.check_fitted()
-        prompt, response = self._texts_to_features(prompts, responses)
+        prompt, response = self._texts_to_features(prompts, responses, cache=cache)
         rewards = network.standardized_rewards(prompt, response)
         populated = network.proportions > 0
         return rewards[:, populated].min(-1).values
