@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     models = {name: build_model(name, {**preset(name), "seed": args.seed, **epochs}).fit(train, progress=False)
               for name in dict.fromkeys(["bt", args.method, "maxmin"])}
 
+    models["bt"].featurize(test)  # every candidate's text embedded once, in one batch (the models share the cache)
     pool = {p: r for p, r in responses_by_prompt(bench.test).items() if len(r) >= args.n}
     prompts = sorted(pool)
     unseen = sorted({r["user_id"]: r["group"] for r in bench.test if r.get("role") == "query"}.items())
