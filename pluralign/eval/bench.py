@@ -169,17 +169,18 @@ def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, da
     saved = json.loads(path.read_text())
     kept = {name: {m: r for m, r in by_method.items() if m != CEILING and "seen" in r}
             for name, by_method in saved.items() if name in benchmarks and isinstance(by_method, dict)}
-    for name, by_method in kept.items():
-        model_dirs = {m: run_dir(out_dir, name, m) for m in by_method}
-        if save_runs and by_method and all((d / "config.json").exists() for d in model_dirs.values()):
-            from pluralign.methods import PreferenceModel
+    from pluralign.methods import PreferenceModel
 
+    for name, by_method in kept.items():
+        saved_models = {m: run_dir(out_dir, name, m) for m in by_method}
+        saved_models = {m: d for m, d in saved_models.items() if save_runs and (d / "config.json").exists()}
+        if saved_models:
             _, test = bench_data(name, seed, **data_options)
-            for method, report in by_method.items():
-                report[UNSEEN_HITS] = unseen_hits(PreferenceModel.from_pretrained(model_dirs[method]), test)
-        elif by_method:
+            for method, directory in saved_models.items():
+                by_method[method][UNSEEN_HITS] = unseen_hits(PreferenceModel.from_pretrained(directory), test)
+        if unsaved := [m for m in by_method if m not in saved_models]:
             log.warning("bench: the kept cells of %s (%s) have no saved model (--save-runs), so they stay out of "
-                        "the paired table", name, ", ".join(by_method))
+                        "the paired table", name, ", ".join(unsaved))
     return {name: by_method for name, by_method in kept.items() if by_method}
 
 
