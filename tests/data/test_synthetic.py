@@ -233,6 +233,19 @@ def test_attributes_balanced_splits() -> None:
         build_benchmark("attributes", balanced_splits="yes")
 
 
+@pytest.mark.parametrize("name, options", [("ideal-points", {}), ("dirichlet-mixture", {}),
+                                           ("attributes", {"user_mix": "dirichlet"})])
+def test_more_unseen_users_add_to_the_default_ones(name: str, options: dict) -> None:
+    """n_unseen_users moves nothing else: the training rows stay, and 20 unseen users are the default 12 and 8 more
+    (so a run with more users is comparable with the default one), 3 are the first 3 of them."""
+    sizes = dict(n_users=4, pairs_per_user=12, test_pairs_per_user=6, n_context=16, n_query=16, **options)
+    default, more, fewer = (build_benchmark(name, seed=5, n_unseen_users=n, **sizes) for n in (12, 20, 3))
+    assert default.train == more.train == fewer.train
+    unseen = [[r for r in b.test if r["user_id"].startswith("new")] for b in (default, more, fewer)]
+    assert unseen[1][:len(unseen[0])] == unseen[0] and unseen[2] == unseen[0][:len(unseen[2])]
+    assert len({r["user_id"] for r in unseen[1]}) == 20 and unseen[1][-1]["user_id"] == "new019"
+
+
 def test_attributes_dirichlet_users() -> None:
     bench = build_benchmark("attributes", seed=0, user_mix="dirichlet", **TINY)
     validate_rows(bench.train)

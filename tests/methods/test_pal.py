@@ -178,9 +178,11 @@ def test_k1_reduces_to_bradley_terry():
     for name, agree, acc_pal, acc_bt in _k1_against_bt(keep(train), keep(test)):
         assert agree > 0.9 and abs(acc_pal - acc_bt) < 0.05, (name, agree, acc_pal, acc_bt)
     # a plural benchmark: K = 1 is as good (as bad) as BT. Agreement is looser here because both are
-    # ~73%-accurate fits of a model class that cannot represent the users (measured: 0.74 and 0.82)
-    bench = build_benchmark("ideal-points", seed=0, n_users=6, n_unseen_users=2, pairs_per_user=50,
-                            test_pairs_per_user=20)
+    # ~75%-accurate fits of a model class that cannot represent the users (measured: 0.84 and 0.82). On 600
+    # test rows: with 50 pairs a user and 120 test rows the accuracy gap swung from -11 to +5 points over
+    # benchmark seeds 0-5 (sampling noise); with these sizes it stays within 2.5 points on all six
+    bench = build_benchmark("ideal-points", seed=0, n_users=6, n_unseen_users=2, pairs_per_user=200,
+                            test_pairs_per_user=100)
     seen = PreferenceSet([r for r in bench.test if r.get("role") is None])
     for name, agree, acc_pal, acc_bt in _k1_against_bt(PreferenceSet.from_rows(bench.train), seen):
         assert agree > 0.7 and abs(acc_pal - acc_bt) < 0.05, (name, agree, acc_pal, acc_bt)

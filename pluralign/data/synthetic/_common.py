@@ -160,12 +160,29 @@ def make_users(prefix: str, groups: Sequence[tuple[str, int, Callable[[int], Any
 
 
 def dirichlet_users(rng: np.random.Generator, prefix: str, n: int, alpha: float, names: Sequence[str],
-                    basis: np.ndarray | None = None) -> list[User]:
-    """``n`` users ``{prefix}{i:03d}``, each a Dirichlet(alpha) mix w over ``names``: params ``w @ basis``
-    (or w itself), group = the name of the largest weight."""
+                    basis: np.ndarray | None = None, first: int = 0) -> list[User]:
+    """``n`` users ``{prefix}{i:03d}`` (i from ``first``), each a Dirichlet(alpha) mix w over ``names``: params
+    ``w @ basis`` (or w itself), group = the name of the largest weight."""
     weights = rng.dirichlet([alpha] * len(names), size=n)
-    return [User(f"{prefix}{i:03d}", names[int(np.argmax(w))], w if basis is None else w @ basis)
+    return [User(f"{prefix}{first + i:03d}", names[int(np.argmax(w))], w if basis is None else w @ basis)
             for i, w in enumerate(weights)]
+
+
+SHARED_UNSEEN = 12  # the builders' default n_unseen_users
+
+
+def unseen_dirichlet_users(rng: np.random.Generator, seed: int, n: int, alpha: float, names: Sequence[str],
+                           basis: np.ndarray | None = None) -> list[User]:
+    """The unseen users ``new000``... of a Dirichlet benchmark, drawn so that their number moves nothing else.
+
+    The default 12 always come from the benchmark's stream ``rng`` (the first ``n`` are kept), any beyond them
+    from a stream of their own: so ``n_unseen_users`` leaves the training rows as they are, and 48 unseen users
+    are the default 12 plus 36 more, not a fresh draw. The default data is what it was before this rule."""
+    users = dirichlet_users(rng, "new", SHARED_UNSEEN, alpha, names, basis)[:n]
+    if n > SHARED_UNSEEN:
+        users += dirichlet_users(np.random.default_rng([seed, 2]), "new", n - SHARED_UNSEEN, alpha, names, basis,
+                                 first=SHARED_UNSEEN)
+    return users
 
 
 # --------------------------------------------------------------------------------------------- banks

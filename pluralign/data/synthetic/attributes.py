@@ -31,7 +31,7 @@ import numpy as np
 from pluralign.data.contract import DataError
 from pluralign.data.synthetic._common import (
     Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_fraction, check_sizes, dirichlet_users, disagree,
-    load_bank, make_users, prior_draws, split_counts,
+    load_bank, make_users, prior_draws, split_counts, unseen_dirichlet_users,
 )
 from pluralign.data.text_attributes import ATTRIBUTES
 
@@ -183,14 +183,16 @@ def build(
             prompt = f"{prompt} {HINTS[user.group]}"
         return [Candidate(option(a), option(b), p_a, disagree(a["z"] - b["z"]), {"prompt": prompt})]
 
-    def users(prefix: str, n: int, rng: np.random.Generator) -> list[User]:
-        if user_mix == "single":
+    def users(prefix: str, n: int) -> list[User]:
+        if user_mix == "single":  # no draw: the types split evenly
             counts = split_counts(n, [1.0] * len(ATTRIBUTES))
             return make_users(prefix, [(k, c, lambda i, k=k: np.eye(len(ATTRIBUTES))[ATTRIBUTES.index(k)])
                                        for k, c in zip(ATTRIBUTES, counts)])
+        if prefix == "new":
+            return unseen_dirichlet_users(rng, seed, n, dirichlet_alpha, ATTRIBUTES)
         return dirichlet_users(rng, prefix, n, dirichlet_alpha, ATTRIBUTES)
 
-    seen, unseen = users("u", n_users, rng), users("new", n_unseen_users, rng)
+    seen, unseen = users("u", n_users), users("new", n_unseen_users)
     types = np.eye(len(ATTRIBUTES))
     prior = UserPrior(types if user_mix == "single" else prior_draws(seed, dirichlet_alpha, types),
                       lambda weights, rows: weights @ z_gaps(rows).T / temperature,

@@ -13,7 +13,7 @@ import numpy as np
 
 from pluralign.data.synthetic._common import (
     Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_size, check_sizes, dirichlet_users, disagree,
-    draw_two, embedding_pairs, gaussian_items, prior_draws, vector,
+    draw_two, embedding_pairs, gaussian_items, prior_draws, unseen_dirichlet_users, vector,
 )
 
 TEMPERATURE = 0.24  # oracle accuracy about 0.88
@@ -49,10 +49,9 @@ def build(
         p_a = bt_prob(float(user.params @ a), float(user.params @ b), temperature)
         return [Candidate({"embedding": vector(a)}, {"embedding": vector(b)}, p_a, disagree(base @ (a - b)))]
 
-    def users(prefix: str, n: int) -> list[User]:
-        return dirichlet_users(rng, prefix, n, dirichlet_alpha, [f"component-{m}" for m in range(n_components)], base)
-
-    seen, unseen = users("u", n_users), users("new", n_unseen_users)
+    names = [f"component-{m}" for m in range(n_components)]
+    seen = dirichlet_users(rng, "u", n_users, dirichlet_alpha, names, base)
+    unseen = unseen_dirichlet_users(rng, seed, n_unseen_users, dirichlet_alpha, names, base)
     return assemble(
         "dirichlet-mixture",
         f"Users as Dirichlet({dirichlet_alpha}) mixtures of {n_components} linear base rewards over {dim}-dimensional "

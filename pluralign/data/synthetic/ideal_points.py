@@ -14,7 +14,7 @@ import numpy as np
 
 from pluralign.data.synthetic._common import (
     Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_size, check_sizes, dirichlet_users, disagree,
-    draw_two, embedding_pairs, gaussian_items, prior_draws, vector,
+    draw_two, embedding_pairs, gaussian_items, prior_draws, unseen_dirichlet_users, vector,
 )
 
 TEMPERATURE = 2.0  # oracle accuracy about 0.90 at the default sizes
@@ -53,11 +53,9 @@ def build(
         p_a = bt_prob(reward(user.params, a), reward(user.params, b), temperature)
         return [Candidate({"embedding": vector(a)}, {"embedding": vector(b)}, p_a, disagree(diffs))]
 
-    def users(prefix: str, n: int) -> list[User]:
-        return dirichlet_users(rng, prefix, n, dirichlet_alpha, [f"prototype-{m}" for m in range(n_prototypes)],
-                               prototypes)
-
-    seen, unseen = users("u", n_users), users("new", n_unseen_users)
+    names = [f"prototype-{m}" for m in range(n_prototypes)]
+    seen = dirichlet_users(rng, "u", n_users, dirichlet_alpha, names, prototypes)
+    unseen = unseen_dirichlet_users(rng, seed, n_unseen_users, dirichlet_alpha, names, prototypes)
 
     def logits(ideal: np.ndarray, rows) -> np.ndarray:
         c, r = embedding_pairs(rows)
