@@ -7,7 +7,6 @@ non-zero exit; outputs are written atomically, so a failed command leaves no hal
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -307,30 +306,6 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     print(f"wrote {out} ({len(records)} prompts, {len(rewards)} responses ranked for {who})")
 
 
-def _write_run_record(out: str, command: str, **arguments) -> None:
-    """OUT/run.json: the command, its arguments and what ran it (pluralign.provenance), before any result."""
-    from pluralign.io import write_json
-    from pluralign.provenance import environment
-
-    write_json(Path(out) / "run.json", {"command": command, "arguments": arguments, "environment": environment()})
-
-
-def _check_resumable(out: str, arguments: dict) -> None:
-    """--resume keeps cells only where they were made as this run would make them: the seeds, contexts,
-    overrides and builder options of OUT/run.json must be this command's (methods and benchmarks may differ)."""
-    record_path = Path(out) / "run.json"
-    if not record_path.exists():
-        raise ValueError(f"--resume: {record_path} is missing: no earlier bench in {out} to resume")
-    try:
-        earlier = json.loads(record_path.read_text())["arguments"]
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"--resume: {record_path} is not a bench's record") from None
-    for key in ("seeds", "context", "overrides", "data_options"):
-        if earlier.get(key) != arguments[key]:
-            raise ValueError(f"--resume: {out} was made with {key} = {earlier.get(key)!r}, this command has "
-                             f"{arguments[key]!r}; use the same options, or a new --out")
-
-
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
           seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1,
           data_options: Sequence[str] = (), save_runs: bool = False, resume: bool = False) -> None:
@@ -341,6 +316,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     from pluralign.eval.bench import run_bench_seeds
     from pluralign.io import check_output
     from pluralign.methods import METHODS
+    from pluralign.provenance import resumable_record, write_run_record
 
     methods = list(methods or METHODS)
     for m in methods:
@@ -368,9 +344,8 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     per_method = parse_method_overrides(overrides, methods)
     arguments = dict(methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds), context=context,
                      overrides=list(overrides), data_options=list(data_options), jobs=jobs, save_runs=save_runs)
-    if resume:
-        _check_resumable(out, arguments)
-    _write_run_record(out, "bench", **arguments)
+    resumes = resumable_record(out, arguments) if resume else None
+    write_run_record(out, "bench", resumes=resumes, **arguments)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
                     overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs, resume=resume)
     print((Path(out) / "results.md").read_text())
@@ -384,6 +359,7 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     from pluralign.eval.ceiling import bayes_few_shot
     from pluralign.io import check_output
     from pluralign.methods import METHODS
+    from pluralign.provenance import write_run_record
 
     check_output(out, folder=True)
     shipped = Path(__file__).resolve().parent.parent / "data" / DEFAULT_DEMO_DATA
@@ -394,7 +370,7 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     # the shipped rows are the seed-0 build: its generator's prior gives their Bayes few-shot ceiling
     prior = build_benchmark(DEFAULT_DEMO_DATA, seed=0).prior
     ceiling = bayes_few_shot(prior, datasets[DEFAULT_DEMO_DATA][1].rows)
-    _write_run_record(out, "demo", methods=list(methods or METHODS), data=str(shipped))
+    write_run_record(out, "demo", methods=list(methods or METHODS), data=str(shipped))
     run_bench(list(methods or METHODS), datasets, out, ceilings={DEFAULT_DEMO_DATA: ceiling})
     print((Path(out) / "results.md").read_text())
     print(f"plot: {out}/few_shot.png, table: {out}/results.md, all figures: {out}/results.json, "

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
+import logging
 import os
 import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
+
+log = logging.getLogger("pluralign")
 
 LIBRARIES = ("torch", "lightning", "pyro-ppl", "transformers", "numpy", "scikit-learn")
 
@@ -54,3 +58,38 @@ def environment() -> dict:
     return {**_static(), "torch_threads": torch.get_num_threads(),
             "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def write_run_record(out: str, command: str, resumes: list | None = None, **arguments) -> None:
+    """OUT/run.json: the command, its arguments and what ran it (:func:`environment`), before any result;
+    ``resumes``: the records of the earlier runs whose cells this one keeps."""
+    from pluralign.io import write_json
+
+    record = {"command": command, "arguments": arguments, "environment": environment()}
+    write_json(Path(out) / "run.json", {**record, "resumes": resumes} if resumes else record)
+
+
+def resumable_record(out: str, arguments: dict) -> list:
+    """--resume keeps cells only where they were made as this run would make them: the seeds, contexts,
+    overrides and builder options of OUT/run.json must be this command's (methods and benchmarks may differ).
+    Other code (pluralign version or git commit) is a warning: the kept cells may not be what this code makes.
+    Returns the earlier records, to keep in the new run.json."""
+    record_path = Path(out) / "run.json"
+    if not record_path.exists():
+        raise ValueError(f"--resume: {record_path} is missing: no earlier bench in {out} to resume")
+    try:
+        record = json.loads(record_path.read_text())
+        earlier = record["arguments"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"--resume: {record_path} is not a bench's record") from None
+    for key in ("seeds", "context", "overrides", "data_options"):
+        if earlier.get(key) != arguments[key]:
+            raise ValueError(f"--resume: {out} was made with {key} = {earlier.get(key)!r}, this command has "
+                             f"{arguments[key]!r}; use the same options, or a new --out")
+    made_by, now = record.get("environment") or {}, environment()
+    for key in ("pluralign", "git_commit"):
+        if made_by.get(key) != now.get(key) or (key == "git_commit" and str(now.get(key)).endswith("+dirty")):
+            log.warning("--resume: the kept cells of %s were made by %s = %s, this run is %s = %s: they may differ "
+                        "from what this code would make", out, key, made_by.get(key), key, now.get(key))
+            break
+    return [*record.get("resumes", []), {k: v for k, v in record.items() if k != "resumes"}]

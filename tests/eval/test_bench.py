@@ -200,6 +200,16 @@ def test_bench_resume_keeps_the_finished_cells(tmp_path, capsys, caplog):
     assert main([*base, "--methods", "bt", "gpm", "--resume", "--jobs", "2"]) == 0
     again = json.loads((out / "results.json").read_text())["cyclic"]
     assert again["gpm"]["fit"]["fit_seconds"] == resumed["gpm"]["fit"]["fit_seconds"]
+    # other code made the kept cells: a warning, and run.json keeps every earlier run's record
+    record = json.loads((out / "run.json").read_text())
+    assert [r["arguments"]["methods"] for r in record["resumes"]] == [["bt"], ["bt", "gpm"]]
+    record["environment"]["pluralign"] = "0.0.1"
+    (out / "run.json").write_text(json.dumps(record))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert main([*base, "--methods", "bt", "gpm", "--resume"]) == 0
+    assert "made by pluralign = 0.0.1" in caplog.text
+    assert json.loads((out / "run.json").read_text())["resumes"][-1]["environment"]["pluralign"] == "0.0.1"
     capsys.readouterr()
     assert main(["bench", "--benchmarks", "cyclic", "--set", "epochs=3", "--methods", "bt", "--resume",
                  "--out", str(out)]) == 2

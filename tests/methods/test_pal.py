@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ from pluralign.eval import evaluate
 from pluralign.methods import METHODS, BradleyTerry, ConfigError, PreferenceModel
 from pluralign.methods.common import preference_nll
 from pluralign.methods.pal import PalA, PalANetwork, PalB, PalBNetwork
-from pluralign.methods.pal.model import PalObjective
+from pluralign.methods.pal.model import PalObjective, dirichlet_moments, dirichlet_posterior_mean
 from pluralign.methods.pal.network import conformal_penalty, hinge_loss
 
 FAST = dict(epochs=15, lr=2e-2, hidden=[16], pref_dim=8, few_shot_steps=40, few_shot_lr=0.2)
@@ -155,6 +156,46 @@ def test_hinge_form_trains(data):
     train, test = data
     model = PalA(k=2, loss="hinge", **FAST).fit(train, progress=False)
     assert evaluate(model, PreferenceSet.from_rows(test), shots=(0,))["seen"]["accuracy"] > 0.75
+
+
+def test_dirichlet_moments_recover_alpha():
+    draws = torch.from_numpy(np.random.default_rng(0).dirichlet([2.0, 3.0, 5.0], size=20000))
+    assert torch.allclose(dirichlet_moments(draws), torch.tensor([2.0, 3.0, 5.0], dtype=draws.dtype), rtol=0.05)
+    assert torch.equal(dirichlet_moments(draws[:1]), torch.ones(3, dtype=draws.dtype))  # one point: uniform
+
+
+def test_posterior_mean_against_quadrature(fitted, data):
+    """K = 2: E[w | C] by importance sampling against the exact integral over w_1 ∈ [0, 1] on a fine grid,
+    Beta(α_1, α_2) prior times the network's likelihood of the pairs; no pairs: the prior mean."""
+    context = PreferenceSet.from_rows([r for r in data[1] if r.get("role") == "context"][:6])
+    network, features = fitted.head_inputs(fitted.featurize(context))
+    alpha = torch.tensor([0.7, 1.8])
+    with torch.no_grad():
+        sampled = dirichlet_posterior_mean(network, features, alpha, draws=40000)
+        prior_mean = dirichlet_posterior_mean(network, features[:0], alpha, draws=40000)
+        w1 = torch.linspace(1e-6, 1 - 1e-6, 20001, dtype=torch.float64)
+        users = torch.stack([w1, 1 - w1], -1).float()
+        n = len(features)
+        logits = network.logits(features.prompt.repeat(len(w1), 1), features.chosen.repeat(len(w1), 1),
+                                features.rejected.repeat(len(w1), 1), users.repeat_interleave(n, 0))
+        log_post = torch.nn.functional.logsigmoid(logits.double()).view(len(w1), n).sum(1)
+        log_post += (alpha[0] - 1).double() * w1.log() + (alpha[1] - 1).double() * (1 - w1).log()
+        density = (log_post - log_post.max()).exp()
+    assert sampled[0].item() == pytest.approx(((density * w1).sum() / density.sum()).item(), abs=0.01)
+    assert prior_mean[0].item() == pytest.approx(0.7 / 2.5, abs=0.01)
+
+
+def test_posterior_mean_rule_is_deterministic(data):
+    train, test = data
+    model = PalA(k=2, few_shot="posterior-mean", few_shot_draws=500, **FAST).fit(train, progress=False)
+    context = [r for r in test if r.get("role") == "context"][:4]
+    torch.manual_seed(1)
+    first = model.infer_user(context)
+    torch.manual_seed(2)
+    assert torch.equal(first.mean, model.infer_user(context).mean)
+    assert first.mean.sum().item() == pytest.approx(1.0) and len(first.extra["dirichlet_alpha"]) == 2
+    with pytest.raises(ConfigError, match="few_shot"):
+        PalA(few_shot="mode")
 
 
 def _k1_against_bt(train: PreferenceSet, seen: PreferenceSet) -> list[tuple[str, float, float, float]]:

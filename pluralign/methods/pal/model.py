@@ -6,6 +6,9 @@ training user's simplex logits W_u jointly, on cached embeddings of a frozen bac
 setting). Few-shot for a new user (paper §4.3): freeze everything and fit only that user's K simplex
 logits on the k context pairs; the paper runs AdamW (lr 5e-3, 20 epochs), we run full-batch Adam from
 the population's weights with a small Gaussian prior (:func:`fit_user_vector`): deterministic and fast.
+``few_shot="posterior-mean"`` (ours) reads the user out as a Bayesian would instead: the posterior mean of w_u
+under a Dirichlet prior fitted to the training users' weights, by importance sampling over seeded prior draws,
+p(w | C) ∝ Dir(w; α) Π_{(c, r) ∈ C} σ(logit(c ≻ r | w)) (:func:`dirichlet_posterior_mean`).
 
 ``finetune_layers`` > 0 is the paper's "Large" setting on a CPU budget (shared by every method, see
 :mod:`pluralign.methods.base`): after that fit, the top ``finetune_layers`` transformer layers of the
@@ -23,11 +26,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from pluralign.data.features import PairFeatures
 from pluralign.methods.base import PreferenceModel, UserVector, fit_user_vector
 from pluralign.methods.common import accuracy, preference_nll
+from pluralign.methods.maxmin.em import posterior, user_log_likelihood
 from pluralign.methods.network import PreferenceObjective
 from pluralign.methods.pal.network import PalANetwork, PalBNetwork, PalNetwork, hinge_loss
 from pluralign.training import TrainerOptions
@@ -54,18 +59,59 @@ class PalObjective(PreferenceObjective):
         return out
 
 
+def dirichlet_moments(weights: torch.Tensor) -> torch.Tensor:
+    """Dirichlet α from points on the simplex (rows) by the method of moments: α = m · s, m the mean point and
+    the precision s = m_k (1 − m_k) / v_k − 1 averaged over the components (v_k the variance of component k).
+    Fewer than two points, or points that do not vary: α = 1 (uniform on the simplex)."""
+    k = weights.shape[-1]
+    if len(weights) < 2:
+        return torch.ones(k, dtype=weights.dtype)
+    m, v = weights.mean(0), weights.var(0)
+    if bool((v <= 1e-12).all()):
+        return torch.ones(k, dtype=weights.dtype)
+    precision = (m * (1 - m) / v.clamp_min(1e-12) - 1).mean().clamp(1e-2, 1e4)
+    return (m * precision).clamp_min(1e-3)
+
+
+def dirichlet_posterior_mean(network: PalNetwork, features: PairFeatures, alpha: torch.Tensor, draws: int,
+                             seed: int = 0) -> torch.Tensor:
+    """E[w | C] under w ~ Dir(α) and the BT likelihood of the k pairs C: self-normalized importance sampling
+    with ``draws`` prior draws (seeded numpy: the same draws every call, whatever torch's global generator).
+    The posterior weights are MaxMin's E-step with one draw a group (:mod:`pluralign.methods.maxmin.em`)."""
+    samples = torch.from_numpy(np.random.default_rng(seed).dirichlet(alpha.double().numpy(), size=draws))
+    samples = samples.to(features.chosen.dtype).clamp_min(1e-12)
+    samples = samples / samples.sum(-1, keepdim=True)
+    if len(features) == 0:
+        return samples.mean(0)
+    n, chunk = len(features), max(1, 16384 // len(features))  # ≤ 16k rows through the network at once
+    blocks = []
+    for start in range(0, draws, chunk):
+        w = samples[start:start + chunk]
+        repeat = lambda x: x.repeat(len(w), 1)  # noqa: E731  draw d of the block owns rows d·n ... d·n + n − 1
+        blocks.append(network.logits(repeat(features.prompt), repeat(features.chosen), repeat(features.rejected),
+                                     w.repeat_interleave(n, 0)).view(len(w), n))
+    logits = torch.cat(blocks).T  # [k pairs, draws]
+    log_likelihood = user_log_likelihood(logits, torch.zeros(n, dtype=torch.long), 1)
+    return posterior(log_likelihood, torch.zeros(draws, dtype=logits.dtype))[0] @ samples
+
+
 class _Pal(PreferenceModel):
     """Configuration, training and few-shot adaptation shared by PAL-A and PAL-B."""
 
     losses: tuple[str, ...] = ("logistic", "hinge")
+    few_shot_rules = ("map", "posterior-mean")  # the paper's fit of w_u; ours, see dirichlet_posterior_mean
 
     def __init__(self, k: int = 2, pref_dim: int = 32, hidden: Sequence[int] = (64,), dropout: float = 0.0,
-                 loss: str = "logistic", margin: float = 1.0, few_shot_steps: int = 60, few_shot_lr: float = 0.2,
-                 few_shot_prior: float = 0.1, user_gain: float = 10.0, metric_reg: float = 0.0, **kwargs) -> None:
+                 loss: str = "logistic", margin: float = 1.0, few_shot: str = "map", few_shot_steps: int = 60,
+                 few_shot_lr: float = 0.2, few_shot_prior: float = 0.1, few_shot_draws: int = 4000,
+                 user_gain: float = 10.0, metric_reg: float = 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.k, self.pref_dim, self.hidden, self.dropout = k, pref_dim, list(hidden), dropout
         self.loss, self.margin, self.user_gain, self.metric_reg = loss, margin, user_gain, metric_reg
+        self.few_shot, self.few_shot_draws = few_shot, few_shot_draws
         self.few_shot_steps, self.few_shot_lr, self.few_shot_prior = few_shot_steps, few_shot_lr, few_shot_prior
+        self.require(few_shot in self.few_shot_rules, "few_shot", f"must be one of {self.few_shot_rules}")
+        self.require(few_shot_draws >= 1, "few_shot_draws", "must be at least 1")
         self.require(k >= 1, "k", "must be at least 1 (k = 1 is a single ideal point: BT-like)")
         self.require(pref_dim >= 1, "pref_dim", "must be at least 1")
         self.require(all(int(h) >= 1 for h in self.hidden), "hidden", "must be positive layer widths")
@@ -84,6 +130,11 @@ class _Pal(PreferenceModel):
     def adapt(self, features: PairFeatures) -> UserVector:
         self.check_fitted().eval()
         network, features = self.head_inputs(features)  # w_u only touches the head: embed the k pairs once
+        if self.few_shot == "posterior-mean":
+            with torch.no_grad():
+                alpha = dirichlet_moments(network.weights.all())
+                mean = dirichlet_posterior_mean(network, features, alpha, self.few_shot_draws, self.seed)
+            return UserVector(mean, method=self.name, extra={"dirichlet_alpha": alpha.tolist()})
         init = network.population_user().detach().clamp_min(1e-6).log()
         free = fit_user_vector(network, features, lambda u: torch.softmax(u, -1), init,
                                steps=self.few_shot_steps, lr=self.few_shot_lr, prior_weight=self.few_shot_prior)

@@ -39,8 +39,12 @@ class UserWeights(SimplexWeights):
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.gain * self.logits[index], dim=-1)
 
+    def all(self) -> torch.Tensor:
+        """Every user's simplex weights, [n_users, K]."""
+        return torch.softmax(self.gain * self.logits, dim=-1)
+
     def mean(self) -> torch.Tensor:
-        return torch.softmax(self.gain * self.logits, dim=-1).mean(0)
+        return self.all().mean(0)
 
 
 def conformal_penalty(weight: torch.Tensor) -> torch.Tensor:
