@@ -310,7 +310,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
           seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1,
           data_options: Sequence[str] = (), save_runs: bool = False, resume: bool = False) -> None:
     """Every method on every benchmark (a synthetic one, or a folder of train and test files such as `data split`
-    writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png."""
+    writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png, gaps.png."""
     from pluralign.config import parse_method_overrides, parse_overrides
     from pluralign.data.synthetic import BENCHMARKS, check_options
     from pluralign.eval.bench import run_bench_seeds
@@ -373,7 +373,7 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     write_run_record(out, "demo", methods=list(methods or METHODS), data=str(shipped))
     run_bench(list(methods or METHODS), datasets, out, ceilings={DEFAULT_DEMO_DATA: ceiling})
     print((Path(out) / "results.md").read_text())
-    print(f"plot: {out}/few_shot.png, table: {out}/results.md, all figures: {out}/results.json, "
+    print(f"plots: {out}/few_shot.png and {out}/gaps.png, table: {out}/results.md, all figures: {out}/results.json, "
           f"what made them: {out}/run.json")
 
 
@@ -474,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", help="default: every method")
     p.add_argument("--benchmarks", nargs="+",
                    help="synthetic benchmarks (default: all), or folders of train and test files (pluralign data split)")
-    p.add_argument("--out", required=True, help="folder for results.md, results.json and few_shot.png")
+    p.add_argument("--out", required=True, help="folder for results.md, results.json, few_shot.png and gaps.png")
     p.add_argument("--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[0],
                    help="one seed, or several for mean ± sd (each seeds the benchmark and the models)")
     p.add_argument("--context", choices=["random", "survey"], default="random",

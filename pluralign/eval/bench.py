@@ -20,7 +20,7 @@ from pluralign.data.synthetic import BENCHMARKS, build_benchmark
 from pluralign.eval.ceiling import CEILING, bayes_few_shot
 from pluralign.eval.compare import paired_table, unseen_hits
 from pluralign.eval.metrics import standard_error_of_mean
-from pluralign.eval.plots import plot_few_shot
+from pluralign.eval.plots import plot_few_shot, plot_gaps
 from pluralign.eval.protocol import evaluate
 from pluralign.io import write_json, write_text
 
@@ -185,13 +185,14 @@ def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, da
 
 
 def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path, note: str = "") -> None:
-    """results.json, results.md (the table, the paired comparison, then ``note``) and few_shot.png into
-    ``out_dir``."""
+    """results.json, results.md (the table, the paired comparison, then ``note``), few_shot.png and gaps.png
+    into ``out_dir``."""
     out_dir = Path(out_dir)
     write_json(out_dir / "results.json", public(results))
     write_text(out_dir / "results.md", table(results) + paired_table({0: results}, UNSEEN_HITS)
                + (f"\n{note}" if note else ""))
     plot_few_shot(results, out_dir / "few_shot.png")
+    plot_gaps(results, out_dir / "gaps.png")
 
 
 def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, PreferenceSet]],
@@ -359,4 +360,5 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     folders = [name for name in benchmarks if name not in BENCHMARKS]  # their users are the same under every seed
     write_text(out_dir / "results.md", table(mean) + paired_table(runs, UNSEEN_HITS, folders) + "\n" + note)
     plot_few_shot(mean, out_dir / "few_shot.png")
+    plot_gaps(mean, out_dir / "gaps.png")
     return mean

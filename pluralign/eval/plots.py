@@ -1,4 +1,5 @@
-"""Plots people would rather look at than read: few-shot curves with the oracle drawn as a line."""
+"""Plots people would rather look at than read: few-shot curves with the oracle drawn as a line, and each
+method's gap to the oracle at k shots with its 95% interval beside what the Bayes ceiling leaves."""
 
 from __future__ import annotations
 
@@ -61,6 +62,44 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path
     fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=min(len(legend), per_row), fontsize=8,
                frameon=False)
     return save_figure(fig, path, bottom=legend_height / (3.6 * rows + legend_height))
+
+
+def plot_gaps(results: dict[str, dict[str, dict]], path: str | Path, k: int = 8) -> Path | None:
+    """One panel per benchmark with unseen users: each method's gap to the oracle at ``k`` shots, in points,
+    ± 1.96 clustered standard errors over the unseen users (the bench's gap table, drawn). The Bayes
+    ceiling's gap (:data:`CEILING`, what k pairs leave unknown to any method) is the last row, in black, with a
+    dotted line through it: no method is expected to the left of it. Nothing is written (None) when no report carries a gap with its standard error."""
+    def gap(report: dict) -> tuple[float, float] | None:
+        entry = (report.get("unseen") or {}).get(str(k)) or {}
+        if entry.get("gap_to_oracle_se") is None:
+            return None
+        return 100 * entry["gap_to_oracle"], 196 * entry["gap_to_oracle_se"]
+
+    panels = {b: {m: gap(r) for m, r in by_method.items() if gap(r)} for b, by_method in results.items()}
+    panels = {b: gaps for b, gaps in panels.items() if any(m != CEILING for m in gaps)}
+    if not panels:
+        return None
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    height = max(2.0, 0.35 * max(len(g) for g in panels.values()) + 1.0)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, height * rows), squeeze=False)
+    for ax, (bench, gaps) in zip(axes.flat, panels.items()):
+        rows_ = [m for m in gaps if m != CEILING] + ([CEILING] if CEILING in gaps else [])
+        for y, method in enumerate(rows_):
+            ax.errorbar(gaps[method][0], y, xerr=gaps[method][1], fmt="o", capsize=3,
+                        color="black" if method == CEILING else "C0")
+        if CEILING in gaps:
+            ax.axvline(gaps[CEILING][0], color="black", linestyle=":", linewidth=1)
+        ax.axvline(0, color="black", linestyle="--", linewidth=1)  # the oracle
+        ax.set_yticks(range(len(rows_)))
+        ax.set_yticklabels(rows_)
+        ax.invert_yaxis()
+        ax.set_title(bench)
+        ax.set_xlabel(f"points under the oracle, k = {k} (95% interval)")
+        ax.grid(axis="x", alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    return save_figure(fig, path)
 
 
 def save_figure(fig, path: str | Path, bottom: float = 0.0) -> Path:

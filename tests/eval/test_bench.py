@@ -52,6 +52,7 @@ def test_bench_over_two_seeds(tmp_path, capsys):
     assert seen[0] != seen[1]  # the seeds differ in data and model
     assert runs["mean"]["ideal-points"]["bt"]["seen"]["accuracy"] == pytest.approx(sum(seen) / 2)
     assert "±" in (out / "results.md").read_text() and (out / "few_shot.png").stat().st_size > 0
+    assert (out / "gaps.png").stat().st_size > 0
     # the Bayes few-shot ceiling rides along, averaged like a method, and no method beats it by much
     ceiling = runs["mean"]["ideal-points"]["bayes-ceiling"]["unseen"]
     assert ceiling["8"]["accuracy"] >= runs["mean"]["ideal-points"]["bt"]["unseen"]["8"]["accuracy"]

@@ -1,9 +1,10 @@
-"""plot_few_shot: one PNG with a panel per benchmark, written atomically; the Bayes ceiling drawn apart."""
+"""plot_few_shot and plot_gaps: one PNG with a panel per benchmark, written atomically; the Bayes ceiling
+drawn apart."""
 
 import matplotlib.image as mpimg
 
 from pluralign.eval.ceiling import CEILING
-from pluralign.eval.plots import plot_few_shot
+from pluralign.eval.plots import plot_few_shot, plot_gaps
 
 
 def report(curve: list[float]) -> dict:
@@ -18,3 +19,18 @@ def test_plot_with_ceiling(tmp_path):
     image = mpimg.imread(path)
     assert image.shape[0] > 100 and image.shape[1] > 2 * image.shape[0]  # two panels side by side
     assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]  # no temporary file left behind
+
+
+def test_gap_plot_draws_the_benchmarks_with_intervals(tmp_path):
+    def gap(points: float, se: float | None) -> dict:
+        return {"unseen": {"8": {"gap_to_oracle": points / 100, "gap_to_oracle_se": se}}}
+
+    results = {"pets": {"bt": gap(20, 0.01), "vpl": gap(1, 0.003), CEILING: gap(1, 0.004)},
+               "ideal-points": {"pal-a": gap(5.8, 0.012)},
+               "cyclic": {"gpm": {"seen": {"accuracy": 0.89}}, CEILING: gap(3, 0.01)}}  # no method's gap: no panel
+    path = plot_gaps(results, tmp_path / "gaps.png")
+    image = mpimg.imread(path)
+    assert image.shape[1] > 1.5 * image.shape[0]  # two panels side by side, not three
+    assert [p.name for p in tmp_path.iterdir()] == ["gaps.png"]
+    assert plot_gaps({"pets": {"bt": gap(20, None)}}, tmp_path / "none.png") is None  # no interval: no plot
+    assert not (tmp_path / "none.png").exists()
