@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,rl]'
 	touch $@
 
 install: $(VENV)/.installed

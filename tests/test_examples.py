@@ -16,7 +16,7 @@ def load(name: str):
 
 
 def test_every_example_is_smoke_run():
-    tested = {"fit_and_compare", "few_shot_user", "split_real_data", "personalized_best_of_n"}
+    tested = {"fit_and_compare", "few_shot_user", "split_real_data", "personalized_best_of_n", "grpo_for_a_user"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -48,3 +48,11 @@ def test_personalized_best_of_n():
         assert 0 <= scores["favourite"] <= 1 and scores["regret"] >= 0
         assert {"helpful", "harmless"} <= set(scores)
 
+
+
+def test_grpo_for_a_user():
+    """Two GRPO steps of the tiny policy, rewarded by a new user's PAL-A reward (TRL installed by make)."""
+    pytest.importorskip("trl")
+    log = load("grpo_for_a_user").main(["--method", "pal-a", "--epochs", "2", "--steps", "2", "--max-length", "4",
+                                        "--data-set", "n_users=4", "--data-set", "n_unseen_users=1"])
+    assert [e["step"] for e in log] == [1, 2] and all(isinstance(e["reward"], float) for e in log)

@@ -61,3 +61,45 @@ def test_new_users_chat_messages_and_errors(fitted):
         progress=False)
     with pytest.raises(ValueError, match="no scalar reward"):
         reward_function(gpm)
+
+
+def test_inside_trl_grpo(fitted, tmp_path):
+    """TRL's GRPOTrainer calls the reward with the dataset's user_id column: two steps of a tiny random policy,
+    every completion rewarded for its own row's user, the same numbers as ``score``, and the trainer logs them."""
+    trl = pytest.importorskip("trl")
+    import importlib.util
+    from pathlib import Path
+
+    from datasets import Dataset
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "grpo_for_a_user.py"
+    spec = importlib.util.spec_from_file_location("grpo_for_a_user", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    tiny_policy = example.tiny_policy  # the example's offline 1-layer GPT-2
+
+    pal, _, train, _ = fitted
+    ids = sorted({r["user_id"] for r in train.rows})[:2]
+    prompt = train.rows[0]["prompt"]
+    reward, calls = reward_function(pal), []
+
+    def recorded(prompts, completions, **columns):
+        calls.append((list(prompts), list(completions), list(columns["user_id"]), reward(prompts, completions, **columns)))
+        return calls[-1][-1]
+
+    recorded.__name__ = reward.__name__
+    policy, tokenizer = tiny_policy()
+    options = trl.GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, num_generations=2,
+                             max_completion_length=6, max_steps=2, logging_steps=1, report_to=[], save_strategy="no",
+                             seed=0, use_cpu=True)
+    owner = {f"{prompt} (asked by {u})": u for u in ids}  # each row's prompt names its user
+    data = Dataset.from_dict({"prompt": list(owner) * 4, "user_id": ids * 4})
+    trainer = trl.GRPOTrainer(model=policy, reward_funcs=[recorded], args=options, train_dataset=data,
+                              processing_class=tokenizer)
+    trainer.train()
+    assert len(calls) == 2
+    for prompts, completions, users, rewards in calls:
+        assert users == [owner[p] for p in prompts] and len(completions) == 4
+        assert rewards == pytest.approx(pal.score(prompts, completions, user=users, cache=False).tolist(), abs=1e-5)
+    logged = [e for e in trainer.state.log_history if "reward" in e]
+    assert logged[0]["reward"] == pytest.approx(sum(calls[0][-1]) / 4, abs=1e-4)
