@@ -1,13 +1,14 @@
-"""Active queries for VPL (Poddar et al. 2024, §4.3): do fewer chosen questions match 8 random ones?
+"""Active queries (Poddar et al. 2024, §4.3): do fewer chosen questions match 8 random ones?
 
-    python benchmarks/active_queries.py [--benchmark attributes] [--seeds 0 1 2] [--budgets 1 2 4 8]
-        [--draws 10] [--set KEY=VALUE ...] [--out benchmarks/results/active_queries]
+    python benchmarks/active_queries.py [--method vpl] [--benchmark attributes] [--seeds 0 1 2]
+        [--budgets 1 2 4 8] [--draws 10] [--set KEY=VALUE ...] [--out benchmarks/results/active_queries]
 
-For each seed, VPL (its shipped preset, ``--set`` on top) is fitted on the benchmark's training rows. Each
-unseen user's 16 context pairs form the pool of questions; their query pairs are scored after k answers:
+For each seed, the method (vpl, pal-a, pal-b or maxmin: its shipped preset, ``--set`` on top) is fitted on the
+benchmark's training rows. Each unseen user's 16 context pairs form the pool of questions; their query pairs
+are scored after k answers:
 - random: k pairs drawn at random from the pool (mean of ``--draws`` draws per user);
-- active: k pairs picked one at a time by ``VPL.next_query`` (largest expected information gain under the
-  current posterior), each answered as the user answered it.
+- active: k pairs picked one at a time by ``next_query`` (largest expected information gain under the
+  current posterior, :mod:`pluralign.methods.active`), each answered as the user answered it.
 Writes results.md, results.json and active_queries.png (accuracy vs k, the oracle dashed).
 """
 
@@ -32,10 +33,10 @@ def accuracy(model, features, user_context: list[int], queries: list[int]) -> fl
     return float((logits > 0).float().mean())
 
 
-def run_seed(benchmark: str, seed: int, budgets: list[int], draws: int, changes: dict) -> dict:
+def run_seed(method: str, benchmark: str, seed: int, budgets: list[int], draws: int, changes: dict) -> dict:
     bench = build_benchmark(benchmark, seed=seed)
-    model = build_model("vpl", preset("vpl"), seed=seed, **changes).fit(PreferenceSet.from_rows(bench.train),
-                                                                         progress=False)
+    model = build_model(method, preset(method), seed=seed, **changes).fit(PreferenceSet.from_rows(bench.train),
+                                                                           progress=False)
     test = PreferenceSet.from_rows(bench.test)
     features = model.featurize(test)
     pools, queries = defaultdict(list), defaultdict(list)
@@ -64,26 +65,28 @@ def run_seed(benchmark: str, seed: int, budgets: list[int], draws: int, changes:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", default="vpl", choices=["vpl", "pal-a", "pal-b", "maxmin"])
     parser.add_argument("--benchmark", default="attributes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--out", default="benchmarks/results/active_queries")
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/active_queries[_METHOD]")
     args = parser.parse_args(argv)
+    args.out = args.out or "benchmarks/results/active_queries" + ("" if args.method == "vpl" else f"_{args.method}")
     torch.manual_seed(0)
-    runs = {seed: run_seed(args.benchmark, seed, args.budgets, args.draws, parse_overrides(args.changes))
+    runs = {seed: run_seed(args.method, args.benchmark, seed, args.budgets, args.draws, parse_overrides(args.changes))
             for seed in args.seeds}
     mean = {name: {str(k): float(np.mean([runs[s][name][str(k)] for s in args.seeds])) for k in args.budgets}
             for name in ("random", "active")}
     oracle = float(np.mean([runs[s]["oracle"] for s in args.seeds]))
-    lines = [f"| {args.benchmark}, VPL | " + " | ".join(f"k = {k}" for k in args.budgets) + " |",
+    lines = [f"| {args.benchmark}, {args.method} | " + " | ".join(f"k = {k}" for k in args.budgets) + " |",
              "|---|" + "---|" * len(args.budgets)]
     for name in ("random", "active"):
         lines.append(f"| {name} | " + " | ".join(f"{mean[name][str(k)]:.3f}" for k in args.budgets) + " |")
     note = (f"\nAccuracy on the unseen users' query pairs after k answers, mean over seeds "
             f"{', '.join(map(str, args.seeds))}; oracle {oracle:.3f}. Random: {args.draws} draws per user.\n")
-    write_json(f"{args.out}/results.json", {"benchmark": args.benchmark, "seeds": args.seeds, "changes": args.changes,
+    write_json(f"{args.out}/results.json", {"method": args.method, "benchmark": args.benchmark, "seeds": args.seeds, "changes": args.changes,
                                             "mean": mean, "oracle": oracle, "runs": {str(s): r for s, r in runs.items()}})
     write_text(f"{args.out}/results.md", "\n".join(lines) + "\n" + note)
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     ax.set_xticklabels([str(k) for k in args.budgets])
     ax.set_xlabel("answers of the new user (k)")
     ax.set_ylabel("accuracy on query pairs")
-    ax.set_title(f"VPL on {args.benchmark}: active vs random questions", fontsize=9)
+    ax.set_title(f"{args.method} on {args.benchmark}: active vs random questions", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     save_figure(fig, f"{args.out}/active_queries.png")

@@ -247,7 +247,7 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
     if active and queries < 1:
         raise ValueError(f"--queries must be at least 1, got {queries}")
     model = _load_run(run)
-    if active and not hasattr(model, "select_queries"):
+    if active and not model.has_active_queries:
         raise ValueError(f"--active: method {model.name!r} has no active query selection")
     labelled = read_preferences(pairs)
     users = sorted({str(u) for u in labelled.column("user_id") if u is not None})

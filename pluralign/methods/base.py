@@ -285,6 +285,30 @@ class PreferenceModel:
         self.is_global_zero_ = trainer.is_global_zero
         return trainer
 
+    # ---- active queries (pluralign.methods.active) ----------------------------------------------
+    def query_predictions(self, pool: PairFeatures, context: PairFeatures | None) -> tuple[torch.Tensor, Any]:
+        """The posterior over a new user given ``context`` (None: the prior) as S points, and each point's
+        P(a ≻ b) on the pool: ([S, M] probabilities, [S] posterior weights, or None for equal ones)."""
+        raise NotImplementedError
+
+    @property
+    def has_active_queries(self) -> bool:
+        """Whether the method has a posterior over users to choose questions by."""
+        return type(self).query_predictions is not PreferenceModel.query_predictions
+
+    def select_queries(self, pool_pairs: Any, n: int = 1, context: Any = None) -> list[int]:
+        """Indices of the ``n`` pool pairs whose answer would tell most about the user (expected information
+        gain under the posterior given ``context``), best first."""
+        if not self.has_active_queries:
+            raise ValueError(f"{self.name}: no posterior over users to choose questions by (active queries: "
+                             "vpl, pal-a, pal-b, maxmin)")
+        from pluralign.methods.active import select_queries
+
+        return select_queries(self, pool_pairs, n, context)
+
+    def next_query(self, pool_pairs: Any, context: Any = None) -> int:
+        return self.select_queries(pool_pairs, 1, context)[0]
+
     # ---- users --------------------------------------------------------------------------------
     def check_fitted(self) -> PreferenceNetwork:
         if self.network_ is None:

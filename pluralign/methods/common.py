@@ -33,6 +33,20 @@ def accuracy(logits: torch.Tensor) -> torch.Tensor:
     return (logits > 0).float().mean()
 
 
+def logits_per_user(network: nn.Module, features, users: torch.Tensor, max_rows: int = 16384) -> torch.Tensor:
+    """Every pair of ``features`` (n pairs) under every user vector of ``users`` [S, U]: logits [S, n], through
+    ``network.logits`` in blocks of at most ``max_rows`` rows (a posterior's draws times a pool of pairs)."""
+    n = len(features)
+    block = max(1, max_rows // max(n, 1))
+    out = []
+    for start in range(0, len(users), block):
+        u = users[start:start + block]
+        repeat = lambda x: x.repeat(len(u), 1)  # noqa: E731  user s of the block owns rows s·n ... s·n + n − 1
+        out.append(network.logits(repeat(features.prompt), repeat(features.chosen), repeat(features.rejected),
+                                  u.repeat_interleave(n, 0)).view(len(u), n))
+    return torch.cat(out)
+
+
 class MLP(nn.Sequential):
     """Linear → GELU (→ dropout) blocks, then a linear output; ``hidden=()`` is a linear map."""
 

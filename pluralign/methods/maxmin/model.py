@@ -117,6 +117,14 @@ class MaxMin(MaxMinFitting, PreferenceModel):
         log_likelihood = em.user_log_likelihood(logits, torch.zeros(len(features), dtype=torch.long), 1)
         return UserVector(em.posterior(log_likelihood, torch.log(network.proportions))[0], method=self.name)
 
+    @torch.no_grad()
+    def query_predictions(self, pool, context):
+        """The groups, weighted by their exact posterior given the context (the mixing proportions without
+        one), and each group's P(a ≻ b) on the pool."""
+        network = self.check_fitted()
+        weights = network.proportions if context is None else self.adapt(context).mean
+        return torch.sigmoid(network.group_logits(pool.prompt, pool.chosen, pool.rejected)).T, weights
+
     def assignments(self) -> dict[str, int]:
         """Each training user's group (the argmax of their assignment)."""
         groups = self.check_fitted().assignment.argmax(-1).tolist()

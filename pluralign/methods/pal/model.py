@@ -31,7 +31,7 @@ import torch
 
 from pluralign.data.features import PairFeatures
 from pluralign.methods.base import PreferenceModel, UserVector, fit_user_vector
-from pluralign.methods.common import accuracy, preference_nll
+from pluralign.methods.common import accuracy, logits_per_user, preference_nll
 from pluralign.methods.maxmin.em import posterior, user_log_likelihood
 from pluralign.methods.network import PreferenceObjective
 from pluralign.methods.pal.network import PalANetwork, PalBNetwork, PalNetwork, hinge_loss
@@ -73,26 +73,27 @@ def dirichlet_moments(weights: torch.Tensor) -> torch.Tensor:
     return (m * precision).clamp_min(1e-3)
 
 
-def dirichlet_posterior_mean(network: PalNetwork, features: PairFeatures, alpha: torch.Tensor, draws: int,
-                             seed: int = 0) -> torch.Tensor:
-    """E[w | C] under w ~ Dir(α) and the BT likelihood of the k pairs C: self-normalized importance sampling
-    with ``draws`` prior draws (seeded numpy: the same draws every call, whatever torch's global generator).
-    The posterior weights are MaxMin's E-step with one draw a group (:mod:`pluralign.methods.maxmin.em`)."""
+def dirichlet_posterior(network: PalNetwork, features: PairFeatures | None, alpha: torch.Tensor, draws: int,
+                        seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """p(w | C) under w ~ Dir(α) and the BT likelihood of the k pairs C, as ``draws`` prior draws (seeded numpy:
+    the same draws every call, whatever torch's global generator) and their self-normalized importance
+    weights, ([draws, K], [draws]). The weights are MaxMin's E-step with one draw a group
+    (:mod:`pluralign.methods.maxmin.em`); no pairs: equal weights."""
     samples = torch.from_numpy(np.random.default_rng(seed).dirichlet(alpha.double().numpy(), size=draws))
-    samples = samples.to(features.chosen.dtype).clamp_min(1e-12)
+    samples = samples.float().clamp_min(1e-12)
     samples = samples / samples.sum(-1, keepdim=True)
-    if len(features) == 0:
-        return samples.mean(0)
-    n, chunk = len(features), max(1, 16384 // len(features))  # ≤ 16k rows through the network at once
-    blocks = []
-    for start in range(0, draws, chunk):
-        w = samples[start:start + chunk]
-        repeat = lambda x: x.repeat(len(w), 1)  # noqa: E731  draw d of the block owns rows d·n ... d·n + n − 1
-        blocks.append(network.logits(repeat(features.prompt), repeat(features.chosen), repeat(features.rejected),
-                                     w.repeat_interleave(n, 0)).view(len(w), n))
-    logits = torch.cat(blocks).T  # [k pairs, draws]
-    log_likelihood = user_log_likelihood(logits, torch.zeros(n, dtype=torch.long), 1)
-    return posterior(log_likelihood, torch.zeros(draws, dtype=logits.dtype))[0] @ samples
+    if features is None or len(features) == 0:
+        return samples, torch.full((draws,), 1.0 / draws)
+    logits = logits_per_user(network, features, samples.to(features.chosen.dtype)).T  # [k pairs, draws]
+    log_likelihood = user_log_likelihood(logits, torch.zeros(len(features), dtype=torch.long), 1)
+    return samples, posterior(log_likelihood, torch.zeros(draws, dtype=logits.dtype))[0]
+
+
+def dirichlet_posterior_mean(network: PalNetwork, features: PairFeatures | None, alpha: torch.Tensor, draws: int,
+                             seed: int = 0) -> torch.Tensor:
+    """E[w | C] by :func:`dirichlet_posterior` (self-normalized importance sampling)."""
+    samples, weights = dirichlet_posterior(network, features, alpha, draws, seed)
+    return weights.to(samples.dtype) @ samples
 
 
 class _Pal(PreferenceModel):
@@ -139,6 +140,17 @@ class _Pal(PreferenceModel):
         free = fit_user_vector(network, features, lambda u: torch.softmax(u, -1), init,
                                steps=self.few_shot_steps, lr=self.few_shot_lr, prior_weight=self.few_shot_prior)
         return UserVector(torch.softmax(free, -1), method=self.name, extra={"logits": free.tolist()})
+
+    @torch.no_grad()
+    def query_predictions(self, pool: PairFeatures, context: PairFeatures | None):
+        """The Bayesian posterior over w given the context (whichever ``few_shot`` rule reads the user out):
+        Dirichlet draws weighted by their likelihood (:func:`dirichlet_posterior`), and their P(a ≻ b) on the pool."""
+        self.check_fitted().eval()
+        network, pool = self.head_inputs(pool)
+        context = self.head_inputs(context)[1] if context is not None else None
+        alpha = dirichlet_moments(network.weights.all())
+        samples, weights = dirichlet_posterior(network, context, alpha, self.few_shot_draws, self.seed)
+        return torch.sigmoid(logits_per_user(network, pool, samples.to(pool.chosen.dtype))), weights
 
 
 class PalA(_Pal):

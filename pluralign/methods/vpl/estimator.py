@@ -21,6 +21,8 @@ from pluralign.data.contract import DataError, PreferenceSet
 from pluralign.data.features import PairFeatures
 from pluralign.data.readers import read_preferences
 from pluralign.methods.base import PreferenceModel, UserVector
+from pluralign.methods.common import logits_per_user
+from pluralign.methods.vpl.active import posterior_samples
 from pluralign.methods.vpl.model import ELBOObjective, pad_contexts
 from pluralign.methods.vpl.network import VPLNetwork
 from pluralign.training import TrainerOptions
@@ -178,12 +180,11 @@ class VPL(PreferenceModel):
             features.user = torch.tensor([index[u] for u in rows.column("user_id")])  # every user, seen or not
         return self._diagnose(self.head_inputs(features)[1])
 
-    # ---- active queries ---------------------------------------------------------------------
-    def select_queries(self, pool_pairs: Any, n: int = 1, context: Any = None) -> list[int]:
-        """Indices of the ``n`` pool pairs with the largest expected information gain about z (see active.py)."""
-        from pluralign.methods.vpl.active import select_queries
-
-        return select_queries(self, pool_pairs, n, context)
-
-    def next_query(self, pool_pairs: Any, context: Any = None) -> int:
-        return self.select_queries(pool_pairs, 1, context)[0]
+    # ---- active queries (pluralign.methods.active) ---------------------------------------------
+    @torch.no_grad()
+    def query_predictions(self, pool: PairFeatures, context: PairFeatures | None):
+        """``active_samples`` samples of z from q(z | context) (the prior N(0, I) without one), equal weights,
+        and the decoder's P(a ≻ b | z) on the pool (the paper's §4.3)."""
+        z = posterior_samples(self, context, self.active_samples)  # [S, L]
+        network, pool = self.head_inputs(pool)  # a tuned backbone embeds the pool once, not once per sample
+        return torch.sigmoid(logits_per_user(network, pool, z)), None
