@@ -56,3 +56,12 @@ def test_methods_without_a_user_posterior_say_so(data):
     assert not bt.has_active_queries
     with pytest.raises(ValueError, match="bt: no posterior over users to choose questions by"):
         bt.select_queries([r for r in data[1] if r.get("role") == "context"][:3])
+
+
+def test_active_queries_benchmark_runs(benchmark_script, tmp_path):
+    """benchmarks/active_queries.py for a method other than VPL, on a feature benchmark (smoke)."""
+    result = benchmark_script("active_queries").main(
+        ["--method", "maxmin", "--benchmark", "ideal-points", "--seeds", "0", "--budgets", "1", "2", "--draws", "2",
+         "--set", "epochs=2", "--out", str(tmp_path)])
+    assert set(result["mean"]) == {"random", "active"} and set(result["mean"]["active"]) == {"1", "2"}
+    assert (tmp_path / "active_queries.png").exists() and "ideal-points, maxmin" in (tmp_path / "results.md").read_text()
