@@ -248,7 +248,8 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
         raise ValueError(f"--queries must be at least 1, got {queries}")
     model = _load_run(run)
     if active and not model.has_active_queries:
-        raise ValueError(f"--active: method {model.name!r} has no active query selection")
+        raise ValueError(f"--active: method {model.name!r} has no active query selection (vpl, pal-a, pal-b and "
+                         "maxmin have one)")
     labelled = read_preferences(pairs)
     users = sorted({str(u) for u in labelled.column("user_id") if u is not None})
     if len(users) > 1:
@@ -450,7 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--pairs", required=True, help="the new user's labelled pairs (prompt, chosen, rejected)")
     p.add_argument("--out", required=True, help="JSON: the user's vector (mean, and variance where the method has one)")
-    p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank")
+    p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank by what their "
+                   "answer would tell (vpl, pal-a, pal-b, maxmin)")
     p.add_argument("--queries", type=int, default=4, help="how many pairs to pick from POOL")
 
     p = _command(commands, "rank", rank)
