@@ -27,3 +27,17 @@ def test_mixture_likelihood_by_hand():
 def test_one_component_mixture_is_bt():
     logits = torch.tensor([[0.3], [-1.7]])
     assert torch.allclose(mixture_logit(logits, torch.zeros(2, 1)), logits.squeeze(-1), atol=1e-6)
+
+
+def test_logits_per_user_in_blocks_matches_one_user_at_a_time():
+    from pluralign.data.features import PairFeatures
+    from pluralign.methods.common import logits_per_user
+    from pluralign.methods.pal import PalANetwork
+
+    torch.manual_seed(0)
+    network = PalANetwork(0, 3, n_users=1, k=3, pref_dim=4, hidden=())
+    pairs = PairFeatures(torch.zeros(5, 0), torch.randn(5, 3), torch.randn(5, 3), torch.full((5,), -1))
+    users = torch.softmax(torch.randn(7, 3), -1)
+    expected = torch.stack([network.logits(pairs.prompt, pairs.chosen, pairs.rejected, u.expand(5, -1)) for u in users])
+    for max_rows in (1, 10, 11, 1000):  # blocks of 1, 2, 2 (uneven) and all 7 users
+        assert torch.allclose(logits_per_user(network, pairs, users, max_rows=max_rows), expected, atol=1e-6)
