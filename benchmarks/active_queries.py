@@ -60,7 +60,15 @@ def run_seed(method: str, benchmark: str, seed: int, budgets: list[int], draws: 
             if step in budgets:
                 scores["active"][step].append(accuracy(model, features, asked, queries[user]))
     return {name: {str(k): float(np.mean(v)) for k, v in by_k.items()} for name, by_k in scores.items()} | {
-        "oracle": float(np.mean(oracle))}
+        "oracle": float(np.mean(oracle)),
+        "per_user": {"oracle": oracle, **{name: {str(k): v for k, v in by_k.items()} for name, by_k in scores.items()}}}
+
+
+def gap_interval(runs: dict, name: str, k: int) -> tuple[float, float]:
+    """Points under the oracle over every seed's unseen users, ± 1.96 standard errors over those users (each
+    user's queries share one set of answers, so the user is the unit)."""
+    gaps = np.concatenate([np.subtract(r["per_user"]["oracle"], r["per_user"][name][str(k)]) for r in runs.values()])
+    return 100 * float(gaps.mean()), 196 * float(gaps.std(ddof=1) / np.sqrt(len(gaps)))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -84,6 +92,11 @@ def main(argv: list[str] | None = None) -> dict:
              "|---|" + "---|" * len(args.budgets)]
     for name in ("random", "active"):
         lines.append(f"| {name} | " + " | ".join(f"{mean[name][str(k)]:.3f}" for k in args.budgets) + " |")
+    lines += ["", "| points under the oracle, ± 95% over the users | " + " | ".join(f"k = {k}" for k in args.budgets) + " |",
+              "|---|" + "---|" * len(args.budgets)]
+    for name in ("random", "active"):
+        cells = ["{:.1f} ± {:.1f}".format(*gap_interval(runs, name, k)) for k in args.budgets]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     note = (f"\nAccuracy on the unseen users' query pairs after k answers, mean over seeds "
             f"{', '.join(map(str, args.seeds))}; oracle {oracle:.3f}. Random: {args.draws} draws per user.\n")
     write_json(f"{args.out}/results.json", {"method": args.method, "benchmark": args.benchmark, "seeds": args.seeds, "changes": args.changes,

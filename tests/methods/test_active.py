@@ -64,4 +64,5 @@ def test_active_queries_benchmark_runs(benchmark_script, tmp_path):
         ["--method", "maxmin", "--benchmark", "ideal-points", "--seeds", "0", "--budgets", "1", "2", "--draws", "2",
          "--set", "epochs=2", "--out", str(tmp_path)])
     assert set(result["mean"]) == {"random", "active"} and set(result["mean"]["active"]) == {"1", "2"}
-    assert (tmp_path / "active_queries.png").exists() and "ideal-points, maxmin" in (tmp_path / "results.md").read_text()
+    table = (tmp_path / "results.md").read_text()
+    assert (tmp_path / "active_queries.png").exists() and "ideal-points, maxmin" in table and "± 95%" in table
