@@ -92,14 +92,16 @@ def main(argv: list[str] | None = None) -> dict:
              "|---|" + "---|" * len(args.budgets)]
     for name in ("random", "active"):
         lines.append(f"| {name} | " + " | ".join(f"{mean[name][str(k)]:.3f}" for k in args.budgets) + " |")
-    lines += ["", "| points under the oracle, ± 95% over the users | " + " | ".join(f"k = {k}" for k in args.budgets) + " |",
+    lines += ["", "| points under the oracle, ± 95% over the users | "
+              + " | ".join(f"k = {k}" for k in args.budgets) + " |",
               "|---|" + "---|" * len(args.budgets)]
     for name in ("random", "active"):
         cells = ["{:.1f} ± {:.1f}".format(*gap_interval(runs, name, k)) for k in args.budgets]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     note = (f"\nAccuracy on the unseen users' query pairs after k answers, mean over seeds "
             f"{', '.join(map(str, args.seeds))}; oracle {oracle:.3f}. Random: {args.draws} draws per user.\n")
-    write_json(f"{args.out}/results.json", {"method": args.method, "benchmark": args.benchmark, "seeds": args.seeds, "changes": args.changes,
+    write_json(f"{args.out}/results.json", {"method": args.method, "benchmark": args.benchmark, "seeds": args.seeds,
+                                            "changes": args.changes,
                                             "mean": mean, "oracle": oracle, "runs": {str(s): r for s, r in runs.items()}})
     write_text(f"{args.out}/results.md", "\n".join(lines) + "\n" + note)
     fig, ax = plt.subplots(figsize=(4.6, 3.6))

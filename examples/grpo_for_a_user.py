@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--max-length", type=int, default=16, help="tokens per completion")
     parser.add_argument("--lr", type=float, default=None, help="the policy's learning rate (default: TRL's)")
     parser.add_argument("--policy", default=None, help="a local causal LM folder (default: a tiny random GPT-2)")
-    parser.add_argument("--egalitarian", action="store_true", help="MaxMin's worst-off group's reward (--method maxmin)")
+    parser.add_argument("--egalitarian", action="store_true",
+                        help="MaxMin's worst-off group's reward (--method maxmin)")
     parser.add_argument("--data-set", action="append", default=[], metavar="KEY=VALUE", help="a builder option")
     parser.add_argument("--out", default=None, help="the trainer's output folder (default: a temporary one)")
     args = parser.parse_args(argv)
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     prompts = sorted({r["prompt"] for r in bench.test if r["user_id"] == user_id})
     rows = args.generations * max(2, args.steps)  # more than the run takes: GRPO repeats each prompt in its group
-    dataset = Dataset.from_dict({"prompt": [prompts[i % len(prompts)] for i in range(rows)], "user_id": [user_id] * rows})
+    dataset = Dataset.from_dict({"prompt": [prompts[i % len(prompts)] for i in range(rows)],
+                                 "user_id": [user_id] * rows})
     torch.manual_seed(0)
     policy, tokenizer = local_policy(args.policy) if args.policy else tiny_policy()
     with tempfile.TemporaryDirectory() as scratch:

@@ -68,14 +68,16 @@ def plot_gaps(results: dict[str, dict[str, dict]], path: str | Path, k: int = 8)
     """One panel per benchmark with unseen users: each method's gap to the oracle at ``k`` shots, in points,
     ± 1.96 clustered standard errors over the unseen users (the bench's gap table, drawn). The Bayes
     ceiling's gap (:data:`CEILING`, what k pairs leave unknown to any method) is the last row, in black, with a
-    dotted line through it: no method is expected to the left of it. Nothing is written (None) when no report carries a gap with its standard error."""
+    dotted line through it: no method is expected to the left of it. Nothing is written (None) when no report
+    carries a gap with its standard error."""
     def gap(report: dict) -> tuple[float, float] | None:
         entry = (report.get("unseen") or {}).get(str(k)) or {}
         if entry.get("gap_to_oracle_se") is None:
             return None
         return 100 * entry["gap_to_oracle"], 196 * entry["gap_to_oracle_se"]
 
-    panels = {b: {m: gap(r) for m, r in by_method.items() if gap(r)} for b, by_method in results.items()}
+    every = {b: {m: gap(r) for m, r in by_method.items()} for b, by_method in results.items()}
+    panels = {b: {m: g for m, g in gaps.items() if g} for b, gaps in every.items()}
     panels = {b: gaps for b, gaps in panels.items() if any(m != CEILING for m in gaps)}
     if not panels:
         return None
@@ -84,15 +86,15 @@ def plot_gaps(results: dict[str, dict[str, dict]], path: str | Path, k: int = 8)
     height = max(2.0, 0.35 * max(len(g) for g in panels.values()) + 1.0)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, height * rows), squeeze=False)
     for ax, (bench, gaps) in zip(axes.flat, panels.items()):
-        rows_ = [m for m in gaps if m != CEILING] + ([CEILING] if CEILING in gaps else [])
-        for y, method in enumerate(rows_):
+        labels = [m for m in gaps if m != CEILING] + ([CEILING] if CEILING in gaps else [])
+        for y, method in enumerate(labels):
             ax.errorbar(gaps[method][0], y, xerr=gaps[method][1], fmt="o", capsize=3,
                         color="black" if method == CEILING else "C0")
         if CEILING in gaps:
             ax.axvline(gaps[CEILING][0], color="black", linestyle=":", linewidth=1)
         ax.axvline(0, color="black", linestyle="--", linewidth=1)  # the oracle
-        ax.set_yticks(range(len(rows_)))
-        ax.set_yticklabels(rows_)
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels)
         ax.invert_yaxis()
         ax.set_title(bench)
         ax.set_xlabel(f"points under the oracle, k = {k} (95% interval)")

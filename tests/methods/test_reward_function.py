@@ -84,7 +84,8 @@ def test_inside_trl_grpo(fitted, tmp_path):
     reward, calls = reward_function(pal), []
 
     def recorded(prompts, completions, **columns):
-        calls.append((list(prompts), list(completions), list(columns["user_id"]), reward(prompts, completions, **columns)))
+        rewards = reward(prompts, completions, **columns)
+        calls.append((list(prompts), list(completions), list(columns["user_id"]), rewards))
         return calls[-1][-1]
 
     recorded.__name__ = reward.__name__
