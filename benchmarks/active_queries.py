@@ -3,11 +3,11 @@
     python benchmarks/active_queries.py [--method vpl] [--benchmark attributes] [--seeds 0 1 2]
         [--budgets 1 2 4 8] [--draws 10] [--set KEY=VALUE ...] [--out benchmarks/results/active_queries]
 
-For each seed, the method (vpl, pal-a, pal-b or maxmin: its shipped preset, ``--set`` on top) is fitted on the
+For each seed, the method (any but bt: its shipped preset, ``--set`` on top) is fitted on the
 benchmark's training rows. Each unseen user's 16 context pairs form the pool of questions; their query pairs
 are scored after k answers:
 - random: k pairs drawn at random from the pool (mean of ``--draws`` draws per user);
-- active: k pairs picked one at a time by ``next_query`` (largest expected information gain under the
+- active: k pairs picked one at a time by ``question_order`` (largest expected information gain under the
   current posterior, :mod:`pluralign.methods.active`), each answered as the user answered it.
 Writes results.md, results.json and active_queries.png (accuracy vs k, the oracle dashed).
 """
@@ -25,6 +25,7 @@ from pluralign.data import PreferenceSet
 from pluralign.data.synthetic import build_benchmark
 from pluralign.eval.plots import plt, save_figure
 from pluralign.io import write_json, write_text
+from pluralign.methods.active import question_order
 
 
 def accuracy(model, features, user_context: list[int], queries: list[int]) -> float:
@@ -53,12 +54,9 @@ def run_seed(method: str, benchmark: str, seed: int, budgets: list[int], draws: 
         for k in budgets:
             scores["random"][k].append(np.mean([accuracy(model, features, list(rng.choice(pool, k, replace=False)),
                                                          queries[user]) for _ in range(draws)]))
-        asked, left = [], list(pool)
-        for step in range(1, max(budgets) + 1):
-            pick = left.pop(model.next_query(features[left], features[asked] if asked else None))
-            asked.append(pick)
-            if step in budgets:
-                scores["active"][step].append(accuracy(model, features, asked, queries[user]))
+        asked = [pool[j] for j in question_order(model, features[pool], max(budgets))]
+        for k in budgets:
+            scores["active"][k].append(accuracy(model, features, asked[:k], queries[user]))
     return {name: {str(k): float(np.mean(v)) for k, v in by_k.items()} for name, by_k in scores.items()} | {
         "oracle": float(np.mean(oracle)),
         "per_user": {"oracle": oracle, **{name: {str(k): v for k, v in by_k.items()} for name, by_k in scores.items()}}}
@@ -73,7 +71,7 @@ def gap_interval(runs: dict, name: str, k: int) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", default="vpl", choices=["vpl", "pal-a", "pal-b", "maxmin"])
+    parser.add_argument("--method", default="vpl", choices=["vpl", "pal-a", "pal-b", "maxmin", "micro", "gpm"])
     parser.add_argument("--benchmark", default="attributes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budgets", type=int, nargs="+", default=[1, 2, 4, 8])

@@ -21,6 +21,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 log = logging.getLogger("pluralign")
 DEFAULT_DEMO_DATA = "pets"
 RUN_HELP = "a run folder written by pluralign fit"
+ACTIVE_HELP = ("chosen questions: an unseen user's k context pairs are the k the model asks first, one at a time "
+               "by expected information gain, not the first k in the file (bt keeps the file's order)")
 DESCRIPTION = "Pluralistic alignment: reward models with a latent vector per user, few-shot adaptation to new users."
 WORKFLOW = """a run, end to end:
   pluralign data build pets --out data/my-pets        (or: data convert ADAPTER FILE, then data split)
@@ -157,9 +159,11 @@ def predict(run: str, data: str, out: str, shots: int = 8) -> None:
     print(f"wrote {out} ({len(indices)} rows)")
 
 
-def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: str | None = None) -> None:
+def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: str | None = None,
+             active: bool = False) -> None:
     """Run the evaluation protocol on DATA (a file, or a folder's test split) and write metrics JSON (with
-    --plot, also the few-shot curve: unseen-user accuracy against k, the oracle dashed)."""
+    --plot, also the few-shot curve: unseen-user accuracy against k, the oracle dashed). With --active, each
+    unseen user answers the k context pairs the model chooses to ask, one at a time, instead of the first k."""
     from pluralign.data import read_preferences
     from pluralign.eval import evaluate as run_protocol
     from pluralign.eval.protocol import summary_lines
@@ -177,7 +181,10 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
     model = _load_run(run)
     rows = read_preferences(data, split="test")
     _warn_unknown_users(model, rows)
-    report = run_protocol(model, rows, shots=ks)
+    if active and not model.has_active_queries:
+        log.warning("--active: %s has no posterior over users, so it takes the context pairs in file order",
+                    model.name)
+    report = run_protocol(model, rows, shots=ks, active=active)
     write_json(out, report)
     print("\n".join(summary_lines(report)))
     print(f"wrote {out}")
@@ -188,9 +195,10 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
         print(f"wrote {plot}")
 
 
-def compare(runs: Sequence[str], data: str, out: str, shots: int = 8) -> None:
+def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bool = False) -> None:
     """Two runs on the same rows of DATA: each one's accuracy and their difference with a 95% interval over
-    the users (paired, so it needs no oracle: the interval real data gets)."""
+    the users (paired, so it needs no oracle: the interval real data gets). With --active, each run asks its
+    own questions of the unseen users' context pairs."""
     from pluralign.data import read_preferences
     from pluralign.eval.compare import compare as paired
     from pluralign.io import check_output, write_json
@@ -201,7 +209,8 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8) -> None:
         raise ValueError(f"--shots {shots}: must be non-negative")
     check_output(out)
     model_a, model_b = _load_run(runs[0]), _load_run(runs[1])
-    report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, read_preferences(data, split="test"), shots)}
+    rows = read_preferences(data, split="test")
+    report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, rows, shots, active)}
     write_json(out, report)
     for name, label in (("seen", "seen users"), ("unseen", f"unseen users at k = {shots}")):
         if name in report:
@@ -248,8 +257,8 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
         raise ValueError(f"--queries must be at least 1, got {queries}")
     model = _load_run(run)
     if active and not model.has_active_queries:
-        raise ValueError(f"--active: method {model.name!r} has no active query selection (vpl, pal-a, pal-b and "
-                         "maxmin have one)")
+        raise ValueError(f"--active: method {model.name!r} has no posterior over users to choose questions by "
+                         "(every method but bt has one)")
     labelled = read_preferences(pairs)
     users = sorted({str(u) for u in labelled.column("user_id") if u is not None})
     if len(users) > 1:
@@ -309,7 +318,8 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
 
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
           seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1,
-          data_options: Sequence[str] = (), save_runs: bool = False, resume: bool = False) -> None:
+          data_options: Sequence[str] = (), save_runs: bool = False, resume: bool = False, active: bool = False
+          ) -> None:
     """Every method on every benchmark (a synthetic one, or a folder of train and test files such as `data split`
     writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png, gaps.png."""
     from pluralign.config import parse_method_overrides, parse_overrides
@@ -344,11 +354,13 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     check_output(out, folder=True)
     per_method = parse_method_overrides(overrides, methods)
     arguments = dict(methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds), context=context,
-                     overrides=list(overrides), data_options=list(data_options), jobs=jobs, save_runs=save_runs)
+                     overrides=list(overrides), data_options=list(data_options), jobs=jobs, save_runs=save_runs,
+                     **({"active": True} if active else {}))  # runs recorded before --active existed resume
     resumes = resumable_record(out, arguments) if resume else None
     write_run_record(out, "bench", resumes=resumes, **arguments)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
-                    overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs, resume=resume)
+                    overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs, resume=resume,
+                    active=active)
     print((Path(out) / "results.md").read_text())
 
 
@@ -446,13 +458,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="metrics JSON")
     p.add_argument("--shots", default="0,1,2,4,8,16", help="the few-shot k to score unseen users at, comma-separated")
     p.add_argument("--plot", help="also draw the few-shot curve to this PNG")
+    p.add_argument("--active", action="store_true", help=ACTIVE_HELP)
 
     p = _command(commands, "adapt", adapt)
     p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--pairs", required=True, help="the new user's labelled pairs (prompt, chosen, rejected)")
     p.add_argument("--out", required=True, help="JSON: the user's vector (mean, and variance where the method has one)")
     p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank by what their "
-                   "answer would tell (vpl, pal-a, pal-b, maxmin)")
+                   "answer would tell (every method but bt)")
     p.add_argument("--queries", type=int, default=4, help="how many pairs to pick from POOL")
 
     p = _command(commands, "rank", rank)
@@ -471,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="a file, or a folder's test split")
     p.add_argument("--shots", type=int, default=8, help="context pairs an unseen user is adapted on")
     p.add_argument("--out", required=True, help="JSON: accuracies, the difference and its interval")
+    p.add_argument("--active", action="store_true", help=ACTIVE_HELP)
 
     p = _command(commands, "bench", bench)
     p.add_argument("--methods", nargs="+", help="default: every method")
@@ -491,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save each fitted model to OUT/runs/BENCHMARK/METHOD, for pluralign compare")
     p.add_argument("--resume", action="store_true",
                    help="keep the cells an interrupted bench in OUT finished (same options) and fit the rest")
+    p.add_argument("--active", action="store_true", help=ACTIVE_HELP)
 
     p = _command(commands, "users", users)
     p.add_argument("--run", required=True, help=RUN_HELP)

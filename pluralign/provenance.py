@@ -71,7 +71,8 @@ def write_run_record(out: str, command: str, resumes: list | None = None, **argu
 
 def resumable_record(out: str, arguments: dict) -> list:
     """--resume keeps cells only where they were made as this run would make them: the seeds, contexts,
-    overrides and builder options of OUT/run.json must be this command's (methods and benchmarks may differ).
+    overrides, builder options and chosen questions of OUT/run.json must be this command's (methods and
+    benchmarks may differ).
     Other code (pluralign version or git commit) is a warning: the kept cells may not be what this code makes.
     Returns the earlier records, to keep in the new run.json."""
     record_path = Path(out) / "run.json"
@@ -82,10 +83,10 @@ def resumable_record(out: str, arguments: dict) -> list:
         earlier = record["arguments"]
     except (ValueError, KeyError, TypeError):
         raise ValueError(f"--resume: {record_path} is not a bench's record") from None
-    for key in ("seeds", "context", "overrides", "data_options"):
-        if earlier.get(key) != arguments[key]:
+    for key in ("seeds", "context", "overrides", "data_options", "active"):  # active: absent unless set
+        if earlier.get(key) != arguments.get(key):
             raise ValueError(f"--resume: {out} was made with {key} = {earlier.get(key)!r}, this command has "
-                             f"{arguments[key]!r}; use the same options, or a new --out")
+                             f"{arguments.get(key)!r}; use the same options, or a new --out")
     made_by, now = record.get("environment") or {}, environment()
     for key in ("pluralign", "git_commit"):
         if made_by.get(key) != now.get(key) or (key == "git_commit" and str(now.get(key)).endswith("+dirty")):

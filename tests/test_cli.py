@@ -83,6 +83,10 @@ def test_eval_and_predict(run_dir, data_dir, tmp_path, capsys):
     assert "--plot" in capsys.readouterr().err and not (tmp_path / "m3.json").exists()
     report = json.loads((tmp_path / "m.json").read_text())
     assert list(report["unseen"]) == ["0", "4"] and "oracle_accuracy" in report["seen"]
+    assert main(["eval", "--run", str(run_dir), "--data", str(data_dir), "--shots", "0,4", "--active",
+                 "--out", str(tmp_path / "chosen.json")]) == 0
+    assert "unseen users, 4 chosen shots" in capsys.readouterr().out
+    assert json.loads((tmp_path / "chosen.json").read_text())["questions"] == "chosen"
     assert main(["predict", "--run", str(run_dir), "--data", str(data_dir / "test.jsonl"),
                  "--out", str(tmp_path / "p.jsonl"), "--shots", "4"]) == 0
     lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
@@ -162,7 +166,8 @@ def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, capsys):
     # a method without a posterior cannot rank queries: a clear error, no output
     assert main(["adapt", "--run", str(run_dir), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                  str(tmp_path / "pool.jsonl"), "--out", str(tmp_path / "bt.json")]) == 2
-    assert "no active query selection" in capsys.readouterr().err and not (tmp_path / "bt.json").exists()
+    assert "no posterior over users to choose questions by" in capsys.readouterr().err
+    assert not (tmp_path / "bt.json").exists()
     assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                  str(tmp_path / "pool.jsonl"), "--queries", "0", "--out", str(tmp_path / "none.json")]) == 2
     assert "--queries must be at least 1" in capsys.readouterr().err and not (tmp_path / "none.json").exists()

@@ -69,9 +69,15 @@ def table(results: dict[str, dict[str, dict]], shots: Sequence[int] = (0, 8)) ->
             "memory during the fit, embedding included, and in parentheses what the fit added to it; a process "
             "that fitted other cells before may reuse their pages, so `benchmarks/fit_speed.py` (a fresh process "
             "per method) gives each method's own.")
+    chosen = any(r.get("questions") == "chosen" for by_method in results.values() for r in by_method.values())
+    if chosen:
+        note += (" Chosen questions (`--active`): each method adapts an unseen user on the k context pairs it asks "
+                 "first, one at a time by expected information gain; bt, which has no user, takes them in file order.")
     if any(CEILING in by_method for by_method in results.values()):
         note += (f" `{CEILING}`: the Bayes predictor that knows the generator's rewards and prior over users, "
-                 "from the same k context pairs: no method can beat it in expectation (pluralign.eval.ceiling).")
+                 + ("asking its own k questions the same way: the reference of the protocol, not its bound (greedy "
+                    "questions are not the best k)." if chosen else
+                    "from the same k context pairs: no method can beat it in expectation (pluralign.eval.ceiling)."))
     return "\n".join(lines) + note + "\n" + gap_table(results)
 
 
@@ -126,13 +132,13 @@ def bench_data(name: str, seed: int = 0, **options) -> tuple[PreferenceSet, Pref
     return read_preferences(name, split="train"), read_preferences(name, split="test")
 
 
-def benchmark_ceiling(name: str, seed: int = 0, **options) -> dict | None:
+def benchmark_ceiling(name: str, seed: int = 0, active: bool = False, **options) -> dict | None:
     """The Bayes few-shot ceiling of a synthetic benchmark's unseen users (None where it has no prior, or is a
-    folder of real data)."""
+    folder of real data); ``active``: after the questions it chooses itself."""
     if name not in BENCHMARKS:
         return None
     bench = build_benchmark(name, seed=seed, **options)
-    return bayes_few_shot(bench.prior, bench.test) if bench.prior is not None else None
+    return bayes_few_shot(bench.prior, bench.test, active=active) if bench.prior is not None else None
 
 
 def run_dir(out_dir: str | Path, name: str, method: str) -> Path:
@@ -142,16 +148,18 @@ def run_dir(out_dir: str | Path, name: str, method: str) -> Path:
 
 
 def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, seed: int = 0,
-                     changed: dict | None = None, progress: bool = False, save_to: Path | None = None) -> dict:
+                     changed: dict | None = None, progress: bool = False, save_to: Path | None = None,
+                     active: bool = False) -> dict:
     """One cell of the bench: ``method``'s shipped preset with ``changed`` on top, fitted on ``train`` and
-    evaluated on ``test`` (and saved to ``save_to``); the report names the overrides, as the table does."""
+    evaluated on ``test`` (and saved to ``save_to``), with chosen questions where ``active``; the report names
+    the overrides, as the table does."""
     changed = changed or {}
     model = build_model(method, preset(method), **{"seed": seed, **changed})
     model.fit(train, progress=progress)
     if save_to is not None:
         model.save_pretrained(save_to)
     query_probs: dict = {}
-    report = evaluate(model, test, query_probs=query_probs)
+    report = evaluate(model, test, query_probs=query_probs, active=active)
     report[UNSEEN_HITS] = unseen_hits(model, test, 8, scored=query_probs.get(8))
     if changed:
         report["overrides"] = ", ".join(f"{k}={v}" for k, v in changed.items())
@@ -159,7 +167,7 @@ def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, see
 
 
 def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, data_options: dict,
-                   save_runs: bool) -> dict[str, dict[str, dict]]:
+                   save_runs: bool, active: bool = False) -> dict[str, dict[str, dict]]:
     """The cells an interrupted bench wrote to ``out_dir/results.json`` (``bench --resume`` keeps them).
     Their per-row hits were never written: where the cell's model was saved, they are scored again from it,
     so the paired table keeps every method; else the cell stays out of that table."""
@@ -177,7 +185,8 @@ def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, da
         if saved_models:
             _, test = bench_data(name, seed, **data_options)
             for method, directory in saved_models.items():
-                by_method[method][UNSEEN_HITS] = unseen_hits(PreferenceModel.from_pretrained(directory), test)
+                by_method[method][UNSEEN_HITS] = unseen_hits(PreferenceModel.from_pretrained(directory), test,
+                                                             active=active)
         if unsaved := [m for m in by_method if m not in saved_models]:
             log.warning("bench: the kept cells of %s (%s) have no saved model (--save-runs), so they stay out of "
                         "the paired table", name, ", ".join(unsaved))
@@ -198,12 +207,13 @@ def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path, note: 
 def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, PreferenceSet]],
               out_dir: str | Path, seed: int = 0, progress: bool = False,
               overrides: dict[str, dict] | None = None, ceilings: dict[str, dict | None] | None = None,
-              note: str = "", save_runs: bool = False, done: dict[str, dict[str, dict]] | None = None) -> dict:
+              note: str = "", save_runs: bool = False, done: dict[str, dict[str, dict]] | None = None,
+              active: bool = False) -> dict:
     """Fit each method (its shipped preset, with ``overrides[method]`` on top) on each dataset's train rows
     and evaluate on its test rows; ``ceilings[name]`` (:func:`benchmark_ceiling`) joins as the row
     ``bayes-ceiling``. Writes results.json, results.md (``note`` under the table) and few_shot.png into ``out_dir``;
     with ``save_runs``, each model to :func:`run_dir`. The cells in ``done`` (:func:`finished_cells`) are kept,
-    not fitted again."""
+    not fitted again. ``active``: chosen questions (:func:`~pluralign.eval.protocol.evaluate`)."""
     results: dict[str, dict[str, dict]] = {}
     for name, (train, test) in datasets.items():
         results[name] = {}
@@ -214,7 +224,7 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
                 continue
             log.info("bench: %s on %s", method, name)
             results[name][method] = fit_and_evaluate(method, train, test, seed, (overrides or {}).get(method), progress,
-                                                     run_dir(out_dir, name, method) if save_runs else None)
+                                                     run_dir(out_dir, name, method) if save_runs else None, active)
             write_json(Path(out_dir) / "results.json", public(results))  # partial results survive an interruption
         if (ceilings or {}).get(name) is not None:
             results[name][CEILING] = ceilings[name]
@@ -223,13 +233,13 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
 
 
 def _worker_cell(name: str, seed: int, data_options: dict, method: str, changed: dict,
-                 save_to: Path | None = None) -> dict:
+                 save_to: Path | None = None, active: bool = False) -> dict:
     """A bench cell in a worker process. The worker builds the benchmark itself, so only names, numbers
     and the JSON-ready report cross the process boundary; one intra-op thread, so workers share the cores
     instead of fighting over them."""
     torch.set_num_threads(1)
     train, test = bench_data(name, seed, **data_options)
-    return fit_and_evaluate(method, train, test, seed, changed, save_to=save_to)
+    return fit_and_evaluate(method, train, test, seed, changed, save_to=save_to, active=active)
 
 
 def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int], data_options: dict,
@@ -251,7 +261,7 @@ def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequen
 def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int],
                        data_options: dict, overrides: dict[str, dict],
                        jobs: int, out_dirs: dict[int, Path] | None = None, save_runs: bool = False,
-                       done: dict[int, dict[str, dict[str, dict]]] | None = None
+                       done: dict[int, dict[str, dict[str, dict]]] | None = None, active: bool = False
                        ) -> dict[int, dict[str, dict[str, dict]]]:
     """Every (seed, benchmark, method) cell in ``jobs`` worker processes: {seed: {benchmark: {method: report}}}
     in the order of the arguments, whatever order the cells finish in. ``data_options`` go to every
@@ -266,14 +276,14 @@ def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds:
     reports: dict[tuple, dict] = {(seed, name, method): report for seed, by_name in (done or {}).items()
                                   for name, by_method in by_name.items() for method, report in by_method.items()}
     cells = [(name, seed, data_options, method, overrides.get(method, {}),
-              run_dir(out_dirs[seed], name, method) if save_runs and out_dirs else None)
+              run_dir(out_dirs[seed], name, method) if save_runs and out_dirs else None, active)
              for seed in seeds for name in benchmarks for method in methods if (seed, name, method) not in reports]
     if cells:
         _warm_cache(methods, benchmarks, seeds, data_options, overrides)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_worker_cell, *cell): cell for cell in cells}
         for done, future in enumerate(as_completed(futures), 1):
-            name, seed, _, method, _, _ = futures[future]
+            name, seed, _, method, *_ = futures[future]
             try:
                 reports[(seed, name, method)] = future.result()
             except Exception as error:
@@ -312,7 +322,8 @@ def mean_over_seeds(runs: Sequence[Any]) -> Any:
 def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: str | Path,
                     seeds: Sequence[int] = (0,), context: str = "random",
                     overrides: dict[str, dict] | None = None, jobs: int = 1,
-                    data_options: dict | None = None, save_runs: bool = False, resume: bool = False) -> dict:
+                    data_options: dict | None = None, save_runs: bool = False, resume: bool = False,
+                    active: bool = False) -> dict:
     """``run_bench`` for each seed (the benchmark's and the model's), then the mean ± sd over seeds.
 
     One seed writes its results into ``out_dir``; several write ``out_dir/seed-N/`` each and, in
@@ -321,27 +332,28 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     each (:func:`run_cells_parallel`); the figures are those of a one-thread run. ``data_options`` are
     further keywords of the benchmarks' builders (``pluralign bench --data-set``). ``save_runs`` saves every
     model under its seed's folder (:func:`run_dir`). ``resume`` keeps the cells each seed's results.json
-    already holds (:func:`finished_cells`) and fits only the rest."""
+    already holds (:func:`finished_cells`) and fits only the rest. ``active``: chosen questions, for the methods
+    and the Bayes ceiling alike."""
     out_dir = Path(out_dir)
     overrides = overrides or {}
     options = {"context": context, **(data_options or {})}
     seed_dirs = {seeds[0]: out_dir} if len(seeds) == 1 else {seed: out_dir / f"seed-{seed}" for seed in seeds}
-    done = ({seed: finished_cells(seed_dirs[seed], benchmarks, seed, options, save_runs) for seed in seeds}
+    done = ({seed: finished_cells(seed_dirs[seed], benchmarks, seed, options, save_runs, active) for seed in seeds}
             if resume else {})
     for seed, kept in done.items():
         n_kept = sum(len(by_method) for by_method in kept.values())
         log.info("bench: seed %d: %d cell(s) kept from %s", seed, n_kept, seed_dirs[seed] / "results.json")
-    parallel = (run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs, seed_dirs, save_runs, done)
-                if jobs > 1 else None)
+    parallel = (run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs, seed_dirs, save_runs, done,
+                                   active) if jobs > 1 else None)
 
     built = f"Benchmarks built with {', '.join(f'{k}={v}' for k, v in data_options.items())}.\n" if data_options else ""
 
     def run(seed: int, out: Path) -> dict:
-        ceilings = {name: benchmark_ceiling(name, seed, **options) for name in benchmarks}
+        ceilings = {name: benchmark_ceiling(name, seed, active, **options) for name in benchmarks}
         if parallel is None:
             datasets = {name: bench_data(name, seed, **options) for name in benchmarks}
             return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings, note=built,
-                             save_runs=save_runs, done=done.get(seed))
+                             save_runs=save_runs, done=done.get(seed), active=active)
         results = parallel[seed]
         for name, ceiling in ceilings.items():
             if ceiling is not None:
@@ -354,7 +366,8 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     runs = {seed: run(seed, seed_dirs[seed]) for seed in seeds}
     mean = public({name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in runs[seeds[0]][name]}
                    for name in benchmarks})
-    described = {"seeds": list(seeds), "context": context, **({"data_options": data_options} if data_options else {})}
+    described = {"seeds": list(seeds), "context": context, **({"data_options": data_options} if data_options else {}),
+                 **({"questions": "chosen"} if active else {})}
     write_json(out_dir / "results.json", {**described, "mean": mean, "runs": {str(s): public(r) for s, r in runs.items()}})
     note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (benchmark and model seed alike).\n" + built
     folders = [name for name in benchmarks if name not in BENCHMARKS]  # their users are the same under every seed

@@ -10,6 +10,10 @@ and predicts each query pair with the posterior predictive P(c ≻ r | C_k) = Σ
 (a sum over the types, or a Monte Carlo average over prior draws for continuous users). No predictor
 has a higher expected accuracy given the same pairs; the oracle, which knows the user, bounds the
 benchmark. On one draw of a dozen unseen users a method can land above it by chance, not in expectation.
+
+With chosen questions (``active``) the Bayes learner asks its own: each next context pair is the one of largest
+expected information gain under the true posterior (:func:`~pluralign.methods.active.greedy_order`). Greedy
+questions are not the best k questions, so that row is the reference of the protocol rather than its bound.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from collections import defaultdict
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from pluralign.data.synthetic._common import UserPrior
 from pluralign.eval.metrics import preference_metrics, round_floats
 from pluralign.eval.protocol import DEFAULT_SHOTS
+from pluralign.methods.active import reweighted_order
 
 CEILING = "bayes-ceiling"  # its entry beside the methods in bench results, tables and plots
 
@@ -50,9 +56,19 @@ def posterior_predictive(prior: UserPrior, context: Sequence[dict], queries: Seq
     return np.round(p, 9)  # an exact tie (a user the context cannot place) scores half, as a coin flip would
 
 
-def bayes_few_shot(prior: UserPrior, test_rows: Sequence[dict], shots: Sequence[int] = DEFAULT_SHOTS) -> dict:
+def chosen_order(prior: UserPrior, pool: Sequence[dict], n: int) -> list[int]:
+    """The Bayes learner's questions: the first ``n`` pool rows in the order it asks them, by the true posterior
+    (:func:`log_posterior`: the prior's users reweighted by the answers)."""
+    logits = prior.logits(prior.params, pool)  # [users of the prior, pool]
+    return reweighted_order(torch.from_numpy(sigmoid(logits)), torch.from_numpy(log_posterior(prior, [])), n,
+                            log_answers=torch.from_numpy(log_sigmoid(logits)))
+
+
+def bayes_few_shot(prior: UserPrior, test_rows: Sequence[dict], shots: Sequence[int] = DEFAULT_SHOTS,
+                   active: bool = False) -> dict:
     """The ceiling as an ``evaluate``-shaped report: ``unseen[k]`` with accuracy, oracle accuracy and the
-    controversial pairs, on the unseen users' query rows of ``test_rows``."""
+    controversial pairs, on the unseen users' query rows of ``test_rows``; with ``active``, after the k
+    questions it chooses itself (:func:`chosen_order`)."""
     contexts: dict[str, list[dict]] = defaultdict(list)
     queries: dict[str, list[dict]] = defaultdict(list)
     for row in test_rows:
@@ -60,6 +76,9 @@ def bayes_few_shot(prior: UserPrior, test_rows: Sequence[dict], shots: Sequence[
             contexts[row["user_id"]].append(row)
         elif row.get("role") == "query":
             queries[row["user_id"]].append(row)
+    if active and shots:
+        contexts = defaultdict(list, {user: [rows[i] for i in chosen_order(prior, rows, max(shots))]
+                                      for user, rows in contexts.items()})
     unseen = {}
     for k in shots:
         probs, oracle, hard, owners = [], [], [], []
@@ -73,4 +92,4 @@ def bayes_few_shot(prior: UserPrior, test_rows: Sequence[dict], shots: Sequence[
         entry["controversial"] = preference_metrics(probs_a[hard_a], [o for o, h in zip(oracle, hard) if h],
                                                     [u for u, h in zip(owners, hard) if h])
         unseen[str(k)] = entry
-    return round_floats({"unseen": unseen})
+    return round_floats({"unseen": unseen, **({"questions": "chosen"} if active else {})})

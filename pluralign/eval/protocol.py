@@ -3,7 +3,8 @@
 - seen users: held-out rows without a ``role`` scored with the user's learned vector (population
   vector where the model keeps no user ids, or the user is unknown to it);
 - unseen users, few-shot: for each k, adapt on the user's first k ``context`` rows, score their
-  ``query`` rows (k = 0 is the population model);
+  ``query`` rows (k = 0 is the population model); with ``active``, on the k context rows the model itself
+  asks first, one at a time by expected information gain (:func:`~pluralign.methods.active.question_order`);
 - groups and the worst group, controversial pairs (the ``controversial`` column, else pairs that users
   label both ways), oracle accuracy on the same rows, and the fit cost.
 """
@@ -49,12 +50,37 @@ def unknown_users(model, data: PreferenceSet) -> list[str]:
                    if r is None and u is not None and u not in known})
 
 
+def unseen_rows(data: PreferenceSet) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """Each unseen user's ``context`` row indices and ``query`` row indices, in file order."""
+    contexts: dict[str, list[int]] = defaultdict(list)
+    queries: dict[str, list[int]] = defaultdict(list)
+    for i, (role, user) in enumerate(zip(data.column("role"), data.column("user_id"))):
+        if role == "context":
+            contexts[user].append(i)
+        elif role == "query":
+            queries[user].append(i)
+    return contexts, queries
+
+
+def chosen_contexts(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None
+                    ) -> dict[str, list[int]]:
+    """Each unseen user's context rows in the order the model asks them (at most ``shots``): the rows are the
+    pool of questions and their labels the user's answers (:func:`~pluralign.methods.active.question_order`)."""
+    from pluralign.methods.active import question_order
+
+    features = features if features is not None else model.featurize(data)
+    contexts, queries = unseen_rows(data)
+    return {user: [contexts[user][j] for j in question_order(model, features[contexts[user]], shots)]
+            if contexts[user] else [] for user in queries}
+
+
 def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None,
-               include_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+               include_seen: bool = True, order: dict[str, list[int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(row indices, P(chosen ≻ rejected)) for every row that is not a ``context`` row (only the
     ``query`` rows when not ``include_seen``).
 
-    Unseen users (rows with a role) are adapted on their first ``shots`` context rows, in file order.
+    Unseen users (rows with a role) are adapted on their first ``shots`` context rows: in file order, or in
+    ``order`` (each user's context rows in the order to use them, e.g. :func:`chosen_contexts`).
     """
     features = features if features is not None else model.featurize(data)
     roles = data.column("role")
@@ -67,13 +93,9 @@ def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | 
         logits = model.logits_features(features[seen], model.user_matrix(seen_users, len(seen)))
         index_parts.append(np.asarray(seen))
         prob_parts.append(torch.sigmoid(logits).numpy())
-    contexts: dict[str, list[int]] = defaultdict(list)
-    queries: dict[str, list[int]] = defaultdict(list)
-    for i, (role, user) in enumerate(zip(roles, users)):
-        if role == "context":
-            contexts[user].append(i)
-        elif role == "query":
-            queries[user].append(i)
+    contexts, queries = unseen_rows(data)
+    if order is not None:
+        contexts = defaultdict(list, order)
     for user, rows in queries.items():
         vector = model.infer_user(features[contexts[user][:shots]] if shots else None)
         logits = model.logits_features(features[rows], vector.mean.expand(len(rows), -1))
@@ -91,10 +113,12 @@ def _metrics(rows: np.ndarray, probs: np.ndarray, oracle: list, users: list | No
 
 
 def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
-             query_probs: dict | None = None) -> dict:
+             query_probs: dict | None = None, active: bool = False) -> dict:
     """Every figure of the protocol as one JSON-ready dict (keys: seen, unseen, groups, worst_group,
     controversial, fit, predict). A dict passed as ``query_probs`` receives, for each k, the unseen users'
-    query rows and their P(chosen ≻ rejected), so a caller needs not adapt every user again."""
+    query rows and their P(chosen ≻ rejected), so a caller needs not adapt every user again. ``active``: each
+    unseen user's k context rows are the first k the model asks (:func:`chosen_contexts`), not the first k
+    in the file; the report then holds ``"questions": "chosen"``."""
     features = model.featurize(data)
     oracle = data.column("oracle_p")
     groups = np.asarray([g if g is not None else "all" for g in data.column("group")], dtype=object)
@@ -112,9 +136,12 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     report["unseen"] = {}
     by_k: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if (roles == "query").any():
+        # greedy questions: the first k of the longest order are the order for k, so it is chosen once
+        order = chosen_contexts(model, data, max(shots), features) if active and shots else None
         for k in shots:
             # seen rows do not depend on k: only the queries are scored again
-            k_rows, k_probs = score_rows(model, data, k, features, include_seen=False) if k else (rows, probs)
+            k_rows, k_probs = (score_rows(model, data, k, features, include_seen=False, order=order) if k
+                               else (rows, probs))
             query = roles[k_rows] == "query"
             by_k[k] = (k_rows[query], k_probs[query])
             if query_probs is not None:
@@ -136,6 +163,8 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     if report["groups"]:
         worst = min(report["groups"], key=lambda g: report["groups"][g].get("accuracy", 1.0))
         report["worst_group"] = {"group": worst, **report["groups"][worst]}
+    if active:
+        report["questions"] = "chosen"
     report["fit"] = dict(model.fit_stats_)
     report["predict"] = {"pairs_per_second": round(len(rows) / max(seconds, 1e-9), 1)}
     return round_floats(report)
@@ -160,7 +189,9 @@ def summary_lines(report: dict) -> list[str]:
     lines = [header, line("seen users", report["seen"]), line("  controversial pairs", report["controversial"])]
     if len(report.get("groups", {})) > 1:
         lines += [line(f"  group {g}" + (" (worst)" if g == worst else ""), m) for g, m in report["groups"].items()]
-    lines += [line(f"unseen users, {k} shot{'' if k == '1' else 's'}", m) for k, m in report.get("unseen", {}).items()]
+    asked = " chosen" if report.get("questions") == "chosen" else ""
+    lines += [line(f"unseen users, {k}{asked} shot{'' if k == '1' else 's'}", m)
+              for k, m in report.get("unseen", {}).items()]
     return lines + diagnostic_lines(report.get("fit", {}))
 
 

@@ -5,14 +5,19 @@ candidate pairs (a, b), ask about the pair whose answer y = [a ≻ b] is most in
 information gain I(y; u | C) = H[E_u p(y | u)] − E_u H[p(y | u)] (BALD, Houlsby et al. 2011). Each method
 with a posterior over its users supplies that posterior as S weighted points and their predictions on the
 pool (``PreferenceModel.query_predictions``): VPL samples of q(z | C), equal weights; PAL draws of the
-simplex weights under a Dirichlet prior, weighted by their likelihood (importance sampling); MaxMin its
-groups, weighted by their exact posterior. The gain is symmetric in (a, b), so a pool's stored orientation
-(which may be the label) leaks nothing. The same pool and context always give the same choice.
+simplex weights under a Dirichlet prior, weighted by their likelihood (importance sampling); MiCRo and GPM
+draws of their user vector under the Gaussian prior of their few-shot fit, weighted the same way
+(:mod:`pluralign.methods.few_shot`); MaxMin its groups, weighted by their exact posterior. BT has no user to
+learn about. The gain is symmetric in (a, b), so a pool's stored orientation (which may be the label) leaks
+nothing. The same pool and context always give the same choice.
+
+:func:`question_order` asks a whole sequence, each question given the answers before it: the evaluation
+protocol's chosen questions (``pluralign eval --active``, ``pluralign bench --active``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -53,6 +58,51 @@ def expected_information_gain(model: "PreferenceModel", pool: PairFeatures,
     if context is not None and len(context) == 0:
         context = None
     return information_gain(*model.query_predictions(pool, context))
+
+
+def greedy_order(gain: Callable[[list[int], list[int]], torch.Tensor], size: int, n: int | None = None) -> list[int]:
+    """The first ``n`` of ``size`` pool indices in the order a sequential active learner asks them:
+    ``gain(asked, left)`` gives the information gain of each ``left`` pair given the answers to ``asked``; each
+    step takes the largest, ties to the earlier row. Greedy, so the first k of a longer order are the order for k."""
+    n = size if n is None else min(n, size)
+    asked: list[int] = []
+    left = list(range(size))
+    while len(asked) < n:
+        best = 0 if len(left) == 1 else int(torch.argsort(gain(asked, left), descending=True, stable=True)[0])
+        asked.append(left.pop(best))
+    return asked
+
+
+def reweighted_order(probs: torch.Tensor, log_prior: torch.Tensor, n: int | None = None,
+                     log_answers: torch.Tensor | None = None) -> list[int]:
+    """:func:`greedy_order` where the posterior is fixed points reweighted by the answers, p(u_s | C) ∝ p(u_s)
+    Π_{i ∈ C} P(answer_i | u_s): ``probs`` [S, M] are each point's P(a ≻ b) on the pool, whose rows are stored
+    as answered (chosen first), so they are also the answers' likelihoods (``log_answers``, [S, M], where more
+    precise ones are known); ``log_prior`` [S]. Every step reuses the same predictions."""
+    log_answers = probs.clamp_min(1e-30).log() if log_answers is None else log_answers
+
+    def gain(asked: list[int], left: list[int]) -> torch.Tensor:
+        return information_gain(probs[:, left], torch.softmax(log_prior + log_answers[:, asked].sum(1), 0))
+
+    return greedy_order(gain, probs.shape[1], n)
+
+
+def question_order(model: "PreferenceModel", pool: PairFeatures, n: int | None = None) -> list[int]:
+    """:func:`greedy_order` by the model's posterior, where the pool's pairs carry the user's answers (an
+    evaluation's context rows). Where the posterior reweights fixed points (``reweights_prior_points``: PAL,
+    MiCRo, GPM, MaxMin) their predictions on the pool are computed once (:func:`reweighted_order`); VPL's
+    encoder is run again after each answer. A model without a posterior over users (BT) keeps the pool's
+    order: no answer moves it."""
+    if not model.has_active_queries:
+        return list(range(len(pool) if n is None else min(n, len(pool))))
+    if model.reweights_prior_points:
+        probs, weights = model.query_predictions(pool, None)
+        weights = torch.full((len(probs),), 1.0 / len(probs)) if weights is None else weights
+        return reweighted_order(probs.double(), weights.double().log(), n)
+    def gain(asked: list[int], left: list[int]) -> torch.Tensor:  # VPL: the encoder's posterior after each answer
+        return expected_information_gain(model, pool[left], pool[asked] if asked else None)
+
+    return greedy_order(gain, len(pool), n)
 
 
 def select_queries(model: "PreferenceModel", pool_pairs: Any, n: int = 1, context: Any = None) -> list[int]:

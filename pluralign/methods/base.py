@@ -34,7 +34,6 @@ from pluralign.data.contract import PreferenceSet
 from pluralign.data.features import PairDataset, PairFeatures, featurize, keep_batch, user_tensor
 from pluralign.data.readers import read_preferences
 from pluralign.io import atomic_path, write_json
-from pluralign.methods.common import preference_nll
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.provenance import environment
@@ -286,6 +285,10 @@ class PreferenceModel:
         return trainer
 
     # ---- active queries (pluralign.methods.active) ----------------------------------------------
+    # whether query_predictions' points are the same for every context (prior draws, or groups), only their
+    # weights moving with the answers: a sequence of questions then needs their predictions once
+    reweights_prior_points: ClassVar[bool] = False
+
     def query_predictions(self, pool: PairFeatures, context: PairFeatures | None) -> tuple[torch.Tensor, Any]:
         """The posterior over a new user given ``context`` (None: the prior) as S points, and each point's
         P(a ≻ b) on the pool: ([S, M] probabilities, [S] posterior weights, or None for equal ones)."""
@@ -301,7 +304,7 @@ class PreferenceModel:
         gain under the posterior given ``context``), best first."""
         if not self.has_active_queries:
             raise ValueError(f"{self.name}: no posterior over users to choose questions by (active queries: "
-                             "vpl, pal-a, pal-b, maxmin)")
+                             "every method but bt)")
         from pluralign.methods.active import select_queries
 
         return select_queries(self, pool_pairs, n, context)
@@ -451,35 +454,3 @@ class PreferenceModel:
         model.network_.load_state_dict(load_file(str(directory / "model.safetensors")))
         model.network_.eval()
         return model
-
-
-def fit_user_vector(
-    network: PreferenceNetwork,
-    features: PairFeatures,
-    free_to_user: Any,
-    init: torch.Tensor,
-    steps: int = 100,
-    lr: float = 0.05,
-    prior_weight: float = 0.0,
-) -> torch.Tensor:
-    """Few-shot by gradient: fit only a free user parameter u on k pairs, everything else frozen.
-
-    Minimizes the BT NLL of the pairs under ``users = free_to_user(u)`` plus ``prior_weight * |u − init|²``
-    (a Gaussian prior around the population, which keeps 1-2 shots from overfitting). Full batch Adam from
-    ``init``: deterministic for the same inputs. Returns the fitted free parameter.
-    """
-    init = init.detach()  # the prior's centre is a constant, never part of the graph
-    free = init.clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([free], lr=lr)
-    network.requires_grad_(False)
-    try:
-        for _ in range(steps):
-            optimizer.zero_grad()
-            users = free_to_user(free).expand(len(features), -1)
-            logits = network.logits(features.prompt, features.chosen, features.rejected, users)
-            loss = preference_nll(logits) + prior_weight * (free - init).pow(2).sum() / len(features)
-            loss.backward()
-            optimizer.step()
-    finally:
-        network.requires_grad_(True)
-    return free.detach()

@@ -218,3 +218,24 @@ def test_bench_resume_keeps_the_finished_cells(tmp_path, capsys, caplog):
     assert main(["bench", "--methods", "bt", "--resume", "--out", str(tmp_path / "new")]) == 2
     assert "no earlier bench" in capsys.readouterr().err
 
+
+
+def test_bench_active_asks_chosen_questions_in_every_process(tmp_path, capsys):
+    """--active: the methods and the Bayes ceiling adapt unseen users on the questions they choose; at 16 shots
+    (all of a user's context pairs) the figures are the file order's, at fewer they are not. A bench made one way
+    does not resume the other."""
+    base = ["bench", "--methods", "bt", "maxmin", "--benchmarks", "attributes", "--set", "epochs=2"]
+    assert main([*base, "--out", str(tmp_path / "given")]) == 0
+    assert main([*base, "--active", "--jobs", "2", "--out", str(tmp_path / "chosen")]) == 0
+    given = json.loads((tmp_path / "given" / "results.json").read_text())["attributes"]
+    chosen = json.loads((tmp_path / "chosen" / "results.json").read_text())["attributes"]
+    for method in ("maxmin", "bayes-ceiling"):
+        assert chosen[method]["questions"] == "chosen" and "questions" not in given[method]
+        assert chosen[method]["unseen"]["16"]["accuracy"] == pytest.approx(given[method]["unseen"]["16"]["accuracy"])
+        assert any(chosen[method]["unseen"][k]["accuracy"] != given[method]["unseen"][k]["accuracy"] for k in "124")
+    assert chosen["bt"]["unseen"]["8"] == given["bt"]["unseen"]["8"]  # no user to ask about: the file's order
+    assert "Chosen questions (`--active`)" in (tmp_path / "chosen" / "results.md").read_text()
+    assert json.loads((tmp_path / "chosen" / "run.json").read_text())["arguments"]["active"] is True
+    capsys.readouterr()
+    assert main([*base, "--resume", "--out", str(tmp_path / "chosen")]) == 2
+    assert "was made with active = True" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import pytest
 
 from pluralign.data.synthetic import BENCHMARKS, build_benchmark
 from pluralign.eval.bench import benchmark_ceiling
-from pluralign.eval.ceiling import bayes_few_shot, posterior_predictive
+from pluralign.eval.ceiling import bayes_few_shot, chosen_order, posterior_predictive
 from pluralign.data.synthetic._common import UserPrior
 
 SMALL = dict(n_users=6, n_unseen_users=4, pairs_per_user=12, test_pairs_per_user=3)
@@ -45,6 +45,18 @@ def test_ceiling_is_below_the_oracle_and_grows_with_k():
     # the same rows read back from disk give the same figures
     bench = build_benchmark("pets", seed=0, context="survey")
     assert bayes_few_shot(bench.prior, [dict(r) for r in bench.test]) == ceiling
+
+
+def test_the_bayes_learner_asks_its_own_questions():
+    """Two users with opposite logits on pair 1 and equal ones on pair 0: pair 1 is asked first. With chosen
+    questions on a benchmark, all 16 context pairs give the file order's figure, and 2 chosen ones beat 2 given."""
+    prior = UserPrior(np.array([1.0, -1.0]), lambda s, rows: np.outer(s, [r["slope"] for r in rows]))
+    assert chosen_order(prior, [{"slope": 0.0}, {"slope": 3.0}, {"slope": 1.0}], 3) == [1, 2, 0]
+    bench = build_benchmark("attributes", seed=0)
+    given, chosen = bayes_few_shot(bench.prior, bench.test), bayes_few_shot(bench.prior, bench.test, active=True)
+    assert chosen["questions"] == "chosen"
+    assert chosen["unseen"]["16"]["accuracy"] == pytest.approx(given["unseen"]["16"]["accuracy"], abs=1e-9)
+    assert chosen["unseen"]["2"]["accuracy"] > given["unseen"]["2"]["accuracy"]
 
 
 def test_script_puts_the_ceiling_beside_bench_results(tmp_path, benchmark_script):

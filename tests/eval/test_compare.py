@@ -1,5 +1,7 @@
 """Paired comparison of two models on the same rows: by hand, against the protocol, and from the CLI."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -53,6 +55,16 @@ def test_unseen_hits_reuse_the_protocols_scores(fitted):
     assert reused == fresh and len(reused["hit"]) == report["unseen"]["8"]["n"]
 
 
+def test_chosen_questions_agree_with_the_protocol(fitted):
+    bt, pal, test = fitted
+    report = compare(pal, bt, test, shots=4, active=True)
+    assert report["questions"] == "chosen"
+    protocol = evaluate(pal, test, shots=(4,), active=True)
+    assert report["unseen"]["accuracy_a"] == pytest.approx(protocol["unseen"]["4"]["accuracy"], abs=1e-4)
+    assert report["unseen"]["accuracy_b"] == compare(pal, bt, test, shots=4)["unseen"]["accuracy_b"]  # bt: the file's
+    assert unseen_hits(pal, test, 4, active=True)["hit"] != unseen_hits(pal, test, 4)["hit"]
+
+
 def test_cli(fitted, tmp_path, capsys):
     bt, pal, test = fitted
     bt.save_pretrained(tmp_path / "bt")
@@ -63,6 +75,9 @@ def test_cli(fitted, tmp_path, capsys):
                  str(tmp_path / "test.jsonl"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "seen users (6 users" in printed and "points (95%)" in printed and out.exists()
+    assert main(["compare", "--runs", str(tmp_path / "pal"), str(tmp_path / "bt"), "--data",
+                 str(tmp_path / "test.jsonl"), "--active", "--out", str(tmp_path / "chosen.json")]) == 0
+    assert json.loads((tmp_path / "chosen.json").read_text())["questions"] == "chosen"
     assert main(["compare", "--runs", str(tmp_path / "pal"), "--data", str(tmp_path / "test.jsonl"),
                  "--out", str(out)]) == 2
     assert "give two runs" in capsys.readouterr().err

@@ -75,6 +75,24 @@ def test_report_has_every_section(model_and_test):
     assert report["worst_group"]["accuracy"] == min(g["accuracy"] for g in report["groups"].values())
 
 
+def test_chosen_questions_use_the_same_context_rows_in_the_models_order():
+    from pluralign.eval.protocol import chosen_contexts, unseen_rows
+    from pluralign.methods import MaxMin
+
+    train, test = two_group_rows(n_users=6, pairs=48)
+    test = PreferenceSet.from_rows(test)
+    model = MaxMin(n_groups=2, hidden=[], epochs=5, lr=0.05).fit(train, progress=False)
+    order = chosen_contexts(model, test, 4)
+    contexts, _ = unseen_rows(test)
+    assert set(order) == set(contexts) and all(len(o) == 4 and set(o) <= set(contexts[u]) for u, o in order.items())
+    assert order != {u: c[:4] for u, c in contexts.items()}  # the model's order, not the file's
+    given, chosen = evaluate(model, test, shots=(0, 2, 16)), evaluate(model, test, shots=(0, 2, 16), active=True)
+    assert chosen["questions"] == "chosen" and "questions" not in given
+    assert chosen["unseen"]["0"] == given["unseen"]["0"] and chosen["seen"] == given["seen"]
+    # all 16 context rows, whichever order: the same user vector
+    assert chosen["unseen"]["16"]["accuracy"] == pytest.approx(given["unseen"]["16"]["accuracy"], abs=1e-9)
+
+
 def test_score_rows_skips_context_rows(model_and_test):
     model, test = model_and_test
     indices, probs = score_rows(model, test, shots=4)

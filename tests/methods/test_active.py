@@ -1,5 +1,6 @@
-"""Active queries, shared by every method with a posterior over users: the information gain by hand, and
-PAL's and MaxMin's choice of the pair the two groups disagree on (VPL's: tests/methods/test_vpl.py)."""
+"""Active queries, shared by every method with a posterior over users: the information gain by hand, each
+method's choice of the pair the two groups disagree on (VPL's: tests/methods/test_vpl.py), the importance
+posterior against its exact value, and the sequential order the evaluation protocol asks in."""
 
 import pytest
 import torch
@@ -8,7 +9,9 @@ from conftest import two_group_rows
 from pluralign.data import PreferenceSet
 from pluralign.data.features import PairFeatures
 from pluralign.methods import METHODS
-from pluralign.methods.active import expected_information_gain, information_gain
+from pluralign.methods.active import expected_information_gain, greedy_order, information_gain, question_order
+from pluralign.methods.few_shot import gaussian_draws, importance_posterior
+from pluralign.methods.network import PreferenceNetwork
 
 
 def test_information_gain_by_hand():
@@ -35,7 +38,8 @@ REJECTED = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, -1.5], [-1.5, 0.0
 
 @pytest.mark.parametrize("method, options", [("pal-a", dict(k=2, hidden=[16], pref_dim=8, epochs=15, lr=2e-2)),
                                              ("pal-b", dict(k=2, hidden=[16], pref_dim=8, epochs=15, lr=2e-2)),
-                                             ("maxmin", dict(n_groups=2, hidden=[], epochs=5, lr=0.05))])
+                                             ("maxmin", dict(n_groups=2, hidden=[], epochs=5, lr=0.05)),
+                                             ("gpm", dict(n_blocks=2, hidden=[], epochs=15, lr=2e-2))])
 def test_the_pair_the_groups_disagree_on_is_asked(method, options, data):
     model = METHODS[method](**options).fit(data[0], progress=False)
     assert model.has_active_queries
@@ -49,6 +53,86 @@ def test_the_pair_the_groups_disagree_on_is_asked(method, options, data):
     prior_gain, posterior_gain = expected_information_gain(model, pool), expected_information_gain(model, pool, context)
     assert posterior_gain[2] < 0.5 * prior_gain[2]
     assert torch.equal(posterior_gain, expected_information_gain(model, pool, context))  # deterministic
+
+
+def test_micro_asks_where_its_heads_disagree(data):
+    """Pooled pairs of 6 users do not split MiCRo's heads (models/micro.md), so the heads are set by hand:
+    r_1 = 3·x_0, r_2 = −3·x_0. Only the pair that differs on x_0 tells which head routes the user."""
+    model = METHODS["micro"](n_heads=2, hidden=[], epochs=1).fit(data[0], progress=False)
+    with torch.no_grad():
+        for head, sign in zip(model.network_.heads, (1.0, -1.0)):
+            linear = head.head[-1]
+            linear.weight.zero_()
+            linear.bias.zero_()
+            linear.weight[0, 0] = 3.0 * sign
+        model.network_.router_bias.zero_()
+    pool = PairFeatures(torch.zeros(3, 0), CHOSEN, REJECTED, torch.full((3,), -1))
+    gain = expected_information_gain(model, pool)
+    assert model.next_query(pool) == 2
+    assert gain[0] == pytest.approx(0, abs=1e-6) and gain[1] == pytest.approx(0, abs=1e-6)
+    context = model.featurize(PreferenceSet.from_rows(
+        [{"chosen_embedding": [1.5, 0.0, 0.0, 0.0], "rejected_embedding": [-1.5, 0.0, 0.0, 0.0]}] * 8))
+    assert expected_information_gain(model, pool, context)[2] < 0.5 * gain[2]
+    flat = METHODS["micro"](n_heads=2, hidden=[], epochs=1, adapt_prior=0.0).fit(data[0], progress=False)
+    with pytest.raises(ValueError, match="adapt_prior=0.0 must be positive for active queries"):
+        flat.next_query(pool)
+
+
+class SlopeNetwork(PreferenceNetwork):
+    """logit(c ≻ r | u) = u · (c_0 − r_0): a one-dimensional user, for posteriors by quadrature."""
+    user_dim = 1
+
+    def logits(self, prompt, chosen, rejected, users):
+        return users[:, 0] * (chosen[:, 0] - rejected[:, 0])
+
+
+def test_gaussian_draws_and_importance_posterior_match_quadrature():
+    draws = gaussian_draws(torch.tensor([0.5]), prior_weight=0.1, draws=20000, seed=3)
+    assert draws.mean().item() == pytest.approx(0.5, abs=0.05) and draws.var().item() == pytest.approx(5.0, rel=0.05)
+    assert torch.equal(draws, gaussian_draws(torch.tensor([0.5]), 0.1, 20000, seed=3))  # seeded
+    # prior N(0, 1/(2·0.5) = 1); three pairs with c_0 − r_0 = 1, 1, −0.5
+    chosen = torch.tensor([[1.0], [1.0], [0.0]])
+    rejected = torch.tensor([[0.0], [0.0], [0.5]])
+    context = PairFeatures(torch.zeros(3, 0), chosen, rejected, torch.full((3,), -1))
+    users = gaussian_draws(torch.zeros(1), 0.5, 20000, seed=0)
+    weights = importance_posterior(SlopeNetwork(), context, users)
+    grid = torch.linspace(-8, 8, 16001, dtype=torch.float64)
+    log_density = -0.5 * grid**2 + torch.nn.functional.logsigmoid(grid[:, None] * torch.tensor([1.0, 1.0, -0.5],
+                                                                   dtype=torch.float64)).sum(1)
+    density = torch.softmax(log_density, 0)
+    exact_mean = (density * grid).sum().item()
+    assert (weights.double() @ users[:, 0].double()).item() == pytest.approx(exact_mean, abs=0.02)
+    assert torch.allclose(importance_posterior(SlopeNetwork(), None, users), torch.full((20000,), 1 / 20000))
+
+
+def test_question_order_is_greedy_and_keeps_order_without_a_posterior(data):
+    model = METHODS["maxmin"](n_groups=2, hidden=[], epochs=5, lr=0.05).fit(data[0], progress=False)
+    pool = PairFeatures(torch.zeros(3, 0), CHOSEN, REJECTED, torch.full((3,), -1))
+    order = question_order(model, pool)
+    assert order[0] == 2 and sorted(order) == [0, 1, 2] and question_order(model, pool, 1) == order[:1]
+    rows = PreferenceSet.from_rows([r for r in data[1] if r.get("role") == "context" and r["user_id"] == "new0"])
+    features = model.featurize(rows)
+    assert question_order(model, features, 5) == question_order(model, features, 12)[:5]
+    bt = METHODS["bt"](epochs=1).fit(data[0], progress=False)
+    assert question_order(bt, features, 4) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("method, options", [("pal-a", dict(k=2, hidden=[16], pref_dim=8, epochs=15, lr=2e-2)),
+                                             ("maxmin", dict(n_groups=2, hidden=[], epochs=5, lr=0.05)),
+                                             ("gpm", dict(n_blocks=2, hidden=[], epochs=15, lr=2e-2))])
+def test_reweighted_points_ask_what_the_posterior_asks_step_by_step(method, options, data):
+    """The fast order (the points' predictions once, reweighted by each answer) is the order of asking
+    query_predictions for the posterior after every answer."""
+    model = METHODS[method](**options).fit(data[0], progress=False)
+    assert model.reweights_prior_points
+    for user in ("new0", "new1"):
+        pool = model.featurize(PreferenceSet.from_rows(
+            [r for r in data[1] if r.get("role") == "context" and r["user_id"] == user]))
+        def gain(asked, left):  # the posterior given the answers so far, asked of the model afresh
+            return expected_information_gain(model, pool[left], pool[asked] if asked else None)
+
+        step_by_step = greedy_order(gain, len(pool), 8)
+        assert question_order(model, pool, 8) == step_by_step
 
 
 def test_methods_without_a_user_posterior_say_so(data):

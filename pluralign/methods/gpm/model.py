@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pluralign.methods.base import PreferenceModel, UserVector, fit_user_vector
+from pluralign.methods.base import PreferenceModel, UserVector
+from pluralign.methods.few_shot import fit_user_vector, gaussian_query_predictions
 from pluralign.methods.common import MLP, SimplexWeights
 from pluralign.methods.network import PreferenceNetwork
 
@@ -92,15 +93,18 @@ class GPM(PreferenceModel):
     """``pluralign fit gpm``: skew-symmetric preference embeddings; few-shot = the user's block weights."""
 
     name = "gpm"
+    reweights_prior_points = True  # query_predictions: the same points for every context, reweighted
 
     def __init__(self, n_blocks: int = 4, hidden: Sequence[int] = (256,), tau: float = 0.1,
                  normalize: bool = True, prompt_gate: bool = False, personalize: bool = True,
                  dropout: float = 0.0, adapt_steps: int = 200, adapt_lr: float = 0.1, adapt_prior: float = 0.1,
-                 **kwargs) -> None:
+                 adapt_draws: int = 4000, **kwargs) -> None:
         super().__init__(**kwargs)
         self.n_blocks, self.hidden, self.tau, self.normalize = n_blocks, list(hidden), tau, normalize
         self.prompt_gate, self.personalize, self.dropout = prompt_gate, personalize, dropout
         self.adapt_steps, self.adapt_lr, self.adapt_prior = adapt_steps, adapt_lr, adapt_prior
+        self.adapt_draws = adapt_draws
+        self.require(adapt_draws >= 1, "adapt_draws", "must be at least 1")
         self.require(n_blocks >= 1, "n_blocks", "must be at least 1 (the embedding has 2·n_blocks dimensions)")
         self.require(all(int(h) >= 1 for h in self.hidden), "hidden", "must be positive layer widths")
         self.require(tau > 0, "tau", "must be positive")
@@ -123,6 +127,16 @@ class GPM(PreferenceModel):
         free = fit_user_vector(network, features, lambda u: torch.softmax(u, -1), torch.zeros(self.n_blocks),
                                steps=self.adapt_steps, lr=self.adapt_lr, prior_weight=self.adapt_prior)
         return UserVector(torch.softmax(free, -1), method=self.name)
+
+    def query_predictions(self, pool, context):
+        """The posterior over the block weights softmax(u) under the few-shot fit's Gaussian prior on u
+        (``adapt_prior``), as ``adapt_draws`` seeded draws weighted by the context's likelihood, and their
+        P(a ≻ b) on the pool."""
+        self.require(self.adapt_prior > 0, "adapt_prior", "must be positive for active queries (a proper prior)")
+        network, pool = self.head_inputs(pool)
+        context = self.head_inputs(context)[1] if context is not None else None
+        return gaussian_query_predictions(network, pool, context, lambda u: torch.softmax(u, -1),
+                                          torch.zeros(self.n_blocks), self.adapt_prior, self.adapt_draws, self.seed)
 
     def prefer_proba(self, prompts: Any, a: Any, b: Any, user: Any = None) -> torch.Tensor:
         prompt, first, second = self._texts_to_features(prompts, a, b)

@@ -88,6 +88,7 @@ class MaxMin(MaxMinFitting, PreferenceModel):
     """``pluralign fit maxmin``: EM over users into G group rewards; MaxMin selection over the groups."""
 
     name = "maxmin"
+    reweights_prior_points = True  # query_predictions: the same points for every context, reweighted
 
     def __init__(self, n_groups: int = 2, hidden: Sequence[int] = (256,), dropout: float = 0.0, hard: bool = True,
                  init: str = "gradient", em_iterations: int = 10, em_epochs: int = 10, **kwargs) -> None:

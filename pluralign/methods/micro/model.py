@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pluralign.data.readers import read_preferences
-from pluralign.methods.base import PreferenceModel, UserVector, fit_user_vector
+from pluralign.methods.base import PreferenceModel, UserVector
+from pluralign.methods.few_shot import fit_user_vector, gaussian_query_predictions
 from pluralign.methods.bt.model import RewardNetwork
 from pluralign.methods.common import accuracy, mixture_log_likelihood, mixture_logit
 from pluralign.methods.network import PreferenceNetwork
@@ -89,14 +90,17 @@ class MiCRo(PreferenceModel):
     """``pluralign fit micro``: K routed BT heads from pooled pairs; few-shot = routing adaptation."""
 
     name = "micro"
+    reweights_prior_points = True  # query_predictions: the same points for every context, reweighted
     uses_user_ids = False
 
     def __init__(self, n_heads: int = 4, hidden: Sequence[int] = (256,), dropout: float = 0.0,
                  balance_weight: float = 0.01, adapt_steps: int = 200, adapt_lr: float = 0.1,
-                 adapt_prior: float = 0.1, **kwargs) -> None:
+                 adapt_prior: float = 0.1, adapt_draws: int = 4000, **kwargs) -> None:
         super().__init__(**kwargs)
         self.n_heads, self.hidden, self.dropout, self.balance_weight = n_heads, list(hidden), dropout, balance_weight
         self.adapt_steps, self.adapt_lr, self.adapt_prior = adapt_steps, adapt_lr, adapt_prior
+        self.adapt_draws = adapt_draws
+        self.require(adapt_draws >= 1, "adapt_draws", "must be at least 1")
         self.require(n_heads >= 1, "n_heads", "must be at least 1")
         self.require(all(int(h) >= 1 for h in self.hidden), "hidden", "must be positive layer widths")
         self.require(0.0 <= dropout < 1.0, "dropout", "must lie in [0, 1)")
@@ -117,6 +121,15 @@ class MiCRo(PreferenceModel):
         offset = fit_user_vector(network, features, lambda u: u, network.population_user(),
                                  steps=self.adapt_steps, lr=self.adapt_lr, prior_weight=self.adapt_prior)
         return UserVector(offset, method=self.name, extra={"routing": torch.softmax(offset, -1).tolist()})
+
+    def query_predictions(self, pool, context):
+        """The posterior over the routing offset u under stage 2's Gaussian prior (``adapt_prior``), as
+        ``adapt_draws`` seeded draws weighted by the context's mixture likelihood, and their P(a ≻ b) on the pool."""
+        self.require(self.adapt_prior > 0, "adapt_prior", "must be positive for active queries (a proper prior)")
+        network, pool = self.head_inputs(pool)
+        context = self.head_inputs(context)[1] if context is not None else None
+        return gaussian_query_predictions(network, pool, context, lambda u: u, network.population_user(),
+                                          self.adapt_prior, self.adapt_draws, self.seed)
 
     def fit(self, data: Any, *args, **kwargs) -> "MiCRo":
         data = read_preferences(data)

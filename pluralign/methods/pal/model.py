@@ -30,9 +30,9 @@ import numpy as np
 import torch
 
 from pluralign.data.features import PairFeatures
-from pluralign.methods.base import PreferenceModel, UserVector, fit_user_vector
+from pluralign.methods.base import PreferenceModel, UserVector
 from pluralign.methods.common import accuracy, logits_per_user, preference_nll
-from pluralign.methods.maxmin.em import posterior, user_log_likelihood
+from pluralign.methods.few_shot import fit_user_vector, importance_posterior
 from pluralign.methods.network import PreferenceObjective
 from pluralign.methods.pal.network import PalANetwork, PalBNetwork, PalNetwork, hinge_loss
 from pluralign.training import TrainerOptions
@@ -77,16 +77,12 @@ def dirichlet_posterior(network: PalNetwork, features: PairFeatures | None, alph
                         seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """p(w | C) under w ~ Dir(α) and the BT likelihood of the k pairs C, as ``draws`` prior draws (seeded numpy:
     the same draws every call, whatever torch's global generator) and their self-normalized importance
-    weights, ([draws, K], [draws]). The weights are MaxMin's E-step with one draw a group
-    (:mod:`pluralign.methods.maxmin.em`); no pairs: equal weights."""
+    weights, ([draws, K], [draws]) (:func:`~pluralign.methods.few_shot.importance_posterior`); no pairs: equal
+    weights."""
     samples = torch.from_numpy(np.random.default_rng(seed).dirichlet(alpha.double().numpy(), size=draws))
     samples = samples.float().clamp_min(1e-12)
     samples = samples / samples.sum(-1, keepdim=True)
-    if features is None or len(features) == 0:
-        return samples, torch.full((draws,), 1.0 / draws)
-    logits = logits_per_user(network, features, samples.to(features.chosen.dtype)).T  # [k pairs, draws]
-    log_likelihood = user_log_likelihood(logits, torch.zeros(len(features), dtype=torch.long), 1)
-    return samples, posterior(log_likelihood, torch.zeros(draws, dtype=logits.dtype))[0]
+    return samples, importance_posterior(network, features, samples)
 
 
 def dirichlet_posterior_mean(network: PalNetwork, features: PairFeatures | None, alpha: torch.Tensor, draws: int,
@@ -101,6 +97,7 @@ class _Pal(PreferenceModel):
 
     losses: tuple[str, ...] = ("logistic", "hinge")
     few_shot_rules = ("map", "posterior-mean")  # the paper's fit of w_u; ours, see dirichlet_posterior_mean
+    reweights_prior_points = True  # query_predictions: the same Dirichlet draws for every context, reweighted
 
     def __init__(self, k: int = 2, pref_dim: int = 32, hidden: Sequence[int] = (64,), dropout: float = 0.0,
                  loss: str = "logistic", margin: float = 1.0, few_shot: str = "map", few_shot_steps: int = 60,
