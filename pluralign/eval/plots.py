@@ -64,12 +64,16 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path
     return save_figure(fig, path, bottom=legend_height / (3.6 * rows + legend_height))
 
 
-def plot_gaps(results: dict[str, dict[str, dict]], path: str | Path, k: int = 8) -> Path | None:
+def plot_gaps(results: dict[str, dict[str, dict]], path: str | Path, k: int = 8,
+              before: dict[str, dict[str, dict]] | None = None, labels: tuple[str, str] = ("before", "after")
+              ) -> Path | None:
     """One panel per benchmark with unseen users: each method's gap to the oracle at ``k`` shots, in points,
     ± 1.96 clustered standard errors over the unseen users (the bench's gap table, drawn). The Bayes
     ceiling's gap (:data:`CEILING`, what k pairs leave unknown to any method) is the last row, in black, with a
-    dotted line through it: no method is expected to the left of it. Nothing is written (None) when no report
-    carries a gap with its standard error."""
+    dotted line through it: no method is expected to the left of it. ``before`` (the same methods under
+    another protocol or setting) draws each method's gap there as a hollow grey point joined to this one, with
+    ``labels`` naming the two in a legend. Nothing is written (None) when no report carries a gap with its
+    standard error."""
     def gap(report: dict) -> tuple[float, float] | None:
         entry = (report.get("unseen") or {}).get(str(k)) or {}
         if entry.get("gap_to_oracle_se") is None:
@@ -86,22 +90,31 @@ def plot_gaps(results: dict[str, dict[str, dict]], path: str | Path, k: int = 8)
     height = max(2.0, 0.35 * max(len(g) for g in panels.values()) + 1.0)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, height * rows), squeeze=False)
     for ax, (bench, gaps) in zip(axes.flat, panels.items()):
-        labels = [m for m in gaps if m != CEILING] + ([CEILING] if CEILING in gaps else [])
-        for y, method in enumerate(labels):
+        rows_ = [m for m in gaps if m != CEILING] + ([CEILING] if CEILING in gaps else [])
+        for y, method in enumerate(rows_):
+            earlier = gap(((before or {}).get(bench) or {}).get(method) or {})
+            if earlier is not None:
+                ax.plot([earlier[0], gaps[method][0]], [y, y], color="grey", linewidth=1, zorder=1)
+                ax.plot(earlier[0], y, "o", markerfacecolor="white", markeredgecolor="grey", zorder=2)
             ax.errorbar(gaps[method][0], y, xerr=gaps[method][1], fmt="o", capsize=3,
-                        color="black" if method == CEILING else "C0")
+                        color="black" if method == CEILING else "C0", zorder=3)
         if CEILING in gaps:
             ax.axvline(gaps[CEILING][0], color="black", linestyle=":", linewidth=1)
         ax.axvline(0, color="black", linestyle="--", linewidth=1)  # the oracle
-        ax.set_yticks(range(len(labels)))
-        ax.set_yticklabels(labels)
+        ax.set_yticks(range(len(rows_)))
+        ax.set_yticklabels(rows_)
         ax.invert_yaxis()
         ax.set_title(bench)
         ax.set_xlabel(f"points under the oracle, k = {k} (95% interval)")
         ax.grid(axis="x", alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    return save_figure(fig, path)
+    if before is None:
+        return save_figure(fig, path)
+    handles = [plt.Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="grey"),
+               plt.Line2D([], [], marker="o", linestyle="", color="C0")]
+    fig.legend(handles, list(labels), loc="lower center", ncol=2, frameon=False)
+    return save_figure(fig, path, bottom=0.5 / (height * rows))
 
 
 def save_figure(fig, path: str | Path, bottom: float = 0.0) -> Path:

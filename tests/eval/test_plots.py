@@ -34,3 +34,23 @@ def test_gap_plot_draws_the_benchmarks_with_intervals(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["gaps.png"]
     assert plot_gaps({"pets": {"bt": gap(20, None)}}, tmp_path / "none.png") is None  # no interval: no plot
     assert not (tmp_path / "none.png").exists()
+
+
+def test_gap_plot_joins_each_gap_to_its_gap_before(tmp_path, benchmark_script):
+    """plot_gaps(before=...) and benchmarks/protocol_gain.py, which draws it and tables before → after."""
+    import json
+
+    def gap(points: float) -> dict:
+        return {"unseen": {"8": {"gap_to_oracle": points / 100, "gap_to_oracle_se": 0.01}}}
+
+    before = {"pets": {"bt": gap(20), "vpl": gap(7), CEILING: gap(1)}}
+    after = {"pets": {"bt": gap(20), "vpl": gap(2), CEILING: gap(0)}, "cyclic": {"gpm": gap(3)}}
+    plain = mpimg.imread(plot_gaps(after, tmp_path / "plain.png"))
+    joined = mpimg.imread(plot_gaps(after, tmp_path / "joined.png", before=before, labels=("given", "chosen")))
+    assert joined.shape == plain.shape and (joined != plain).any()  # the hollow points, lines and legend
+    for name, results in (("a", {"mean": before}), ("b", after)):  # a mean over seeds, and one seed
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.json").write_text(json.dumps(results))
+    table = benchmark_script("protocol_gain").main(["--before", str(tmp_path / "a"), "--after", str(tmp_path / "b")])
+    assert "| vpl | 7.0 → 2.0 ± 2.0 |" in table and "cyclic" not in table  # only what both benches hold
+    assert (tmp_path / "b" / "protocol_gain.png").exists() and (tmp_path / "b" / "protocol_gain.md").exists()
