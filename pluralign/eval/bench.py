@@ -18,7 +18,7 @@ from pluralign.data.contract import PreferenceSet
 from pluralign.data.readers import read_preferences
 from pluralign.data.synthetic import BENCHMARKS, build_benchmark
 from pluralign.eval.ceiling import CEILING, bayes_few_shot
-from pluralign.eval.compare import paired_table, unseen_hits
+from pluralign.eval.compare import gain_table, paired_table, unseen_hits
 from pluralign.eval.metrics import standard_error_of_mean
 from pluralign.eval.plots import plot_few_shot, plot_gaps
 from pluralign.eval.protocol import evaluate
@@ -28,11 +28,14 @@ log = logging.getLogger("pluralign.bench")
 
 # a cell's per-row hits on unseen users at k = 8, for the paired table: kept in memory, never written
 UNSEEN_HITS = "_unseen_hits"
+# with --active, the same model's hits after the file's first 8 context pairs, for the paired gain of choosing
+GIVEN_HITS = "_given_hits"
 
 
 def public(results: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
     """``results`` without the per-row hits, as results.json holds them."""
-    return {name: {m: {k: v for k, v in r.items() if k != UNSEEN_HITS} for m, r in by_method.items()}
+    hidden = (UNSEEN_HITS, GIVEN_HITS)
+    return {name: {m: {k: v for k, v in r.items() if k not in hidden} for m, r in by_method.items()}
             for name, by_method in results.items()}
 
 
@@ -161,6 +164,8 @@ def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, see
     query_probs: dict = {}
     report = evaluate(model, test, query_probs=query_probs, active=active)
     report[UNSEEN_HITS] = unseen_hits(model, test, 8, scored=query_probs.get(8))
+    if active:
+        report[GIVEN_HITS] = unseen_hits(model, test, 8)
     if changed:
         report["overrides"] = ", ".join(f"{k}={v}" for k, v in changed.items())
     return report
@@ -199,6 +204,7 @@ def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path, note: 
     out_dir = Path(out_dir)
     write_json(out_dir / "results.json", public(results))
     write_text(out_dir / "results.md", table(results) + paired_table({0: results}, UNSEEN_HITS)
+               + gain_table({0: results}, UNSEEN_HITS, GIVEN_HITS)
                + (f"\n{note}" if note else ""))
     plot_few_shot(results, out_dir / "few_shot.png")
     plot_gaps(results, out_dir / "gaps.png")
@@ -371,7 +377,8 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     write_json(out_dir / "results.json", {**described, "mean": mean, "runs": {str(s): public(r) for s, r in runs.items()}})
     note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (benchmark and model seed alike).\n" + built
     folders = [name for name in benchmarks if name not in BENCHMARKS]  # their users are the same under every seed
-    write_text(out_dir / "results.md", table(mean) + paired_table(runs, UNSEEN_HITS, folders) + "\n" + note)
+    write_text(out_dir / "results.md", table(mean) + paired_table(runs, UNSEEN_HITS, folders)
+               + gain_table(runs, UNSEEN_HITS, GIVEN_HITS, folders) + "\n" + note)
     plot_few_shot(mean, out_dir / "few_shot.png")
     plot_gaps(mean, out_dir / "gaps.png")
     return mean

@@ -96,9 +96,42 @@ def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_u
                 columns[bench][method] = f"{100 * d['difference']:+.1f}{interval}"
     if not columns:
         return ""
+    return (f"\nEach method against the best one on the same rows (unseen users, k = {k}): the difference in points, "
+            "± 1.96 standard errors clustered by user. An interval that holds 0 does not separate the two.\n\n"
+            + _method_table(columns, order))
+
+
+def _method_table(columns: dict[str, dict[str, str]], order: dict[str, None]) -> str:
+    """Markdown: a row per method (in ``order``), a column per benchmark, "–" where a cell is missing."""
     methods = [m for m in order if any(m in cells for cells in columns.values())]
     lines = ["| method | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
     lines += [f"| {m} | " + " | ".join(cells.get(m, "–") for cells in columns.values()) + " |" for m in methods]
-    return (f"\nEach method against the best one on the same rows (unseen users, k = {k}): the difference in points, "
-            "± 1.96 standard errors clustered by user. An interval that holds 0 does not separate the two.\n\n"
-            + "\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def gain_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, before_key: str,
+               shared_users: Sequence[str] = (), k: int = 8) -> str:
+    """Markdown: each method's accuracy under ``key``'s hits minus under ``before_key``'s, on the same unseen
+    users' rows at ``k`` shots (both :func:`unseen_hits` of one model: ``bench --active`` keeps the file order's
+    beside the chosen questions'), with its paired 95% interval; seeds pooled as in :func:`paired_table`."""
+    columns: dict[str, dict[str, str]] = {}
+    order: dict[str, None] = {}
+    for bench in next(iter(runs.values())):
+        pooled: dict[str, tuple[list, list, list]] = {}
+        for seed, results in runs.items():
+            for method, report in results[bench].items():
+                after, before = report.get(key), report.get(before_key)
+                if after and before and after["user"] == before["user"]:
+                    order.setdefault(method)
+                    hit, hit_before, users = pooled.setdefault(method, ([], [], []))
+                    hit += after["hit"]
+                    hit_before += before["hit"]
+                    users += [u if bench in shared_users else f"{seed}:{u}" for u in after["user"]]
+        for method, (hit, hit_before, users) in pooled.items():
+            d = paired_difference(np.asarray(hit), np.asarray(hit_before), users)
+            interval = f" ± {196 * d['difference_se']:.1f}" if "difference_se" in d else ""
+            columns.setdefault(bench, {})[method] = f"{100 * d['difference']:+.1f}{interval}"
+    if not columns:
+        return ""
+    return (f"\nChosen questions against the file's order, the same model on the same rows (unseen users, k = {k}): "
+            "the difference in points, ± 1.96 standard errors clustered by user.\n\n" + _method_table(columns, order))

@@ -234,7 +234,10 @@ def test_bench_active_asks_chosen_questions_in_every_process(tmp_path, capsys):
         assert chosen[method]["unseen"]["16"]["accuracy"] == pytest.approx(given[method]["unseen"]["16"]["accuracy"])
         assert any(chosen[method]["unseen"][k]["accuracy"] != given[method]["unseen"][k]["accuracy"] for k in "124")
     assert chosen["bt"]["unseen"]["8"] == given["bt"]["unseen"]["8"]  # no user to ask about: the file's order
-    assert "Chosen questions (`--active`)" in (tmp_path / "chosen" / "results.md").read_text()
+    written = (tmp_path / "chosen" / "results.md").read_text()
+    assert "Chosen questions (`--active`)" in written and "| bt | +0.0 ± 0.0 |" in written  # the paired gain
+    assert "Chosen questions against the file's order" not in (tmp_path / "given" / "results.md").read_text()
+    assert "_given_hits" not in (tmp_path / "chosen" / "results.json").read_text()
     assert json.loads((tmp_path / "chosen" / "run.json").read_text())["arguments"]["active"] is True
     capsys.readouterr()
     assert main([*base, "--resume", "--out", str(tmp_path / "chosen")]) == 2

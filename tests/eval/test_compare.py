@@ -9,7 +9,7 @@ from conftest import two_group_rows
 from pluralign.cli import main
 from pluralign.data import PreferenceSet
 from pluralign.eval import evaluate
-from pluralign.eval.compare import compare, paired_difference, paired_table, unseen_hits
+from pluralign.eval.compare import compare, gain_table, paired_difference, paired_table, unseen_hits
 from pluralign.io import write_jsonl
 from pluralign.methods import BradleyTerry, PalA
 
@@ -93,6 +93,22 @@ def test_paired_table_by_hand():
     assert "| m1 | best |" in text and f"| m2 | -50.0 ± {196 * np.sqrt(0.75) / 4:.1f} |" in text
     assert "bayes-ceiling" not in text  # no rows of its own: it is no method
     assert paired_table({0: {"bench": {"m1": runs[0]["bench"]["m1"]}}}, "rows") == ""  # nothing to compare
+
+
+def test_gain_table_by_hand():
+    """Chosen minus given hits of one model: d = (0, 1, 1, 0) on users u1, u1, u2, u3: +50 points, SE as above;
+    over two seeds the users are seed:user clusters, 8 rows."""
+    users = ["u1", "u1", "u2", "u3"]
+    m1 = {"chosen": {"user": users, "hit": [1, 1, 1, 0]}, "given": {"user": users, "hit": [1, 0, 0, 0]}}
+    seed = {"bench": {"m1": m1,
+                      "bt": {"chosen": {"user": users, "hit": [1, 0, 0, 0]}},  # no given hits: left out
+                      "bayes-ceiling": {"unseen": {}}}}
+    text = gain_table({0: seed}, "chosen", "given")
+    assert f"| m1 | +50.0 ± {196 * np.sqrt(0.75) / 4:.1f} |" in text and "| bt |" not in text
+    two = gain_table({0: seed, 1: seed}, "chosen", "given")
+    # 6 clusters (3 users × 2 seeds), sums of d − d̄: 0, −.5, .5 twice; SE² = 6/5 · 1 / 8²
+    assert f"| m1 | +50.0 ± {196 * np.sqrt(6 / 5 * 1.0) / 8:.1f} |" in two
+    assert gain_table({0: {"bench": {"bt": seed["bench"]["bt"]}}}, "chosen", "given") == ""
 
 
 def test_paired_table_pools_seeds_by_whose_users_they_are():
