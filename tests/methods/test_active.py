@@ -135,6 +135,22 @@ def test_reweighted_points_ask_what_the_posterior_asks_step_by_step(method, opti
         assert question_order(model, pool, 8) == step_by_step
 
 
+@pytest.mark.parametrize("method, options", [("pal-a", dict(k=2, hidden=[16], pref_dim=8, epochs=15, lr=2e-2)),
+                                             ("vpl", dict(epochs=3, latent_dim=4, hidden=[16]))])
+def test_a_question_depends_only_on_the_answers_before_it(method, options, data):
+    """No label leaks into the choice: flipping the stored answer of every pool pair not yet asked leaves the
+    next question as it was (the gain is symmetric in a ≻ b; only asked pairs' answers enter the posterior)."""
+    model = METHODS[method](**options).fit(data[0], progress=False)
+    pool = model.featurize(PreferenceSet.from_rows(
+        [r for r in data[1] if r.get("role") == "context" and r["user_id"] == "new1"]))
+    order = question_order(model, pool, 6)
+    for asked in range(6):
+        flip = torch.tensor([i not in order[:asked] for i in range(len(pool))])
+        flipped = PairFeatures(pool.prompt, torch.where(flip[:, None], pool.rejected, pool.chosen),
+                               torch.where(flip[:, None], pool.chosen, pool.rejected), pool.user)
+        assert question_order(model, flipped, asked + 1) == order[: asked + 1]
+
+
 def test_methods_without_a_user_posterior_say_so(data):
     bt = METHODS["bt"](epochs=1).fit(data[0], progress=False)
     assert not bt.has_active_queries
