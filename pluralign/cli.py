@@ -140,10 +140,18 @@ def _load_run(run: str):
     return PreferenceModel.from_pretrained(run)
 
 
-def predict(run: str, data: str, out: str, shots: int = 8) -> None:
-    """Write P(chosen ≻ rejected) for each scored row of DATA as JSONL (index, user_id, p_chosen)."""
+def _warn_if_no_posterior(model, active: bool) -> None:
+    if active and not model.has_active_queries:
+        log.warning("--active: %s has no posterior over users, so it takes the context pairs in file order",
+                    model.name)
+
+
+def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False) -> None:
+    """Write P(chosen ≻ rejected) for each scored row of DATA as JSONL (index, user_id, p_chosen); with
+    --active, unseen users are adapted on the context pairs the model asks first."""
     from pluralign.data import read_preferences
     from pluralign.eval import score_rows
+    from pluralign.eval.protocol import chosen_contexts
     from pluralign.io import check_output, write_jsonl
 
     if shots < 0:
@@ -152,7 +160,8 @@ def predict(run: str, data: str, out: str, shots: int = 8) -> None:
     model = _load_run(run)
     rows = read_preferences(data, split="test")
     _warn_unknown_users(model, rows)
-    indices, probs = score_rows(model, rows, shots)
+    _warn_if_no_posterior(model, active)
+    indices, probs = score_rows(model, rows, shots, order=chosen_contexts(model, rows, shots) if active else None)
     users = rows.column("user_id")
     write_jsonl(out, ({"index": int(i), "user_id": users[i], "p_chosen": round(float(p), 6)}
                       for i, p in zip(indices, probs)))
@@ -181,9 +190,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
     model = _load_run(run)
     rows = read_preferences(data, split="test")
     _warn_unknown_users(model, rows)
-    if active and not model.has_active_queries:
-        log.warning("--active: %s has no posterior over users, so it takes the context pairs in file order",
-                    model.name)
+    _warn_if_no_posterior(model, active)
     report = run_protocol(model, rows, shots=ks, active=active)
     write_json(out, report)
     print("\n".join(summary_lines(report)))
@@ -451,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="rows to score: a file, or a folder's test split")
     p.add_argument("--out", required=True, help="JSONL, one probability per scored row")
     p.add_argument("--shots", type=int, default=8, help="context pairs an unseen user is adapted on")
+    p.add_argument("--active", action="store_true", help=ACTIVE_HELP)
 
     p = _command(commands, "eval", evaluate)
     p.add_argument("--run", required=True, help=RUN_HELP)

@@ -93,6 +93,10 @@ def test_eval_and_predict(run_dir, data_dir, tmp_path, capsys):
     test_rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
     assert [p["index"] for p in lines] == [i for i, r in enumerate(test_rows) if r.get("role") != "context"]
     assert all(0 <= p["p_chosen"] <= 1 and p["user_id"] == test_rows[p["index"]]["user_id"] for p in lines)
+    assert main(["predict", "--run", str(run_dir), "--data", str(data_dir / "test.jsonl"),
+                 "--out", str(tmp_path / "chosen.jsonl"), "--shots", "4", "--active"]) == 0
+    chosen = [json.loads(line) for line in (tmp_path / "chosen.jsonl").read_text().splitlines()]
+    assert chosen == lines  # bt has no posterior to ask by: the file's order, the same probabilities
 
 
 def test_adapt(run_dir, data_dir, tmp_path):
