@@ -1,0 +1,85 @@
+"""``pluralign bench`` and ``pluralign demo``: every method on every benchmark, and the main job on the shipped data."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+log = logging.getLogger("pluralign")
+DEFAULT_DEMO_DATA = "pets"
+
+
+def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
+          seeds: Sequence[int] = (0,), context: str = "random", overrides: Sequence[str] = (), jobs: int = 1,
+          data_options: Sequence[str] = (), save_runs: bool = False, resume: bool = False, active: bool = False
+          ) -> None:
+    """Every method on every benchmark (a synthetic one, or a folder of train and test files such as `data split`
+    writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png, gaps.png."""
+    from pluralign.config import parse_method_overrides, parse_overrides
+    from pluralign.data.synthetic import BENCHMARKS, check_options
+    from pluralign.eval.bench import run_bench_seeds
+    from pluralign.io import check_output
+    from pluralign.methods import METHODS
+    from pluralign.provenance import resumable_record, write_run_record
+
+    methods = list(methods or METHODS)
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
+    built = parse_overrides(data_options)
+    if "context" in built:
+        raise ValueError("--data-set context=...: use --context")
+    folders = [name for name in benchmarks or () if name not in BENCHMARKS and Path(name).is_dir()]
+    for name in benchmarks or BENCHMARKS:
+        if name in folders:  # real data, split: the bench reads every column before its first fit
+            continue
+        if name not in BENCHMARKS and ("/" in name or os.sep in name):
+            raise ValueError(f"--benchmarks {name}: no such folder (an entry is a synthetic benchmark, or a "
+                             "folder of train and test files such as pluralign data split writes)")
+        check_options(name, built)  # an unknown benchmark, or an option one lacks, stops here
+    if folders and (built or context != "random"):
+        log.warning("--context and --data-set build synthetic benchmarks; these folders are read as they stand: "
+                    + ", ".join(folders))
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds must be distinct non-negative integers, got {list(seeds)}")
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    check_output(out, folder=True)
+    per_method = parse_method_overrides(overrides, methods)
+    arguments = dict(methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds), context=context,
+                     overrides=list(overrides), data_options=list(data_options), jobs=jobs, save_runs=save_runs,
+                     **({"active": True} if active else {}))  # runs recorded before --active existed resume
+    resumes = resumable_record(out, arguments) if resume else None
+    write_run_record(out, "bench", resumes=resumes, **arguments)
+    run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
+                    overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs, resume=resume,
+                    active=active)
+    print((Path(out) / "results.md").read_text())
+
+
+def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
+    """The main job: every method on the shipped default data (data/pets), a table and a plot."""
+    from pluralign.data import read_preferences
+    from pluralign.data.synthetic import build_benchmark
+    from pluralign.eval.bench import benchmark_data, run_bench
+    from pluralign.eval.ceiling import bayes_few_shot
+    from pluralign.io import check_output
+    from pluralign.methods import METHODS
+    from pluralign.provenance import write_run_record
+
+    check_output(out, folder=True)
+    shipped = Path(__file__).resolve().parents[2] / "data" / DEFAULT_DEMO_DATA
+    if (shipped / "train.jsonl").exists():
+        datasets = {DEFAULT_DEMO_DATA: (read_preferences(shipped, "train"), read_preferences(shipped, "test"))}
+    else:  # an installed package without the checkout: build the same data (deterministic)
+        datasets = {DEFAULT_DEMO_DATA: benchmark_data(DEFAULT_DEMO_DATA, 0)}
+    # the shipped rows are the seed-0 build: its generator's prior gives their Bayes few-shot ceiling
+    prior = build_benchmark(DEFAULT_DEMO_DATA, seed=0).prior
+    ceiling = bayes_few_shot(prior, datasets[DEFAULT_DEMO_DATA][1].rows)
+    write_run_record(out, "demo", methods=list(methods or METHODS), data=str(shipped))
+    run_bench(list(methods or METHODS), datasets, out, ceilings={DEFAULT_DEMO_DATA: ceiling})
+    print((Path(out) / "results.md").read_text())
+    print(f"plots: {out}/few_shot.png and {out}/gaps.png, table: {out}/results.md, all figures: {out}/results.json, "
+          f"what made them: {out}/run.json")

@@ -1,0 +1,71 @@
+"""``pluralign data``: the synthetic benchmarks, the dataset adapters and the split of a converted dataset by user."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+from typing import Sequence
+
+
+def data_list() -> None:
+    """Print the synthetic benchmarks and the dataset adapters."""
+    from pluralign.data.adapters import ADAPTERS
+    from pluralign.data.synthetic import BENCHMARKS
+
+    def summary(name: str, function) -> str:
+        """The docstring's first paragraph (its own, else its module's), wrapped beside NAME."""
+        doc = function.__doc__ or sys.modules[function.__module__].__doc__ or ""
+        text = " ".join(doc.strip().split("\n\n")[0].split()).removeprefix(f"``{name}``: ")
+        return textwrap.fill(text, width=100, initial_indent=f"  {name:<20} ", subsequent_indent=" " * 23)
+
+    print("benchmarks (pluralign data build NAME --out DIR):")
+    for name, build in BENCHMARKS.items():
+        print(summary(name, build))
+    print("adapters (pluralign data convert NAME INPUT --out FILE):")
+    for name, adapter in ADAPTERS.items():
+        print(summary(name, adapter))
+    print("then, for fit and eval: pluralign data split FILE --out DIR (unseen users held out whole)")
+
+
+def data_build(name: str, out: str, seed: int = 0, context: str = "random", options: Sequence[str] = ()) -> None:
+    """Write DIR/train.jsonl, DIR/test.jsonl and DIR/README.md for a synthetic benchmark."""
+    from pluralign.config import parse_overrides
+    from pluralign.data.synthetic import build_benchmark
+    from pluralign.io import check_output
+
+    check_output(out, folder=True)
+    bench = build_benchmark(name, seed=seed, context=context, **parse_overrides(options))
+    bench.write(out)
+    print(f"wrote {out}/train.jsonl ({len(bench.train)} rows), {out}/test.jsonl ({len(bench.test)} rows)")
+
+
+def data_convert(adapter: str, source: str, out: str) -> None:
+    """Map a public dataset in its own format onto the contract, as JSONL."""
+    from pluralign.data.adapters import ADAPTERS
+    from pluralign.io import check_output, write_jsonl
+
+    if adapter not in ADAPTERS:
+        raise ValueError(f"unknown adapter {adapter!r} (known: {', '.join(ADAPTERS)})")
+    check_output(out)
+    data = ADAPTERS[adapter](source)
+    write_jsonl(out, data.rows)
+    print(f"wrote {out} ({len(data)} rows)")
+
+
+def data_split(source: str, out: str, unseen_users: int | None = None, context: int = 16,
+               test_fraction: float = 0.2, seed: int = 0, stratify: bool = False) -> None:
+    """Split a dataset by user into DIR/train.jsonl and DIR/test.jsonl (held-out pairs of seen users; unseen
+    users' context and query rows), for `fit` and `eval` on real data."""
+    from pluralign.data import read_preferences
+    from pluralign.data.split import split_by_user
+    from pluralign.io import check_output, write_jsonl, write_text
+
+    check_output(out, folder=True)
+    data = read_preferences(source)
+    split = split_by_user(data, unseen_users, context, test_fraction, seed, stratify)
+    write_jsonl(Path(out) / "train.jsonl", split.train.rows)
+    write_jsonl(Path(out) / "test.jsonl", split.test.rows)
+    write_text(Path(out) / "README.md", split.card(source, seed, context, test_fraction, stratify))
+    print(f"wrote {out}/train.jsonl ({len(split.train)} rows, {len(split.seen_users)} seen users), "
+          f"{out}/test.jsonl ({len(split.test)} rows, {len(split.unseen_users)} unseen users)")

@@ -1,0 +1,236 @@
+"""``pluralign fit | predict | eval | compare | users | adapt | rank``: a saved run, from training to use."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+log = logging.getLogger("pluralign")
+
+
+def fit(method: str, data: str, out: str, config: str | None = None, overrides: Sequence[str] = (),
+        accelerator: str = "cpu", devices: str = "1", strategy: str = "auto", precision: str = "32-true",
+        resume: bool = False, progress: bool = True, threads: int | None = None) -> None:
+    """Train METHOD on DATA (a file, or a folder's train split) and save the run to OUT."""
+    from pluralign.config import build_model, load_config, parse_overrides, preset
+    from pluralign.data import read_preferences
+    from pluralign.eval.protocol import diagnostic_lines
+    from pluralign.io import check_output
+
+    check_output(out, folder=True)
+    # without --config, the shipped preset: the settings the README's tables were measured with
+    arguments = load_config(config, method) if config else preset(method)
+    arguments.update(parse_overrides(overrides))
+    model = build_model(method, arguments)
+    train = read_preferences(data, split="train")
+    model.fit(train, out_dir=out, resume=resume, progress=progress, threads=threads, accelerator=accelerator,
+              devices=int(devices) if devices.isdigit() else devices, strategy=strategy, precision=precision)
+    if not model.is_global_zero_:
+        return  # other DDP ranks hold the same weights; rank 0 writes the run
+    model.save_pretrained(out)
+    stats = model.fit_stats_
+    memory = f", peak {stats['peak_memory_mb']:,.0f} MB" if "peak_memory_mb" in stats else ""
+    print(f"{method}: fit {stats['n_pairs']} pairs in {stats['fit_seconds']:.1f} s "
+          f"({stats['pairs_per_second']:,.0f} pairs/s{memory}); saved to {out}")
+    for line in diagnostic_lines(stats):
+        print(f"  {line}")
+
+
+def _warn_unknown_users(model, rows) -> None:
+    from pluralign.eval.protocol import unknown_users
+
+    if unknown := unknown_users(model, rows):
+        named = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        log.warning(f"{rows.source}: {len(unknown)} user(s) the run was not trained on ({named}) are scored with "
+                    "the population model; to adapt to them, mark their labelled rows role=context and the rest "
+                    "role=query")
+
+
+def _load_run(run: str):
+    from pluralign.methods import PreferenceModel
+
+    return PreferenceModel.from_pretrained(run)
+
+
+def _warn_if_no_posterior(model, active: bool) -> None:
+    if active and not model.has_active_queries:
+        log.warning("--active: %s has no posterior over users, so it takes the context pairs in file order",
+                    model.name)
+
+
+def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False) -> None:
+    """Write P(chosen ≻ rejected) for each scored row of DATA as JSONL (index, user_id, p_chosen); with
+    --active, unseen users are adapted on the context pairs the model asks first."""
+    from pluralign.data import read_preferences
+    from pluralign.eval import score_rows
+    from pluralign.eval.protocol import chosen_contexts
+    from pluralign.io import check_output, write_jsonl
+
+    if shots < 0:
+        raise ValueError(f"--shots {shots}: must be non-negative")
+    check_output(out)
+    model = _load_run(run)
+    rows = read_preferences(data, split="test")
+    _warn_unknown_users(model, rows)
+    _warn_if_no_posterior(model, active)
+    indices, probs = score_rows(model, rows, shots, order=chosen_contexts(model, rows, shots) if active else None)
+    users = rows.column("user_id")
+    write_jsonl(out, ({"index": int(i), "user_id": users[i], "p_chosen": round(float(p), 6)}
+                      for i, p in zip(indices, probs)))
+    print(f"wrote {out} ({len(indices)} rows)")
+
+
+def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: str | None = None,
+             active: bool = False) -> None:
+    """Run the evaluation protocol on DATA (a file, or a folder's test split) and write metrics JSON (with
+    --plot, also the few-shot curve: unseen-user accuracy against k, the oracle dashed). With --active, each
+    unseen user answers the k context pairs the model chooses to ask, one at a time, instead of the first k."""
+    from pluralign.data import read_preferences
+    from pluralign.eval import evaluate as run_protocol
+    from pluralign.eval.protocol import summary_lines
+    from pluralign.io import check_output, write_json
+
+    try:
+        ks = [int(k) for k in shots.split(",") if k.strip()]
+    except ValueError:
+        raise ValueError(f"--shots {shots!r}: expected comma-separated whole numbers") from None
+    if any(k < 0 for k in ks):
+        raise ValueError(f"--shots {shots!r}: shot counts must be non-negative")
+    check_output(out)
+    if plot is not None:
+        check_output(plot, flag="--plot")
+    model = _load_run(run)
+    rows = read_preferences(data, split="test")
+    _warn_unknown_users(model, rows)
+    _warn_if_no_posterior(model, active)
+    report = run_protocol(model, rows, shots=ks, active=active)
+    write_json(out, report)
+    print("\n".join(summary_lines(report)))
+    print(f"wrote {out}")
+    if plot is not None:
+        from pluralign.eval.plots import plot_few_shot
+
+        plot_few_shot({Path(data).name if Path(data).is_dir() else Path(data).stem: {model.name: report}}, plot)
+        print(f"wrote {plot}")
+
+
+def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bool = False) -> None:
+    """Two runs on the same rows of DATA: each one's accuracy and their difference with a 95% interval over
+    the users (paired, so it needs no oracle: the interval real data gets). With --active, each run asks its
+    own questions of the unseen users' context pairs."""
+    from pluralign.data import read_preferences
+    from pluralign.eval.compare import compare as paired
+    from pluralign.io import check_output, write_json
+
+    if len(runs) != 2:
+        raise ValueError(f"--runs: give two runs to compare, got {len(runs)}")
+    if shots < 0:
+        raise ValueError(f"--shots {shots}: must be non-negative")
+    check_output(out)
+    model_a, model_b = _load_run(runs[0]), _load_run(runs[1])
+    rows = read_preferences(data, split="test")
+    report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, rows, shots, active)}
+    write_json(out, report)
+    for name, label in (("seen", "seen users"), ("unseen", f"unseen users at k = {shots}")):
+        if name in report:
+            r = report[name]
+            interval = f" ± {196 * r['difference_se']:.1f}" if "difference_se" in r else ""
+            print(f"{label} ({r['users']} users, {r['n']} pairs): {model_a.name} {r['accuracy_a']:.3f}, "
+                  f"{model_b.name} {r['accuracy_b']:.3f}, difference {100 * r['difference']:+.1f}{interval} points"
+                  + (" (95%)" if interval else ""))
+    print(f"wrote {out}")
+
+
+def users(run: str, data: str, out: str, shots: int = 8) -> None:
+    """Map the user vectors by group: seen users' learned vectors, unseen users' inferred from SHOTS context
+    pairs; writes OUT (PNG) and the vectors beside it (OUT with .json)."""
+    from pluralign.data import read_preferences
+    from pluralign.eval.user_map import plot_user_map, type_recovery, user_vectors
+    from pluralign.io import check_output, write_json
+
+    if shots < 0:
+        raise ValueError(f"--shots {shots}: must be non-negative")
+    check_output(out)
+    check_output(Path(out).with_suffix(".json"))
+    model = _load_run(run)
+    records = user_vectors(model, read_preferences(data, split="test"), shots)
+    recovery = type_recovery(records)
+    title = f"{model.name}: unseen users from {shots} context pairs"
+    if recovery is not None:
+        title += f"\n{recovery:.0%} of them nearest their own group's seen users"
+    plot_user_map(records, out, title)
+    vectors = Path(out).with_suffix(".json")
+    write_json(vectors, {"method": model.name, "shots": shots, "type_recovery": recovery, "users": records})
+    print(f"wrote {out} and {vectors} ({len(records)} users" +
+          (f"; type recovery {recovery:.0%})" if recovery is not None else ")"))
+
+
+def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: int = 4) -> None:
+    """Infer a new user's vector from their labelled pairs; with --active, also rank a pool of
+    unlabelled candidate pairs by how much their answer would tell about the user."""
+    from pluralign.data import read_preferences
+    from pluralign.io import check_output, write_json
+
+    check_output(out)
+    if active and queries < 1:
+        raise ValueError(f"--queries must be at least 1, got {queries}")
+    model = _load_run(run)
+    if active and not model.has_active_queries:
+        raise ValueError(f"--active: method {model.name!r} has no posterior over users to choose questions by "
+                         "(every method but bt has one)")
+    labelled = read_preferences(pairs)
+    users = sorted({str(u) for u in labelled.column("user_id") if u is not None})
+    if len(users) > 1:
+        log.warning("%s holds the pairs of %d users (%s, ...): they are read as one user's", pairs, len(users),
+                    ", ".join(users[:3]))
+    vector = model.infer_user(labelled)
+    result = vector.to_dict()
+    if active:
+        pool = read_preferences(active)
+        result["next_queries"] = [int(i) for i in model.select_queries(pool, queries, context=labelled)]
+    write_json(out, result)
+    print(f"wrote {out} (user from {vector.n_pairs} pairs)")
+    if active:
+        print(f"ask next, most informative first: rows {', '.join(map(str, result['next_queries']))} of {active} "
+              "(0-based; next_queries in the JSON)")
+
+
+def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: str | None = None,
+         egalitarian: bool = False) -> None:
+    """Best-of-N for a user: score each prompt's candidate responses with the run's reward for the user (a
+    known id, a record's user_id, or a new user inferred from --pairs) and keep the best. Writes JSONL:
+    prompt, best (its index), response, rewards."""
+    from pluralign.data import read_preferences
+    from pluralign.data.readers import read_candidates
+    from pluralign.io import check_output, write_jsonl
+    from pluralign.methods.reward_function import reward_function
+
+    check_output(out)
+    if user is not None and pairs is not None:
+        raise ValueError("--user and --pairs: give one (a known user's id, or a new user's labelled pairs)")
+    if egalitarian and (user is not None or pairs is not None):
+        raise ValueError("--egalitarian ranks for every group at once: it takes no --user or --pairs")
+    model = _load_run(run)
+    records = read_candidates(candidates)
+    vector = model.infer_user(read_preferences(pairs)) if pairs is not None else None
+    score = reward_function(model, user=vector if vector is not None else user, egalitarian=egalitarian)
+    columns = {}
+    if user is None and pairs is None and any("user_id" in r for r in records):
+        columns["user_id"] = [r.get("user_id") for r in records for _ in r["responses"]]  # each record's own user
+    rewards = score([r["prompt"] for r in records for _ in r["responses"]],
+                    [response for r in records for response in r["responses"]], **columns)
+    ranked, start = [], 0
+    for r in records:
+        mine = rewards[start:start + len(r["responses"])]
+        start += len(r["responses"])
+        best = max(range(len(mine)), key=mine.__getitem__)
+        ranked.append({**r, "best": best, "response": r["responses"][best], "rewards": [round(x, 6) for x in mine]})
+    write_jsonl(out, ranked)
+    if egalitarian:
+        who = "the worst-off group"
+    elif vector is not None:
+        who = f"a new user from {vector.n_pairs} pairs"
+    else:
+        who = f"user {user}" if user is not None else "each record's user_id" if columns else "the population"
+    print(f"wrote {out} ({len(records)} prompts, {len(rewards)} responses ranked for {who})")
