@@ -16,7 +16,8 @@ def load(name: str):
 
 
 def test_every_example_is_smoke_run():
-    tested = {"fit_and_compare", "few_shot_user", "split_real_data", "personalized_best_of_n", "grpo_for_a_user"}
+    tested = {"fit_and_compare", "few_shot_user", "split_real_data", "personalized_best_of_n", "grpo_for_a_user",
+              "ask_a_new_user"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -29,6 +30,15 @@ def test_fit_and_compare():
 def test_few_shot_user(method):
     accuracy = load("few_shot_user").main(["--data", "ideal-points", "--method", method, "--epochs", "2"])
     assert 0.0 <= accuracy <= 1.0
+
+
+@pytest.mark.parametrize("method", ["pal-b", "vpl"])
+def test_ask_a_new_user(method, capsys):
+    result = load("ask_a_new_user").main(["--data", "ideal-points", "--method", method, "--epochs", "2",
+                                          "--questions", "3"])
+    assert set(result) == {"chosen", "given"} and all(0.0 <= a <= 1.0 for a in result.values())
+    printed = capsys.readouterr().out
+    assert printed.count("question ") == 3 and "with the questions it chose" in printed
 
 
 def test_split_real_data(tmp_path):
