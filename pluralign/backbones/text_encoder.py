@@ -96,7 +96,8 @@ class TextEncoder:
         path = Path(_resolve(self.model_name))
         config = path / "config.json"
         fingerprint = hashlib.sha256(config.read_bytes()).hexdigest()[:12] if config.exists() else self.model_name
-        return f"{path.name}:{fingerprint}:{self.pooling}:{self.max_length}:{int(self.normalize)}"
+        # "fixed": batches of fixed shape (encode); vectors made otherwise differ in their last bits
+        return f"{path.name}:{fingerprint}:{self.pooling}:{self.max_length}:{int(self.normalize)}:fixed{self.batch_size}"
 
     def _load(self) -> None:
         if self._model is not None:
@@ -109,29 +110,39 @@ class TextEncoder:
         self._load()
         return int(self._model.config.hidden_size)
 
+    def padded_length(self, n_tokens: int) -> int:
+        """The length a text of ``n_tokens`` tokens is padded to: 32, 64, 128, ... tokens, at most max_length."""
+        return min(self.max_length, max(32, 1 << (max(n_tokens, 1) - 1).bit_length()))
+
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], progress: bool = False) -> torch.Tensor:
+        """One vector per text, [len(texts), dim]. A text's vector depends on the text alone, not on which texts
+        share its batch: every batch of one padded length (:meth:`padded_length`) has ``batch_size`` rows (the
+        last one filled up with repeats, dropped after). Batches of other shapes would make the CPU kernels sum
+        in another order, and the vector differ in its last bit with what happened to be embedded beside it."""
         self._load()
-        # batches of similar length pad little: sort by length, embed, then restore the input order
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        ordered = [texts[i] for i in order]
-        out = []
-        starts = range(0, len(texts), self.batch_size)
-        for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress or len(starts) < 2):
+        if not texts:
+            return torch.zeros(0, self.dim)
+        lengths = [len(ids) for ids in self._tokenizer(list(texts), truncation=True, max_length=self.max_length)[
+            "input_ids"]]
+        groups: dict[int, list[int]] = {}
+        for i, n in enumerate(lengths):
+            groups.setdefault(self.padded_length(n), []).append(i)
+        batches = [(length, rows[start : start + self.batch_size]) for length, rows in sorted(groups.items())
+                   for start in range(0, len(rows), self.batch_size)]
+        vectors = torch.empty(len(texts), self.dim)
+        for length, rows in tqdm(batches, desc="embedding", unit="batch", disable=not progress or len(batches) < 2):
+            batch_texts = [texts[i] for i in rows]
             batch = self._tokenizer(
-                ordered[start : start + self.batch_size],
-                padding=True,
+                batch_texts + batch_texts[:1] * (self.batch_size - len(rows)),
+                padding="max_length",
                 truncation=True,
-                max_length=self.max_length,
+                max_length=length,
                 return_tensors="pt",
             ).to(self.device)
             hidden = self._model(**batch).last_hidden_state
             pooled = pool(hidden, batch["attention_mask"], self.pooling).float()
             if self.normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
-            out.append(pooled.cpu())
-        if not out:
-            return torch.zeros(0, self.dim)
-        vectors = torch.empty(len(texts), out[0].shape[1])
-        vectors[torch.tensor(order)] = torch.cat(out)
+            vectors[torch.tensor(rows)] = pooled[: len(rows)].cpu()
         return vectors

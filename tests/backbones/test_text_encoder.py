@@ -23,6 +23,19 @@ def test_poolings_differ_and_batches_do_not_matter():
     assert not torch.allclose(last, large)
 
 
+def test_a_vector_does_not_depend_on_the_texts_beside_it():
+    """Bit for bit: a text embedded with others, alone, or in another order and company gives the same vector
+    (fixed batch shapes), so a cache's contents do not depend on what was embedded first."""
+    texts = [f"Response {i}: " + "a fairly long sentence about preferences " * (i % 7) for i in range(40)]
+    encoder = TextEncoder(batch_size=8)
+    together = encoder.encode(texts)
+    assert torch.equal(encoder.encode(texts[3:4])[0], together[3])
+    mixed = [37, 2, 19, 5, 33, 11, 0]
+    assert torch.equal(encoder.encode([texts[i] for i in mixed]), together[mixed])
+    assert [encoder.padded_length(n) for n in (1, 32, 33, 100, 256, 300)] == [32, 32, 64, 128, 256, 256]
+    assert TextEncoder(max_length=48).padded_length(40) == 48 and "fixed8" in encoder.identity
+
+
 def test_cache_second_run_embeds_nothing(tmp_path):
     encoder = TextEncoder()
     first = EmbeddingCache(tmp_path)
