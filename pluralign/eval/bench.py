@@ -174,8 +174,9 @@ def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, see
 def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, data_options: dict,
                    save_runs: bool, active: bool = False) -> dict[str, dict[str, dict]]:
     """The cells an interrupted bench wrote to ``out_dir/results.json`` (``bench --resume`` keeps them).
-    Their per-row hits were never written: where the cell's model was saved, they are scored again from it,
-    so the paired table keeps every method; else the cell stays out of that table."""
+    Their per-row hits were never written: where the cell's model was saved, they are scored again from it
+    (with ``active``, the file order's too), so the paired tables keep every method; else the cell stays out
+    of them."""
     path = Path(out_dir) / "results.json"
     if not path.exists():
         return {}
@@ -190,8 +191,10 @@ def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, da
         if saved_models:
             _, test = bench_data(name, seed, **data_options)
             for method, directory in saved_models.items():
-                by_method[method][UNSEEN_HITS] = unseen_hits(PreferenceModel.from_pretrained(directory), test,
-                                                             active=active)
+                model = PreferenceModel.from_pretrained(directory)
+                by_method[method][UNSEEN_HITS] = unseen_hits(model, test, active=active)
+                if active:
+                    by_method[method][GIVEN_HITS] = unseen_hits(model, test)
         if unsaved := [m for m in by_method if m not in saved_models]:
             log.warning("bench: the kept cells of %s (%s) have no saved model (--save-runs), so they stay out of "
                         "the paired table", name, ", ".join(unsaved))

@@ -226,7 +226,7 @@ def test_bench_active_asks_chosen_questions_in_every_process(tmp_path, capsys):
     does not resume the other."""
     base = ["bench", "--methods", "bt", "maxmin", "--benchmarks", "attributes", "--set", "epochs=2"]
     assert main([*base, "--out", str(tmp_path / "given")]) == 0
-    assert main([*base, "--active", "--jobs", "2", "--out", str(tmp_path / "chosen")]) == 0
+    assert main([*base, "--active", "--jobs", "2", "--save-runs", "--out", str(tmp_path / "chosen")]) == 0
     given = json.loads((tmp_path / "given" / "results.json").read_text())["attributes"]
     chosen = json.loads((tmp_path / "chosen" / "results.json").read_text())["attributes"]
     for method in ("maxmin", "bayes-ceiling"):
@@ -242,3 +242,7 @@ def test_bench_active_asks_chosen_questions_in_every_process(tmp_path, capsys):
     capsys.readouterr()
     assert main([*base, "--resume", "--out", str(tmp_path / "chosen")]) == 2
     assert "was made with active = True" in capsys.readouterr().err
+    # resumed from the saved models, the kept cells keep their row in the gain table
+    assert main([*base, "--active", "--jobs", "2", "--save-runs", "--resume", "--out", str(tmp_path / "chosen")]) == 0
+    gains = (tmp_path / "chosen" / "results.md").read_text().split("against the file's order")[1]
+    assert gains.count("| maxmin |") == 1

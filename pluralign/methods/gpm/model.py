@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pluralign.methods.base import PreferenceModel, UserVector
-from pluralign.methods.few_shot import fit_user_vector, gaussian_query_predictions
 from pluralign.methods.common import MLP, SimplexWeights
+from pluralign.methods.few_shot import fit_user_vector, gaussian_query_predictions
 from pluralign.methods.network import PreferenceNetwork
 
 NO_SCALAR_REWARD = ("gpm: GPM has no scalar reward: it scores pairs with a skew-symmetric form "

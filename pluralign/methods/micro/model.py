@@ -25,9 +25,9 @@ from torch import nn
 
 from pluralign.data.readers import read_preferences
 from pluralign.methods.base import PreferenceModel, UserVector
-from pluralign.methods.few_shot import fit_user_vector, gaussian_query_predictions
 from pluralign.methods.bt.model import RewardNetwork
 from pluralign.methods.common import accuracy, mixture_log_likelihood, mixture_logit
+from pluralign.methods.few_shot import fit_user_vector, gaussian_query_predictions
 from pluralign.methods.network import PreferenceNetwork
 
 
