@@ -121,7 +121,7 @@ class TextEncoder:
         last one filled up with repeats, dropped after). Batches of other shapes would make the CPU kernels sum
         in another order, and the vector differ in its last bit with what happened to be embedded beside it."""
         self._load()
-        if not texts:
+        if len(texts) == 0:
             return torch.zeros(0, self.dim)
         lengths = [len(ids) for ids in self._tokenizer(list(texts), truncation=True, max_length=self.max_length)[
             "input_ids"]]
