@@ -64,7 +64,6 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
     --active, unseen users are adapted on the context pairs the model asks first."""
     from pluralign.data import read_preferences
     from pluralign.eval import score_rows
-    from pluralign.eval.protocol import chosen_contexts
     from pluralign.io import check_output, write_jsonl
 
     if shots < 0:
@@ -74,7 +73,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
     rows = read_preferences(data, split="test")
     _warn_unknown_users(model, rows)
     _warn_if_no_posterior(model, active)
-    indices, probs = score_rows(model, rows, shots, order=chosen_contexts(model, rows, shots) if active else None)
+    indices, probs = score_rows(model, rows, shots, active=active)
     users = rows.column("user_id")
     write_jsonl(out, ({"index": int(i), "user_id": users[i], "p_chosen": round(float(p), 6)}
                       for i, p in zip(indices, probs)))

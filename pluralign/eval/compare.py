@@ -15,7 +15,7 @@ import numpy as np
 
 from pluralign.data.contract import PreferenceSet
 from pluralign.eval.metrics import clustered_standard_error, hits
-from pluralign.eval.protocol import chosen_contexts, score_rows
+from pluralign.eval.protocol import score_rows
 
 
 def paired_difference(hits_a: np.ndarray, hits_b: np.ndarray, users: list) -> dict:
@@ -32,10 +32,10 @@ def paired_difference(hits_a: np.ndarray, hits_b: np.ndarray, users: list) -> di
 
 def compare(model_a, model_b, data: PreferenceSet, shots: int = 8, active: bool = False) -> dict:
     """Both models on ``data``: seen users' rows, and unseen users' query rows after each model adapts on
-    the same first ``shots`` context rows (``active``: on the ``shots`` it asks first, :func:`chosen_contexts`).
+    the same first ``shots`` context rows (``active``: on the ``shots`` it asks first, :func:`~pluralign.eval.protocol.chosen_contexts`).
     Keys ``seen`` and ``unseen`` (where the data has such rows), and ``questions`` with ``active``."""
-    rows_a, p_a = score_rows(model_a, data, shots, order=chosen_contexts(model_a, data, shots) if active else None)
-    rows_b, p_b = score_rows(model_b, data, shots, order=chosen_contexts(model_b, data, shots) if active else None)
+    rows_a, p_a = score_rows(model_a, data, shots, active=active)
+    rows_b, p_b = score_rows(model_b, data, shots, active=active)
     if not np.array_equal(rows_a, rows_b):  # the same data and shots score the same rows; guard all the same
         raise RuntimeError("compare: the two models scored different rows")
     roles, users = data.column("role"), data.column("user_id")
@@ -57,10 +57,7 @@ def unseen_hits(model, data: PreferenceSet, shots: int = 8, scored: tuple | None
     cell (in memory only) to compare methods on the same rows. None where the data has no unseen users.
     ``scored``: those rows and probabilities already computed (``evaluate``'s ``query_probs``); ``active``: after
     the model's chosen questions."""
-    if scored is None:
-        order = chosen_contexts(model, data, shots) if active else None
-        scored = score_rows(model, data, shots, include_seen=False, order=order)
-    rows, p = scored
+    rows, p = scored if scored is not None else score_rows(model, data, shots, include_seen=False, active=active)
     if not len(rows):
         return None
     users = data.column("user_id")

@@ -75,14 +75,18 @@ def chosen_contexts(model, data: PreferenceSet, shots: int, features: PairFeatur
 
 
 def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None,
-               include_seen: bool = True, order: dict[str, list[int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+               include_seen: bool = True, order: dict[str, list[int]] | None = None,
+               active: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(row indices, P(chosen ≻ rejected)) for every row that is not a ``context`` row (only the
     ``query`` rows when not ``include_seen``).
 
     Unseen users (rows with a role) are adapted on their first ``shots`` context rows: in file order, or in
-    ``order`` (each user's context rows in the order to use them, e.g. :func:`chosen_contexts`).
+    ``order`` (each user's context rows in the order to use them), or, with ``active`` and no ``order``, in the
+    order the model asks them (:func:`chosen_contexts`, on the same features).
     """
     features = features if features is not None else model.featurize(data)
+    if active and order is None:
+        order = chosen_contexts(model, data, shots, features)
     roles = data.column("role")
     users = data.column("user_id")
     known = set(model.user_ids_)
