@@ -32,7 +32,8 @@ def paired_difference(hits_a: np.ndarray, hits_b: np.ndarray, users: list) -> di
 
 def compare(model_a, model_b, data: PreferenceSet, shots: int = 8, active: bool = False) -> dict:
     """Both models on ``data``: seen users' rows, and unseen users' query rows after each model adapts on
-    the same first ``shots`` context rows (``active``: on the ``shots`` it asks first, :func:`~pluralign.eval.protocol.chosen_contexts`).
+    the same first ``shots`` context rows (``active``: on the ``shots`` it asks first,
+    :func:`~pluralign.eval.protocol.chosen_contexts`).
     Keys ``seen`` and ``unseen`` (where the data has such rows), and ``questions`` with ``active``."""
     rows_a, p_a = score_rows(model_a, data, shots, active=active)
     rows_b, p_b = score_rows(model_b, data, shots, active=active)
