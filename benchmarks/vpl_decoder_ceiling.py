@@ -2,7 +2,7 @@
 the user's true type.
 
     python benchmarks/vpl_decoder_ceiling.py [--seeds 0 1 2] [--hidden 64,64 256,256] [--lr 0.003]
-        [--attention] [--basis] [--out benchmarks/results/vpl_decoder_ceiling.json]
+        [--attention] [--basis] [--pooling mean|layer-mean] [--out benchmarks/results/vpl_decoder_ceiling.json]
 
 A BT reward on the response embedding concatenated with the one-hot of the user's type *is* VPL's decoder
 fed the true latent: MLP([φ(x), φ(y), onehot(type)]). Fitted with VPL's decoder widths on the frozen
@@ -15,6 +15,9 @@ chooses which tokens the reward reads; then MLP([pool, z]) as before, with the f
 
 ``--basis`` fits pluralign's other decoder, ``VPL(decoder="basis")``: r(x, y, z) = R(x, y)·[z, 1], linear in
 z, for each width of ``--hidden`` (an empty width, ``""``, makes R linear in the features too).
+
+``--pooling layer-mean`` embeds the texts with every layer's token means averaged instead of the last layer's
+(:func:`pluralign.backbones.text_encoder.pool_layers`): how much of the gap is the features' pooling.
 """
 
 from __future__ import annotations
@@ -145,10 +148,11 @@ def main(argv: list[str] | None = None) -> dict:
                         help="also the attention-pooled decoder input of the reference code (slow: token states)")
     parser.add_argument("--basis", action="store_true",
                         help="also VPL's basis decoder (linear in z) for each width of --hidden")
+    parser.add_argument("--pooling", default="mean", choices=["mean", "layer-mean"], help="the texts' pooling")
     parser.add_argument("--out", default="benchmarks/results/vpl_decoder_ceiling.json")
     args = parser.parse_args(argv)
-    encoder, cache = TextEncoder(), EmbeddingCache(None)
-    record: dict = {"seeds": args.seeds, "lr": args.lr, "epochs": args.epochs, "runs": {}}
+    encoder, cache = TextEncoder(pooling=args.pooling), EmbeddingCache(None)
+    record: dict = {"seeds": args.seeds, "lr": args.lr, "epochs": args.epochs, "pooling": args.pooling, "runs": {}}
     for widths in args.hidden:
         hidden = [int(w) for w in widths.split(",") if w]
         seen = []

@@ -5,7 +5,8 @@ Only the top ``layers`` transformer layers train (in full, or through LoRA adapt
 experiments); everything below them stays frozen, so autograd records nothing there and a CPU can afford
 it. Texts travel through the DataLoader as token ids padded with :data:`PAD` (no text in a batch, nothing
 else changes in the training loop); each forward embeds only the batch's distinct texts, in chunks of
-similar length so little compute goes to padding.
+similar length so little compute goes to padding. ``pooling="layer-mean"`` averages the token means of every
+layer, the frozen ones included, as the cached embeddings do (:func:`pluralign.backbones.text_encoder.pool_layers`).
 
 The frozen layers give a text the same hidden states every epoch (they run in eval mode: dropout only in
 the trainable layers), so in training they run once per text: their output, the input of the first
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pluralign.backbones.lora import add_lora
-from pluralign.backbones.text_encoder import POOLINGS, load_backbone, pool
+from pluralign.backbones.text_encoder import POOLINGS, load_backbone, pool, pool_layers
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ class _Skip(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         return hidden_states
+
+
+def _block_output(output) -> torch.Tensor:
+    """A transformer layer's token states, whether the layer returns a tensor or a tuple led by one."""
+    return output[0] if isinstance(output, tuple) else output
 
 
 class _Stop(Exception):
@@ -77,7 +83,8 @@ class TunedBackbone(nn.Module):
             self.blocks[self.first_trainable:].requires_grad_(True)
         self.pooling, self.max_length, self.normalize, self.chunk_size = pooling, max_length, normalize, chunk_size
         self.prefix_cache_mb = prefix_cache_mb
-        self._prefix: dict[bytes, torch.Tensor] = {}  # token ids -> frozen layers' output [T, D]
+        # token ids -> the frozen layers' output [T, D] and, for layer-mean, their token means [first_trainable, D]
+        self._prefix: dict[bytes, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self._prefix_bytes = 0
         self._prefix_ok: bool | None = None  # whether skipping the frozen layers reproduces the full forward
 
@@ -106,68 +113,97 @@ class TunedBackbone(nn.Module):
         parts = []
         for chunk in order.split(self.chunk_size):
             tokens = unique[chunk, : int(lengths[chunk].max().clamp_min(1))]
-            mask = tokens != PAD
-            hidden = self._top_layers(tokens, mask, self._frozen_states(tokens, mask)) if use_cache else \
-                self.encoder(input_ids=tokens.clamp_min(0), attention_mask=mask.long()).last_hidden_state
-            parts.append(pool(hidden, mask, self.pooling).float())
+            parts.append(self._pooled(tokens, tokens != PAD, use_cache))
         vectors = torch.cat(parts)[torch.argsort(order)]
         if self.normalize:
             vectors = F.normalize(vectors, dim=-1)
         return vectors[inverse]
 
+    @property
+    def all_layers(self) -> bool:
+        return self.pooling == "layer-mean"
+
+    def _pooled(self, tokens: torch.Tensor, mask: torch.Tensor, use_cache: bool) -> torch.Tensor:
+        """[N, D] unnormalized: from the frozen layers' cached output and the trainable layers, or the full forward."""
+        if use_cache:
+            states, below = self._frozen_states(tokens, mask)
+            return pool_layers(self._top_layers(tokens, mask, states), mask, self.pooling, below).float()
+        output = self.encoder(input_ids=tokens.clamp_min(0), attention_mask=mask.long(),
+                              output_hidden_states=self.all_layers)
+        layers = output.hidden_states[1:] if self.all_layers else [output.last_hidden_state]
+        return pool_layers(layers, mask, self.pooling).float()
+
     # ---- the frozen layers' output, computed once per text ------------------------------------------
-    def _run_below(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The input of the first trainable layer [N, T, D], in eval mode (frozen layers, no dropout)."""
-        captured = []
+    def _run_below(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The input of the first trainable layer [N, T, D], in eval mode (frozen layers, no dropout), and for
+        ``layer-mean`` the token means of the frozen layers' outputs [N, first_trainable, D] (else None)."""
+        captured, below = [], []
 
         def capture(module, args, kwargs):
             captured.append(args[0] if args else kwargs["hidden_states"])
             raise _Stop
 
-        handle = self.blocks[self.first_trainable].register_forward_pre_hook(capture, with_kwargs=True)
+        def keep_mean(module, args, output):
+            below.append(pool(_block_output(output), mask, "mean"))
+
+        handles = [self.blocks[self.first_trainable].register_forward_pre_hook(capture, with_kwargs=True)]
+        if self.all_layers:
+            handles += [self.blocks[i].register_forward_hook(keep_mean) for i in range(self.first_trainable)]
         try:
             with torch.no_grad():  # the frozen layers are in eval mode in training too (see ``train``)
                 self.encoder.eval()(input_ids=tokens.clamp_min(0), attention_mask=mask.long())
         except _Stop:
             pass
         finally:
-            handle.remove()
+            for handle in handles:
+                handle.remove()
             self.train(self.training)
-        return captured[0]
+        return captured[0], torch.stack(below, 1) if self.all_layers else None
 
-    def _frozen_states(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Cached frozen-layer states of each row, zero on padding; rows not cached yet are computed (and
-        kept while the cache is under its size limit)."""
+    def _frozen_states(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Cached frozen-layer states of each row, zero on padding, and their token means where ``layer-mean``
+        needs them; rows not cached yet are computed (and kept while the cache is under its size limit)."""
         keys = [row[row != PAD].numpy().tobytes() for row in tokens.cpu()]  # one copy off the device
         missing = [i for i, key in enumerate(keys) if key not in self._prefix]
         fresh = {}
         if missing:
-            computed = self._run_below(tokens[missing], mask[missing])
+            computed, below = self._run_below(tokens[missing], mask[missing])
             for j, i in enumerate(missing):
-                fresh[keys[i]] = state = computed[j, : int(mask[i].sum())].clone()
-                if self._prefix_bytes + state.nbytes <= self.prefix_cache_mb * 2**20:
-                    self._prefix[keys[i]] = state
-                    self._prefix_bytes += state.nbytes
+                state = computed[j, : int(mask[i].sum())].clone()
+                fresh[keys[i]] = entry = (state, below[j].clone() if below is not None else None)
+                size = state.nbytes + (entry[1].nbytes if below is not None else 0)
+                if self._prefix_bytes + size <= self.prefix_cache_mb * 2**20:
+                    self._prefix[keys[i]] = entry
+                    self._prefix_bytes += size
         rows = [fresh[k] if k in fresh else self._prefix[k] for k in keys]
         # zero-padded to the chunk's width, which is its longest row's length
-        return nn.utils.rnn.pad_sequence(rows, batch_first=True).to(tokens.device)
+        states = nn.utils.rnn.pad_sequence([state for state, _ in rows], batch_first=True).to(tokens.device)
+        return states, torch.stack([means for _, means in rows]).to(tokens.device) if self.all_layers else None
 
-    def _top_layers(self, tokens: torch.Tensor, mask: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    def _top_layers(self, tokens: torch.Tensor, mask: torch.Tensor, states: torch.Tensor) -> list[torch.Tensor]:
         """The backbone's own forward with the frozen layers skipped and ``states`` fed to the first trainable
-        one (masks, position handling and the final norm stay the model's)."""
+        one (masks, position handling and the final norm stay the model's): the token states of every trainable
+        layer for ``layer-mean``, else of the last layer alone."""
         def feed(module, args, kwargs):
             return ((states, *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": states})
 
         frozen = [self.blocks[i] for i in range(self.first_trainable)]
-        handle = self.blocks[self.first_trainable].register_forward_pre_hook(feed, with_kwargs=True)
+        outputs: list[torch.Tensor] = []  # the trainable layers' below the last (hooks: skipped layers leave
+        # gaps in a model's own ``hidden_states``); the last one is ``last_hidden_state``, as in ``hidden_states``
+        handles = [self.blocks[self.first_trainable].register_forward_pre_hook(feed, with_kwargs=True)]
+        if self.all_layers:
+            handles += [self.blocks[i].register_forward_hook(lambda module, args, out: outputs.append(_block_output(out)))
+                        for i in range(self.first_trainable, len(self.blocks) - 1)]
         try:
             for i in range(self.first_trainable):
                 self.blocks[i] = _Skip()
-            return self.encoder(input_ids=tokens.clamp_min(0), attention_mask=mask.long()).last_hidden_state
+            last = self.encoder(input_ids=tokens.clamp_min(0), attention_mask=mask.long()).last_hidden_state
+            return [*outputs, last]
         finally:
             for i, block in enumerate(frozen):
                 self.blocks[i] = block
-            handle.remove()
+            for handle in handles:
+                handle.remove()
 
     def _prefix_is_exact(self, sample: torch.Tensor) -> bool:
         """Check once, on one text, that the cached path gives the full forward's output (eval mode)."""
@@ -178,8 +214,9 @@ class TunedBackbone(nn.Module):
             self.eval()
             try:
                 with torch.no_grad():
-                    full = self.encoder(input_ids=tokens.clamp_min(0), attention_mask=mask.long()).last_hidden_state
-                    skipped = self._top_layers(tokens, mask, self._run_below(tokens, mask))
+                    full = self._pooled(tokens, mask, use_cache=False)
+                    states, below = self._run_below(tokens, mask)
+                    skipped = pool_layers(self._top_layers(tokens, mask, states), mask, self.pooling, below)
                 self._prefix_ok = bool(torch.allclose(full, skipped, atol=1e-4, rtol=1e-3))
             except Exception:  # a layer stack this hook scheme does not fit: run every layer
                 self._prefix_ok = False

@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pluralign.backbones import TextEncoder
+from pluralign.backbones.text_encoder import POOLINGS
 from pluralign.data.cache import EmbeddingCache
 from pluralign.data.contract import PreferenceSet
 from pluralign.data.features import PairDataset, PairFeatures, featurize, keep_batch, user_tensor
@@ -102,7 +103,7 @@ class PreferenceModel:
         self.require(lr > 0, "lr", "must be positive")
         self.require(weight_decay >= 0, "weight_decay", "must be non-negative")
         self.require(batch_size >= 1, "batch_size", "must be at least 1")
-        self.require(pooling in ("mean", "last", "cls"), "pooling", "must be 'mean', 'last' or 'cls'")
+        self.require(pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}")
         self.require(finetune_layers >= 0, "finetune_layers", "must be 0 (frozen backbone) or a number of top layers")
         self.require(finetune_epochs >= 1, "finetune_epochs", "must be at least 1")
         self.require(finetune_lr > 0, "finetune_lr", "must be positive")

@@ -23,6 +23,21 @@ def test_poolings_differ_and_batches_do_not_matter():
     assert not torch.allclose(last, large)
 
 
+def test_layer_mean_averages_the_token_means_of_every_layer():
+    from pluralign.backbones.text_encoder import load_backbone
+
+    tokenizer, model = load_backbone(None)
+    batch = tokenizer(TEXTS[1:2], return_tensors="pt")
+    with torch.no_grad():
+        layers = model.eval()(**batch, output_hidden_states=True).hidden_states
+    assert len(layers) == 7  # the embedding layer's output, then MiniLM's 6 layers
+    by_hand = torch.stack([h[0].mean(0) for h in layers[1:]]).mean(0)  # one text: no padding to mask
+    encoder = TextEncoder(pooling="layer-mean", normalize=False)
+    assert torch.allclose(encoder.encode(TEXTS)[1], by_hand, atol=1e-5)
+    assert ":layer-mean:" in encoder.identity  # its own cache entries
+    assert not torch.allclose(TextEncoder(pooling="layer-mean").encode(TEXTS), TextEncoder().encode(TEXTS), atol=0.05)
+
+
 def test_a_vector_does_not_depend_on_the_texts_beside_it():
     """Bit for bit: a text embedded with others, alone, or in another order and company gives the same vector
     (fixed batch shapes), so a cache's contents do not depend on what was embedded first."""

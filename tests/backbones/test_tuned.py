@@ -9,8 +9,9 @@ TEXTS = ["A cat sleeps on the warm windowsill.", "Quarterly revenue exceeded exp
          "A cat sleeps on the warm windowsill."]
 
 
-def test_tuned_backbone_matches_the_frozen_encoder_and_embeds_each_text_once():
-    backbone = TunedBackbone(None, layers=1, chunk_size=2, prefix_cache_mb=0).eval()
+@pytest.mark.parametrize("pooling", ["mean", "layer-mean"])
+def test_tuned_backbone_matches_the_frozen_encoder_and_embeds_each_text_once(pooling):
+    backbone = TunedBackbone(None, layers=1, pooling=pooling, chunk_size=2, prefix_cache_mb=0).eval()
     ids = backbone.tokenize(TEXTS)
     assert ids.shape[0] == 4 and (ids == PAD).any()  # right-padded with PAD, not the tokenizer's pad id
     seen = []
@@ -20,7 +21,7 @@ def test_tuned_backbone_matches_the_frozen_encoder_and_embeds_each_text_once():
         vectors = backbone(ids)
     assert sum(seen) == 3  # the repeated text is embedded once; chunks of 2
     # the same vectors as the frozen, cached path: trimming, chunking and de-duplication change nothing
-    assert torch.allclose(vectors, TextEncoder().encode(TEXTS), atol=1e-5)
+    assert torch.allclose(vectors, TextEncoder(pooling=pooling).encode(TEXTS), atol=1e-5)
     assert backbone(ids[:0]).shape == (0, 384)
 
 
@@ -32,8 +33,10 @@ def test_only_the_top_layers_train():
         TunedBackbone(None, layers=7)
 
 
-def test_frozen_layers_run_once_per_text_in_training_and_give_the_full_forward():
-    cached, plain = (TunedBackbone(None, layers=2, chunk_size=2, prefix_cache_mb=mb) for mb in (2048, 0))
+@pytest.mark.parametrize("pooling", ["mean", "layer-mean"])  # layer-mean: the frozen layers' means are cached too
+def test_frozen_layers_run_once_per_text_in_training_and_give_the_full_forward(pooling):
+    cached, plain = (TunedBackbone(None, layers=2, pooling=pooling, chunk_size=2, prefix_cache_mb=mb)
+                     for mb in (2048, 0))
     ids = cached.tokenize(TEXTS)
     nn.Sequential(plain).train()  # as Lightning does, from a parent module: dropout only in the top layers
     assert not plain.encoder.embeddings.dropout.training and not plain.blocks[0].training
@@ -71,7 +74,7 @@ def test_a_backbone_whose_layers_cannot_be_skipped_runs_every_layer(monkeypatch,
     backbone = TunedBackbone(None, layers=1, chunk_size=2)
     ids = backbone.tokenize(TEXTS)
     # a layer stack the hook scheme misreads: the states it captures are not what the next layer gets
-    monkeypatch.setattr(TunedBackbone, "_run_below", lambda self, tokens, mask: torch.zeros(*tokens.shape, 384))
+    monkeypatch.setattr(TunedBackbone, "_run_below", lambda self, tokens, mask: (torch.zeros(*tokens.shape, 384), None))
     with caplog.at_level("INFO", logger="pluralign.backbones.tuned"), torch.no_grad():
         backbone.train()(ids)
     assert backbone._prefix_ok is False and not backbone._prefix and "cannot be skipped" in caplog.text

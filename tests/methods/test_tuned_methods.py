@@ -81,6 +81,11 @@ def test_lora_adapters_train_save_and_load(pets_text, pretrained_layers, tmp_pat
         METHODS["bt"](finetune_lora_rank=2)
 
 
+def test_an_unknown_pooling_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match="pooling='max' must be one of mean, layer-mean, last, cls"):
+        METHODS["pal-a"](pooling="max")
+
+
 def test_maxmin_refuses_fine_tuning():
     with pytest.raises(ConfigError, match="finetune_layers=1 must be 0"):
         METHODS["maxmin"](finetune_layers=1)
