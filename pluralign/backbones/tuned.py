@@ -192,8 +192,10 @@ class TunedBackbone(nn.Module):
         # gaps in a model's own ``hidden_states``); the last one is ``last_hidden_state``, as in ``hidden_states``
         handles = [self.blocks[self.first_trainable].register_forward_pre_hook(feed, with_kwargs=True)]
         if self.all_layers:
-            handles += [self.blocks[i].register_forward_hook(lambda module, args, out: outputs.append(_block_output(out)))
-                        for i in range(self.first_trainable, len(self.blocks) - 1)]
+            def keep(module, args, output):
+                outputs.append(_block_output(output))
+
+            handles += [self.blocks[i].register_forward_hook(keep) for i in range(self.first_trainable, len(self.blocks) - 1)]
         try:
             for i in range(self.first_trainable):
                 self.blocks[i] = _Skip()

@@ -49,6 +49,30 @@ class PairFeatures:
         return PairFeatures(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(PairFeatures)))
 
 
+class FeatureCenter(torch.nn.Module):
+    """The training rows' mean prompt vector and mean response vector, subtracted from every input.
+
+    Vectors pooled from every layer of a backbone (``pooling: layer-mean``) share a large common direction:
+    on ``pets`` two texts' mean cosine is 0.69, against 0.29 from the last layer. It drowns what tells a
+    user's type, and VPL's encoder suffers from it (``PreferenceModel(center_features=True)``, README)."""
+
+    def __init__(self, prompt: torch.Tensor, response: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("prompt", prompt)
+        self.register_buffer("response", response)
+
+    @classmethod
+    def of(cls, features: PairFeatures) -> "FeatureCenter":
+        return cls(features.prompt.mean(0), torch.cat([features.chosen, features.rejected]).mean(0))
+
+    def vectors(self, prompt: torch.Tensor, *responses: torch.Tensor) -> list[torch.Tensor]:
+        """Centred columns: the first is the prompt's, the others responses'."""
+        return [prompt - self.prompt.to(prompt.device), *(r - self.response.to(r.device) for r in responses)]
+
+    def forward(self, features: PairFeatures) -> PairFeatures:
+        return PairFeatures(*self.vectors(features.prompt, features.chosen, features.rejected), features.user)
+
+
 class PairDataset(torch.utils.data.Dataset):
     """Rows of PairFeatures as dicts, for a DataLoader."""
 

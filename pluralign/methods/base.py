@@ -13,6 +13,9 @@ objective (:class:`~pluralign.methods.tuned.TunedObjective`). Starting from the 
 then fine-tune: Kumar et al. 2022) keeps a random head's gradients from scrambling the pretrained features.
 With ``finetune_lora_rank`` > 0 those layers keep their weights and train LoRA adapters of that rank
 instead (VPL's reference code fine-tunes its LLM with LoRA, r = 8).
+
+``center_features`` subtracts the training rows' mean prompt and response vectors from every input, text or
+precomputed, frozen or tuned (:class:`~pluralign.data.features.FeatureCenter`, saved with the weights).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pluralign.backbones import TextEncoder
 from pluralign.backbones.text_encoder import POOLINGS
 from pluralign.data.cache import EmbeddingCache
 from pluralign.data.contract import PreferenceSet
-from pluralign.data.features import PairDataset, PairFeatures, featurize, keep_batch, user_tensor
+from pluralign.data.features import FeatureCenter, PairDataset, PairFeatures, featurize, keep_batch, user_tensor
 from pluralign.data.readers import read_preferences
 from pluralign.io import atomic_path, write_json
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
@@ -40,6 +43,9 @@ from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.provenance import environment
 from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer, quiet_lightning
 from pluralign.training.memory import PeakMemory
+
+
+CENTER_PREFIX = "feature_center::"  # saved FeatureCenter buffers: no module name holds "::"
 
 
 @dataclass
@@ -94,11 +100,13 @@ class PreferenceModel:
         finetune_epochs: int = 3,
         finetune_lr: float = 3e-4,
         finetune_lora_rank: int = 0,
+        center_features: bool = False,
     ) -> None:
         self.finetune_layers, self.finetune_epochs, self.finetune_lr = finetune_layers, finetune_epochs, finetune_lr
         self.finetune_lora_rank = finetune_lora_rank
         self.epochs, self.lr, self.weight_decay, self.batch_size, self.seed = epochs, lr, weight_decay, batch_size, seed
         self.backbone, self.pooling, self.max_length, self.cache_dir = backbone, pooling, max_length, cache_dir
+        self.center_features = center_features
         self.require(epochs >= 1, "epochs", "must be at least 1")
         self.require(lr > 0, "lr", "must be positive")
         self.require(weight_decay >= 0, "weight_decay", "must be non-negative")
@@ -112,6 +120,7 @@ class PreferenceModel:
         self.require(not finetune_lora_rank or finetune_layers > 0, "finetune_lora_rank",
                      "needs finetune_layers > 0: the top layers that get the adapters")
         self.network_: PreferenceNetwork | None = None
+        self.feature_center_: FeatureCenter | None = None  # fitted where center_features
         self.user_ids_: list[str] = []
         self.fit_stats_: dict[str, Any] = {}
         self.uses_embeddings_ = False
@@ -149,7 +158,7 @@ class PreferenceModel:
     def restore_network(self, prompt_dim: int, response_dim: int, n_users: int) -> PreferenceNetwork:
         """The network a saved model's weights load into: the built one (on its tuned backbone, if any)."""
         head = self.build_network(prompt_dim, response_dim, n_users)
-        return TunedNetwork(self.tuned_backbone(), head) if self.finetune_layers else head
+        return self.tuned_network(head) if self.finetune_layers else head
 
     def check_training_users(self, data: PreferenceSet) -> None:
         """Raise where ``data`` holds too few users for the method to learn from (by default, any number do)."""
@@ -179,7 +188,8 @@ class PreferenceModel:
         """The network's inputs: cached embeddings, or token ids where the backbone is tuned ("Large")."""
         index = {u: i for i, u in enumerate(self.user_ids_)}
         if self.tuned is None or data.has_embeddings:
-            return featurize(data, None if data.has_embeddings else self.encoder, self.cache, index, progress)
+            features = featurize(data, None if data.has_embeddings else self.encoder, self.cache, index, progress)
+            return self.feature_center_(features) if self.feature_center_ is not None else features
         columns = [data.column("prompt", ""), data.column("chosen"), data.column("rejected")]
         return PairFeatures(*self.text_features(columns), user_tensor(data, index))
 
@@ -198,6 +208,9 @@ class PreferenceModel:
         return TunedBackbone(self.backbone, self.finetune_layers, self.pooling, self.max_length,
                              lora_rank=self.finetune_lora_rank)
 
+    def tuned_network(self, head: PreferenceNetwork) -> TunedNetwork:
+        return TunedNetwork(self.tuned_backbone(), head, self.feature_center_)
+
     @torch.no_grad()
     def head_inputs(self, features: PairFeatures) -> tuple[PreferenceNetwork, PairFeatures]:
         """The method's own network and its input vectors: token ids are embedded once (for few-shot work
@@ -210,7 +223,7 @@ class PreferenceModel:
     def finetune(self, options: TrainerOptions) -> PairFeatures:
         """Train the top backbone layers with the fitted network by the method's objective; returns the
         token-id features it trained on."""
-        self.network_ = TunedNetwork(self.tuned_backbone(), self.network_).train()  # dropout as in fine-tuning
+        self.network_ = self.tuned_network(self.network_).train()  # dropout as in fine-tuning
         tokens = self.training_pairs(self.featurize(self.fit_rows_))
         self.run_lightning(TunedObjective(self.network_, self.objective(tokens)), tokens, None, options,
                            self.finetune_epochs, name="finetune", lr=self.finetune_lr)
@@ -230,6 +243,7 @@ class PreferenceModel:
             raise ConfigError(f"{self.name}: finetune_layers={self.finetune_layers} needs text rows; "
                               f"{data.source or 'these rows'} hold precomputed embeddings")
         self.network_ = None  # a refit starts over: features are the frozen backbone's again (PAL's "Large")
+        self.feature_center_ = None
         L.seed_everything(self.seed, workers=True, verbose=False)
         self.user_ids_ = data.user_ids if self.uses_user_ids else []
         self.check_training_users(data)
@@ -237,6 +251,9 @@ class PreferenceModel:
         with PeakMemory() as memory:  # embedding included: a cold cache loads the backbone
             start = time.perf_counter()
             features = self.featurize(data, progress=options.progress)
+            if self.center_features:
+                self.feature_center_ = FeatureCenter.of(features)
+                features = self.feature_center_(features)
             val_features = None if val_data is None else self.featurize(read_preferences(val_data))
             embed_seconds = time.perf_counter() - start
             self.dims_ = (features.prompt_dim, features.response_dim)
@@ -375,7 +392,8 @@ class PreferenceModel:
         if isinstance(first, torch.Tensor):  # precomputed embeddings
             n = first.shape[0]
             prompt = prompts if isinstance(prompts, torch.Tensor) else torch.zeros(n, 0)
-            return [prompt, *responses]
+            return self.feature_center_.vectors(prompt, *responses) if self.feature_center_ is not None else \
+                [prompt, *responses]
         if self.uses_embeddings_:
             raise TypeError(f"{self.name}: this model was trained on embeddings; pass tensors, not text")
         responses = tuple([r] if isinstance(r, str) else list(r) for r in responses)  # one pair: plain strings
@@ -392,7 +410,8 @@ class PreferenceModel:
         if self.tuned is not None:
             return [self.tuned.backbone.tokenize(column) for column in columns]
         vectors = self.cache.embed([t for column in columns for t in column], self.encoder, store=cache)
-        return list(vectors.split(len(columns[0])))
+        vectors = list(vectors.split(len(columns[0])))
+        return self.feature_center_.vectors(*vectors) if self.feature_center_ is not None else vectors
 
     @torch.no_grad()
     def logits_features(self, features: PairFeatures, users: torch.Tensor) -> torch.Tensor:
@@ -420,6 +439,8 @@ class PreferenceModel:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+        if self.feature_center_ is not None:  # beside the network's weights, under a prefix they cannot have
+            state.update({f"{CENTER_PREFIX}{k}": v.contiguous() for k, v in self.feature_center_.state_dict().items()})
         with atomic_path(directory / "model.safetensors") as tmp:
             save_file(state, str(tmp))
         write_json(directory / "config.json", {
@@ -451,7 +472,10 @@ class PreferenceModel:
         model.uses_embeddings_ = saved["uses_embeddings"]
         model.fit_stats_ = saved.get("fit", {})
         model.dims_ = (saved["dims"]["prompt"], saved["dims"]["response"])
+        state = load_file(str(directory / "model.safetensors"))
+        center = {k[len(CENTER_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(CENTER_PREFIX)}
+        model.feature_center_ = FeatureCenter(**center) if center else None
         model.network_ = model.restore_network(*model.dims_, len(model.user_ids_))
-        model.network_.load_state_dict(load_file(str(directory / "model.safetensors")))
+        model.network_.load_state_dict(state)
         model.network_.eval()
         return model

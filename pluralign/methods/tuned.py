@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pluralign.backbones.tuned import PAD, TunedBackbone
-from pluralign.data.features import PairFeatures
+from pluralign.data.features import FeatureCenter, PairFeatures
 from pluralign.methods.network import PreferenceNetwork
 
 __all__ = ["TunedBackbone", "TunedNetwork", "TunedObjective"]
@@ -26,16 +26,18 @@ class TunedNetwork(PreferenceNetwork):
     """A method's network (``head``) on a trainable backbone: the head sees ``backbone(ids)`` where it saw
     cached features. Users, rewards and logits are the head's; only the inputs change."""
 
-    def __init__(self, backbone: TunedBackbone, head: PreferenceNetwork) -> None:
+    def __init__(self, backbone: TunedBackbone, head: PreferenceNetwork, center: FeatureCenter | None = None) -> None:
         super().__init__()
         self.backbone, self.head = backbone, head
         self.user_dim = head.user_dim
+        object.__setattr__(self, "center", center)  # the model's, saved with it: not a second copy in the weights
 
     def embed(self, *columns: torch.Tensor) -> list[torch.Tensor]:
-        """Embed several id columns [N_i, T_i] in one pass (texts shared between them are embedded once)."""
+        """Embed several id columns [N_i, T_i] in one pass (texts shared between them are embedded once); the
+        first column is the prompts'."""
         width = max(c.shape[1] for c in columns)
-        vectors = self.backbone(torch.cat([_pad_to(c, width) for c in columns]))
-        return list(vectors.split([c.shape[0] for c in columns]))
+        vectors = self.backbone(torch.cat([_pad_to(c, width) for c in columns])).split([c.shape[0] for c in columns])
+        return self.center.vectors(*vectors) if self.center is not None else list(vectors)
 
     def embed_sets(self, mask: torch.Tensor, *columns: torch.Tensor) -> list[torch.Tensor]:
         """Embed padded sets of id rows [U, C, T] (mask [U, C]) to [U, C, D]; padded slots stay zero."""
