@@ -54,6 +54,13 @@ def pool_layers(layer_states: Sequence[torch.Tensor], mask: torch.Tensor, poolin
     return pool(layer_states[-1], mask, pooling)
 
 
+def pool_output(output, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """:func:`pool_layers` on a ``transformers`` model's output, run with ``output_hidden_states`` for
+    ``layer-mean`` (its first hidden state is the embedding layer's, left out)."""
+    layers = output.hidden_states[1:] if pooling == "layer-mean" else [output.last_hidden_state]
+    return pool_layers(layers, mask, pooling)
+
+
 def load_backbone(model: str | None, trust_remote_code: bool = False):
     """(tokenizer, model) of a local backbone, offline; a decoder tokenizer without a pad token gets EOS."""
     from transformers import AutoModel, AutoTokenizer
@@ -160,8 +167,7 @@ class TextEncoder:
                 return_tensors="pt",
             ).to(self.device)
             output = self._model(**batch, output_hidden_states=self.pooling == "layer-mean")
-            layers = output.hidden_states[1:] if self.pooling == "layer-mean" else [output.last_hidden_state]
-            pooled = pool_layers(layers, batch["attention_mask"], self.pooling).float()
+            pooled = pool_output(output, batch["attention_mask"], self.pooling).float()
             if self.normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
             vectors[torch.tensor(rows)] = pooled[: len(rows)].cpu()

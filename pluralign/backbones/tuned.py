@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pluralign.backbones.lora import add_lora
-from pluralign.backbones.text_encoder import POOLINGS, load_backbone, pool, pool_layers
+from pluralign.backbones.text_encoder import POOLINGS, load_backbone, pool, pool_layers, pool_output
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,7 @@ class TunedBackbone(nn.Module):
             return pool_layers(self._top_layers(tokens, mask, states), mask, self.pooling, below).float()
         output = self.encoder(input_ids=tokens.clamp_min(0), attention_mask=mask.long(),
                               output_hidden_states=self.all_layers)
-        layers = output.hidden_states[1:] if self.all_layers else [output.last_hidden_state]
-        return pool_layers(layers, mask, self.pooling).float()
+        return pool_output(output, mask, self.pooling).float()
 
     # ---- the frozen layers' output, computed once per text ------------------------------------------
     def _run_below(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
