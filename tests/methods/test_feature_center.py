@@ -11,6 +11,9 @@ from pluralign.data.synthetic import build_benchmark
 from pluralign.methods import METHODS, PreferenceModel
 
 
+SMALL = {"pal-a": dict(k=2), "vpl": dict(latent_dim=2, hidden=[8], encoder_hidden=[8], encoder_width=8)}
+
+
 def shifted(rows: list[dict], by: list[float]) -> list[dict]:
     return [{**r, "chosen_embedding": [x + s for x, s in zip(r["chosen_embedding"], by)],
              "rejected_embedding": [x + s for x, s in zip(r["rejected_embedding"], by)]} for r in rows]
@@ -33,9 +36,7 @@ def test_a_centred_model_predicts_as_one_trained_on_centred_rows(method, tmp_pat
     """Shifting every vector by a constant changes nothing for a centred model: it fits, predicts, adapts and
     reloads as the uncentred model does on the unshifted rows."""
     train, test = two_group_rows(n_users=4, pairs=40)
-    config = dict(epochs=3, seed=0, center_features=True)
-    config.update(k=2) if method == "pal-a" else config.update(latent_dim=2, hidden=[8], encoder_hidden=[8],
-                                                               encoder_width=8)
+    config = dict(epochs=3, seed=0, center_features=True, **SMALL[method])
     mean = FeatureCenter.of(METHODS[method]().featurize(PreferenceSet.from_rows(train))).response.tolist()
     offset = [3.0, -2.0, 0.5, 1.0]
     centred = METHODS[method](**config).fit(shifted(train, offset), progress=False)
