@@ -13,7 +13,8 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-POOLINGS = ("mean", "layer-mean", "last", "cls")
+POOLINGS = ("mean", "layer-mean", "input-mean", "last", "cls")
+LAYERED = ("layer-mean", "input-mean")  # the poolings that read ``hidden_states``, not the last layer alone
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
 
 
@@ -56,7 +57,15 @@ def pool_layers(layer_states: Sequence[torch.Tensor], mask: torch.Tensor, poolin
 
 def pool_output(output, mask: torch.Tensor, pooling: str) -> torch.Tensor:
     """:func:`pool_layers` on a ``transformers`` model's output, run with ``output_hidden_states`` for
-    ``layer-mean`` (its first hidden state is the embedding layer's, left out)."""
+    ``layer-mean`` (its first hidden state is the embedding layer's, left out) and ``input-mean``.
+
+    ``input-mean`` is the masked mean of that first state alone: the token embeddings plus their positions,
+    before any attention, a bag of word vectors (the SIF / fastText kind of sentence vector). Word choice and
+    length survive it: on ``attributes`` a reward fed the true user type reaches 0.861 on seen users with it,
+    0.859 with ``layer-mean`` and 0.820 with ``mean``, the oracle 0.880 (seeds 0-2,
+    ``benchmarks/vpl_decoder_ceiling.py --pooling P --hidden 256 --lr 0.001``)."""
+    if pooling == "input-mean":
+        return pool(output.hidden_states[0], mask, "mean")
     layers = output.hidden_states[1:] if pooling == "layer-mean" else [output.last_hidden_state]
     return pool_layers(layers, mask, pooling)
 
@@ -92,7 +101,8 @@ class TextEncoder:
     """Embed texts with a frozen encoder: ``encode(texts) -> Tensor[N, dim]``.
 
     ``pooling`` is ``mean`` (masked mean, what sentence-transformers does for MiniLM), ``layer-mean`` (the
-    masked mean of every layer, averaged: :func:`pool_layers`), ``last`` (last non-padding token, for decoder
+    masked mean of every layer, averaged: :func:`pool_layers`), ``input-mean`` (the masked mean of the
+    embedding layer's output, no attention: :func:`pool_output`), ``last`` (last non-padding token, for decoder
     backbones) or ``cls``. Vectors are L2-normalized when ``normalize``.
     """
 
@@ -166,7 +176,7 @@ class TextEncoder:
                 max_length=length,
                 return_tensors="pt",
             ).to(self.device)
-            output = self._model(**batch, output_hidden_states=self.pooling == "layer-mean")
+            output = self._model(**batch, output_hidden_states=self.pooling in LAYERED)
             pooled = pool_output(output, batch["attention_mask"], self.pooling).float()
             if self.normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)

@@ -67,6 +67,8 @@ class TunedBackbone(nn.Module):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if pooling == "input-mean":
+            raise ValueError("pooling='input-mean' reads the embedding layer alone: no transformer layer to fine-tune")
         self.tokenizer, self.encoder = load_backbone(model, trust_remote_code)
         self.tokenizer.padding_side = "right"  # ids are trimmed on the right per chunk
         # a plain reference, not a submodule: the layers' weights stay under ``encoder`` in the state dict

@@ -113,6 +113,8 @@ class PreferenceModel:
         self.require(batch_size >= 1, "batch_size", "must be at least 1")
         self.require(pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}")
         self.require(finetune_layers >= 0, "finetune_layers", "must be 0 (frozen backbone) or a number of top layers")
+        self.require(not finetune_layers or pooling != "input-mean", "finetune_layers",
+                     "must be 0 with pooling='input-mean': it reads no transformer layer")
         self.require(finetune_epochs >= 1, "finetune_epochs", "must be at least 1")
         self.require(finetune_lr > 0, "finetune_lr", "must be positive")
         self.require(finetune_lora_rank >= 0, "finetune_lora_rank",

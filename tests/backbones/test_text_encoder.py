@@ -38,6 +38,23 @@ def test_layer_mean_averages_the_token_means_of_every_layer():
     assert not torch.allclose(TextEncoder(pooling="layer-mean").encode(TEXTS), TextEncoder().encode(TEXTS), atol=0.05)
 
 
+def test_input_mean_is_the_mean_of_the_embedding_layer():
+    """Word, position and segment embeddings, layer-normed, then the masked mean: computed here from the
+    model's own embedding tables, so the test does not lean on ``hidden_states``."""
+    from pluralign.backbones.text_encoder import load_backbone
+
+    tokenizer, model = load_backbone(None)
+    ids = tokenizer(TEXTS[0], return_tensors="pt")["input_ids"][0]
+    tables = model.embeddings
+    summed = tables.word_embeddings.weight[ids] + tables.position_embeddings.weight[: len(ids)] \
+        + tables.token_type_embeddings.weight[0]
+    with torch.no_grad():
+        by_hand = tables.LayerNorm(summed).mean(0)
+    encoder = TextEncoder(pooling="input-mean", normalize=False)
+    vectors = encoder.encode(TEXTS)  # padded beside longer texts: the mask must keep padding out
+    assert torch.allclose(vectors[0], by_hand, atol=1e-5) and ":input-mean:" in encoder.identity
+
+
 def test_a_vector_does_not_depend_on_the_texts_beside_it():
     """Bit for bit: a text embedded with others, alone, or in another order and company gives the same vector
     (fixed batch shapes), so a cache's contents do not depend on what was embedded first."""
