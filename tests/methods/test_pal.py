@@ -198,6 +198,25 @@ def test_posterior_mean_rule_is_deterministic(data):
         PalA(few_shot="mode")
 
 
+def test_training_users_rule_by_hand(data):
+    """E[w | C] over the training users' own weights, each weighted by the product of σ(logit) of the k pairs
+    (computed here user by user), and a training user's own pairs land near that user."""
+    train, test = data
+    model = PalA(k=2, few_shot="training-users", **FAST).fit(train, progress=False)
+    context = PreferenceSet.from_rows([r for r in test if r.get("role") == "context"][:6])
+    network, features = model.head_inputs(model.featurize(context))
+    trained = network.weights.all().detach()
+    with torch.no_grad():
+        log_likelihood = torch.stack([torch.nn.functional.logsigmoid(network.logits(
+            features.prompt, features.chosen, features.rejected, w.expand(len(features), -1))).sum() for w in trained])
+    by_hand = torch.softmax(log_likelihood, 0) @ trained
+    assert torch.allclose(model.infer_user(context).mean, by_hand, atol=1e-5)
+    user = train[0]["user_id"]
+    own = [r for r in train if r["user_id"] == user][:16]
+    nearest = (trained - model.infer_user(own).mean).norm(dim=-1).argmin().item()
+    assert model.user_ids_[nearest] == user or (trained[nearest] - trained[model.user_ids_.index(user)]).norm() < 0.05
+
+
 def _k1_against_bt(train: PreferenceSet, seen: PreferenceSet) -> list[tuple[str, float, float, float]]:
     a, b = (torch.tensor(seen.column(c)) for c in ("chosen_embedding", "rejected_embedding"))
     bt = BradleyTerry(epochs=20, lr=2e-2, hidden=[32], batch_size=32).fit(train, progress=False)

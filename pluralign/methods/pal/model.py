@@ -9,6 +9,9 @@ the population's weights with a small Gaussian prior (:func:`fit_user_vector`): 
 ``few_shot="posterior-mean"`` (ours) reads the user out as a Bayesian would instead: the posterior mean of w_u
 under a Dirichlet prior fitted to the training users' weights, by importance sampling over seeded prior draws,
 p(w | C) ∝ Dir(w; α) Π_{(c, r) ∈ C} σ(logit(c ≻ r | w)) (:func:`dirichlet_posterior_mean`).
+``few_shot="training-users"`` (ours) takes the training users' own weights as the prior's points instead (an
+empirical prior, as VPL's ``readout: training-users`` reads a user out on the training users' latents):
+E[w | C] = Σ_i π_i w_i with π_i ∝ Π_{(c, r) ∈ C} σ(logit(c ≻ r | w_i)).
 
 ``finetune_layers`` > 0 is the paper's "Large" setting on a CPU budget (shared by every method, see
 :mod:`pluralign.methods.base`): after that fit, the top ``finetune_layers`` transformer layers of the
@@ -96,8 +99,10 @@ class _Pal(PreferenceModel):
     """Configuration, training and few-shot adaptation shared by PAL-A and PAL-B."""
 
     losses: tuple[str, ...] = ("logistic", "hinge")
-    few_shot_rules = ("map", "posterior-mean")  # the paper's fit of w_u; ours, see dirichlet_posterior_mean
-    reweights_prior_points = True  # query_predictions: the same Dirichlet draws for every context, reweighted
+    # the paper's fit of w_u; ours: the posterior mean under a Dirichlet prior (dirichlet_posterior_mean) or
+    # under the training users' own weights as the prior (prior_points)
+    few_shot_rules = ("map", "posterior-mean", "training-users")
+    reweights_prior_points = True  # query_predictions: the same prior points for every context, reweighted
 
     def __init__(self, k: int = 2, pref_dim: int = 32, hidden: Sequence[int] = (64,), dropout: float = 0.0,
                  loss: str = "logistic", margin: float = 1.0, few_shot: str = "map", few_shot_steps: int = 60,
@@ -128,11 +133,12 @@ class _Pal(PreferenceModel):
     def adapt(self, features: PairFeatures) -> UserVector:
         self.check_fitted().eval()
         network, features = self.head_inputs(features)  # w_u only touches the head: embed the k pairs once
-        if self.few_shot == "posterior-mean":
+        if self.few_shot != "map":
             with torch.no_grad():
-                alpha = dirichlet_moments(network.weights.all())
-                mean = dirichlet_posterior_mean(network, features, alpha, self.few_shot_draws, self.seed)
-            return UserVector(mean, method=self.name, extra={"dirichlet_alpha": alpha.tolist()})
+                points, weights = self.prior_posterior(network, features)
+                extra = ({"dirichlet_alpha": dirichlet_moments(network.weights.all()).tolist()}
+                         if self.few_shot == "posterior-mean" else {})
+            return UserVector(weights.to(points.dtype) @ points, method=self.name, extra=extra)
         init = network.population_user().detach().clamp_min(1e-6).log()
         free = fit_user_vector(network, features, lambda u: torch.softmax(u, -1), init,
                                steps=self.few_shot_steps, lr=self.few_shot_lr, prior_weight=self.few_shot_prior)
@@ -140,14 +146,22 @@ class _Pal(PreferenceModel):
 
     @torch.no_grad()
     def query_predictions(self, pool: PairFeatures, context: PairFeatures | None):
-        """The Bayesian posterior over w given the context (whichever ``few_shot`` rule reads the user out):
-        Dirichlet draws weighted by their likelihood (:func:`dirichlet_posterior`), and their P(a ≻ b) on the pool."""
+        """The Bayesian posterior over w given the context: the prior points of :meth:`prior_posterior` weighted by
+        their likelihood (Dirichlet draws unless ``few_shot="training-users"``), and their P(a ≻ b) on the pool."""
         self.check_fitted().eval()
         network, pool = self.head_inputs(pool)
         context = self.head_inputs(context)[1] if context is not None else None
-        alpha = dirichlet_moments(network.weights.all())
-        samples, weights = dirichlet_posterior(network, context, alpha, self.few_shot_draws, self.seed)
+        samples, weights = self.prior_posterior(network, context)
         return torch.sigmoid(logits_per_user(network, pool, samples.to(pool.chosen.dtype))), weights
+
+    def prior_posterior(self, network: PalNetwork, features: PairFeatures | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Points w on the simplex from the prior and their posterior weights given the k pairs: the training
+        users' own weights for ``few_shot="training-users"`` (an empirical prior, which keeps users that come in
+        types at their types), else ``few_shot_draws`` draws of the Dirichlet fitted to them (:func:`dirichlet_posterior`)."""
+        trained = network.weights.all()
+        if self.few_shot == "training-users" and len(trained):
+            return trained, importance_posterior(network, features, trained)
+        return dirichlet_posterior(network, features, dirichlet_moments(trained), self.few_shot_draws, self.seed)
 
 
 class PalA(_Pal):
