@@ -17,7 +17,8 @@ chooses which tokens the reward reads; then MLP([pool, z]) as before, with the f
 z, for each width of ``--hidden`` (an empty width, ``""``, makes R linear in the features too).
 
 ``--pooling layer-mean`` embeds the texts with every layer's token means averaged instead of the last layer's
-(:func:`pluralign.backbones.text_encoder.pool_layers`): how much of the gap is the features' pooling.
+(:func:`pluralign.backbones.text_encoder.pool_layers`), ``--pooling input-mean`` with the embedding layer's
+alone (:func:`~pluralign.backbones.text_encoder.pool_output`): how much of the gap is the features' pooling.
 """
 
 from __future__ import annotations
