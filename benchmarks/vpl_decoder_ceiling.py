@@ -2,7 +2,8 @@
 the user's true type.
 
     python benchmarks/vpl_decoder_ceiling.py [--seeds 0 1 2] [--hidden 64,64 256,256] [--lr 0.003]
-        [--attention] [--basis] [--pooling mean|layer-mean|input-mean] [--out benchmarks/results/vpl_decoder_ceiling.json]
+        [--attention] [--basis] [--pooling mean|layer-mean|input-mean]
+        [--out benchmarks/results/vpl_decoder_ceiling.json]
 
 A BT reward on the response embedding concatenated with the one-hot of the user's type *is* VPL's decoder
 fed the true latent: MLP([φ(x), φ(y), onehot(type)]). Fitted with VPL's decoder widths on the frozen
@@ -149,7 +150,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="also the attention-pooled decoder input of the reference code (slow: token states)")
     parser.add_argument("--basis", action="store_true",
                         help="also VPL's basis decoder (linear in z) for each width of --hidden")
-    parser.add_argument("--pooling", default="mean", choices=["mean", "layer-mean", "input-mean"], help="the texts' pooling")
+    parser.add_argument("--pooling", default="mean", choices=["mean", "layer-mean", "input-mean"],
+                        help="the texts' pooling")
     parser.add_argument("--out", default="benchmarks/results/vpl_decoder_ceiling.json")
     args = parser.parse_args(argv)
     encoder, cache = TextEncoder(pooling=args.pooling), EmbeddingCache(None)

@@ -82,7 +82,8 @@ def test_lora_adapters_train_save_and_load(pets_text, pretrained_layers, tmp_pat
 
 
 def test_an_unknown_pooling_is_refused_in_one_line():
-    with pytest.raises(ConfigError, match="pooling='max' must be one of mean, layer-mean, input-mean, last, cls"):
+    with pytest.raises(ConfigError,
+                       match="pooling='max' must be one of mean, layer-mean, input-mean, last, cls"):
         METHODS["pal-a"](pooling="max")
     with pytest.raises(ConfigError, match="finetune_layers=2 must be 0 with pooling='input-mean'"):
         METHODS["pal-a"](pooling="input-mean", finetune_layers=2)

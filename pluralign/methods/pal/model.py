@@ -100,7 +100,7 @@ class _Pal(PreferenceModel):
 
     losses: tuple[str, ...] = ("logistic", "hinge")
     # the paper's fit of w_u; ours: the posterior mean under a Dirichlet prior (dirichlet_posterior_mean) or
-    # under the training users' own weights as the prior (prior_points)
+    # under the training users' own weights as the prior (prior_posterior)
     few_shot_rules = ("map", "posterior-mean", "training-users")
     reweights_prior_points = True  # query_predictions: the same prior points for every context, reweighted
 
@@ -157,7 +157,8 @@ class _Pal(PreferenceModel):
     def prior_posterior(self, network: PalNetwork, features: PairFeatures | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Points w on the simplex from the prior and their posterior weights given the k pairs: the training
         users' own weights for ``few_shot="training-users"`` (an empirical prior, which keeps users that come in
-        types at their types), else ``few_shot_draws`` draws of the Dirichlet fitted to them (:func:`dirichlet_posterior`)."""
+        types at their types), else ``few_shot_draws`` draws of the Dirichlet fitted to them
+        (:func:`dirichlet_posterior`)."""
         trained = network.weights.all()
         if self.few_shot == "training-users" and len(trained):
             return trained, importance_posterior(network, features, trained)
