@@ -85,3 +85,8 @@ def test_a_backbone_whose_layers_cannot_be_skipped_runs_every_layer(monkeypatch,
     torch.manual_seed(0)
     with torch.no_grad():
         assert torch.equal(trained, plain(ids))  # the full forward, as with the cache off
+
+
+def test_input_mean_has_no_layer_to_fine_tune():
+    with pytest.raises(ValueError, match="input-mean.*no transformer layer to fine-tune"):
+        TunedBackbone(None, 1, pooling="input-mean")
