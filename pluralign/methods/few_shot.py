@@ -7,6 +7,9 @@
   prior draws and their self-normalized weights (the E-step of MaxMin's EM with one draw a group,
   :mod:`pluralign.methods.maxmin.em`); :func:`gaussian_draws` are the draws of the prior that
   :func:`fit_user_vector`'s penalty is. Active queries (:mod:`pluralign.methods.active`) read it.
+- :func:`posterior_mean`: E[u | C] over fixed prior points. With the training users' own vectors as the points
+  (an empirical prior, each training user equally likely) it is the few-shot rule ``training-users`` of PAL and
+  GPM; VPL's ``readout: training-users`` is its amortized counterpart.
 """
 
 from __future__ import annotations
@@ -74,6 +77,20 @@ def importance_posterior(network: PreferenceNetwork, features: PairFeatures | No
     return posterior(log_likelihood, torch.zeros(len(users), dtype=logits.dtype))[0]
 
 
+def posterior_mean(network: PreferenceNetwork, features: PairFeatures | None, users: torch.Tensor) -> torch.Tensor:
+    """E[u | C] = Σ_i π_i u_i over prior points ``users`` [S, D], π their :func:`importance_posterior` weights."""
+    return importance_posterior(network, features, users).to(users.dtype) @ users
+
+
+@torch.no_grad()
+def point_query_predictions(network: PreferenceNetwork, pool: PairFeatures, context: PairFeatures | None,
+                            users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``query_predictions`` over fixed prior points ``users`` [S, D]: each point's P(a ≻ b) on the pool [S, M]
+    and its :func:`importance_posterior` weight given the context [S]."""
+    users = users.to(pool.chosen.dtype)
+    return torch.sigmoid(logits_per_user(network, pool, users)), importance_posterior(network, context, users)
+
+
 @torch.no_grad()
 def gaussian_query_predictions(network: PreferenceNetwork, pool: PairFeatures, context: PairFeatures | None,
                                free_to_user: Callable[[torch.Tensor], torch.Tensor], init: torch.Tensor,
@@ -81,5 +98,4 @@ def gaussian_query_predictions(network: PreferenceNetwork, pool: PairFeatures, c
     """``query_predictions`` of a method whose few-shot is :func:`fit_user_vector`: the posterior under the same
     Gaussian prior, as :func:`gaussian_draws` mapped by ``free_to_user`` and their :func:`importance_posterior`
     weights, and each draw's P(a ≻ b) on the pool ([S, M], [S])."""
-    users = free_to_user(gaussian_draws(init, prior_weight, draws, seed))
-    return torch.sigmoid(logits_per_user(network, pool, users)), importance_posterior(network, context, users)
+    return point_query_predictions(network, pool, context, free_to_user(gaussian_draws(init, prior_weight, draws, seed)))

@@ -4,6 +4,7 @@ import random
 import pytest
 import torch
 
+from pluralign.data import PreferenceSet
 from pluralign.data.features import PairFeatures
 from pluralign.methods import GPM, BradleyTerry, PreferenceModel
 from pluralign.methods.gpm import PreferenceEmbeddingNetwork, complementary_sigmoid, skew_score
@@ -111,3 +112,25 @@ def test_infer_user_lands_near_the_learned_vector(fitted):
         inferred = fitted.infer_user([r for r in rows if r["user_id"] == u][:30]).mean
         own, theirs = fitted.known_user(u).mean, fitted.known_user(other).mean
         assert (inferred - own).norm() < (inferred - theirs).norm()
+
+
+def test_training_users_rule_by_hand():
+    """E[w | C] over the training users' own block weights, each weighted by the product of σ(logit) of the
+    k pairs (computed here user by user); a user's own pairs land on that user; active queries read the same
+    posterior."""
+    rows = plane_rows(users=4, pairs=80)
+    model = GPM(n_blocks=2, epochs=30, lr=5e-2, batch_size=32, seed=0, few_shot="training-users").fit(
+        rows, progress=False)
+    context = [r for r in rows if r["user_id"] == "u1"][:6]
+    network, features = model.head_inputs(model.featurize(PreferenceSet.from_rows(context)))
+    trained = torch.stack([model.known_user(u).mean for u in model.user_ids_])
+    with torch.no_grad():
+        log_likelihood = torch.stack([torch.nn.functional.logsigmoid(network.logits(
+            features.prompt, features.chosen, features.rejected, w.expand(6, -1))).sum() for w in trained])
+    inferred = model.infer_user(context).mean
+    assert torch.allclose(inferred, torch.softmax(log_likelihood, 0) @ trained, atol=1e-5)
+    own = model.infer_user([r for r in rows if r["user_id"] == "u2"][:30]).mean
+    assert (own - model.known_user("u2").mean).norm() < (own - model.known_user("u1").mean).norm()
+    assert model.next_query(context, context[:2]) in range(6)
+    with pytest.raises(Exception, match="needs personalize=True"):
+        GPM(personalize=False, few_shot="training-users")

@@ -11,7 +11,9 @@ are representable, which no scalar reward can do. There is **no scalar reward**.
 Eigenvalues λ (paper §4, "prompt-dependent eigenvalue scale gate"): λ(x) = k · softmax(W φ(x) / √d_x)
 over the k blocks; without the prompt gate λ ≡ 1. Personalization (ours): a user vector w_u on the
 simplex re-mixes the blocks, λ(x, u) = k · softmax(log softmax(W φ(x) / √d_x) + log w_u); the
-population user is uniform (λ(x, u) = λ(x)); few-shot = fit only w_u by the pairs' likelihood.
+population user is uniform (λ(x, u) = λ(x)); few-shot = fit only w_u by the pairs' likelihood, or with
+``few_shot="training-users"`` the posterior mean over the training users' own w (an empirical prior,
+:func:`~pluralign.methods.few_shot.posterior_mean`).
 
 The reference normalizes v to the unit sphere at inference only; we apply the same choice
 (``normalize``) in training and inference, so the model scored is the model trained.
@@ -28,7 +30,8 @@ from torch import nn
 
 from pluralign.methods.base import PreferenceModel, UserVector
 from pluralign.methods.common import MLP, SimplexWeights
-from pluralign.methods.few_shot import fit_user_vector, gaussian_query_predictions
+from pluralign.methods.few_shot import (fit_user_vector, gaussian_query_predictions, point_query_predictions,
+                                        posterior_mean)
 from pluralign.methods.network import PreferenceNetwork
 
 NO_SCALAR_REWARD = ("gpm: GPM has no scalar reward: it scores pairs with a skew-symmetric form "
@@ -94,16 +97,20 @@ class GPM(PreferenceModel):
 
     name = "gpm"
     reweights_prior_points = True  # query_predictions: the same points for every context, reweighted
+    few_shot_rules = ("map", "training-users")  # a gradient fit of w_u; the posterior over the training users' w
 
     def __init__(self, n_blocks: int = 4, hidden: Sequence[int] = (256,), tau: float = 0.1,
                  normalize: bool = True, prompt_gate: bool = False, personalize: bool = True,
-                 dropout: float = 0.0, adapt_steps: int = 200, adapt_lr: float = 0.1, adapt_prior: float = 0.1,
-                 adapt_draws: int = 4000, **kwargs) -> None:
+                 dropout: float = 0.0, few_shot: str = "map", adapt_steps: int = 200, adapt_lr: float = 0.1,
+                 adapt_prior: float = 0.1, adapt_draws: int = 4000, **kwargs) -> None:
         super().__init__(**kwargs)
         self.n_blocks, self.hidden, self.tau, self.normalize = n_blocks, list(hidden), tau, normalize
         self.prompt_gate, self.personalize, self.dropout = prompt_gate, personalize, dropout
         self.adapt_steps, self.adapt_lr, self.adapt_prior = adapt_steps, adapt_lr, adapt_prior
-        self.adapt_draws = adapt_draws
+        self.adapt_draws, self.few_shot = adapt_draws, few_shot
+        self.require(few_shot in self.few_shot_rules, "few_shot", f"must be one of {self.few_shot_rules}")
+        self.require(few_shot == "map" or personalize, "few_shot",
+                     "needs personalize=True: without user ids there are no training users' weights to read")
         self.require(adapt_draws >= 1, "adapt_draws", "must be at least 1")
         self.require(n_blocks >= 1, "n_blocks", "must be at least 1 (the embedding has 2·n_blocks dimensions)")
         self.require(all(int(h) >= 1 for h in self.hidden), "hidden", "must be positive layer widths")
@@ -122,8 +129,12 @@ class GPM(PreferenceModel):
                                           self.normalize, self.prompt_gate, n_users, self.dropout)
 
     def adapt(self, features) -> UserVector:
-        """Few-shot: fit only the user's block weights w_u = softmax(u) on the k pairs."""
+        """Few-shot: fit only the user's block weights w_u = softmax(u) on the k pairs, or (``training-users``)
+        their posterior mean over the training users' own weights."""
         network, features = self.head_inputs(features)
+        if self.few_shot == "training-users" and self.user_ids_:
+            with torch.no_grad():
+                return UserVector(posterior_mean(network, features, self.training_users(network)), method=self.name)
         free = fit_user_vector(network, features, lambda u: torch.softmax(u, -1), torch.zeros(self.n_blocks),
                                steps=self.adapt_steps, lr=self.adapt_lr, prior_weight=self.adapt_prior)
         return UserVector(torch.softmax(free, -1), method=self.name)
@@ -131,12 +142,18 @@ class GPM(PreferenceModel):
     def query_predictions(self, pool, context):
         """The posterior over the block weights softmax(u) under the few-shot fit's Gaussian prior on u
         (``adapt_prior``), as ``adapt_draws`` seeded draws weighted by the context's likelihood, and their
-        P(a ≻ b) on the pool."""
-        self.require(self.adapt_prior > 0, "adapt_prior", "must be positive for active queries (a proper prior)")
+        P(a ≻ b) on the pool; with ``few_shot="training-users"`` the training users' weights are the points."""
         network, pool = self.head_inputs(pool)
         context = self.head_inputs(context)[1] if context is not None else None
+        if self.few_shot == "training-users" and self.user_ids_:
+            return point_query_predictions(network, pool, context, self.training_users(network))
+        self.require(self.adapt_prior > 0, "adapt_prior", "must be positive for active queries (a proper prior)")
         return gaussian_query_predictions(network, pool, context, lambda u: torch.softmax(u, -1),
                                           torch.zeros(self.n_blocks), self.adapt_prior, self.adapt_draws, self.seed)
+
+    def training_users(self, network: PreferenceEmbeddingNetwork) -> torch.Tensor:
+        """Every training user's block weights [n_users, k]: the points of the ``training-users`` prior."""
+        return network.known_users(torch.arange(len(self.user_ids_)))
 
     def prefer_proba(self, prompts: Any, a: Any, b: Any, user: Any = None) -> torch.Tensor:
         prompt, first, second = self._texts_to_features(prompts, a, b)

@@ -34,8 +34,8 @@ import torch
 
 from pluralign.data.features import PairFeatures
 from pluralign.methods.base import PreferenceModel, UserVector
-from pluralign.methods.common import accuracy, logits_per_user, preference_nll
-from pluralign.methods.few_shot import fit_user_vector, importance_posterior
+from pluralign.methods.common import accuracy, preference_nll
+from pluralign.methods.few_shot import fit_user_vector, point_query_predictions, posterior_mean
 from pluralign.methods.network import PreferenceObjective
 from pluralign.methods.pal.network import PalANetwork, PalBNetwork, PalNetwork, hinge_loss
 from pluralign.training import TrainerOptions
@@ -76,23 +76,19 @@ def dirichlet_moments(weights: torch.Tensor) -> torch.Tensor:
     return (m * precision).clamp_min(1e-3)
 
 
-def dirichlet_posterior(network: PalNetwork, features: PairFeatures | None, alpha: torch.Tensor, draws: int,
-                        seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """p(w | C) under w ~ Dir(α) and the BT likelihood of the k pairs C, as ``draws`` prior draws (seeded numpy:
-    the same draws every call, whatever torch's global generator) and their self-normalized importance
-    weights, ([draws, K], [draws]) (:func:`~pluralign.methods.few_shot.importance_posterior`); no pairs: equal
-    weights."""
+def dirichlet_draws(alpha: torch.Tensor, draws: int, seed: int = 0) -> torch.Tensor:
+    """``draws`` points of Dir(α) [draws, K] from a seeded numpy generator: the same draws every call, whatever
+    torch's global generator."""
     samples = torch.from_numpy(np.random.default_rng(seed).dirichlet(alpha.double().numpy(), size=draws))
     samples = samples.float().clamp_min(1e-12)
-    samples = samples / samples.sum(-1, keepdim=True)
-    return samples, importance_posterior(network, features, samples)
+    return samples / samples.sum(-1, keepdim=True)
 
 
 def dirichlet_posterior_mean(network: PalNetwork, features: PairFeatures | None, alpha: torch.Tensor, draws: int,
                              seed: int = 0) -> torch.Tensor:
-    """E[w | C] by :func:`dirichlet_posterior` (self-normalized importance sampling)."""
-    samples, weights = dirichlet_posterior(network, features, alpha, draws, seed)
-    return weights.to(samples.dtype) @ samples
+    """E[w | C] under w ~ Dir(α) and the BT likelihood of the k pairs C: :func:`dirichlet_draws` weighted by that
+    likelihood (self-normalized importance sampling; no pairs: the draws' mean)."""
+    return posterior_mean(network, features, dirichlet_draws(alpha, draws, seed))
 
 
 class _Pal(PreferenceModel):
@@ -100,7 +96,7 @@ class _Pal(PreferenceModel):
 
     losses: tuple[str, ...] = ("logistic", "hinge")
     # the paper's fit of w_u; ours: the posterior mean under a Dirichlet prior (dirichlet_posterior_mean) or
-    # under the training users' own weights as the prior (prior_posterior)
+    # under the training users' own weights as the prior (prior_points)
     few_shot_rules = ("map", "posterior-mean", "training-users")
     reweights_prior_points = True  # query_predictions: the same prior points for every context, reweighted
 
@@ -135,10 +131,10 @@ class _Pal(PreferenceModel):
         network, features = self.head_inputs(features)  # w_u only touches the head: embed the k pairs once
         if self.few_shot != "map":
             with torch.no_grad():
-                points, weights = self.prior_posterior(network, features)
+                mean = posterior_mean(network, features, self.prior_points(network))
                 extra = ({"dirichlet_alpha": dirichlet_moments(network.weights.all()).tolist()}
                          if self.few_shot == "posterior-mean" else {})
-            return UserVector(weights.to(points.dtype) @ points, method=self.name, extra=extra)
+            return UserVector(mean, method=self.name, extra=extra)
         init = network.population_user().detach().clamp_min(1e-6).log()
         free = fit_user_vector(network, features, lambda u: torch.softmax(u, -1), init,
                                steps=self.few_shot_steps, lr=self.few_shot_lr, prior_weight=self.few_shot_prior)
@@ -146,23 +142,21 @@ class _Pal(PreferenceModel):
 
     @torch.no_grad()
     def query_predictions(self, pool: PairFeatures, context: PairFeatures | None):
-        """The Bayesian posterior over w given the context: the prior points of :meth:`prior_posterior` weighted by
+        """The Bayesian posterior over w given the context: the prior points of :meth:`prior_points` weighted by
         their likelihood (Dirichlet draws unless ``few_shot="training-users"``), and their P(a ≻ b) on the pool."""
         self.check_fitted().eval()
         network, pool = self.head_inputs(pool)
         context = self.head_inputs(context)[1] if context is not None else None
-        samples, weights = self.prior_posterior(network, context)
-        return torch.sigmoid(logits_per_user(network, pool, samples.to(pool.chosen.dtype))), weights
+        return point_query_predictions(network, pool, context, self.prior_points(network))
 
-    def prior_posterior(self, network: PalNetwork, features: PairFeatures | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Points w on the simplex from the prior and their posterior weights given the k pairs: the training
-        users' own weights for ``few_shot="training-users"`` (an empirical prior, which keeps users that come in
-        types at their types), else ``few_shot_draws`` draws of the Dirichlet fitted to them
-        (:func:`dirichlet_posterior`)."""
+    def prior_points(self, network: PalNetwork) -> torch.Tensor:
+        """Points w on the simplex that stand for the prior [S, K]: the training users' own weights for
+        ``few_shot="training-users"`` (an empirical prior, which keeps users that come in types at their types),
+        else ``few_shot_draws`` seeded draws of the Dirichlet fitted to them (:func:`dirichlet_draws`)."""
         trained = network.weights.all()
         if self.few_shot == "training-users" and len(trained):
-            return trained, importance_posterior(network, features, trained)
-        return dirichlet_posterior(network, features, dirichlet_moments(trained), self.few_shot_draws, self.seed)
+            return trained
+        return dirichlet_draws(dirichlet_moments(trained), self.few_shot_draws, self.seed)
 
 
 class PalA(_Pal):
