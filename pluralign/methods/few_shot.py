@@ -98,4 +98,5 @@ def gaussian_query_predictions(network: PreferenceNetwork, pool: PairFeatures, c
     """``query_predictions`` of a method whose few-shot is :func:`fit_user_vector`: the posterior under the same
     Gaussian prior, as :func:`gaussian_draws` mapped by ``free_to_user`` and their :func:`importance_posterior`
     weights, and each draw's P(a ≻ b) on the pool ([S, M], [S])."""
-    return point_query_predictions(network, pool, context, free_to_user(gaussian_draws(init, prior_weight, draws, seed)))
+    users = free_to_user(gaussian_draws(init, prior_weight, draws, seed))
+    return point_query_predictions(network, pool, context, users)

@@ -6,7 +6,7 @@ import torch
 
 from pluralign.data import PreferenceSet
 from pluralign.data.features import PairFeatures
-from pluralign.methods import GPM, BradleyTerry, PreferenceModel
+from pluralign.methods import GPM, BradleyTerry, ConfigError, PreferenceModel
 from pluralign.methods.gpm import PreferenceEmbeddingNetwork, complementary_sigmoid, skew_score
 from pluralign.methods.network import PreferenceObjective
 
@@ -132,5 +132,5 @@ def test_training_users_rule_by_hand():
     own = model.infer_user([r for r in rows if r["user_id"] == "u2"][:30]).mean
     assert (own - model.known_user("u2").mean).norm() < (own - model.known_user("u1").mean).norm()
     assert model.next_query(context, context[:2]) in range(6)
-    with pytest.raises(Exception, match="needs personalize=True"):
+    with pytest.raises(ConfigError, match="needs personalize=True"):
         GPM(personalize=False, few_shot="training-users")
