@@ -132,9 +132,10 @@ class GPM(PreferenceModel):
         """Few-shot: fit only the user's block weights w_u = softmax(u) on the k pairs, or (``training-users``)
         their posterior mean over the training users' own weights."""
         network, features = self.head_inputs(features)
-        if self.few_shot == "training-users" and self.user_ids_:
+        points = self.prior_points(network)
+        if points is not None:
             with torch.no_grad():
-                return UserVector(posterior_mean(network, features, self.training_users(network)), method=self.name)
+                return UserVector(posterior_mean(network, features, points), method=self.name)
         free = fit_user_vector(network, features, lambda u: torch.softmax(u, -1), torch.zeros(self.n_blocks),
                                steps=self.adapt_steps, lr=self.adapt_lr, prior_weight=self.adapt_prior)
         return UserVector(torch.softmax(free, -1), method=self.name)
@@ -145,14 +146,18 @@ class GPM(PreferenceModel):
         P(a ≻ b) on the pool; with ``few_shot="training-users"`` the training users' weights are the points."""
         network, pool = self.head_inputs(pool)
         context = self.head_inputs(context)[1] if context is not None else None
-        if self.few_shot == "training-users" and self.user_ids_:
-            return point_query_predictions(network, pool, context, self.training_users(network))
+        points = self.prior_points(network)
+        if points is not None:
+            return point_query_predictions(network, pool, context, points)
         self.require(self.adapt_prior > 0, "adapt_prior", "must be positive for active queries (a proper prior)")
         return gaussian_query_predictions(network, pool, context, lambda u: torch.softmax(u, -1),
                                           torch.zeros(self.n_blocks), self.adapt_prior, self.adapt_draws, self.seed)
 
-    def training_users(self, network: PreferenceEmbeddingNetwork) -> torch.Tensor:
-        """Every training user's block weights [n_users, k]: the points of the ``training-users`` prior."""
+    def prior_points(self, network: PreferenceEmbeddingNetwork) -> torch.Tensor | None:
+        """The points of the ``training-users`` prior, every training user's block weights [n_users, k]; None
+        where the rule is the gradient fit (or no user was trained)."""
+        if self.few_shot != "training-users" or not self.user_ids_:
+            return None
         return network.known_users(torch.arange(len(self.user_ids_)))
 
     def prefer_proba(self, prompts: Any, a: Any, b: Any, user: Any = None) -> torch.Tensor:
