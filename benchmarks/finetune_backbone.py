@@ -3,12 +3,14 @@
     python benchmarks/finetune_backbone.py [--method pal-a|pal-b|vpl|micro|gpm|bt] [--data attributes] [--layers 2] [--epochs 3]
         [--lr 3e-4] [--lora-rank 8] [--seeds 0 1 2] [--contexts random survey] [--accelerator gpu]
         [--backbone PATH] [--skip-tiny] [--set k=4] [--data-set n_unseen_users=48]
+        [--few-shot map training-users]
         [--out benchmarks/results/finetune_pal-a_attributes.json]
 
 For each seed both models fit the same rows with the method's shipped preset; the tuned one then trains
 its top ``--layers`` transformer layers with the head for ``--epochs`` epochs (with ``--lora-rank``, LoRA
 adapters of those layers instead of their weights). Training rows do not depend on the few-shot protocol,
-so one fit is evaluated under each ``--contexts`` protocol. Figures:
+so one fit is evaluated under each ``--contexts`` protocol, and under each ``--few-shot`` rule (``runs`` then
+holds ``large:RULE`` for each rule; without the option, ``large`` with the preset's rule). Figures:
 seen-user accuracy, controversial pairs, unseen users at 8 shots (oracle on the same rows), fit seconds;
 with several seeds also their mean.
 """
@@ -52,6 +54,10 @@ def mean(runs: list[dict]) -> dict:
     return merged
 
 
+def run_name(setting: str, rule: str | None) -> str:
+    return setting if rule is None else f"{setting}:{rule}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="pal-a", choices=[m for m in METHODS if m != "maxmin"])
@@ -70,6 +76,8 @@ def main() -> None:
                         help="override a preset argument for both models, e.g. --set k=4")
     parser.add_argument("--data-set", dest="data_options", action="append", default=[], metavar="KEY=VALUE",
                         help="a keyword of the benchmark's builder, e.g. --data-set n_unseen_users=48")
+    parser.add_argument("--few-shot", nargs="+", default=None, metavar="RULE",
+                        help="evaluate each fit under each of these few-shot rules (e.g. map training-users)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     try:
@@ -77,12 +85,17 @@ def main() -> None:
         data_options = parse_overrides(args.data_options)
     except ValueError as err:
         parser.error(str(err))
+    known_rules = getattr(METHODS[args.method], "few_shot_rules", ())
+    if args.few_shot and not set(args.few_shot) <= set(known_rules):
+        parser.error(f"--few-shot: {args.method} takes {', '.join(known_rules) or 'no few-shot rule'}")
     settings = {"large": dict(finetune_layers=args.layers, finetune_epochs=args.epochs, finetune_lr=args.lr,
                               finetune_lora_rank=args.lora_rank)}
     if not args.skip_tiny:
         settings = {"tiny": {}, **settings}
     out = args.out or f"benchmarks/results/finetune_{args.method}_{args.data}.json"
-    runs: dict[str, dict[str, list[dict]]] = {name: {c: [] for c in args.contexts} for name in settings}
+    rules = args.few_shot or [None]
+    runs: dict[str, dict[str, list[dict]]] = {run_name(name, rule): {c: [] for c in args.contexts}
+                                              for name in settings for rule in rules}
     record = {"method": args.method, "data": args.data, "layers": args.layers, "epochs": args.epochs,
               "lr": args.lr, "lora_rank": args.lora_rank, "seeds": args.seeds, "accelerator": args.accelerator,
               "overrides": overrides, **({"data_options": data_options} if data_options else {}), "runs": runs}
@@ -93,10 +106,14 @@ def main() -> None:
             model = build_model(args.method, {**preset(args.method), "seed": seed, "backbone": args.backbone,
                                               **overrides, **extra})
             model.fit(train, progress=name == "large", accelerator=args.accelerator)
-            for context, (_, test) in data.items():
-                result = {**summary(evaluate(model, test, shots=(8,))), "fit_seconds": model.fit_stats_["fit_seconds"]}
-                runs[name][context].append(result)
-                print(f"seed {seed} {name} {context}: {json.dumps(result)}", flush=True)
+            for rule in rules:
+                if rule is not None:
+                    model.few_shot = rule  # the rule only reads the fitted network: one fit serves every rule
+                for context, (_, test) in data.items():
+                    result = {**summary(evaluate(model, test, shots=(8,))),
+                              "fit_seconds": model.fit_stats_["fit_seconds"]}
+                    runs[run_name(name, rule)][context].append(result)
+                    print(f"seed {seed} {run_name(name, rule)} {context}: {json.dumps(result)}", flush=True)
             write_json(out, record)  # partial results survive an interruption
     if len(args.seeds) > 1:
         record["mean"] = {name: {c: mean(r) for c, r in by_context.items()} for name, by_context in runs.items()}

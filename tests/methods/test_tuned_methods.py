@@ -1,6 +1,8 @@
 """The "Large" setting for every method trained by one Lightning run: the top backbone layer trains with
 the method's own objective, saves, loads, and few-shot adapts through it; MaxMin's EM refuses it."""
 
+import json
+
 import pytest
 import torch
 
@@ -103,3 +105,25 @@ def test_text_inputs_one_pair_as_strings_and_mismatched_lengths(pets_text):
     assert torch.equal(one, model.prefer_proba([row["prompt"]], [row["chosen"]], [row["rejected"]]))
     with pytest.raises(ValueError, match=r"bt: prompts and responses must have the same length \(got 2 prompts and 1, 1"):
         model.prefer_proba([row["prompt"]] * 2, [row["chosen"]], [row["rejected"]])
+
+
+def test_finetune_script_judges_one_fit_under_each_few_shot_rule(benchmark_script, monkeypatch, tmp_path):
+    """benchmarks/finetune_backbone.py --few-shot: every rule scores the same fit (its seen figures agree), and a
+    method without few-shot rules is refused before any fit."""
+    module = benchmark_script("finetune_backbone")
+    out = tmp_path / "record.json"
+    sizes = ["n_users=4", "n_unseen_users=2", "pairs_per_user=12", "test_pairs_per_user=4"]
+    argv = ["finetune_backbone.py", "--method", "pal-a", "--data", "pets", "--layers", "1", "--epochs", "1",
+            "--skip-tiny", "--contexts", "random", "--set", "epochs=1", "--set", "hidden=[16]",
+            "--few-shot", "map", "training-users", "--out", str(out)]
+    monkeypatch.setattr("sys.argv", argv + [arg for size in sizes for arg in ("--data-set", size)])
+    module.main()
+    record = json.loads(out.read_text())
+    assert set(record["runs"]) == {"large:map", "large:training-users"}
+    by_rule = [record["runs"][name]["random"][0] for name in ("large:map", "large:training-users")]
+    assert by_rule[0]["seen"] == by_rule[1]["seen"] and by_rule[0]["fit_seconds"] == by_rule[1]["fit_seconds"]
+
+    monkeypatch.setattr("sys.argv", ["finetune_backbone.py", "--method", "bt", "--few-shot", "map"])
+    with pytest.raises(SystemExit) as exit_info:
+        module.main()
+    assert exit_info.value.code == 2
