@@ -98,7 +98,8 @@ def main() -> None:
                                               for name in settings for rule in rules}
     record = {"method": args.method, "data": args.data, "layers": args.layers, "epochs": args.epochs,
               "lr": args.lr, "lora_rank": args.lora_rank, "seeds": args.seeds, "accelerator": args.accelerator,
-              "overrides": overrides, **({"data_options": data_options} if data_options else {}), "runs": runs}
+              "overrides": overrides, **({"data_options": data_options} if data_options else {}),
+              **({"few_shot": args.few_shot} if args.few_shot else {}), "runs": runs}
     for seed in args.seeds:
         data = {c: benchmark_data(args.data, seed, context=c, **data_options) for c in args.contexts}
         train = data[args.contexts[0]][0]

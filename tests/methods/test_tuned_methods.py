@@ -120,6 +120,7 @@ def test_finetune_script_judges_one_fit_under_each_few_shot_rule(benchmark_scrip
     module.main()
     record = json.loads(out.read_text())
     assert set(record["runs"]) == {"large:map", "large:training-users"}
+    assert record["few_shot"] == ["map", "training-users"]
     by_rule = [record["runs"][name]["random"][0] for name in ("large:map", "large:training-users")]
     assert by_rule[0]["seen"] == by_rule[1]["seen"] and by_rule[0]["fit_seconds"] == by_rule[1]["fit_seconds"]
 
