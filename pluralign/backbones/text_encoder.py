@@ -97,6 +97,12 @@ def _resolve(model: str | None) -> str:
     return model
 
 
+def padded_length(n_tokens: int, max_length: int) -> int:
+    """The length a text of ``n_tokens`` tokens is padded to for a batch of fixed shape: 32, 64, 128, ... tokens,
+    at most ``max_length``."""
+    return min(max_length, max(32, 1 << (max(n_tokens, 1) - 1).bit_length()))
+
+
 class TextEncoder:
     """Embed texts with a frozen encoder: ``encode(texts) -> Tensor[N, dim]``.
 
@@ -147,8 +153,8 @@ class TextEncoder:
         return int(self._model.config.hidden_size)
 
     def padded_length(self, n_tokens: int) -> int:
-        """The length a text of ``n_tokens`` tokens is padded to: 32, 64, 128, ... tokens, at most max_length."""
-        return min(self.max_length, max(32, 1 << (max(n_tokens, 1) - 1).bit_length()))
+        """The length a text of ``n_tokens`` tokens is padded to: :func:`padded_length` under ``max_length``."""
+        return padded_length(n_tokens, self.max_length)
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], progress: bool = False) -> torch.Tensor:

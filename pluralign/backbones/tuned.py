@@ -12,7 +12,13 @@ The frozen layers give a text the same hidden states every epoch (they run in ev
 the trainable layers), so in training they run once per text: their output, the input of the first
 trainable layer, is kept in memory up to ``prefix_cache_mb`` and later passes run only the trainable
 layers on it. A backbone whose layers cannot be skipped that way (checked once against the full
-forward) runs every layer, as with ``prefix_cache_mb=0``. Predictions always run the full forward.
+forward) runs every layer, as with ``prefix_cache_mb=0``.
+
+Predictions (eval mode, no gradient) run the full forward in batches of one fixed shape per padded length
+(:func:`pluralign.backbones.text_encoder.padded_length`, ``chunk_size`` rows, the last filled with repeats), as
+the frozen encoder does: a text's vector then depends on the text alone, not on what is embedded beside it or
+before it. So it is kept per text (within the same memory limit) until any weight changes, which judging many
+users who share texts needs: each user's call embeds only the texts no call has embedded yet.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pluralign.backbones.lora import add_lora
-from pluralign.backbones.text_encoder import POOLINGS, load_backbone, pool, pool_layers, pool_output
+from pluralign.backbones.text_encoder import POOLINGS, load_backbone, padded_length, pool, pool_layers, pool_output
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,9 @@ class TunedBackbone(nn.Module):
         self._prefix: dict[bytes, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self._prefix_bytes = 0
         self._prefix_ok: bool | None = None  # whether skipping the frozen layers reproduces the full forward
+        # token ids -> a prediction's pooled vector, valid while every weight keeps its version (_weights_version)
+        self._predicted: dict[bytes, torch.Tensor] = {}
+        self._predicted_version: tuple[int, ...] | None = None
 
     @property
     def dim(self) -> int:
@@ -109,8 +118,11 @@ class TunedBackbone(nn.Module):
             return torch.zeros(0, self.dim, device=ids.device)
         unique, inverse = torch.unique(ids, dim=0, return_inverse=True)
         lengths = (unique != PAD).sum(1)
+        if not self.training and not torch.is_grad_enabled():
+            vectors = self._predict(unique, lengths)
+            return (F.normalize(vectors, dim=-1) if self.normalize else vectors)[inverse]
         order = torch.argsort(lengths)
-        # training only: predictions stay one full forward, independent of what was cached before
+        # training (or gradients through an eval-mode forward): the frozen layers' cache serves training only
         use_cache = self.training and self.prefix_cache_mb > 0 and self._prefix_is_exact(unique[order[-1:]])
         parts = []
         for chunk in order.split(self.chunk_size):
@@ -133,6 +145,37 @@ class TunedBackbone(nn.Module):
         output = self.encoder(input_ids=tokens.clamp_min(0), attention_mask=mask.long(),
                               output_hidden_states=self.all_layers)
         return pool_output(output, mask, self.pooling).float()
+
+    # ---- predictions: one fixed shape per padded length, kept per text -------------------------------
+    def _weights_version(self) -> tuple[int, ...]:
+        """Changes whenever any weight does: an optimizer step, ``load_state_dict`` and any in-place edit bump
+        a tensor's version counter."""
+        return tuple(p._version for p in self.encoder.parameters())
+
+    def _predict(self, unique: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[N, D] unnormalized vectors of distinct token rows, from the kept ones or fixed-shape batches."""
+        version = self._weights_version()
+        if version != self._predicted_version:
+            self._predicted.clear()
+            self._predicted_version = version
+        keys = [row[row != PAD].numpy().tobytes() for row in unique.cpu()]
+        missing: dict[int, list[int]] = {}  # padded length -> rows not kept yet
+        for i, key in enumerate(keys):
+            if key not in self._predicted:
+                missing.setdefault(padded_length(int(lengths[i]), self.max_length), []).append(i)
+        fresh: dict[bytes, torch.Tensor] = {}
+        for width, rows in missing.items():
+            for start in range(0, len(rows), self.chunk_size):
+                chunk = rows[start : start + self.chunk_size]
+                filled = chunk + chunk[:1] * (self.chunk_size - len(chunk))
+                tokens = torch.full((self.chunk_size, width), PAD, dtype=unique.dtype, device=unique.device)
+                n = min(width, unique.shape[1])  # a row's tokens all lie within its padded length
+                tokens[:, :n] = unique[filled, :n]
+                vectors = self._pooled(tokens, tokens != PAD, use_cache=False)
+                fresh.update((keys[i], vectors[j].clone()) for j, i in enumerate(chunk))
+        room = int(self.prefix_cache_mb * 2**20 // (4 * self.dim)) - len(self._predicted)  # float32 vectors
+        self._predicted.update(list(fresh.items())[: max(room, 0)])
+        return torch.stack([fresh[key] if key in fresh else self._predicted[key] for key in keys])
 
     # ---- the frozen layers' output, computed once per text ------------------------------------------
     def _run_below(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -242,4 +285,5 @@ class TunedBackbone(nn.Module):
     def _apply(self, fn, recurse=True):
         self._prefix.clear()  # a move to another device or dtype: cached states would no longer match
         self._prefix_bytes = 0
+        self._predicted.clear()
         return super()._apply(fn, recurse)

@@ -15,11 +15,12 @@ def test_tuned_backbone_matches_the_frozen_encoder_and_embeds_each_text_once(poo
     ids = backbone.tokenize(TEXTS)
     assert ids.shape[0] == 4 and (ids == PAD).any()  # right-padded with PAD, not the tokenizer's pad id
     seen = []
-    backbone.encoder.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["input_ids"].shape[0]),
+    backbone.encoder.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["input_ids"].shape),
                                            with_kwargs=True)
     with torch.no_grad():
         vectors = backbone(ids)
-    assert sum(seen) == 3  # the repeated text is embedded once; chunks of 2
+    # the repeated text is embedded once: 3 texts in batches of one fixed shape, the last filled with a repeat
+    assert seen == [(2, 32), (2, 32)] and not backbone._predicted  # prefix_cache_mb=0 keeps nothing
     # the same vectors as the frozen, cached path: trimming, chunking and de-duplication change nothing
     assert torch.allclose(vectors, TextEncoder(pooling=pooling).encode(TEXTS), atol=1e-5)
     assert backbone(ids[:0]).shape == (0, 384)
@@ -90,3 +91,23 @@ def test_a_backbone_whose_layers_cannot_be_skipped_runs_every_layer(monkeypatch,
 def test_input_mean_has_no_layer_to_fine_tune():
     with pytest.raises(ValueError, match="input-mean.*no transformer layer to fine-tune"):
         TunedBackbone(None, 1, pooling="input-mean")
+
+
+def test_a_prediction_depends_on_its_text_alone_and_is_kept_until_a_weight_changes():
+    backbone = TunedBackbone(None, layers=1, chunk_size=4).eval()
+    rows = []
+    backbone.encoder.register_forward_hook(lambda module, args, kwargs, out: rows.append(kwargs["input_ids"].shape[0]),
+                                           with_kwargs=True)
+    with torch.no_grad():
+        alone = backbone(backbone.tokenize(TEXTS[:1]))
+        backbone._predicted.clear()  # embed it afresh, now beside longer and shorter texts
+        together = backbone(backbone.tokenize(TEXTS))
+        assert torch.equal(alone[0], together[0]) and torch.equal(together[0], together[3])
+        calls = len(rows)
+        assert torch.equal(backbone(backbone.tokenize(TEXTS[1:3])), together[1:3]) and len(rows) == calls  # kept
+        backbone.blocks[5].output.dense.weight.mul_(1.1)  # any weight change (an optimizer step, a load) ...
+        moved = backbone(backbone.tokenize(TEXTS[1:3]))
+    assert len(rows) == calls + 1 and not torch.allclose(moved, together[1:3], atol=1e-6)  # ... forgets them
+    with torch.no_grad():  # training mode never reads them
+        backbone.train()(backbone.tokenize(TEXTS[1:3]))
+    assert len(rows) > calls + 1
