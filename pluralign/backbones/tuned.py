@@ -160,9 +160,9 @@ class TunedBackbone(nn.Module):
             self._predicted_version = version
         keys = [row[row != PAD].numpy().tobytes() for row in unique.cpu()]
         missing: dict[int, list[int]] = {}  # padded length -> rows not kept yet
-        for i, key in enumerate(keys):
+        for i, (key, n_tokens) in enumerate(zip(keys, lengths.tolist())):  # one copy off the device
             if key not in self._predicted:
-                missing.setdefault(padded_length(int(lengths[i]), self.max_length), []).append(i)
+                missing.setdefault(padded_length(n_tokens, self.max_length), []).append(i)
         fresh: dict[bytes, torch.Tensor] = {}
         for width, rows in missing.items():
             for start in range(0, len(rows), self.chunk_size):
