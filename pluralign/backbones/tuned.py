@@ -174,7 +174,8 @@ class TunedBackbone(nn.Module):
                 vectors = self._pooled(tokens, tokens != PAD, use_cache=False)
                 fresh.update((keys[i], vectors[j].clone()) for j, i in enumerate(chunk))
         room = int(self.prefix_cache_mb * 2**20 // (4 * self.dim)) - len(self._predicted)  # float32 vectors
-        self._predicted.update(list(fresh.items())[: max(room, 0)])
+        if not torch.is_inference_mode_enabled():  # inference tensors could not enter a later gradient fit
+            self._predicted.update(list(fresh.items())[: max(room, 0)])
         return torch.stack([fresh[key] if key in fresh else self._predicted[key] for key in keys])
 
     # ---- the frozen layers' output, computed once per text ------------------------------------------

@@ -108,6 +108,11 @@ def test_a_prediction_depends_on_its_text_alone_and_is_kept_until_a_weight_chang
         backbone.blocks[5].output.dense.weight.mul_(1.1)  # any weight change (an optimizer step, a load) ...
         moved = backbone(backbone.tokenize(TEXTS[1:3]))
     assert len(rows) == calls + 1 and not torch.allclose(moved, together[1:3], atol=1e-6)  # ... forgets them
+    backbone._predicted.clear()
+    with torch.inference_mode():  # inference tensors are not kept: a later gradient fit could not use them
+        backbone(backbone.tokenize(TEXTS[1:3]))
+    assert not backbone._predicted
+    calls = len(rows)
     with torch.no_grad():  # training mode never reads them
         backbone.train()(backbone.tokenize(TEXTS[1:3]))
     assert len(rows) > calls + 1
