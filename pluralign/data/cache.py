@@ -6,17 +6,22 @@ never leave a half-written file, and a second run over the same texts embeds not
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import uuid
 from pathlib import Path
 from typing import Sequence
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pluralign.io import atomic_path
+
+LOG = logging.getLogger("pluralign.data")
 
 
 def default_cache_dir() -> Path:
@@ -45,11 +50,32 @@ class EmbeddingCache:
         index: dict[str, torch.Tensor] = {}
         folder = self._folder(identity)
         for shard in sorted(folder.glob("shard-*.safetensors")):
-            tensors = load_file(str(shard))
-            hashes = json.loads((shard.with_suffix(".json")).read_text())
-            index.update(zip(hashes, tensors["embeddings"]))
+            try:
+                index.update(self._read_shard(shard))
+            except (SafetensorError, OSError, ValueError, KeyError) as err:
+                # a cache is a cache: a damaged shard goes, and its texts are embedded again when asked for
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                LOG.warning("%s: damaged embedding cache shard (%s); dropped, its texts will be embedded again",
+                            shard, reason)
+                for path in (shard, shard.with_suffix(".json")):
+                    with contextlib.suppress(OSError):  # a read-only cache: the shard is skipped, not removed
+                        path.unlink(missing_ok=True)
         self._index[identity] = index
         return index
+
+    @staticmethod
+    def _read_shard(shard: Path) -> dict[str, torch.Tensor]:
+        """hash -> vector of one shard; ValueError unless its index lists one text hash per row."""
+        vectors = load_file(str(shard))["embeddings"]
+        index = shard.with_suffix(".json")
+        try:
+            hashes = json.loads(index.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{index.name}: {err.strerror if isinstance(err, OSError) else err}") from None
+        if (vectors.dim() != 2 or not isinstance(hashes, list) or len(hashes) != len(vectors)
+                or not all(isinstance(h, str) for h in hashes)):
+            raise ValueError(f"{index.name} does not list one text hash per row")
+        return dict(zip(hashes, vectors))
 
     def _write_shard(self, identity: str, hashes: list[str], vectors: torch.Tensor) -> None:
         folder = self._folder(identity)

@@ -7,6 +7,7 @@ problem, so bad input never travels further than the reader.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -27,6 +28,8 @@ KNOWN_COLUMNS = (
     "controversial",
 )
 
+LOG = logging.getLogger("pluralign.data")
+
 
 class DataError(ValueError):
     """Bad preference input; the message says what is wrong and where (file, line or row, column)."""
@@ -37,15 +40,15 @@ def _where(source: str, row: int | None, column: str | None, line: int | None = 
     if line is not None:
         parts.append(f"line {line}")
     elif row is not None:
-        parts.append(f"row {row}")
+        parts.append(f"row {row + 1}")
     if column is not None:
         parts.append(f"column '{column}'")
     return ", ".join(parts)
 
 
 def fail(source: str, row: int | None, column: str | None, message: str, line: int | None = None) -> DataError:
-    """An error naming where: ``line`` (1-based, as an editor counts) for a text file, else ``row`` (0-based
-    position in the records, as ``datasets`` and pandas index them)."""
+    """An error naming where: ``line`` (1-based, as an editor counts) for a text file, else ``row``, given as
+    the 0-based position in the records and shown 1-based (the first record is "row 1"), as line numbers are."""
     return DataError(f"{_where(source, row, column, line)}: {message}")
 
 
@@ -89,7 +92,9 @@ def _as_vector(value: Any, where: Callable[[str], DataError]) -> list[float]:
 def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[int] | None = None) -> list[dict]:
     """Check and normalize rows against the contract; return new dicts holding only contract columns.
 
-    Errors name the file line of each row where ``lines`` gives them (JSONL, CSV), else its 0-based position.
+    Errors name the file line of each row where ``lines`` gives them (JSONL, CSV), else its row: the first
+    record is row 1 (Parquet, a JSON list, a dataset). An empty or blank ``user_id``/``group`` is read as none,
+    as a null is (and as an empty CSV cell must be); an integer-valued float id is read as the integer.
     """
     out: list[dict] = []
     embedding_dims: dict[str, int] = {}
@@ -141,10 +146,14 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
 
         for column in ("user_id", "group"):
             value = raw.get(column)
-            if not _is_missing(value):
-                if isinstance(value, (dict, list)):
-                    raise where(column)(f"expected a string id, got {type(value).__name__}")
-                row[column] = str(value)
+            if isinstance(value, float) and (math.isnan(value) or value.is_integer()):
+                # pandas stores an integer column with nulls as floats (NaN for null): 3.0 is user '3'
+                value = None if math.isnan(value) else int(value)
+            if _is_missing(value) or isinstance(value, str) and not value.strip():
+                continue
+            if isinstance(value, (dict, list)):
+                raise where(column)(f"expected a string id, got {type(value).__name__}")
+            row[column] = str(value)
         role = raw.get("role")
         if not _is_missing(role) and role != "":
             if role not in ROLES:
@@ -176,6 +185,30 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
     if not out:
         raise fail(source, None, None, "no rows")
     return out
+
+
+def warn_duplicates(rows: Sequence[dict], source: str = "<data>", lines: Sequence[int] | None = None) -> int:
+    """Log one warning for rows that repeat an earlier one (same user_id, prompt, chosen and rejected) and
+    return their number. Not an error: real data has repeats (an annotator shown a pair twice), and so do the
+    synthetic benchmarks, which draw pairs at random; so a warning only past 1% of the rows, else a debug line."""
+    first: dict[tuple, int] = {}
+    repeats, example = 0, (0, 0)  # the first repeat and the earlier row it repeats
+    for i, row in enumerate(rows):
+        key = (row.get("user_id"), *(_hashable(row.get(c)) for c in (*TEXT_COLUMNS, *EMBEDDING_COLUMNS)))
+        earlier = first.setdefault(key, i)
+        if earlier != i:
+            repeats += 1
+            example = example if repeats > 1 else (i, earlier)
+    if repeats:
+        at = (lambda j: f"line {lines[j]}") if lines else (lambda j: f"row {j + 1}")
+        LOG.log(logging.WARNING if repeats > 0.01 * len(rows) else logging.DEBUG, "%s: %d duplicated row(s) (same user_id, prompt, chosen and rejected), kept; the first is %s, "
+                    "a repeat of %s", source, repeats, at(example[0]), at(example[1]))
+    return repeats
+
+
+def _hashable(value: Any) -> Any:
+    # an embedding by its hash, not a copy: a million rows of 1024 floats would not fit twice in memory
+    return hash(tuple(value)) if isinstance(value, list) else value
 
 
 @dataclass

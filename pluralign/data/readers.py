@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
-from pluralign.data.contract import DataError, PreferenceSet, fail, messages_to_text, validate_rows
+from pluralign.data.contract import (
+    EMBEDDING_COLUMNS, DataError, PreferenceSet, fail, messages_to_text, validate_rows, warn_duplicates,
+)
 
 # CSV cells that hold structured values (lists, dicts, chat messages) are JSON text.
 _CSV_JSON_COLUMNS = (
@@ -16,26 +20,61 @@ _CSV_JSON_COLUMNS = (
     "chosen_attributes", "rejected_attributes",
 )
 _CSV_NUMBER_COLUMNS = ("margin", "oracle_p")
+_LONE_CR = re.compile(r"(?<=\r)(?!\n)")  # a line end too, as in universal newlines (Excel's "CSV (Macintosh)")
+
+
+def _not_utf8(path: Path, data: bytes, err: UnicodeDecodeError, line: int, start: int = 0) -> DataError:
+    """The error for bytes ``data`` whose ``err`` is on file line ``line``, that line starting at ``start``
+    in ``data``; the column counts characters, as an editor does."""
+    column = len(data[start:err.start].decode("utf-8", errors="replace")) + 1
+    return fail(str(path), None, None, f"not UTF-8 text (byte 0x{data[err.start]:02x} at column {column}); "
+                "save the file as UTF-8", line)
+
+
+def text_lines(path: Path) -> Iterator[str]:
+    """The file's lines, endings kept (as ``open(newline="")`` gives them), decoded line by line so that bytes
+    that are not UTF-8 are named by line and column; a leading byte-order mark (Excel writes one) is dropped."""
+    with open(path, "rb") as f:
+        for line_number, raw in enumerate(f, start=1):
+            start = len(codecs.BOM_UTF8) if line_number == 1 and raw.startswith(codecs.BOM_UTF8) else 0
+            try:
+                text = raw[start:].decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise _not_utf8(path, raw[start:], err, line_number) from None
+            if "\r" in text.rstrip("\r\n"):
+                yield from (piece for piece in _LONE_CR.split(text) if piece)
+            else:
+                yield text
+
+
+def read_text(path: Path) -> str:
+    """The whole file as text, a leading byte-order mark dropped; bytes that are not UTF-8 named by line and column."""
+    data = path.read_bytes()
+    data = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        raise _not_utf8(path, data, err, data.count(b"\n", 0, err.start) + 1, line_start) from None
 
 
 def _read_jsonl(path: Path) -> tuple[list[dict], list[int]]:
     """The records and the (1-based) line of each; blank lines are skipped."""
     rows, lines = [], []
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise fail(str(path), None, None, f"invalid JSON ({err.msg} at char {err.pos})", line_number) from None
-            lines.append(line_number)
+    for line_number, line in enumerate(text_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise fail(str(path), None, None, f"invalid JSON ({err.msg} at char {err.pos})", line_number) from None
+        lines.append(line_number)
     return rows, lines
 
 
 def _read_json(path: Path) -> tuple[list[dict], None]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as err:
         raise fail(str(path), None, None, f"invalid JSON ({err.msg} at line {err.lineno})") from None
     if isinstance(data, dict) and "data" in data:
@@ -59,22 +98,36 @@ def _csv_cell(column: str, value: str, path: Path, line: int) -> Any:
     return value
 
 
+def _csv_checked(step: Callable[[], Any], reader: csv.DictReader, path: Path) -> Any:
+    """``step()``, with a csv.Error (a cell over the csv module's size limit) as one line naming the line."""
+    try:
+        return step()
+    except csv.Error as err:  # the DictReader's own line_num is not updated yet: its reader's is
+        raise fail(str(path), None, None, f"not valid CSV ({err})", reader.reader.line_num) from None
+
+
 def _read_csv(path: Path) -> tuple[list[dict], list[int]]:
     """The records and the (1-based) file line of each, the header being line 1 (a record whose quoted
     cell spans lines is named by its last line)."""
     rows, lines = [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        for record in reader:
-            if None in record:  # DictReader files surplus cells under None
-                raise fail(str(path), None, None, f"{len(reader.fieldnames) + len(record[None])} cells, "
-                           f"the header has {len(reader.fieldnames)}", reader.line_num)
-            short = [k for k, v in record.items() if v is None]  # and fills missing ones with None
-            if short:
-                raise fail(str(path), None, short[0], f"row ends before column {short[0]!r} "
-                           f"({len(reader.fieldnames) - len(short)} of {len(reader.fieldnames)} cells)", reader.line_num)
-            rows.append({k: _csv_cell(k, v, path, reader.line_num) for k, v in record.items()})
-            lines.append(reader.line_num)
+    reader = csv.DictReader(text_lines(path))
+    header = _csv_checked(lambda: reader.fieldnames, reader, path) or []
+    twice = next((name for i, name in enumerate(header) if name in header[:i]), None)
+    if twice is not None:
+        raise DataError(f"{path}: column {twice!r} appears twice in the header")
+    while (record := _csv_checked(lambda: next(reader, None), reader, path)) is not None:
+        if None in record:  # DictReader files surplus cells under None
+            raise fail(str(path), None, None, f"{len(reader.fieldnames) + len(record[None])} cells, "
+                       f"the header has {len(reader.fieldnames)}", reader.line_num)
+        short = [k for k, v in record.items() if v is None]  # and fills missing ones with None
+        if short:
+            raise fail(str(path), None, short[0], f"row ends before column {short[0]!r} "
+                       f"({len(reader.fieldnames) - len(short)} of {len(reader.fieldnames)} cells)", reader.line_num)
+        row = {k: _csv_cell(k, v, path, reader.line_num) for k, v in record.items()}
+        if row.get("prompt", "") is None and not any(row.get(c) for c in EMBEDDING_COLUMNS):
+            row["prompt"] = ""  # CSV has no null, and an empty prompt is the contract's own "no prompt"
+        rows.append(row)
+        lines.append(reader.line_num)
     return rows, lines
 
 
@@ -98,6 +151,9 @@ def _read_dataset(dataset: Any, split: str) -> list[dict]:
 def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
     """Read preference rows from a file, a benchmark directory, a saved or in-memory ``datasets`` dataset.
 
+    Text files are UTF-8 (a leading byte-order mark is dropped); errors name the file's line for JSONL and
+    CSV, the row (the first record is row 1) for Parquet, a JSON list and a dataset.
+
     A directory holding ``train.jsonl``/``test.jsonl`` (what ``pluralign data build`` writes) yields the
     file named by ``split``; a directory written by ``Dataset.save_to_disk`` is loaded with ``datasets``.
     """
@@ -116,10 +172,14 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
             import datasets
 
-            return PreferenceSet.from_rows(_read_dataset(datasets.load_from_disk(str(path)), split), str(path))
+            data = PreferenceSet.from_rows(_read_dataset(datasets.load_from_disk(str(path)), split), str(path))
+            warn_duplicates(data.rows, data.source)
+            return data
         raise DataError(f"{path}: directory holds no {split}.jsonl/.parquet/.csv/.json nor a saved dataset")
     rows, lines = _read_file(path)
-    return PreferenceSet(validate_rows(rows, str(path), lines), str(path))
+    rows = validate_rows(rows, str(path), lines)
+    warn_duplicates(rows, str(path), lines)  # files only: rows in memory were checked when they were read
+    return PreferenceSet(rows, str(path))
 
 
 def _read_file(path: Path) -> tuple[list, list[int] | None]:
@@ -162,8 +222,12 @@ def read_candidates(source: str | os.PathLike) -> list[dict]:
             except TypeError as err:
                 raise where(column, str(err)) from None
         user = row.get("user_id")
+        if isinstance(user, float) and user.is_integer():  # pandas' integers with nulls, as validate_rows reads them
+            user = int(user)
         if user is not None and not isinstance(user, (str, int)):
             raise where("user_id", f"expected a string, got {type(user).__name__}")
+        if isinstance(user, str) and not user.strip():  # empty is no user, as validate_rows reads it
+            user = None
         records.append({"prompt": record.pop("prompt"), "responses": list(record.values()),
                         **({"user_id": str(user)} if user is not None else {})})
     if not records:

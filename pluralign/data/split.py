@@ -50,13 +50,20 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
     seen user's pairs. A user's pairs are shuffled before they are cut, so the context is not whatever the
     file happened to list first. ``stratify``: draw the unseen users group by group (a user's group is the
     ``group`` of most of their rows), in proportion to the eligible users of each, at least one per group
-    while there are as many unseen users as groups, so a small group is not left out of the few-shot test."""
+    while there are as many unseen users as groups, so a small group is not left out of the few-shot test;
+    data without a ``group`` column cannot be stratified (an error, not a silent plain draw)."""
     if any(role is not None for role in data.column("role")):
         raise DataError(f"{data.source}: the rows already have roles (context/query): this data is split")
     if n_context < 1:
         raise DataError(f"--context {n_context}: an unseen user needs at least one context pair")
     if not 0.0 <= test_fraction < 1.0:
         raise DataError(f"--test-fraction {test_fraction}: must lie in [0, 1)")
+    if unseen_users is not None and unseen_users < 0:
+        raise DataError(f"--unseen-users {unseen_users}: must be 0 or more (0: every user is seen)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"--seed {seed}: must be a non-negative integer")
+    if stratify and all(group is None for group in data.column("group")):
+        raise DataError(f"{data.source}: --stratify draws the unseen users group by group, but no row has a 'group'")
     by_user: dict[str | None, list[int]] = {}
     for i, user in enumerate(data.column("user_id")):
         by_user.setdefault(user, []).append(i)
@@ -68,7 +75,7 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
             raise DataError(f"{data.source}: no user has more than --context {n_context} pairs to hold out as "
                             "unseen; lower --context, or pass --unseen-users 0")
         unseen_users = max(1, round(0.1 * len(eligible)))
-    if unseen_users < 0 or unseen_users > len(eligible):
+    if unseen_users > len(eligible):
         raise DataError(f"{data.source}: --unseen-users {unseen_users}, but {len(eligible)} of its {len(users)} users "
                         f"have more than --context {n_context} pairs")
     if unseen_users == len(users) and users:

@@ -67,13 +67,13 @@ def test_prism_bad_input_names_file_row_and_field(tmp_path):
     conversations = _jsonl(ASSETS / "prism" / "conversations.jsonl")
     del conversations[1]["conversation_history"][2]["role"]
     bad = _write_jsonl(tmp_path / "conversations.jsonl", conversations)
-    where = r"conversations\.jsonl, row 1, column 'conversation_history\[2\]\.role': missing"
+    where = r"conversations\.jsonl, row 2, column 'conversation_history\[2\]\.role': missing"
     with pytest.raises(DataError, match=where):
         from_prism(bad)
     conversations = _jsonl(ASSETS / "prism" / "conversations.jsonl")
     conversations[0]["conversation_history"][2]["if_chosen"] = True
     _write_jsonl(bad, conversations)
-    with pytest.raises(DataError, match=r"row 0, column 'conversation_history\[2\]\.if_chosen': turn 0 has several"):
+    with pytest.raises(DataError, match=r"row 1, column 'conversation_history\[2\]\.if_chosen': turn 0 has several"):
         from_prism(bad)
 
 
@@ -104,7 +104,7 @@ def test_tldr_bad_choice_names_file_row_and_field(tmp_path):
     records = _jsonl(ASSETS / "tldr" / "batch3.json")
     records[1]["choice"] = 2
     bad = _write_jsonl(tmp_path / "batch9.json", records)
-    with pytest.raises(DataError, match=r"batch9\.json, row 1, column 'choice': expected 0 or 1, got 2"):
+    with pytest.raises(DataError, match=r"batch9\.json, row 2, column 'choice': expected 0 or 1, got 2"):
         from_tldr(bad)
 
 
@@ -129,7 +129,7 @@ def test_psoups_missing_completion_names_file_row_and_field(tmp_path):
     records = json.loads((ASSETS / "psoups" / "P1A.json").read_text())
     del records[1]["completion_b"]
     (tmp_path / "P1B.json").write_text(json.dumps(records))
-    with pytest.raises(DataError, match=r"P1B\.json, row 1, column 'completion_b': missing"):
+    with pytest.raises(DataError, match=r"P1B\.json, row 2, column 'completion_b': missing"):
         from_psoups(tmp_path)
 
 
@@ -174,7 +174,7 @@ def test_ultrafeedback_bad_rating_names_file_row_and_field(tmp_path):
     records = _jsonl(ASSETS / "ultrafeedback" / "evol_instruct.jsonl")
     records[0]["completions"][1]["annotations"]["helpfulness"]["Rating"] = "five"
     bad = _write_jsonl(tmp_path / "sharegpt.jsonl", records)
-    with pytest.raises(DataError, match=r"sharegpt\.jsonl, row 0, column 'completions\[1\]\.annotations\.helpfulness"
+    with pytest.raises(DataError, match=r"sharegpt\.jsonl, row 1, column 'completions\[1\]\.annotations\.helpfulness"
                                         r"\.Rating': expected a number, got 'five'"):
         from_ultrafeedback(bad)
 
@@ -222,7 +222,7 @@ def test_personalllm_bad_input_names_file_row_and_field(tmp_path):
     records = _jsonl(ASSETS / "personalllm" / "train.jsonl")
     del records[1]["response_2_gemma_7b"]
     bad = _write_jsonl(tmp_path / "test.jsonl", records)
-    with pytest.raises(DataError, match=r"test\.jsonl, row 1, column 'response_2_gemma_7b': missing"):
+    with pytest.raises(DataError, match=r"test\.jsonl, row 2, column 'response_2_gemma_7b': missing"):
         from_personalllm(bad)
     with pytest.raises(DataError, match=r"user 'z' weights unknown reward models \['gpt4'\]"):
         from_personalllm(ASSETS / "personalllm", users={"z": {"gpt4": 1.0}})
@@ -284,7 +284,7 @@ def test_pickapic_never_unpickles(tmp_path):
 def test_pickapic_bad_arrays_name_file_row_and_field(tmp_path):
     arrays = _pal_arrays()
     np.savez(tmp_path / "labels.npz", **{**arrays, "y": np.array([-1, 1, 2, 0])})
-    with pytest.raises(DataError, match=r"labels\.npz, row 2, column 'y': expected -1"):
+    with pytest.raises(DataError, match=r"labels\.npz, row 3, column 'y': expected -1"):
         from_pickapic(tmp_path / "labels.npz")
     np.savez(tmp_path / "short.npz", **{**arrays, "x_right": arrays["x_right"][:3]})
     with pytest.raises(DataError, match=r"short\.npz, column 'x_right': has 3 rows, y has 4"):

@@ -33,7 +33,7 @@ def test_errors_name_file_row_and_column(row, column, message):
     with pytest.raises(DataError) as err:
         validate_rows([good, row], "prefs.jsonl")
     text = str(err.value)
-    assert text.startswith(f"prefs.jsonl, row 1, column '{column}'")
+    assert text.startswith(f"prefs.jsonl, row 2, column '{column}'")
     if message:
         assert message in text
     assert "\n" not in text
@@ -42,7 +42,7 @@ def test_errors_name_file_row_and_column(row, column, message):
 def test_embedding_length_mismatch():
     rows = [{"chosen_embedding": [1.0, 2.0], "rejected_embedding": [0.0, 1.0]},
             {"chosen_embedding": [1.0, 2.0, 3.0], "rejected_embedding": [0.0, 1.0, 2.0]}]
-    with pytest.raises(DataError, match=r"row 1, column 'chosen_embedding': embedding has length 3, earlier rows have 2"):
+    with pytest.raises(DataError, match=r"row 2, column 'chosen_embedding': embedding has length 3, earlier rows have 2"):
         validate_rows(rows, "f.jsonl")
 
 

@@ -9,7 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-from pluralign.data.contract import DataError, PreferenceSet, fail
+from pluralign.data.contract import DataError, PreferenceSet, fail, warn_duplicates
+from pluralign.data.readers import read_text
 
 LOG = logging.getLogger("pluralign.data")
 
@@ -31,7 +32,8 @@ def input_files(path: Path, suffixes: Iterable[str] = RECORD_SUFFIXES) -> list[P
 
 def read_records(path: Path) -> list[Any]:
     """Records of a JSON list, a JSON-lines file (whatever its suffix: OpenAI's ``batch*.json`` are JSON
-    lines) or a Parquet file. Row numbers in later errors are positions in this list."""
+    lines) or a Parquet file, text as UTF-8 (a byte-order mark dropped). Later errors name a record's position
+    in this list as its row, the first being row 1."""
     if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
@@ -39,20 +41,20 @@ def read_records(path: Path) -> list[Any]:
             return pq.read_table(path).to_pylist()
         except Exception as err:  # pyarrow raises several types for a corrupt file
             raise fail(str(path), None, None, f"cannot read Parquet ({err})") from None
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     if text.lstrip()[:1] == "[":
         try:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise fail(str(path), None, None, f"invalid JSON ({err.msg} at line {err.lineno})") from None
     records = []
-    for line_number, line in enumerate(text.splitlines()):
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise fail(str(path), line_number, None, f"invalid JSON ({err.msg} at char {err.pos})") from None
+            raise fail(str(path), None, None, f"invalid JSON ({err.msg} at char {err.pos})", line_number) from None
     return records
 
 
@@ -103,6 +105,7 @@ def finish(rows: list[dict], path: str | Path, dropped: Counter, what: str, **me
         LOG.warning("%s: dropped %s while reading %s", source, ", ".join(f"{n} {r}" for r, n in drops.items()), what)
     LOG.info("%s: %d preference pairs from %s", source, len(rows), what)
     data = PreferenceSet.from_rows(rows, source=source)
+    warn_duplicates(data.rows, source)
     data.meta.update(meta, adapter=what, dropped=drops)
     return data
 

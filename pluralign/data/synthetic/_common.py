@@ -141,6 +141,21 @@ def check_fraction(name: str, value: Any) -> float:
     return float(value)
 
 
+def check_positive(name: str, value: Any) -> float:
+    """A positive finite number (a temperature, a Dirichlet alpha: 0 divides by zero, a negative temperature
+    reverses every preference). A numeric string counts: ``--set`` reads values as YAML, which keeps ``1e-3``
+    and ``inf`` as strings."""
+    number = math.nan
+    if isinstance(value, (int, float, str, np.integer, np.floating)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+    if not (math.isfinite(number) and number > 0):
+        raise DataError(f"'{name}' must be a positive finite number, got {value!r}")
+    return value if isinstance(value, (int, float)) else number
+
+
 def split_counts(total: int, weights: Sequence[float]) -> list[int]:
     """Largest-remainder split of ``total`` into len(weights) integer counts (deterministic)."""
     raw = [total * w / sum(weights) for w in weights]

@@ -30,8 +30,8 @@ import numpy as np
 
 from pluralign.data.contract import DataError
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_fraction, check_sizes, dirichlet_users, disagree,
-    load_bank, make_users, prior_draws, split_counts, unseen_dirichlet_users,
+    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_fraction, check_positive, check_sizes,
+    dirichlet_users, disagree, load_bank, make_users, prior_draws, split_counts, unseen_dirichlet_users,
 )
 from pluralign.data.text_attributes import ATTRIBUTES
 
@@ -156,6 +156,8 @@ def build(
 ) -> Benchmark:
     check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
                      test_pairs_per_user=test_pairs_per_user)
+    temperature = check_positive("temperature", temperature)
+    dirichlet_alpha = check_positive("dirichlet_alpha", dirichlet_alpha)
     controversial_fraction = check_fraction("controversial_fraction", controversial_fraction)
     prompt_hints = check_fraction("prompt_hints", prompt_hints)
     if user_mix not in USER_MIXES:

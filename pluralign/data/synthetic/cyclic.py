@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, UserPrior, assemble, check_size, check_sizes, disagree, embedding_pairs, make_users,
-    sigmoid, split_counts, vector,
+    Benchmark, Candidate, User, UserPrior, assemble, check_positive, check_size, check_sizes, disagree, embedding_pairs,
+    make_users, sigmoid, split_counts, vector,
 )
 
 TEMPERATURE = 0.4  # oracle accuracy about 0.90
@@ -58,6 +58,7 @@ def build(
 ) -> Benchmark:
     check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
                      test_pairs_per_user=test_pairs_per_user, n_groups=n_groups)
+    temperature = check_positive("temperature", temperature)
     check_size("dim", dim, 2 * n_groups)
     check_size("n_triples", n_triples, 5)
     rng = np.random.default_rng(seed)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_size, check_sizes, dirichlet_users, disagree,
-    draw_two, embedding_pairs, gaussian_items, prior_draws, unseen_dirichlet_users, vector,
+    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_positive, check_size, check_sizes, dirichlet_users,
+    disagree, draw_two, embedding_pairs, gaussian_items, prior_draws, unseen_dirichlet_users, vector,
 )
 
 TEMPERATURE = 0.24  # oracle accuracy about 0.88
@@ -36,6 +36,8 @@ def build(
 ) -> Benchmark:
     check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
                      test_pairs_per_user=test_pairs_per_user, dim=dim)
+    temperature = check_positive("temperature", temperature)
+    dirichlet_alpha = check_positive("dirichlet_alpha", dirichlet_alpha)
     check_size("n_components", n_components, 2)
     check_size("n_items", n_items, 10)
     rng = np.random.default_rng(seed)

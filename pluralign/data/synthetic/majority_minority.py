@@ -15,7 +15,8 @@ from itertools import combinations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_size, check_sizes, make_users, split_counts,
+    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_positive, check_size, check_sizes, make_users,
+    split_counts,
 )
 from pluralign.data.synthetic.attributes import option, response_pool, z_gaps
 from pluralign.data.text_attributes import ATTRIBUTES
@@ -39,6 +40,7 @@ def build(
 ) -> Benchmark:
     check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, ratio=ratio, pairs_per_user=pairs_per_user,
                      test_pairs_per_user=test_pairs_per_user)
+    temperature = check_positive("temperature", temperature)
     check_size("n_users", n_users, 2)
     check_size("n_unseen_users", n_unseen_users, 2)
     rng = np.random.default_rng(seed)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from pluralign.data.synthetic._common import (
-    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_fraction, check_sizes, disagree, load_bank,
-    make_users, split_counts,
+    Benchmark, Candidate, User, UserPrior, assemble, bt_prob, check_fraction, check_positive, check_sizes, disagree,
+    load_bank, make_users, split_counts,
 )
 
 PROMPT = "Please talk about one kind of pet."
@@ -44,6 +44,7 @@ def build(
 ) -> Benchmark:
     check_sizes(n_users=n_users, n_unseen_users=n_unseen_users, pairs_per_user=pairs_per_user,
                      test_pairs_per_user=test_pairs_per_user)
+    temperature = check_positive("temperature", temperature)
     controversial_fraction = check_fraction("controversial_fraction", controversial_fraction)
     rng = np.random.default_rng(seed)
     pools: dict[tuple[str, str], list[dict]] = {}
