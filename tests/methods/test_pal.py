@@ -43,6 +43,23 @@ def test_pal_a_logit_and_logistic_loss_by_hand():
     assert preference_nll(logit).item() == pytest.approx(math.log(1 + math.exp(-3.0)))
 
 
+def test_pal_a_euclidean_distance_by_hand():
+    # the reference's dist_logistic form: distances, not their squares. Ideal point (1, 0); the rejected (3, 0)
+    # is 2 away, the chosen (1, 1) is 1 away (squared: 4 and 1, a logit of 3 at scale 1) and (1, 0) is 0 away
+    net = PalANetwork(0, 2, n_users=1, k=2, pref_dim=2, hidden=(), init_scale=2.0, distance="euclidean")
+    identity_(net.item_projector[0])
+    with torch.no_grad():
+        net.prototypes.copy_(torch.tensor([[0.0, 0.0], [2.0, 0.0]]))
+    users = torch.tensor([[0.5, 0.5]])
+    chosen = torch.tensor([[1.0, 1.0], [1.0, 0.0]], requires_grad=True)  # the second on the ideal point
+    logit = net.logits(torch.zeros(2, 0), chosen, torch.tensor([[3.0, 0.0], [3.0, 0.0]]), users.expand(2, 2))
+    assert logit.tolist() == pytest.approx([2.0 * (2.0 - 1.0), 2.0 * (2.0 - 0.0)])
+    logit.sum().backward()  # a response on the ideal point has gradient 0, not NaN
+    assert torch.isfinite(chosen.grad).all() and chosen.grad[1].abs().sum().item() == 0.0
+    with pytest.raises(ValueError, match="distance"):
+        PalANetwork(0, 2, n_users=1, distance="l1")
+
+
 def test_pal_b_cosine_cross_entropy_by_hand():
     net = PalBNetwork(0, 2, n_users=1, k=2, pref_dim=2, hidden=(), init_scale=10.0)
     identity_(net.item_projector[0])
@@ -91,6 +108,8 @@ def test_config_is_validated():
         PalB(loss="square")
     with pytest.raises(ConfigError, match="metric_reg"):
         PalA(metric_reg=-1.0)
+    with pytest.raises(ConfigError, match="pal-a: distance='l1'"):
+        PalA(distance="l1")
     assert METHODS["pal-a"] is PalA and METHODS["pal-b"] is PalB
 
 

@@ -28,6 +28,8 @@ def test_kl_schedule_by_hand():
     assert kl_weight_at(7, 1.0, 10) == pytest.approx(1.0)
     assert kl_weight_at(10, 1.0, 10) == pytest.approx(0.1)  # cyclical: restarts
     assert kl_weight_at(5, 0.5, 10, ramp=1.0, baseline=0.0) == pytest.approx(0.25)  # the reference's shape
+    assert [kl_weight_at(e, 0.5, 1) for e in range(3)] == [0.5, 0.5, 0.5]  # one-epoch cycles: no annealing
+    assert kl_weight_at(1, 1.0, 2) == pytest.approx(1.0)  # the shortest cycle that ramps: baseline, then full
 
 
 def test_kl_to_prior_by_hand():

@@ -64,7 +64,7 @@ class MaxMinFitting:
             return F.one_hot(torch.randint(n_groups, (n_users,), generator=generator), n_groups).float()
         from sklearn.cluster import KMeans
 
-        head = self.network_.groups[0].head
+        head = self.network_.groups[0].head.eval()  # after the Lightning fit it is in train mode: no dropout here
         known = features[features.user >= 0]
         with torch.no_grad():
             trunk = torch.nn.Sequential(*list(head)[:-1])  # all but the last linear layer (identity if linear)

@@ -164,14 +164,15 @@ class PalA(_Pal):
 
     name = "pal-a"
 
-    def __init__(self, init_scale: float = 1.0, **kwargs) -> None:
+    def __init__(self, init_scale: float = 1.0, distance: str = "squared", **kwargs) -> None:
         super().__init__(**kwargs)
-        self.init_scale = init_scale
+        self.init_scale, self.distance = init_scale, distance
         self.require(init_scale > 0, "init_scale", "must be positive")
+        self.require(distance in PalANetwork.distances, "distance", f"must be one of {PalANetwork.distances}")
 
     def build_network(self, prompt_dim: int, response_dim: int, n_users: int) -> PalANetwork:
         return PalANetwork(prompt_dim, response_dim, n_users, self.k, self.pref_dim, self.hidden, self.dropout,
-                           self.init_scale, self.user_gain)
+                           self.init_scale, self.user_gain, self.distance)
 
     def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
         items = torch.cat([torch.cat([features.prompt, features.chosen], -1),

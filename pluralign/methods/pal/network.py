@@ -4,7 +4,9 @@ Both models map responses into a preference space with a projector f and compare
 *ideal point* a_u, where the user is a point w_u = softmax(W_u) on the simplex over K prototypes:
 
 - PAL-A (eq. 2, the "f(Pw)" user learner): a_u = f(P w_u), P ∈ R^{K×D} prototypes in the input space;
-  P(c ≻ r | u) = σ(s · (‖f(x_r) − a_u‖² − ‖f(x_c) − a_u‖²)), s a learnable scale (the "dist_logistic" form).
+  P(c ≻ r | u) = σ(s · (d(f(x_r), a_u) − d(f(x_c), a_u))), s a learnable scale, d the squared distance
+  (``distance="squared"``) or the distance itself (``"euclidean"``, the reference's ``PrefLearner_dist_logistic``,
+  which takes ``torch.linalg.norm``).
 - PAL-B (eq. 4, prompt-dependent ideal point): a_u(x) = Σ_k w_uk g_k(x) with K prompt projectors g_k;
   P(c ≻ r | u) = softmax over the two scaled cosines s·cos(a_u(x), f(x, y)), which for two items is
   σ(s · (cos_c − cos_r)): the cross-entropy of the paper is exactly the BT loss of that logit.
@@ -111,12 +113,17 @@ class PalNetwork(PreferenceNetwork):
 
 
 class PalANetwork(PalNetwork):
-    """PAL-A: ideal point f(P w_u) from K prototypes; preference by squared distance."""
+    """PAL-A: ideal point f(P w_u) from K prototypes; preference by (squared) distance."""
+
+    distances = ("squared", "euclidean")
 
     def __init__(self, prompt_dim: int, response_dim: int, n_users: int, k: int = 2, pref_dim: int = 32,
                  hidden: Sequence[int] = (64,), dropout: float = 0.0, init_scale: float = 1.0,
-                 user_gain: float = 10.0) -> None:
+                 user_gain: float = 10.0, distance: str = "squared") -> None:
         super().__init__(prompt_dim, response_dim, n_users, k, pref_dim, hidden, dropout, init_scale, user_gain)
+        if distance not in self.distances:
+            raise ValueError(f"distance must be one of {self.distances}, got {distance!r}")
+        self.distance = distance
         self.prototypes = nn.Parameter(torch.randn(k, prompt_dim + response_dim) / math.sqrt(max(prompt_dim + response_dim, 1)))
 
     @torch.no_grad()
@@ -129,6 +136,8 @@ class PalANetwork(PalNetwork):
         return self.item_projector(users @ self.prototypes)
 
     def closeness(self, items, ideal):
+        if self.distance == "euclidean":  # vector_norm's gradient at a zero distance is 0, not NaN
+            return -torch.linalg.vector_norm(items - ideal, dim=-1)
         return -(items - ideal).pow(2).sum(-1)
 
 

@@ -29,7 +29,10 @@ from pluralign.methods.vpl.network import VPLNetwork
 
 def kl_weight_at(epoch: int, weight: float, cycle: int, ramp: float = 0.5, baseline: float = 0.1) -> float:
     """β at ``epoch``: in each cycle of ``cycle`` epochs, rise from baseline·weight to weight along half a
-    cosine over the first ``ramp`` fraction of the cycle, then hold (Fu et al. 2019; ramp = 1 is VPL's)."""
+    cosine over the first ``ramp`` fraction of the cycle, then hold (Fu et al. 2019; ramp = 1 is VPL's).
+    β is set per epoch, so a cycle of one epoch has no room to ramp: ``cycle=1`` is a constant β = weight."""
+    if cycle == 1:
+        return weight
     position = (epoch % cycle) / max(ramp * cycle, 1e-9)
     shape = (1 - math.cos(math.pi * min(position, 1.0))) / 2
     return weight * (baseline + (1 - baseline) * shape)
