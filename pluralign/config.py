@@ -57,13 +57,15 @@ def preset(method: str) -> dict[str, Any]:
     return load_config(path, method) if path.exists() else {}
 
 
-def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """``--set KEY=VALUE`` pairs as constructor arguments, each value read as YAML (``k=4`` is an int)."""
+def parse_overrides(pairs: Sequence[str], flag: str = "--set") -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs as constructor arguments, each value read as YAML (``k=4`` is an int). A blank
+    key or value is refused here: it would reach the constructor as an argument named '' or as None, and the
+    error would not say which entry was wrong."""
     parsed = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"--set {pair!r}: expected KEY=VALUE")
-        key, value = pair.split("=", 1)
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip() or not value.strip():
+            raise ValueError(f"{flag} {pair!r}: expected KEY=VALUE (write KEY=null for none)")
         parsed[key.strip()] = yaml.safe_load(value)
     return parsed
 
@@ -80,6 +82,9 @@ def parse_method_overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict
             targets, assignment = [scope], rest
         else:
             raise ValueError(f"--set {pair!r}: {scope!r} is not one of the methods run ({', '.join(methods)})")
+        key, equals, value = assignment.partition("=")
+        if not equals or not key.strip() or not value.strip():  # "pal-a.=3": name the whole entry, not "=3"
+            raise ValueError(f"--set {pair!r}: expected KEY=VALUE or METHOD.KEY=VALUE (write KEY=null for none)")
         for method in targets:
             per_method[method].update(parse_overrides([assignment]))
     for method, overrides in per_method.items():

@@ -67,3 +67,14 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def state_mismatches(expected: dict, found: dict, there: str = "the file") -> list[str]:
+    """How a saved state dict ``found`` differs from the ``expected`` one of the model that would load it: the
+    names only one holds, then the shapes that differ; one line each ("key: [8, 64] in the file, [4, 64] in the
+    model"), so an error can name the first and count the rest instead of load_state_dict's many lines."""
+    problems = [f"{key}: in the model, not in {there}" for key in expected if key not in found]
+    problems += [f"{key}: in {there}, not in the model" for key in found if key not in expected]
+    return problems + [f"{key}: {list(found[key].shape)} in {there}, {list(value.shape)} in the model"
+                       for key, value in expected.items()
+                       if key in found and getattr(found[key], "shape", None) != value.shape]

@@ -28,6 +28,13 @@ def run_dir(data_dir, tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="module")
+def vpl_run(data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("vpl")
+    assert main(["fit", "vpl", "--data", str(data_dir), "--out", str(run), "--set", "epochs=2", "--no-progress"]) == 0
+    return run
+
+
 def test_fit_without_config_uses_the_shipped_preset(data_dir, tmp_path):
     run = tmp_path / "pal"
     assert main(["fit", "pal-a", "--data", str(data_dir), "--out", str(run), "--set", "epochs=1", "--no-progress"]) == 0
@@ -99,12 +106,15 @@ def test_eval_and_predict(run_dir, data_dir, tmp_path, capsys):
     assert chosen == lines  # bt has no posterior to ask by: the file's order, the same probabilities
 
 
-def test_adapt(run_dir, data_dir, tmp_path):
+def test_adapt(vpl_run, run_dir, data_dir, tmp_path, capsys):
     pairs = tmp_path / "pairs.jsonl"
     rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
     write_jsonl(pairs, [r for r in rows if r.get("role") == "context"][:4])
-    assert main(["adapt", "--run", str(run_dir), "--pairs", str(pairs), "--out", str(tmp_path / "u.json")]) == 0
+    assert main(["adapt", "--run", str(vpl_run), "--pairs", str(pairs), "--out", str(tmp_path / "u.json")]) == 0
     assert json.loads((tmp_path / "u.json").read_text())["n_pairs"] == 4
+    # bt has one reward for everyone: no user to infer, and no claim that one was
+    assert main(["adapt", "--run", str(run_dir), "--pairs", str(pairs), "--out", str(tmp_path / "bt.json")]) == 2
+    assert "bt has no user vector" in capsys.readouterr().err and not (tmp_path / "bt.json").exists()
 
 
 def test_bad_input_is_one_line_and_nonzero(run_dir, tmp_path, capsys):
@@ -154,13 +164,11 @@ def test_help_for_every_subcommand(capsys):
     assert all(name in helps["data convert"] for name in ADAPTERS)
 
 
-def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, capsys):
+def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, vpl_run, capsys):
     rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
     context = [r for r in rows if r.get("role") == "context"]
     write_jsonl(tmp_path / "pairs.jsonl", context[:2])
     write_jsonl(tmp_path / "pool.jsonl", context[2:12])
-    vpl_run = tmp_path / "vpl"
-    assert main(["fit", "vpl", "--data", str(data_dir), "--out", str(vpl_run), "--set", "epochs=2", "--no-progress"]) == 0
     assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                  str(tmp_path / "pool.jsonl"), "--queries", "3", "--out", str(tmp_path / "u.json")]) == 0
     result = json.loads((tmp_path / "u.json").read_text())
@@ -170,7 +178,7 @@ def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, capsys):
     # a method without a posterior cannot rank queries: a clear error, no output
     assert main(["adapt", "--run", str(run_dir), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                  str(tmp_path / "pool.jsonl"), "--out", str(tmp_path / "bt.json")]) == 2
-    assert "no posterior over users to choose questions by" in capsys.readouterr().err
+    assert "bt has no user vector" in capsys.readouterr().err
     assert not (tmp_path / "bt.json").exists()
     assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                  str(tmp_path / "pool.jsonl"), "--queries", "0", "--out", str(tmp_path / "none.json")]) == 2
@@ -211,12 +219,12 @@ def test_data_build_takes_builder_options(tmp_path, capsys):
     assert not (tmp_path / "c").exists()
 
 
-def test_adapt_warns_when_the_pairs_are_several_users(data_dir, tmp_path, run_dir, caplog):
+def test_adapt_warns_when_the_pairs_are_several_users(data_dir, tmp_path, vpl_run, caplog):
     rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
     context = [r for r in rows if r.get("role") == "context"]
     two_users = [next(r for r in context if r["user_id"] == u) for u in sorted({r["user_id"] for r in context})[:2]]
     write_jsonl(tmp_path / "pairs.jsonl", two_users)
-    assert main(["adapt", "--run", str(run_dir), "--pairs", str(tmp_path / "pairs.jsonl"), "--out",
+    assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--out",
                  str(tmp_path / "u.json")]) == 0
     assert "holds the pairs of 2 users" in caplog.text
 

@@ -36,11 +36,17 @@ WORKFLOW = """a run, end to end:
 COMMAND --help says more of each."""
 
 
+# --debug after the subcommand too; SUPPRESS: a subcommand that does not see it leaves the top level's value
+DEBUG = argparse.ArgumentParser(add_help=False)
+DEBUG.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+
 def _command(commands, name: str, function) -> argparse.ArgumentParser:
     """A subcommand whose help is FUNCTION's docstring: its first sentence in the list, all of it under
     ``--help`` (argparse reads help text as %-format, so a literal % is doubled)."""
     doc = " ".join((function.__doc__ or "").split())
-    return commands.add_parser(name, help=doc.split(". ")[0].rstrip(".").replace("%", "%%"), description=doc)
+    return commands.add_parser(name, help=doc.split(". ")[0].rstrip(".").replace("%", "%%"), description=doc,
+                               parents=[DEBUG])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = commands.add_parser("data", help="benchmarks and dataset adapters", description="Benchmarks and "
-                               "dataset adapters: list them, build a benchmark, convert a dataset, split it by user")
+                               "dataset adapters: list them, build a benchmark, convert a dataset, split it by user",
+                               parents=[DEBUG])
     data = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     _command(data, "list", data_list)
     p = _command(data, "build", data_build)

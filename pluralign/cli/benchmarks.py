@@ -19,7 +19,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png, gaps.png."""
     from pluralign.config import parse_method_overrides, parse_overrides
     from pluralign.data.synthetic import BENCHMARKS, check_options
-    from pluralign.eval.bench import run_bench_seeds
+    from pluralign.eval.bench import bench_data, run_bench_seeds
     from pluralign.io import check_output
     from pluralign.methods import METHODS
     from pluralign.provenance import resumable_record, write_run_record
@@ -28,7 +28,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
-    built = parse_overrides(data_options)
+    built = parse_overrides(data_options, "--data-set")
     if "context" in built:
         raise ValueError("--data-set context=...: use --context")
     folders = [name for name in benchmarks or () if name not in BENCHMARKS and Path(name).is_dir()]
@@ -47,6 +47,8 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     check_output(out, folder=True)
+    for folder in folders:  # a folder without its train and test files stops here, before run.json is written
+        bench_data(folder)
     per_method = parse_method_overrides(overrides, methods)
     arguments = dict(methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds), context=context,
                      overrides=list(overrides), data_options=list(data_options), jobs=jobs, save_runs=save_runs,

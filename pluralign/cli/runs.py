@@ -17,15 +17,19 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     from pluralign.data import read_preferences
     from pluralign.eval.protocol import diagnostic_lines
     from pluralign.io import check_output
+    from pluralign.training import TrainerOptions, check_trainer_options
 
     check_output(out, folder=True)
     # without --config, the shipped preset: the settings the README's tables were measured with
     arguments = load_config(config, method) if config else preset(method)
     arguments.update(parse_overrides(overrides))
     model = build_model(method, arguments)
+    options = TrainerOptions(accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
+                             strategy=strategy, precision=precision, out_dir=out, resume=resume, progress=progress,
+                             threads=threads)
+    check_trainer_options(options)  # a missing GPU stops here, not after the embedding
     train = read_preferences(data, split="train")
-    model.fit(train, out_dir=out, resume=resume, progress=progress, threads=threads, accelerator=accelerator,
-              devices=int(devices) if devices.isdigit() else devices, strategy=strategy, precision=precision)
+    model.fit(train, trainer=options)
     if not model.is_global_zero_:
         return  # other DDP ranks hold the same weights; rank 0 writes the run
     model.save_pretrained(out)
@@ -53,6 +57,44 @@ def _load_run(run: str):
     return PreferenceModel.from_pretrained(run)
 
 
+def _require_user_vector(model, run: str, what: str) -> None:
+    """Refuse a user's vector where the method has none (bt: one reward for everyone), rather than claim a user
+    was inferred from pairs that change nothing."""
+    if model.check_fitted().user_dim == 0:
+        raise ValueError(f"{model.name} has no user vector: {run} scores every user with one reward, so {what} "
+                         "(a personalized method has one: pal-a, vpl, ...)")
+
+
+def _require_scored_rows(indices, data: str) -> None:
+    if not len(indices):
+        raise ValueError(f"{data}: no query rows to score (only context rows, which adapt unseen users; mark the "
+                         "rows to score role=query, or leave the role out for seen users)")
+
+
+def _warn_if_shots_exceed_contexts(rows, shots: Sequence[int]) -> None:
+    """A k above every unseen user's context size scores what the largest k available scores: say so."""
+    from pluralign.eval.protocol import unseen_rows
+
+    contexts, queries = unseen_rows(rows)
+    if not queries:
+        return
+    largest = max(len(contexts.get(user, [])) for user in queries)
+    if over := [k for k in shots if k > largest]:
+        log.warning("--shots %s: the largest context in %s is %d pair(s); at a larger k every unseen user adapts "
+                    "on all of theirs", ",".join(map(str, over)), rows.source or "the data", largest)
+
+
+def _read_rows(data: str, split: str, *models):
+    """DATA's rows, of the kind (text or embeddings) the run(s) were fitted on: the other kind is one line here,
+    before any warning about the rows."""
+    from pluralign.data import read_preferences
+
+    rows = read_preferences(data, split=split)
+    for model in models:
+        model.check_rows_kind(rows)
+    return rows
+
+
 def _warn_if_no_posterior(model, active: bool) -> None:
     if active and not model.has_active_queries:
         log.warning("--active: %s has no posterior over users, so it takes the context pairs in file order",
@@ -62,7 +104,6 @@ def _warn_if_no_posterior(model, active: bool) -> None:
 def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False) -> None:
     """Write P(chosen ≻ rejected) for each scored row of DATA as JSONL (index, user_id, p_chosen); with
     --active, unseen users are adapted on the context pairs the model asks first."""
-    from pluralign.data import read_preferences
     from pluralign.eval import score_rows
     from pluralign.io import check_output, write_jsonl
 
@@ -70,10 +111,12 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
         raise ValueError(f"--shots {shots}: must be non-negative")
     check_output(out)
     model = _load_run(run)
-    rows = read_preferences(data, split="test")
+    rows = _read_rows(data, "test", model)
     _warn_unknown_users(model, rows)
     _warn_if_no_posterior(model, active)
+    _warn_if_shots_exceed_contexts(rows, [shots])
     indices, probs = score_rows(model, rows, shots, active=active)
+    _require_scored_rows(indices, rows.source or data)
     users = rows.column("user_id")
     write_jsonl(out, ({"index": int(i), "user_id": users[i], "p_chosen": round(float(p), 6)}
                       for i, p in zip(indices, probs)))
@@ -85,7 +128,6 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
     """Run the evaluation protocol on DATA (a file, or a folder's test split) and write metrics JSON (with
     --plot, also the few-shot curve: unseen-user accuracy against k, the oracle dashed). With --active, each
     unseen user answers the k context pairs the model chooses to ask, one at a time, instead of the first k."""
-    from pluralign.data import read_preferences
     from pluralign.eval import evaluate as run_protocol
     from pluralign.eval.protocol import summary_lines
     from pluralign.io import check_output, write_json
@@ -94,15 +136,19 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
         ks = [int(k) for k in shots.split(",") if k.strip()]
     except ValueError:
         raise ValueError(f"--shots {shots!r}: expected comma-separated whole numbers") from None
+    if not ks:
+        raise ValueError(f"--shots {shots!r}: give at least one shot count, e.g. --shots 0,4,8")
     if any(k < 0 for k in ks):
         raise ValueError(f"--shots {shots!r}: shot counts must be non-negative")
     check_output(out)
     if plot is not None:
         check_output(plot, flag="--plot")
     model = _load_run(run)
-    rows = read_preferences(data, split="test")
+    rows = _read_rows(data, "test", model)
     _warn_unknown_users(model, rows)
     _warn_if_no_posterior(model, active)
+    _require_scored_rows([r for r in rows.column("role") if r != "context"], rows.source or data)
+    _warn_if_shots_exceed_contexts(rows, ks)
     report = run_protocol(model, rows, shots=ks, active=active)
     write_json(out, report)
     print("\n".join(summary_lines(report)))
@@ -118,7 +164,6 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
     """Two runs on the same rows of DATA: each one's accuracy and their difference with a 95% interval over
     the users (paired, so it needs no oracle: the interval real data gets). With --active, each run asks its
     own questions of the unseen users' context pairs."""
-    from pluralign.data import read_preferences
     from pluralign.eval.compare import compare as paired
     from pluralign.io import check_output, write_json
 
@@ -128,7 +173,9 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
         raise ValueError(f"--shots {shots}: must be non-negative")
     check_output(out)
     model_a, model_b = _load_run(runs[0]), _load_run(runs[1])
-    rows = read_preferences(data, split="test")
+    rows = _read_rows(data, "test", model_a, model_b)
+    _require_scored_rows([r for r in rows.column("role") if r != "context"], rows.source or data)
+    _warn_if_shots_exceed_contexts(rows, [shots])
     report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, rows, shots, active)}
     write_json(out, report)
     for name, label in (("seen", "seen users"), ("unseen", f"unseen users at k = {shots}")):
@@ -144,16 +191,17 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
 def users(run: str, data: str, out: str, shots: int = 8) -> None:
     """Map the user vectors by group: seen users' learned vectors, unseen users' inferred from SHOTS context
     pairs; writes OUT (PNG) and the vectors beside it (OUT with .json)."""
-    from pluralign.data import read_preferences
     from pluralign.eval.user_map import plot_user_map, type_recovery, user_vectors
     from pluralign.io import check_output, write_json
 
     if shots < 0:
         raise ValueError(f"--shots {shots}: must be non-negative")
+    if Path(out).suffix.lower() != ".png":  # the vectors go to OUT with .json: any other OUT would be overwritten
+        raise ValueError(f"--out {out}: expected a .png file (the vectors are written beside it, as .json)")
     check_output(out)
     check_output(Path(out).with_suffix(".json"))
     model = _load_run(run)
-    records = user_vectors(model, read_preferences(data, split="test"), shots)
+    records = user_vectors(model, _read_rows(data, "test", model), shots)
     recovery = type_recovery(records)
     title = f"{model.name}: unseen users from {shots} context pairs"
     if recovery is not None:
@@ -168,17 +216,17 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
 def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: int = 4) -> None:
     """Infer a new user's vector from their labelled pairs; with --active, also rank a pool of
     unlabelled candidate pairs by how much their answer would tell about the user."""
-    from pluralign.data import read_preferences
     from pluralign.io import check_output, write_json
 
     check_output(out)
     if active and queries < 1:
         raise ValueError(f"--queries must be at least 1, got {queries}")
     model = _load_run(run)
+    _require_user_vector(model, run, "there is no user to infer from --pairs")
     if active and not model.has_active_queries:
         raise ValueError(f"--active: method {model.name!r} has no posterior over users to choose questions by "
                          "(every method but bt has one)")
-    labelled = read_preferences(pairs)
+    labelled = _read_rows(pairs, "train", model)
     users = sorted({str(u) for u in labelled.column("user_id") if u is not None})
     if len(users) > 1:
         log.warning("%s holds the pairs of %d users (%s, ...): they are read as one user's", pairs, len(users),
@@ -186,7 +234,7 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
     vector = model.infer_user(labelled)
     result = vector.to_dict()
     if active:
-        pool = read_preferences(active)
+        pool = _read_rows(active, "train", model)
         result["next_queries"] = [int(i) for i in model.select_queries(pool, queries, context=labelled)]
     write_json(out, result)
     print(f"wrote {out} (user from {vector.n_pairs} pairs)")
@@ -200,7 +248,6 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     """Best-of-N for a user: score each prompt's candidate responses with the run's reward for the user (a
     known id, a record's user_id, or a new user inferred from --pairs) and keep the best. Writes JSONL:
     prompt, best (its index), response, rewards."""
-    from pluralign.data import read_preferences
     from pluralign.data.readers import read_candidates
     from pluralign.io import check_output, write_jsonl
     from pluralign.methods.reward_function import reward_function
@@ -211,8 +258,13 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     if egalitarian and (user is not None or pairs is not None):
         raise ValueError("--egalitarian ranks for every group at once: it takes no --user or --pairs")
     model = _load_run(run)
+    if pairs is not None:
+        _require_user_vector(model, run, "--pairs would change nothing (rank without --pairs)")
+    if model.uses_embeddings_:
+        raise ValueError(f"{run}: the run was fitted on embedding features of width {model.dims_[1]}; rank scores "
+                         "text candidates")
     records = read_candidates(candidates)
-    vector = model.infer_user(read_preferences(pairs)) if pairs is not None else None
+    vector = model.infer_user(_read_rows(pairs, "train", model)) if pairs is not None else None
     score = reward_function(model, user=vector if vector is not None else user, egalitarian=egalitarian)
     columns = {}
     if user is None and pairs is None and any("user_id" in r for r in records):

@@ -58,7 +58,7 @@ def read_text(path: Path) -> str:
         raise _not_utf8(path, data, err, data.count(b"\n", 0, err.start) + 1, line_start) from None
 
 
-def _read_jsonl(path: Path) -> tuple[list[dict], list[int]]:
+def read_jsonl(path: Path) -> tuple[list[dict], list[int]]:
     """The records and the (1-based) line of each; blank lines are skipped."""
     rows, lines = [], []
     for line_number, line in enumerate(text_lines(path), start=1):
@@ -185,7 +185,7 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
 def _read_file(path: Path) -> tuple[list, list[int] | None]:
     if not path.exists():
         raise DataError(f"{path}: no such file")
-    readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet}
+    readers = {".jsonl": read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet}
     reader = readers.get(path.suffix.lower())
     if reader is None:
         raise DataError(f"{path}: unknown format {path.suffix!r} (expected .jsonl, .json, .csv or .parquet)")
@@ -221,6 +221,8 @@ def read_candidates(source: str | os.PathLike) -> list[dict]:
                 record[column] = messages_to_text(value)
             except TypeError as err:
                 raise where(column, str(err)) from None
+            if column != "prompt" and not record[column].strip():  # nothing to rank, as a training row refuses
+                raise where(column, "empty text")
         user = row.get("user_id")
         if isinstance(user, float) and user.is_integer():  # pandas' integers with nulls, as validate_rows reads them
             user = int(user)

@@ -32,16 +32,16 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pluralign.backbones import TextEncoder
-from pluralign.backbones.text_encoder import POOLINGS
+from pluralign.backbones.text_encoder import DEFAULT_BACKBONE, POOLINGS
 from pluralign.data.cache import EmbeddingCache
-from pluralign.data.contract import PreferenceSet
+from pluralign.data.contract import DataError, PreferenceSet
 from pluralign.data.features import FeatureCenter, PairDataset, PairFeatures, featurize, keep_batch, user_tensor
 from pluralign.data.readers import read_preferences
-from pluralign.io import atomic_path, write_json
+from pluralign.io import atomic_path, state_mismatches, write_json
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.provenance import environment
-from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer, quiet_lightning
+from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer, check_resume, quiet_lightning
 from pluralign.training.memory import PeakMemory
 
 
@@ -189,11 +189,47 @@ class PreferenceModel:
     def featurize(self, data: PreferenceSet, progress: bool = False) -> PairFeatures:
         """The network's inputs: cached embeddings, or token ids where the backbone is tuned ("Large")."""
         index = {u: i for i, u in enumerate(self.user_ids_)}
+        fitted = self.network_ is not None  # scoring or adapting, not the fit itself: rows must be the fit's kind
+        if fitted:
+            self.check_rows_kind(data)
         if self.tuned is None or data.has_embeddings:
             features = featurize(data, None if data.has_embeddings else self.encoder, self.cache, index, progress)
+            if fitted and data.has_embeddings:
+                self.check_widths(data, features)
             return self.feature_center_(features) if self.feature_center_ is not None else features
         columns = [data.column("prompt", ""), data.column("chosen"), data.column("rejected")]
         return PairFeatures(*self.text_features(columns), user_tensor(data, index))
+
+    def check_rows_kind(self, data: PreferenceSet) -> None:
+        """Text rows for a model fitted on text, embedding rows for one fitted on embeddings: the other kind
+        fails deep in the network ("mat1 and mat2 shapes cannot be multiplied")."""
+        where = data.source or "these rows"
+        if self.uses_embeddings_ and not data.has_embeddings:
+            raise DataError(f"{where}: the run ({self.name}) was fitted on embedding features of width "
+                              f"{self.dims_[1]}; these rows are text (give chosen_embedding and rejected_embedding)")
+        if not self.uses_embeddings_ and data.has_embeddings:
+            raise DataError(f"{where}: the run ({self.name}) was fitted on text (backbone "
+                              f"{self.backbone or DEFAULT_BACKBONE}); these rows hold precomputed embeddings")
+
+    def check_widths(self, data: PreferenceSet, features: PairFeatures) -> None:
+        """Embedding rows as wide as the fit's: other widths fail deep in the network, naming no file."""
+        for part, fitted, given in (("response", self.dims_[1], features.response_dim),
+                                    ("prompt", self.dims_[0], features.prompt_dim)):
+            if fitted != given:
+                raise DataError(f"{data.source or 'these rows'}: the run ({self.name}) was fitted on {part} "
+                                  f"embedding features of width {fitted}; these rows give width {given}")
+
+    def backbone_layers(self) -> int | None:
+        """The backbone's transformer layer count, from its local config alone (no weights loaded); None where
+        the config cannot be read (the backbone's own load then says why)."""
+        from transformers import AutoConfig
+
+        from pluralign.backbones.text_encoder import _resolve
+
+        try:
+            return getattr(AutoConfig.from_pretrained(_resolve(self.backbone)), "num_hidden_layers", None)
+        except (OSError, ValueError, ImportError):
+            return None
 
     # ---- the "Large" setting: a backbone that trains with the head ----------------------------
     @property
@@ -244,6 +280,10 @@ class PreferenceModel:
         if self.finetune_layers and data.has_embeddings:
             raise ConfigError(f"{self.name}: finetune_layers={self.finetune_layers} needs text rows; "
                               f"{data.source or 'these rows'} hold precomputed embeddings")
+        if self.finetune_layers and (layers := self.backbone_layers()) is not None:  # before the head trains
+            backbone = self.backbone or DEFAULT_BACKBONE
+            self.require(self.finetune_layers <= layers, "finetune_layers",
+                         f"is more than the {layers} transformer layers of backbone {backbone}")
         self.network_ = None  # a refit starts over: features are the frozen backbone's again (PAL's "Large")
         self.feature_center_ = None
         L.seed_everything(self.seed, workers=True, verbose=False)
@@ -262,6 +302,7 @@ class PreferenceModel:
             self.network_ = self.build_network(*self.dims_, len(self.user_ids_))
             start = time.perf_counter()
             self.fit_rows_ = data  # the rows themselves, for training that needs their text (fine-tuning)
+            options.clear_checkpoints()  # a fresh fit: no earlier fit's last.ckpt for a later --resume to load
             try:
                 self.fit_features(features, val_features, options)
                 if self.finetune_layers:
@@ -299,8 +340,11 @@ class PreferenceModel:
                                                    collate_fn=keep_batch)
 
             module = ObjectiveModule(objective, lr=lr or self.lr, weight_decay=self.weight_decay)
+            resume_from = options.checkpoint_to_resume(name)
+            if resume_from:
+                check_resume(resume_from, module, epochs, name)
             trainer.fit(module, loader(features, True), None if val_features is None else loader(val_features, False),
-                        ckpt_path=options.checkpoint_to_resume(name))
+                        ckpt_path=resume_from)
         self.is_global_zero_ = trainer.is_global_zero
         return trainer
 
@@ -457,27 +501,82 @@ class PreferenceModel:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "PreferenceModel":
+        """A saved run; a damaged or mismatched folder is a one-line ValueError naming the file."""
         from pluralign.methods import METHODS
 
         directory = Path(directory)
         config_path = directory / "config.json"
         if not config_path.exists():
             raise FileNotFoundError(f"{directory}: no config.json (not a saved pluralign model)")
-        saved = json.loads(config_path.read_text())
+        saved = _read_run_config(config_path)
         klass = METHODS.get(saved.get("method"))
         if klass is None:
             raise ValueError(f"{config_path}: unknown method {saved.get('method')!r}")
         if cls is not PreferenceModel and klass is not cls:
             raise ValueError(f"{config_path}: holds a {klass.__name__}, not a {cls.__name__}")
-        model = klass(**saved["config"])
-        model.user_ids_ = saved["user_ids"]
-        model.uses_embeddings_ = saved["uses_embeddings"]
+        try:
+            model = klass(**saved["config"])
+        except TypeError as err:  # an argument this method does not take
+            raise ValueError(f"{config_path}: 'config' does not fit method {klass.name!r} ({err})") from None
+        except ConfigError as err:
+            raise ValueError(f"{config_path}: {err}") from None
+        model.user_ids_ = [str(u) for u in saved["user_ids"]]
+        model.uses_embeddings_ = bool(saved["uses_embeddings"])
         model.fit_stats_ = saved.get("fit", {})
         model.dims_ = (saved["dims"]["prompt"], saved["dims"]["response"])
-        state = load_file(str(directory / "model.safetensors"))
+        weights = directory / "model.safetensors"
+        if not weights.exists():
+            raise FileNotFoundError(f"{weights}: no such file (the run's weights)")
+        try:
+            state = load_file(str(weights))
+        except Exception as err:  # safetensors raises its own error type for a damaged or truncated file
+            reason = (str(err).splitlines() or [type(err).__name__])[0]
+            raise ValueError(f"{weights}: cannot read the weights ({reason})") from None
         center = {k[len(CENTER_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(CENTER_PREFIX)}
-        model.feature_center_ = FeatureCenter(**center) if center else None
+        try:
+            model.feature_center_ = FeatureCenter(**center) if center else None
+        except TypeError:
+            raise ValueError(f"{weights}: unexpected feature-center tensors {', '.join(sorted(center))}") from None
         model.network_ = model.restore_network(*model.dims_, len(model.user_ids_))
+        _check_weights(model.network_.state_dict(), state, config_path, klass.name)
         model.network_.load_state_dict(state)
         model.network_.eval()
         return model
+
+
+RUN_CONFIG_KEYS = {"method": str, "config": dict, "dims": dict, "user_ids": list, "uses_embeddings": bool}
+
+
+def _read_run_config(path: Path) -> dict:
+    """A run's config.json, checked for the keys :meth:`PreferenceModel.from_pretrained` reads."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text (not a saved pluralign config)") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: invalid JSON ({err.msg}, line {err.lineno}, column {err.colno})") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(saved).__name__}")
+    for key, kind in RUN_CONFIG_KEYS.items():
+        if key not in saved:
+            raise ValueError(f"{path}: no {key!r} key (not a saved pluralign config, or damaged)")
+        if not isinstance(saved[key], kind):
+            raise ValueError(f"{path}: {key!r} must be a {kind.__name__}, got {type(saved[key]).__name__}")
+    dims = saved["dims"]
+    if not all(isinstance(dims.get(k), int) and not isinstance(dims.get(k), bool) and dims[k] >= 0
+               for k in ("prompt", "response")):
+        raise ValueError(f"{path}: 'dims' must hold non-negative integers 'prompt' and 'response', got {dims}")
+    return saved
+
+
+def _check_weights(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], config_path: Path,
+                   method: str) -> None:
+    """Raise where the saved tensors are not the network the config builds (another method's weights, or an
+    edited config), not load_state_dict's many lines: one naming the first mismatch and how many there are."""
+    problems = state_mismatches(expected, found)
+    if not problems:
+        return
+    more = f"; {len(problems)} mismatches in all" if len(problems) > 1 else ""
+    what = (f"method {method!r} does not match the weights in model.safetensors" if set(expected) != set(found)
+            else "the weights in model.safetensors do not match the config")  # same names, other shapes
+    raise ValueError(f"{config_path}: {what} ({problems[0]}{more})")

@@ -13,6 +13,8 @@ from typing import Any, Iterator
 import lightning as L
 import torch
 
+from pluralign.io import state_mismatches
+
 
 # Lightning's advice that does not apply here: validation is optional, tiny datasets have few batches, a
 # fine-tuned backbone's frozen layers stay in eval mode on purpose (pluralign.backbones.tuned)
@@ -49,6 +51,16 @@ class TrainerOptions:
         last = self.checkpoint_dir(name) / "last.ckpt"
         return str(last) if last.exists() else None
 
+    def clear_checkpoints(self) -> None:
+        """A fresh fit (no ``resume``) into a folder an earlier fit used: remove the checkpoints that fit left
+        (only Lightning's ``last*.ckpt`` files that :func:`build_trainer` asks for), so that ``last.ckpt`` is
+        always this fit's; left in place, Lightning would write ``last-v1.ckpt`` beside the stale one."""
+        if self.resume or not self.out_dir:
+            return
+        root = self.checkpoint_dir()
+        for stale in (*root.glob("last*.ckpt"), *root.glob("*/last*.ckpt")):
+            stale.unlink(missing_ok=True)
+
 
 class _NoAdvert(logging.Filter):
     """Lightning advertises its cloud logger whenever a Trainer gets another logger: a `pluralign fit` would
@@ -77,6 +89,50 @@ def quiet_lightning(quiet: bool = True) -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+def check_trainer_options(options: TrainerOptions) -> None:
+    """Stop before any work where Lightning would refuse the accelerator, devices, strategy or precision (at the
+    start of training, after the embedding, in a traceback): a one-line error naming the option."""
+    accelerator = str(options.accelerator).lower()
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available() and not (
+            accelerator == "gpu" and torch.backends.mps.is_available()):
+        raise ValueError(f"--accelerator {options.accelerator}: no GPU is available on this machine")
+    try:
+        with quiet_lightning():
+            L.Trainer(accelerator=options.accelerator, devices=options.devices, strategy=options.strategy,
+                      precision=options.precision, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False)
+    except Exception as err:  # Lightning raises MisconfigurationException, ValueError, TypeError or ImportError
+        message = " ".join(str(err).split()) or type(err).__name__
+        flags = {"accelerator": options.accelerator, "devices": options.devices, "strategy": options.strategy,
+                 "precision": options.precision}
+        named = [f"--{k} {v}" for k, v in flags.items() if k in message.lower()] or \
+            [f"--{k} {v}" for k, v in flags.items()]
+        raise ValueError(f"{named[0] if len(named) == 1 else ' '.join(named)}: {message}") from None
+
+
+def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str = "fit") -> None:
+    """--resume: the checkpoint must be readable, of this model, and not past the epochs this fit trains;
+    Lightning would otherwise fail in the middle of the fit with many lines (or a key listing of the state)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # no pickle code runs
+    except Exception as err:  # a truncated or foreign file: zip, pickle or EOF errors
+        reason = (str(err).splitlines() or [type(err).__name__])[0].split(". ")[0]  # torch adds paragraphs of advice
+        raise ValueError(f"--resume: {path}: cannot read the checkpoint ({reason})") from None
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"--resume: {path}: not a Lightning checkpoint (no state_dict)")
+    problems = state_mismatches(module.state_dict(), state, "the checkpoint")
+    if problems:
+        more = f"; {len(problems)} mismatches in all" if len(problems) > 1 else ""
+        raise ValueError(f"--resume: {path} is not a checkpoint of this model (another method, or other settings: "
+                         f"{problems[0]}{more}); fit without --resume to start over")
+    epoch = checkpoint.get("epoch")
+    if isinstance(epoch, int) and epoch > max_epochs:
+        option = {"fit": "--set epochs", "finetune": "--set finetune_epochs"}.get(name)
+        past = f"{option}={max_epochs}" if option else f"the {max_epochs} epochs of its stage {name!r}"
+        raise ValueError(f"--resume: {path} is at epoch {epoch}, past {past}")
 
 
 def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit") -> L.Trainer:

@@ -127,7 +127,8 @@ def test_read_candidates_and_where_they_go_wrong(tmp_path):
              ({"responses": ["a"]}, "line 2, column 'prompt': missing"),
              ({"prompt": "p", "responses": ["a", None]}, "line 2, column 'responses[1]': missing"),
              ({"prompt": "p", "responses": [{"role": "user"}]}, "column 'responses[0]': expected a string or"),
-             ({"prompt": "p", "responses": ["a"], "user_id": [1]}, "column 'user_id': expected a string")]
+             ({"prompt": "p", "responses": ["a"], "user_id": [1]}, "column 'user_id': expected a string"),
+             ({"prompt": "p", "responses": ["a", " "]}, "line 2, column 'responses[1]': empty text")]
     for record, message in cases:
         bad = tmp_path / "bad.jsonl"
         write_jsonl(bad, [{"prompt": "ok", "responses": ["ok"]}, record])

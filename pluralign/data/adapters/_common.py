@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pluralign.data.contract import DataError, PreferenceSet, fail, warn_duplicates
-from pluralign.data.readers import read_text
+from pluralign.data.readers import read_jsonl, read_text
 
 LOG = logging.getLogger("pluralign.data")
 
@@ -47,15 +47,7 @@ def read_records(path: Path) -> list[Any]:
             return json.loads(text)
         except json.JSONDecodeError as err:
             raise fail(str(path), None, None, f"invalid JSON ({err.msg} at line {err.lineno})") from None
-    records = []
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise fail(str(path), None, None, f"invalid JSON ({err.msg} at char {err.pos})", line_number) from None
-    return records
+    return read_jsonl(path)[0]
 
 
 def field(record: Any, key: str, source: str, row: int, kinds: type | tuple[type, ...] | None = None,

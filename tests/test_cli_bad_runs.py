@@ -1,0 +1,231 @@
+"""Bad runs and bad options end in one line on stderr, exit 2 and no output: damaged run folders, --resume from
+a checkpoint that does not fit, a missing GPU, rows of the wrong kind, nothing to score, malformed --set."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from conftest import two_group_rows
+from pluralign.cli import main
+from pluralign.io import write_jsonl
+
+TEXT_ROWS = [{"prompt": "Tell me about pets.", "chosen": f"Answer {i} is kind.", "rejected": f"Answer {i} is rude.",
+              "user_id": f"u{i % 2}"} for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    train, test = two_group_rows(n_users=3, pairs=40, context=4, queries=6)
+    write_jsonl(folder / "train.jsonl", train)
+    write_jsonl(folder / "test.jsonl", test)
+    write_jsonl(folder / "context_only.jsonl", [r for r in test if r.get("role") == "context"])
+    write_jsonl(folder / "wide.jsonl", two_group_rows(n_users=2, pairs=4, dim=6)[0])
+    write_jsonl(folder / "text.jsonl", TEXT_ROWS)
+    write_jsonl(folder / "pairs.jsonl", [r for r in test if r.get("role") == "context"][:3])
+    return folder
+
+
+def _fit(data_dir, out, method: str = "bt", epochs: int = 2, *extra: str) -> int:
+    return main(["fit", method, "--data", str(data_dir), "--out", str(out), "--set", f"epochs={epochs}",
+                 "--set", "hidden=[8]", "--no-progress", *extra])
+
+
+@pytest.fixture(scope="module")
+def bt_run(data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "bt"
+    assert _fit(data_dir, run) == 0
+    return run
+
+
+@pytest.fixture(scope="module")
+def vpl_run(data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "vpl"
+    assert main(["fit", "vpl", "--data", str(data_dir), "--out", str(run), "--set", "epochs=1", "--no-progress"]) == 0
+    return run
+
+
+def _one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("pluralign: error: ")
+    return err.removeprefix("pluralign: error: ")
+
+
+def test_gpu_accelerator_without_a_gpu_stops_before_any_work(data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    out = tmp_path / "run"
+    assert _fit(data_dir, out, "bt", 1, "--accelerator", "gpu") == 2
+    assert _one_line(capsys) == "--accelerator gpu: no GPU is available on this machine"
+    assert not out.exists()
+    assert _fit(data_dir, out, "bt", 1, "--strategy", "nope") == 2
+    assert _one_line(capsys).startswith("--strategy nope: ") and not out.exists()
+    assert _fit(data_dir, out, "bt", 1, "--precision", "77") == 2
+    assert _one_line(capsys).startswith("--precision 77: ") and not out.exists()
+
+
+def _damage(run, how: str) -> None:
+    weights, config = run / "model.safetensors", run / "config.json"
+    saved = json.loads(config.read_text())
+    if how == "truncated weights":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif how == "invalid JSON":
+        config.write_text('{"method": ')
+    elif how == "not an object":
+        config.write_text("[1, 2]")
+    elif how == "no config key":
+        del saved["config"]
+        config.write_text(json.dumps(saved))
+    elif how == "another method":
+        config.write_text(json.dumps({**saved, "method": "pal-a", "config": {}}))
+    elif how == "edited shape":
+        saved["config"]["hidden"] = [16]
+        config.write_text(json.dumps(saved))
+
+
+@pytest.mark.parametrize("how, message", [
+    ("truncated weights", "{run}/model.safetensors: cannot read the weights ("),
+    ("invalid JSON", "{run}/config.json: invalid JSON (Expecting value, line 1, column 12)"),
+    ("not an object", "{run}/config.json: expected a JSON object, got list"),
+    ("no config key", "{run}/config.json: no 'config' key"),
+    ("another method", "{run}/config.json: method 'pal-a' does not match the weights in model.safetensors ("),
+    ("edited shape", "{run}/config.json: the weights in model.safetensors do not match the config (head.0.weight: "
+                     "[8, 4] in the file, [16, 4] in the model; 3 mismatches in all)"),
+])
+def test_a_damaged_run_is_one_line_naming_the_file(bt_run, data_dir, tmp_path, capsys, how, message):
+    run = tmp_path / "run"
+    shutil.copytree(bt_run, run)
+    _damage(run, how)
+    out = tmp_path / "m.json"
+    assert main(["eval", "--run", str(run), "--data", str(data_dir), "--out", str(out)]) == 2
+    assert _one_line(capsys).startswith(message.format(run=run))
+    assert not out.exists()
+
+
+def test_every_command_that_loads_a_run_reports_its_damage(bt_run, data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(bt_run, run)
+    _damage(run, "truncated weights")
+    data, pairs = str(data_dir / "test.jsonl"), str(data_dir / "pairs.jsonl")
+    for command in (["eval", "--run", str(run), "--data", data, "--out", str(tmp_path / "o.json")],
+                    ["predict", "--run", str(run), "--data", data, "--out", str(tmp_path / "o.json")],
+                    ["compare", "--runs", str(bt_run), str(run), "--data", data, "--out", str(tmp_path / "o.json")],
+                    ["adapt", "--run", str(run), "--pairs", pairs, "--out", str(tmp_path / "o.json")],
+                    ["rank", "--run", str(run), "--candidates", pairs, "--out", str(tmp_path / "o.json")],
+                    ["users", "--run", str(run), "--data", data, "--out", str(tmp_path / "o.png")]):
+        assert main(command) == 2, command
+        assert _one_line(capsys).startswith(f"{run}/model.safetensors: cannot read the weights ("), command
+    assert not list(tmp_path.glob("o.*"))
+
+
+def test_resume_from_a_checkpoint_that_does_not_fit(data_dir, vpl_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _fit(data_dir, run, "bt", 2) == 0
+    last = run / "checkpoints" / "last.ckpt"
+    weights = (run / "model.safetensors").read_bytes()
+    assert _fit(data_dir, run, "bt", 1, "--resume") == 2
+    assert _one_line(capsys) == f"--resume: {last} is at epoch 2, past --set epochs=1"
+    shutil.copy(vpl_run / "checkpoints" / "last.ckpt", last)
+    assert _fit(data_dir, run, "bt", 3, "--resume") == 2
+    assert _one_line(capsys).startswith(f"--resume: {last} is not a checkpoint of this model (")
+    last.write_bytes((vpl_run / "checkpoints" / "last.ckpt").read_bytes()[:500])
+    assert _fit(data_dir, run, "bt", 3, "--resume") == 2
+    assert _one_line(capsys).startswith(f"--resume: {last}: cannot read the checkpoint (")
+    assert (run / "model.safetensors").read_bytes() == weights  # the run is as it was
+
+
+def test_a_fresh_fit_into_a_run_folder_starts_clean(data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert _fit(data_dir, run, "bt", 3) == 0
+    (run / "checkpoints" / "notes.txt").write_text("mine")
+    assert _fit(data_dir, run, "bt", 1) == 0  # no --resume: the earlier fit's epoch-3 checkpoint must go
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt", "notes.txt"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
+    assert _fit(data_dir, run, "bt", 2, "--resume") == 0  # resumes this fit's epoch 1, not the stale epoch 3
+
+
+def test_rows_of_the_other_kind_or_width(bt_run, data_dir, tmp_path, capsys):
+    out = tmp_path / "m.json"
+    assert main(["eval", "--run", str(bt_run), "--data", str(data_dir / "wide.jsonl"), "--out", str(out)]) == 2
+    assert _one_line(capsys) == (f"{data_dir / 'wide.jsonl'}: the run (bt) was fitted on response embedding "
+                                 "features of width 4; these rows give width 6")
+    assert main(["predict", "--run", str(bt_run), "--data", str(data_dir / "text.jsonl"), "--out", str(out)]) == 2
+    assert _one_line(capsys) == (f"{data_dir / 'text.jsonl'}: the run (bt) was fitted on embedding features of "
+                                 "width 4; these rows are text (give chosen_embedding and rejected_embedding)")
+    text_run = tmp_path / "text_run"  # a run that says it was fitted on text
+    shutil.copytree(bt_run, text_run)
+    config = json.loads((text_run / "config.json").read_text())
+    (text_run / "config.json").write_text(json.dumps({**config, "uses_embeddings": False}))
+    assert main(["eval", "--run", str(text_run), "--data", str(data_dir), "--out", str(out)]) == 2
+    assert _one_line(capsys) == (f"{data_dir / 'test.jsonl'}: the run (bt) was fitted on text (backbone "
+                                 "all-MiniLM-L6-v2); these rows hold precomputed embeddings")
+    assert not out.exists()
+
+
+def test_finetune_layers_beyond_the_backbone_stop_before_training(data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["fit", "pal-a", "--data", str(data_dir / "text.jsonl"), "--out", str(out), "--set",
+                 "finetune_layers=999", "--no-progress"]) == 2
+    assert _one_line(capsys) == ("pal-a: finetune_layers=999 is more than the 6 transformer layers of backbone "
+                                 "all-MiniLM-L6-v2")
+    assert not out.exists()
+
+
+def test_bench_on_a_folder_without_splits_writes_nothing(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "bench"
+    assert main(["bench", "--methods", "bt", "--benchmarks", str(tmp_path / "empty"), "--out", str(out)]) == 2
+    assert "directory holds no train" in _one_line(capsys)
+    assert not out.exists()
+
+
+def test_users_wants_a_png(vpl_run, data_dir, tmp_path, capsys):
+    out = tmp_path / "u.json"
+    assert main(["users", "--run", str(vpl_run), "--data", str(data_dir), "--out", str(out)]) == 2
+    assert _one_line(capsys) == f"--out {out}: expected a .png file (the vectors are written beside it, as .json)"
+    assert not out.exists()
+
+
+def test_bt_has_no_user_to_infer(bt_run, data_dir, tmp_path, capsys):
+    pairs, out = str(data_dir / "pairs.jsonl"), tmp_path / "o.json"
+    assert main(["adapt", "--run", str(bt_run), "--pairs", pairs, "--out", str(out)]) == 2
+    assert _one_line(capsys).startswith(f"bt has no user vector: {bt_run} scores every user with one reward")
+    assert main(["rank", "--run", str(bt_run), "--candidates", pairs, "--pairs", pairs, "--out", str(out)]) == 2
+    assert _one_line(capsys).startswith("bt has no user vector: ")
+    assert not out.exists()
+
+
+def test_nothing_to_score_and_shots(bt_run, data_dir, tmp_path, capsys, caplog):
+    context_only, out = data_dir / "context_only.jsonl", tmp_path / "o.json"
+    for command in (["eval", "--run", str(bt_run)], ["predict", "--run", str(bt_run)],
+                    ["compare", "--runs", str(bt_run), str(bt_run)]):
+        assert main([*command, "--data", str(context_only), "--out", str(out)]) == 2
+        assert _one_line(capsys).startswith(f"{context_only}: no query rows to score"), command
+    assert main(["eval", "--run", str(bt_run), "--data", str(data_dir), "--shots", "", "--out", str(out)]) == 2
+    assert _one_line(capsys) == "--shots '': give at least one shot count, e.g. --shots 0,4,8"
+    assert not out.exists()
+    assert main(["eval", "--run", str(bt_run), "--data", str(data_dir), "--shots", "0,2,100", "--out", str(out)]) == 0
+    assert (f"--shots 100: the largest context in {data_dir / 'test.jsonl'} is 4 pair(s); at a larger k every "
+            "unseen user adapts on all of theirs") in caplog.text
+
+
+@pytest.mark.parametrize("entry", ["=5", "epochs=", "epochs", " =1"])
+def test_a_malformed_set_entry_is_named(data_dir, tmp_path, capsys, entry):
+    out = tmp_path / "run"
+    assert main(["fit", "bt", "--data", str(data_dir), "--out", str(out), "--set", entry]) == 2
+    assert _one_line(capsys).startswith(f"--set {entry!r}: expected KEY=VALUE")
+    assert not out.exists()
+    assert main(["bench", "--methods", "bt", "--benchmarks", "pets", "--out", str(out), "--set", f"bt.{entry}"]) == 2
+    assert _one_line(capsys).startswith(f"--set 'bt.{entry}': expected KEY=VALUE")
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path, capsys):
+    command = ["eval", "--run", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "m.json")]
+    assert main(command) == 2
+    assert "not a saved pluralign model" in _one_line(capsys)
+    for debug in (["--debug", *command], [*command, "--debug"]):
+        with pytest.raises(FileNotFoundError, match="not a saved pluralign model"):
+            main(debug)
