@@ -29,14 +29,14 @@ def test_fit_and_compare():
 @pytest.mark.parametrize("method", ["bt", "pal-a", "vpl"])
 def test_few_shot_user(method):
     accuracy = load("few_shot_user").main(["--data", "ideal-points", "--method", method, "--epochs", "2"])
-    assert 0.0 <= accuracy <= 1.0
+    assert 0.55 < accuracy <= 1.0  # above chance on the user's 32 query pairs after 2 epochs (0.59-0.75, seeded)
 
 
 @pytest.mark.parametrize("method", ["pal-b", "vpl"])
 def test_ask_a_new_user(method, capsys):
     result = load("ask_a_new_user").main(["--data", "ideal-points", "--method", method, "--epochs", "2",
                                           "--questions", "3"])
-    assert set(result) == {"chosen", "given"} and all(0.0 <= a <= 1.0 for a in result.values())
+    assert set(result) == {"chosen", "given"} and all(0.55 < a <= 1.0 for a in result.values())  # above chance
     printed = capsys.readouterr().out
     assert printed.count("question ") == 3 and "with the questions it chose" in printed
 
