@@ -21,7 +21,6 @@ precomputed, frozen or tuned (:class:`~pluralign.data.features.FeatureCenter`, s
 from __future__ import annotations
 
 import inspect
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,8 +36,9 @@ from pluralign.data.cache import EmbeddingCache
 from pluralign.data.contract import DataError, PreferenceSet
 from pluralign.data.features import FeatureCenter, PairDataset, PairFeatures, featurize, keep_batch, user_tensor
 from pluralign.data.readers import read_preferences
-from pluralign.io import atomic_path, state_mismatches, write_json
+from pluralign.io import atomic_path, write_json
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
+from pluralign.methods.run_files import check_weights, read_run_config
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.provenance import environment
 from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer, check_resume, quiet_lightning
@@ -508,7 +508,7 @@ class PreferenceModel:
         config_path = directory / "config.json"
         if not config_path.exists():
             raise FileNotFoundError(f"{directory}: no config.json (not a saved pluralign model)")
-        saved = _read_run_config(config_path)
+        saved = read_run_config(config_path)
         klass = METHODS.get(saved.get("method"))
         if klass is None:
             raise ValueError(f"{config_path}: unknown method {saved.get('method')!r}")
@@ -538,45 +538,7 @@ class PreferenceModel:
         except TypeError:
             raise ValueError(f"{weights}: unexpected feature-center tensors {', '.join(sorted(center))}") from None
         model.network_ = model.restore_network(*model.dims_, len(model.user_ids_))
-        _check_weights(model.network_.state_dict(), state, config_path, klass.name)
+        check_weights(model.network_.state_dict(), state, config_path, klass.name)
         model.network_.load_state_dict(state)
         model.network_.eval()
         return model
-
-
-RUN_CONFIG_KEYS = {"method": str, "config": dict, "dims": dict, "user_ids": list, "uses_embeddings": bool}
-
-
-def _read_run_config(path: Path) -> dict:
-    """A run's config.json, checked for the keys :meth:`PreferenceModel.from_pretrained` reads."""
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text (not a saved pluralign config)") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: invalid JSON ({err.msg}, line {err.lineno}, column {err.colno})") from None
-    if not isinstance(saved, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(saved).__name__}")
-    for key, kind in RUN_CONFIG_KEYS.items():
-        if key not in saved:
-            raise ValueError(f"{path}: no {key!r} key (not a saved pluralign config, or damaged)")
-        if not isinstance(saved[key], kind):
-            raise ValueError(f"{path}: {key!r} must be a {kind.__name__}, got {type(saved[key]).__name__}")
-    dims = saved["dims"]
-    if not all(isinstance(dims.get(k), int) and not isinstance(dims.get(k), bool) and dims[k] >= 0
-               for k in ("prompt", "response")):
-        raise ValueError(f"{path}: 'dims' must hold non-negative integers 'prompt' and 'response', got {dims}")
-    return saved
-
-
-def _check_weights(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], config_path: Path,
-                   method: str) -> None:
-    """Raise where the saved tensors are not the network the config builds (another method's weights, or an
-    edited config), not load_state_dict's many lines: one naming the first mismatch and how many there are."""
-    problems = state_mismatches(expected, found)
-    if not problems:
-        return
-    more = f"; {len(problems)} mismatches in all" if len(problems) > 1 else ""
-    what = (f"method {method!r} does not match the weights in model.safetensors" if set(expected) != set(found)
-            else "the weights in model.safetensors do not match the config")  # same names, other shapes
-    raise ValueError(f"{config_path}: {what} ({problems[0]}{more})")
