@@ -234,29 +234,3 @@ def test_active_query_prefers_the_informative_pair(fitted):
     prior_gain = expected_information_gain(fitted, pool)
     posterior_gain = expected_information_gain(fitted, pool, fitted.featurize(PreferenceSet.from_rows(context)))
     assert posterior_gain[2] < prior_gain[2]
-
-
-def test_active_queries_ask_about_the_training_latents_under_that_readout(fitted):
-    """readout: training-users asks by the posterior its prediction reads out: the training users' latents,
-    uniform before any answer, then weighted by q(z_u | C)."""
-    from pluralign.methods.active import expected_information_gain, information_gain
-    from pluralign.methods.vpl.active import training_user_weights
-
-    model = copy.deepcopy(fitted)
-    model.readout = "training-users"
-    chosen = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 1.5], [1.5, 0.0, 0.0, 0.0]])
-    rejected = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, -1.5], [-1.5, 0.0, 0.0, 0.0]])
-    pool = PairFeatures(torch.zeros(3, 0), chosen, rejected, torch.full((3,), -1))
-    means = model.network_.user_means
-    probs, weights = model.query_predictions(pool, None)
-    assert weights is None and probs.shape == (len(means), 3)
-    assert torch.allclose(probs[:, 2], torch.sigmoid(model.logits_features(pool[[2] * len(means)], means)))
-    assert model.next_query(pool) == 2
-    context = model.featurize(PreferenceSet.from_rows(
-        [{"chosen_embedding": [1.5, 0.0, 0.0, 0.0], "rejected_embedding": [-1.5, 0.0, 0.0, 0.0]}] * 8))
-    probs, weights = model.query_predictions(pool, context)
-    encoded = model.network_.encode(context.prompt, context.chosen, context.rejected)
-    assert torch.allclose(weights, training_user_weights(means, *encoded)) and weights.sum().item() == pytest.approx(1)
-    gain = expected_information_gain(model, pool, context)
-    assert torch.allclose(gain, information_gain(probs, weights))
-    assert gain[2] < expected_information_gain(model, pool)[2]  # the answers pin the user down

@@ -22,7 +22,7 @@ from pluralign.data.features import PairFeatures
 from pluralign.data.readers import read_preferences
 from pluralign.methods.base import PreferenceModel, UserVector
 from pluralign.methods.common import logits_per_user
-from pluralign.methods.vpl.active import posterior_points, training_user_weights
+from pluralign.methods.vpl.active import posterior_samples
 from pluralign.methods.vpl.model import ELBOObjective, pad_contexts
 from pluralign.methods.vpl.network import VPLNetwork
 from pluralign.training import TrainerOptions
@@ -35,7 +35,8 @@ def training_user_readout(user_means: torch.Tensor, mean: torch.Tensor, log_var:
     users' latents z_u. Why: from a few pairs μ(C) can land between two clusters of training latents, on the
     wrong side of the decoder's boundary though nearer the user's own cluster (models/vpl.md, "Reading the
     posterior out on the training users")."""
-    return training_user_weights(user_means, mean, log_var) @ user_means
+    log_density = -0.5 * ((user_means - mean).pow(2) / log_var.exp() + log_var).sum(-1)
+    return torch.softmax(log_density, dim=0) @ user_means
 
 
 def kl_to_prior(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -182,9 +183,8 @@ class VPL(PreferenceModel):
     # ---- active queries (pluralign.methods.active) ---------------------------------------------
     @torch.no_grad()
     def query_predictions(self, pool: PairFeatures, context: PairFeatures | None):
-        """Points of the posterior over z and their weights (:func:`~pluralign.methods.vpl.active.posterior_points`:
-        samples of q(z | context), or the training users' latents under ``readout: training-users``), and the
-        decoder's P(a ≻ b | z) on the pool (the paper's §4.3)."""
-        z, weights = posterior_points(self, context, self.active_samples)  # [S, L], [S] or None
+        """``active_samples`` samples of z from q(z | context) (the prior N(0, I) without one), equal weights,
+        and the decoder's P(a ≻ b | z) on the pool (the paper's §4.3)."""
+        z = posterior_samples(self, context, self.active_samples)  # [S, L]
         network, pool = self.head_inputs(pool)  # a tuned backbone embeds the pool once, not once per sample
-        return torch.sigmoid(logits_per_user(network, pool, z)), weights
+        return torch.sigmoid(logits_per_user(network, pool, z)), None
