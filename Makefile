@@ -10,7 +10,7 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test bench clean
 
-$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,rl]'
 	touch $@

@@ -13,7 +13,9 @@ import yaml
 
 from pluralign.methods import METHODS, ConfigError
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "models"
+# an installed package carries its presets (setup.py copies them there); a checkout reads them from models/
+INSTALLED_PRESETS = Path(__file__).resolve().parent / "presets"
+CHECKOUT_PRESETS = Path(__file__).resolve().parent.parent / "models"
 
 
 def method_class(name: str):
@@ -51,9 +53,20 @@ def load_config(path: str | Path, method: str) -> dict[str, Any]:
     return config
 
 
+def preset_dir() -> Path:
+    """Where the shipped presets are: the installed package's copy, else the checkout's ``models/``."""
+    if INSTALLED_PRESETS.is_dir():
+        return INSTALLED_PRESETS
+    if CHECKOUT_PRESETS.is_dir():
+        return CHECKOUT_PRESETS
+    raise ConfigError(f"no presets found ({INSTALLED_PRESETS} nor {CHECKOUT_PRESETS}): reinstall pluralign, or "
+                      "pass --config FILE")
+
+
 def preset(method: str) -> dict[str, Any]:
-    """The shipped preset of a method where the checkout has one, else the constructor defaults."""
-    path = PRESET_DIR / f"{method}.yaml"
+    """The shipped preset of a method (every method has one; a method without its file gets the constructor
+    defaults)."""
+    path = preset_dir() / f"{method}.yaml"
     return load_config(path, method) if path.exists() else {}
 
 

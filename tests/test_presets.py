@@ -56,3 +56,50 @@ def test_broken_preset_file_is_one_line_naming_where(tmp_path):
     listed.write_text("- 3\n")
     with pytest.raises(ConfigError, match="expected a mapping of constructor arguments"):
         load_config(listed, "pal-a")
+
+
+def test_an_installed_package_reads_its_own_presets(tmp_path, monkeypatch):
+    from pluralign import config
+
+    installed = tmp_path / "presets"
+    installed.mkdir()
+    (installed / "pal-a.yaml").write_text("k: 5\n")
+    monkeypatch.setattr(config, "INSTALLED_PRESETS", installed)
+    assert config.preset("pal-a") == {"k": 5}  # the package's copy, not the checkout's models/
+    monkeypatch.setattr(config, "INSTALLED_PRESETS", tmp_path / "absent")
+    assert config.preset("pal-a") == load_config(PRESETS[0].parent / "pal-a.yaml", "pal-a")  # a checkout
+    monkeypatch.setattr(config, "CHECKOUT_PRESETS", tmp_path / "absent too")
+    with pytest.raises(ConfigError, match="no presets found"):
+        config.preset("pal-a")
+
+
+def test_the_wheel_and_the_sdist_carry_every_preset(tmp_path):
+    """setup.py copies models/*.yaml into the package: an installed pluralign fits the models the README measures."""
+    import shutil
+    import subprocess
+    import sys
+    import tarfile
+    import zipfile
+
+    root = PRESETS[0].parent.parent
+    source = tmp_path / "source"  # a copy, so that the build writes nothing into the checkout
+    source.mkdir()
+    for name in ("setup.py", "setup.cfg", "pyproject.toml", "MANIFEST.in", "README.md"):
+        shutil.copy(root / name, source / name)
+    for folder in ("pluralign", "models"):
+        shutil.copytree(root / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    build = ("from setuptools import build_meta as b; import sys; "
+             "print(getattr(b, 'build_' + sys.argv[1])(sys.argv[2]))")
+    subprocess.run([sys.executable, "-c", build, "sdist", str(tmp_path)], cwd=source, check=True,
+                   capture_output=True)
+    sdist = next(tmp_path.glob("pluralign-*.tar.gz"))
+    with tarfile.open(sdist) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="data")
+        in_sdist = {Path(n).name for n in archive.getnames() if "/models/" in n and n.endswith(".yaml")}
+    assert in_sdist == {p.name for p in PRESETS}
+    unpacked = next((tmp_path / "unpacked").iterdir())
+    subprocess.run([sys.executable, "-c", build, "wheel", str(tmp_path)], cwd=unpacked, check=True,
+                   capture_output=True)  # the wheel as pip builds it from the sdist
+    with zipfile.ZipFile(next(tmp_path.glob("pluralign-*.whl"))) as wheel:
+        for path in PRESETS:
+            assert wheel.read(f"pluralign/presets/{path.name}") == path.read_bytes()
