@@ -36,7 +36,9 @@ def load_config(path: str | Path, method: str) -> dict[str, Any]:
     """Constructor arguments from a YAML preset; an unknown key is an error naming the file and key."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
+        shipped = next((d / path.name for d in (INSTALLED_PRESETS, CHECKOUT_PRESETS) if (d / path.name).exists()), None)
+        hint = f" (the shipped {shipped.stem} preset is {shipped}; fit reads it without --config)" if shipped else ""
+        raise ConfigError(f"{path}: no such config file{hint}")
     try:
         config = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:

@@ -164,6 +164,24 @@ def test_help_for_every_subcommand(capsys):
     assert all(name in helps["data convert"] for name in ADAPTERS)
 
 
+def test_version_and_python_dash_m(capsys):
+    import subprocess
+    import sys
+
+    from pluralign import __version__
+    from pluralign.provenance import git_commit
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out.strip()
+    commit = git_commit()
+    assert printed == f"pluralign {__version__}" + (f" ({commit[:12]}{'+dirty' if '+dirty' in commit else ''})"
+                                                     if commit else "")
+    result = subprocess.run([sys.executable, "-m", "pluralign", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.startswith("usage: pluralign")
+
+
 def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, vpl_run, capsys):
     rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
     context = [r for r in rows if r.get("role") == "context"]
@@ -264,7 +282,13 @@ def test_rank_best_of_n_for_a_user(tmp_path, capsys):
         out = tmp_path / "x.jsonl"
         assert main([*rank, "--out", str(out), *extra]) == 2
         assert message in capsys.readouterr().err and not out.exists()
-
+    write_jsonl(tmp_path / "new.jsonl", [{"prompt": prompt, "responses": texts[:2], "user_id": users[0]},
+                                         {"prompt": prompt, "responses": texts[:2], "user_id": "zzz"}])
+    assert main(["rank", "--run", str(run), "--candidates", str(tmp_path / "new.jsonl"), "--out",
+                 str(tmp_path / "x.jsonl")]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        f"{tmp_path / 'new.jsonl'}, record 2: user_id 'zzz' is not a user of {run}; rank a new user's records with "
+        "--pairs FILE of their labelled pairs")
 
 
 def test_demo_runs_on_the_shipped_data(tmp_path, capsys):

@@ -127,7 +127,8 @@ def test_resume_from_a_checkpoint_that_does_not_fit(data_dir, vpl_run, tmp_path,
     last = run / "checkpoints" / "last.ckpt"
     weights = (run / "model.safetensors").read_bytes()
     assert _fit(data_dir, run, "bt", 1, "--resume") == 2
-    assert _one_line(capsys) == f"--resume: {last} is at epoch 2, past --set epochs=1"
+    assert _one_line(capsys) == (f"--resume: {last} is at epoch 2, past this fit's epochs=1 (the preset's or "
+                                 "--set's; train on with --set epochs=N, N > 2)")
     shutil.copy(vpl_run / "checkpoints" / "last.ckpt", last)
     assert _fit(data_dir, run, "bt", 3, "--resume") == 2
     assert _one_line(capsys).startswith(f"--resume: {last} is not a checkpoint of this model (")

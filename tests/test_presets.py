@@ -68,6 +68,10 @@ def test_an_installed_package_reads_its_own_presets(tmp_path, monkeypatch):
     assert config.preset("pal-a") == {"k": 5}  # the package's copy, not the checkout's models/
     monkeypatch.setattr(config, "INSTALLED_PRESETS", tmp_path / "absent")
     assert config.preset("pal-a") == load_config(PRESETS[0].parent / "pal-a.yaml", "pal-a")  # a checkout
+    with pytest.raises(ConfigError) as err:  # installed, the README's `--config models/vpl.yaml` is not there
+        config.load_config(tmp_path / "models" / "pal-a.yaml", "pal-a")
+    assert str(err.value) == (f"{tmp_path / 'models' / 'pal-a.yaml'}: no such config file (the shipped pal-a preset "
+                              f"is {config.CHECKOUT_PRESETS / 'pal-a.yaml'}; fit reads it without --config)")
     monkeypatch.setattr(config, "CHECKOUT_PRESETS", tmp_path / "absent too")
     with pytest.raises(ConfigError, match="no presets found"):
         config.preset("pal-a")

@@ -49,10 +49,28 @@ def _command(commands, name: str, function) -> argparse.ArgumentParser:
                                parents=[DEBUG])
 
 
+class _Version(argparse.Action):
+    """``--version``: the version, and the git commit where pluralign runs from a checkout (``+dirty`` with
+    changes); asked for only when printed, since it runs git."""
+
+    def __init__(self, option_strings, dest, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from pluralign import __version__
+        from pluralign.provenance import git_commit
+
+        commit = git_commit()
+        dirty = "+dirty" if commit and commit.endswith("+dirty") else ""
+        print(f"pluralign {__version__}" + (f" ({commit[:12]}{dirty})" if commit else ""))
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pluralign", description=DESCRIPTION, epilog=WORKFLOW,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action=_Version, help="print the version (and git commit) and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = commands.add_parser("data", help="benchmarks and dataset adapters", description="Benchmarks and "
@@ -88,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("method", help="bt, pal-a, pal-b, vpl, micro, gpm or maxmin")
     p.add_argument("--data", required=True, help="a JSONL/CSV/Parquet file, or a folder with train.jsonl")
     p.add_argument("--out", required=True, help="the run's folder: config, weights, fit statistics")
-    p.add_argument("--config", help="YAML preset of constructor arguments (default: the shipped models/METHOD.yaml)")
+    p.add_argument("--config", help="YAML file of constructor arguments (default: the shipped preset of METHOD, "
+                   "models/METHOD.yaml in a checkout)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one constructor argument, e.g. --set epochs=5")
     p.add_argument("--accelerator", default="cpu", help="Lightning accelerator: cpu, gpu, auto, ...")

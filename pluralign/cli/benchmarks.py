@@ -75,12 +75,14 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     shipped = Path(__file__).resolve().parents[2] / "data" / DEFAULT_DEMO_DATA
     if (shipped / "train.jsonl").exists():
         datasets = {DEFAULT_DEMO_DATA: (read_preferences(shipped, "train"), read_preferences(shipped, "test"))}
+        source = str(shipped)
     else:  # an installed package without the checkout: build the same data (deterministic)
         datasets = {DEFAULT_DEMO_DATA: benchmark_data(DEFAULT_DEMO_DATA, 0)}
+        source = f"built: pluralign data build {DEFAULT_DEMO_DATA} --seed 0 (no data/ beside the package)"
     # the shipped rows are the seed-0 build: its generator's prior gives their Bayes few-shot ceiling
     prior = build_benchmark(DEFAULT_DEMO_DATA, seed=0).prior
     ceiling = bayes_few_shot(prior, datasets[DEFAULT_DEMO_DATA][1].rows)
-    write_run_record(out, "demo", methods=list(methods or METHODS), data=str(shipped))
+    write_run_record(out, "demo", methods=list(methods or METHODS), data=source)
     run_bench(list(methods or METHODS), datasets, out, ceilings={DEFAULT_DEMO_DATA: ceiling})
     print((Path(out) / "results.md").read_text())
     print(f"plots: {out}/few_shot.png and {out}/gaps.png, table: {out}/results.md, all figures: {out}/results.json, "

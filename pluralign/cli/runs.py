@@ -269,6 +269,13 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     columns = {}
     if user is None and pairs is None and any("user_id" in r for r in records):
         columns["user_id"] = [r.get("user_id") for r in records for _ in r["responses"]]  # each record's own user
+        unknown = [(i, r["user_id"]) for i, r in enumerate(records, 1)
+                   if model.uses_user_ids and r.get("user_id") is not None and r["user_id"] not in model.user_ids_]
+        if unknown:
+            i, user_id = unknown[0]
+            more = f" ({len(unknown)} records in all)" if len(unknown) > 1 else ""
+            raise ValueError(f"{candidates}, record {i}: user_id {user_id!r} is not a user of {run}{more}; rank a new "
+                             "user's records with --pairs FILE of their labelled pairs")
     rewards = score([r["prompt"] for r in records for _ in r["responses"]],
                     [response for r in records for response in r["responses"]], **columns)
     ranked, start = [], 0

@@ -201,8 +201,10 @@ def warn_duplicates(rows: Sequence[dict], source: str = "<data>", lines: Sequenc
             example = example if repeats > 1 else (i, earlier)
     if repeats:
         at = (lambda j: f"line {lines[j]}") if lines else (lambda j: f"row {j + 1}")
-        LOG.log(logging.WARNING if repeats > 0.01 * len(rows) else logging.DEBUG, "%s: %d duplicated row(s) (same user_id, prompt, chosen and rejected), kept; the first is %s, "
-                    "a repeat of %s", source, repeats, at(example[0]), at(example[1]))
+        LOG.log(logging.WARNING if repeats > 0.01 * len(rows) else logging.DEBUG,
+                "%s: %d repeated row(s) (%.1f%%; same user_id, prompt, chosen and rejected), kept as repeated "
+                "judgements; the first is %s, a repeat of %s (drop them if they are copies)", source, repeats,
+                100 * repeats / len(rows), at(example[0]), at(example[1]))
     return repeats
 
 

@@ -196,8 +196,8 @@ def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, da
                 if active:
                     by_method[method][GIVEN_HITS] = unseen_hits(model, test)
         if unsaved := [m for m in by_method if m not in saved_models]:
-            log.warning("bench: the kept cells of %s (%s) have no saved model (--save-runs), so they stay out of "
-                        "the paired table", name, ", ".join(unsaved))
+            log.warning("bench: the kept cells of %s, seed %d (%s) have no saved model (--save-runs), so they stay "
+                        "out of the paired table", name, seed, ", ".join(unsaved))
     return {name: by_method for name, by_method in kept.items() if by_method}
 
 
@@ -347,6 +347,9 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     overrides = overrides or {}
     options = {"context": context, **(data_options or {})}
     seed_dirs = {seeds[0]: out_dir} if len(seeds) == 1 else {seed: out_dir / f"seed-{seed}" for seed in seeds}
+    if stale := sorted(d.name for d in out_dir.glob("seed-*") if d.is_dir() and d not in seed_dirs.values()):
+        log.warning("bench: %s in %s %s from an earlier bench (not among these seeds), left as it was",
+                    ", ".join(stale), out_dir, "is" if len(stale) == 1 else "are")
     done = ({seed: finished_cells(seed_dirs[seed], benchmarks, seed, options, save_runs, active) for seed in seeds}
             if resume else {})
     for seed, kept in done.items():

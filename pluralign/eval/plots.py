@@ -32,7 +32,7 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.6 * rows + legend_height), squeeze=False)
     colours = {m: f"C{i % 10}" for i, m in enumerate(methods)}
     for ax, bench in zip(axes.flat, benchmarks):
-        oracle = None
+        oracle, last_k = None, 16
         for method, report in results[bench].items():
             unseen = report.get("unseen") or {}
             if unseen:
@@ -40,6 +40,7 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path
                 style = (dict(color="black", linewidth=2) if method == CEILING
                          else dict(marker="o", color=colours[method]))
                 ax.plot(ks, [unseen[str(k)]["accuracy"] for k in ks], label=method, **style)
+                last_k = max(last_k, ks[-1])
                 oracle = oracle or [unseen[str(k)].get("oracle_accuracy") for k in ks]
             elif "accuracy" in report.get("seen", {}):
                 ax.axhline(report["seen"]["accuracy"], linestyle=":", color=colours.get(method, "grey"),
@@ -49,6 +50,7 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xticks([0, 1, 2, 4, 8, 16])
         ax.set_xticklabels(["0", "1", "2", "4", "8", "16"])
+        ax.set_xlim(-0.4, 1.35 * last_k)  # the margins symlog's autoscale leaves are too thin for the last marker
         ax.set_title(bench)
         ax.set_xlabel("context pairs of the new user (k)")
         ax.set_ylabel("accuracy on query pairs")

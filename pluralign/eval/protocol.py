@@ -180,23 +180,23 @@ def summary_lines(report: dict) -> list[str]:
     users, where known)."""
     def line(label: str, m: dict) -> str:
         if "accuracy" not in m:
-            return f"{label:<24} {m.get('n', 0):>6}  no rows"
+            return f"{label:<{width}} {m.get('n', 0):>6}  no rows"
         oracle = f"{m['oracle_accuracy']:.3f}" if "oracle_accuracy" in m else "–"
         gap = f"{100 * m['gap_to_oracle']:.1f}" if "gap_to_oracle" in m else "–"
         if "gap_to_oracle_se" in m:
             gap += f" ± {196 * m['gap_to_oracle_se']:.1f}"
         ece = f"{m['calibration_error']:.3f}" if "calibration_error" in m else "–"
-        return f"{label:<24} {m['n']:>6}  {m['accuracy']:<8.3f} {ece:<5}  {oracle:<6}  {gap}"
+        return f"{label:<{width}} {m['n']:>6}  {m['accuracy']:<8.3f} {ece:<5}  {oracle:<6}  {gap}"
 
     worst = report.get("worst_group", {}).get("group")
-    header = f"{'':<24} {'rows':>6}  {'accuracy':<8} {'ECE':<5}  {'oracle':<6}  gap, points (± 95%)"
-    lines = [header, line("seen users", report["seen"]), line("  controversial pairs", report["controversial"])]
+    rows = [("seen users", report["seen"]), ("  controversial pairs", report["controversial"])]
     if len(report.get("groups", {})) > 1:
-        lines += [line(f"  group {g}" + (" (worst)" if g == worst else ""), m) for g, m in report["groups"].items()]
+        rows += [(f"  group {g}" + (" (worst)" if g == worst else ""), m) for g, m in report["groups"].items()]
     asked = " chosen" if report.get("questions") == "chosen" else ""
-    lines += [line(f"unseen users, {k}{asked} shot{'' if k == '1' else 's'}", m)
-              for k, m in report.get("unseen", {}).items()]
-    return lines + diagnostic_lines(report.get("fit", {}))
+    rows += [(f"unseen users, {k}{asked} shot{'' if k == '1' else 's'}", m) for k, m in report.get("unseen", {}).items()]
+    width = max(24, *(len(label) for label, _ in rows))  # long group names and "chosen shots" stay aligned
+    header = f"{'':<{width}} {'rows':>6}  {'accuracy':<8} {'ECE':<5}  {'oracle':<6}  gap, points (± 95%)"
+    return [header, *(line(label, m) for label, m in rows)] + diagnostic_lines(report.get("fit", {}))
 
 
 def diagnostic_lines(fit_stats: dict) -> list[str]:

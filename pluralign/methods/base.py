@@ -50,7 +50,8 @@ CENTER_PREFIX = "feature_center::"  # saved FeatureCenter buffers: no module nam
 
 @dataclass
 class UserVector:
-    """A user as the method sees them: a vector (and its variance where the method has one)."""
+    """A user as the method sees them: ``mean``, the vector predictions use (and its variance where the method
+    has one); ``extra`` holds what else the method inferred, such as VPL's encoder mean before its readout."""
 
     mean: torch.Tensor
     variance: torch.Tensor | None = None
@@ -302,6 +303,7 @@ class PreferenceModel:
             self.network_ = self.build_network(*self.dims_, len(self.user_ids_))
             start = time.perf_counter()
             self.fit_rows_ = data  # the rows themselves, for training that needs their text (fine-tuning)
+            self.resumed_epochs_ = 0  # epochs a --resume checkpoint had already trained: not run, not timed
             options.clear_checkpoints()  # a fresh fit: no earlier fit's last.ckpt for a later --resume to load
             try:
                 self.fit_features(features, val_features, options)
@@ -311,14 +313,15 @@ class PreferenceModel:
                 del self.fit_rows_
             seconds = time.perf_counter() - start
         self.network_.cpu().eval()
-        finetune_epochs = self.finetune_epochs if self.finetune_layers else 0
+        # the epochs fit_seconds covers: fine-tuning's included, those a --resume checkpoint had already run not
+        epochs = self.epochs + (self.finetune_epochs if self.finetune_layers else 0) - self.resumed_epochs_
         self.fit_stats_ = {
             "n_pairs": len(features),
             "n_users": len(self.user_ids_),
-            "epochs": self.epochs + finetune_epochs,  # fine-tuning epochs count: fit_seconds includes them
+            "epochs": epochs,
             "embed_seconds": round(embed_seconds, 3),
             "fit_seconds": round(seconds, 3),
-            "pairs_per_second": round(len(features) * (self.epochs + finetune_epochs) / max(seconds, 1e-9), 1),
+            "pairs_per_second": round(len(features) * epochs / max(seconds, 1e-9), 1),
             **memory.stats(),
         }
         return self
@@ -345,6 +348,8 @@ class PreferenceModel:
                 check_resume(resume_from, module, epochs, name)
             trainer.fit(module, loader(features, True), None if val_features is None else loader(val_features, False),
                         ckpt_path=resume_from)
+            if resume_from:
+                self.resumed_epochs_ = getattr(self, "resumed_epochs_", 0) + epochs - module.epochs_trained
         self.is_global_zero_ = trainer.is_global_zero
         return trainer
 

@@ -17,6 +17,7 @@ class ObjectiveModule(L.LightningModule):
         self.objective = objective
         self.lr = lr
         self.weight_decay = weight_decay
+        self.epochs_trained = 0  # in this run: fewer than max_epochs where --resume starts from a checkpoint
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         out = self.objective(batch)
@@ -41,6 +42,9 @@ class ObjectiveModule(L.LightningModule):
         hook = getattr(self.objective, "on_epoch_start", None)
         if hook is not None:
             hook(self.current_epoch, self.trainer.max_epochs)
+
+    def on_train_epoch_end(self) -> None:
+        self.epochs_trained += 1
 
     def configure_optimizers(self):
         params = [p for p in self.objective.parameters() if p.requires_grad]

@@ -130,8 +130,9 @@ def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str 
                          f"{problems[0]}{more}); fit without --resume to start over")
     epoch = checkpoint.get("epoch")
     if isinstance(epoch, int) and epoch > max_epochs:
-        option = {"fit": "--set epochs", "finetune": "--set finetune_epochs"}.get(name)
-        past = f"{option}={max_epochs}" if option else f"the {max_epochs} epochs of its stage {name!r}"
+        option = {"fit": "epochs", "finetune": "finetune_epochs"}.get(name)
+        past = (f"this fit's {option}={max_epochs} (the preset's or --set's; train on with --set {option}=N, "
+                f"N > {epoch})") if option else f"the {max_epochs} epochs of its stage {name!r}"
         raise ValueError(f"--resume: {path} is at epoch {epoch}, past {past}")
 
 

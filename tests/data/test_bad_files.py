@@ -227,8 +227,9 @@ def test_duplicated_rows_are_counted_in_one_warning(tmp_path, caplog):
         data = read_preferences(tmp_path / "d.jsonl")
     assert len(data) == 6  # kept: real data has repeats
     (record,) = caplog.records
-    assert record.getMessage() == (f"{tmp_path / 'd.jsonl'}: 3 duplicated row(s) (same user_id, prompt, chosen and "
-                                   "rejected), kept; the first is line 3, a repeat of line 1")
+    assert record.getMessage() == (f"{tmp_path / 'd.jsonl'}: 3 repeated row(s) (50.0%; same user_id, prompt, chosen "
+                                   "and rejected), kept as repeated judgements; the first is line 3, a repeat of line "
+                                   "1 (drop them if they are copies)")
     caplog.clear()
     write_jsonl(tmp_path / "once.jsonl", ROWS)
     with caplog.at_level(logging.WARNING, logger="pluralign.data"):
@@ -239,7 +240,7 @@ def test_duplicated_rows_are_counted_in_one_warning(tmp_path, caplog):
     write_jsonl(tmp_path / "many.jsonl", many)
     with caplog.at_level(logging.DEBUG, logger="pluralign.data"):
         read_preferences(tmp_path / "many.jsonl")
-    assert [r.levelno for r in caplog.records] == [logging.DEBUG] and "1 duplicated row(s)" in caplog.text
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG] and "1 repeated row(s)" in caplog.text
 
 
 # ------------------------------------------------------------------------------------------ CSV, more

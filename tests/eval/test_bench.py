@@ -42,10 +42,14 @@ def test_gap_interval_over_seeds_and_its_table():
     assert gap_table({"bench": {"bt": report(0.8, "a", 0.7)}}) == ""  # no standard error, no table
 
 
-def test_bench_over_two_seeds(tmp_path, capsys):
+def test_bench_over_two_seeds(tmp_path, capsys, caplog):
     out = tmp_path / "bench"
-    assert main(["bench", "--methods", "bt", "--benchmarks", "ideal-points", "--seeds", "0", "1",
-                 "--out", str(out)]) == 0
+    (out / "seed-7").mkdir(parents=True)  # an earlier bench's: named, not deleted
+    with caplog.at_level("WARNING", logger="pluralign.bench"):
+        assert main(["bench", "--methods", "bt", "--benchmarks", "ideal-points", "--seeds", "0", "1",
+                     "--out", str(out)]) == 0
+    assert f"bench: seed-7 in {out} is from an earlier bench (not among these seeds), left as it was" in caplog.text
+    assert (out / "seed-7").is_dir()
     runs = json.loads((out / "results.json").read_text())
     assert runs["seeds"] == [0, 1] and set(runs["runs"]) == {"0", "1"}
     seen = [runs["runs"][s]["ideal-points"]["bt"]["seen"]["accuracy"] for s in ("0", "1")]

@@ -116,6 +116,9 @@ def test_summary_lines_by_hand():
     assert lines[3].split() == ["group", "a", "20", "0.900", "–", "–", "–"]
     assert lines[4].split() == ["group", "b", "(worst)", "20", "0.700", "–", "–", "–"]
     assert lines[5].split() == ["unseen", "users,", "1", "shot", "10", "0.600", "–", "0.900", "30.0", "±", "19.6"]
+    chosen = summary_lines({**report, "questions": "chosen", "unseen": {"16": report["unseen"]["1"]}})
+    assert chosen[5].startswith("unseen users, 16 chosen shots     10  0.600")  # longer labels: columns widen
+    assert {line.index("rows") for line in chosen[:1]} == {len("unseen users, 16 chosen shots") + 3}
 
 
 def test_diagnostic_lines_by_hand():

@@ -47,6 +47,9 @@ def test_resume_continues_from_last_checkpoint(data, tmp_path):
     BradleyTerry(epochs=2, hidden=[8]).fit(rows, out_dir=str(tmp_path), progress=False)
     resumed = BradleyTerry(epochs=4, hidden=[8]).fit(rows, out_dir=str(tmp_path), resume=True, progress=False)
     assert resumed.fit_stats_["n_pairs"] == len(rows)
+    assert resumed.fit_stats_["epochs"] == 2  # the epochs this fit ran and timed: pairs/s counts these only
+    seconds = resumed.fit_stats_["fit_seconds"]  # rounded to the millisecond
+    assert 2 * len(rows) / (seconds + 5e-4) <= resumed.fit_stats_["pairs_per_second"] <= 2 * len(rows) / (seconds - 5e-4)
 
     def logged_epochs(version: str) -> list[int]:
         lines = (tmp_path / "logs" / version / "metrics.csv").read_text().splitlines()

@@ -1,0 +1,7 @@
+"""``python -m pluralign``: the ``pluralign`` command."""
+
+import sys
+
+from pluralign.cli import main
+
+sys.exit(main())
