@@ -90,6 +90,7 @@ class TunedBackbone(nn.Module):
         else:
             self.blocks[self.first_trainable:].requires_grad_(True)
         self.pooling, self.max_length, self.normalize, self.chunk_size = pooling, max_length, normalize, chunk_size
+        self.lora_rank = lora_rank
         self.prefix_cache_mb = prefix_cache_mb
         # token ids -> the frozen layers' output [T, D] and, for layer-mean, their token means [first_trainable, D]
         self._prefix: dict[bytes, tuple[torch.Tensor, torch.Tensor | None]] = {}
@@ -273,6 +274,17 @@ class TunedBackbone(nn.Module):
                 log.info("%s: its layers cannot be skipped, so the frozen ones run every step (slower, same result)",
                          type(self.encoder).__name__)
         return self._prefix_ok
+
+    def frozen_state(self) -> dict[str, torch.Tensor]:
+        """The state entries training never changes, by name: every weight and buffer of the backbone but the
+        top layers' (in full), or but the LoRA adapters. A saved run leaves them out and reloads them from the
+        backbone's own files (:mod:`pluralign.methods.run_files`)."""
+        if self.lora_rank:
+            trained = {id(p) for block in self.blocks[self.first_trainable:] for name, p in block.named_parameters()
+                       if name.rsplit(".", 1)[-1] in ("lora_a", "lora_b")}
+        else:
+            trained = {id(p) for p in self.blocks[self.first_trainable:].parameters()}
+        return {name: tensor for name, tensor in self.state_dict(keep_vars=True).items() if id(tensor) not in trained}
 
     def train(self, mode: bool = True) -> "TunedBackbone":
         """Dropout only in the trainable layers: the frozen ones act as the fixed feature extractor they are

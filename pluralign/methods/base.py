@@ -38,7 +38,7 @@ from pluralign.data.features import FeatureCenter, PairDataset, PairFeatures, fe
 from pluralign.data.readers import read_preferences
 from pluralign.io import atomic_path, write_json
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
-from pluralign.methods.run_files import check_weights, read_run_config
+from pluralign.methods.run_files import check_frozen, check_weights, fingerprint, frozen_weights, read_run_config
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.provenance import environment
 from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer, check_resume, quiet_lightning
@@ -489,7 +489,8 @@ class PreferenceModel:
         network = self.check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+        frozen = frozen_weights(network)  # a tuned backbone's untouched weights: its own files hold them
+        state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items() if k not in frozen}
         if self.feature_center_ is not None:  # beside the network's weights, under a prefix they cannot have
             state.update({f"{CENTER_PREFIX}{k}": v.contiguous() for k, v in self.feature_center_.state_dict().items()})
         with atomic_path(directory / "model.safetensors") as tmp:
@@ -501,6 +502,7 @@ class PreferenceModel:
             "user_ids": self.user_ids_,
             "uses_embeddings": self.uses_embeddings_,
             "fit": self.fit_stats_,
+            **({"frozen_backbone": {"tensors": len(frozen), "sha256": fingerprint(frozen)}} if frozen else {}),
             "environment": environment(),  # what produced these weights: code, libraries, machine
         })
 
@@ -543,7 +545,12 @@ class PreferenceModel:
         except TypeError:
             raise ValueError(f"{weights}: unexpected feature-center tensors {', '.join(sorted(center))}") from None
         model.network_ = model.restore_network(*model.dims_, len(model.user_ids_))
-        check_weights(model.network_.state_dict(), state, config_path, klass.name)
-        model.network_.load_state_dict(state)
+        expected = model.network_.state_dict()
+        if "frozen_backbone" in saved:  # saved without the backbone's frozen weights: the backbone's files hold them
+            frozen = frozen_weights(model.network_)
+            check_frozen(frozen, saved["frozen_backbone"], config_path, model.backbone or DEFAULT_BACKBONE)
+            expected = {k: v for k, v in expected.items() if k not in frozen}
+        check_weights(expected, state, config_path, klass.name)
+        model.network_.load_state_dict(state, strict="frozen_backbone" not in saved)  # keys checked just above
         model.network_.eval()
         return model

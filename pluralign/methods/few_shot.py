@@ -43,6 +43,7 @@ def fit_user_vector(
     init = init.detach()  # the prior's centre is a constant, never part of the graph
     free = init.clone().requires_grad_(True)
     optimizer = torch.optim.Adam([free], lr=lr)
+    trainable = [p for p in network.parameters() if p.requires_grad]
     network.requires_grad_(False)
     try:
         for _ in range(steps):
@@ -53,7 +54,8 @@ def fit_user_vector(
             loss.backward()
             optimizer.step()
     finally:
-        network.requires_grad_(True)
+        for parameter in trainable:  # as they were: a frozen part stays frozen
+            parameter.requires_grad_(True)
     return free.detach()
 
 

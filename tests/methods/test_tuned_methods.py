@@ -43,6 +43,9 @@ def test_every_method_fine_tunes_saves_and_adapts(method, pets_text, pretrained_
     assert changed == {"5"}  # the method's own objective reached the top layer, and nothing below it
 
     model.save_pretrained(tmp_path)
+    saved = safe_open_keys(tmp_path / "model.safetensors")  # the top layer and the head; the frozen rest is the
+    assert {n.split(".")[4] for n in saved if n.startswith("backbone.encoder.encoder.layer.")} == {"5"}  # backbone's
+    assert not any(n.startswith("backbone.encoder.embeddings.") for n in saved)
     loaded = PreferenceModel.from_pretrained(tmp_path)
     context = [r for r in test.rows if r.get("role") == "context"][:4]
     columns = (test.column("prompt"), test.column("chosen"), test.column("rejected"))
@@ -52,6 +55,39 @@ def test_every_method_fine_tunes_saves_and_adapts(method, pets_text, pretrained_
         assert expected.isfinite().all()
     vector = model.infer_user(context)
     assert vector.n_pairs == 4 and vector.mean.shape == (model.network_.user_dim,)
+
+
+def safe_open_keys(path) -> set[str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as weights:
+        return set(weights.keys())
+
+
+def test_a_large_run_reloads_its_frozen_weights_only_from_the_backbone_it_was_tuned_on(pets_text, tmp_path):
+    from safetensors.torch import save_file
+
+    from pluralign.methods.run_files import fingerprint
+
+    train, test = pets_text
+    model = METHODS["bt"](epochs=1, lr=0.01, batch_size=16, **TINY["bt"], **LARGE).fit(train, progress=False)
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    frozen = model.network_.backbone.frozen_state()
+    assert config["frozen_backbone"] == {"tensors": len(frozen), "sha256": fingerprint(
+        {f"backbone.{n}": t for n, t in frozen.items()})}
+    columns = (test.column("prompt"), test.column("chosen"), test.column("rejected"))
+    # a run saved before 2026-11-27 held every weight: it loads as it did
+    save_file({k: v.contiguous() for k, v in model.network_.state_dict().items()}, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "frozen_backbone"}))
+    assert torch.equal(model.prefer_proba(*columns), PreferenceModel.from_pretrained(tmp_path).prefer_proba(*columns))
+    model.save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "frozen_backbone": {"sha256": "0" * 64}}))
+    with pytest.raises(ValueError) as err:  # another backbone (or other files) under the same name
+        PreferenceModel.from_pretrained(tmp_path)
+    assert str(err.value) == (f"{tmp_path / 'config.json'}: the backbone all-MiniLM-L6-v2 is not the "
+                              f"one this run was fine-tuned on (its frozen weights hash to "
+                              f"{config['frozen_backbone']['sha256'][:12]}, the run recorded 000000000000)")
 
 
 def test_vpl_users_and_active_queries_come_from_the_tuned_encoder(pets_text):
@@ -76,6 +112,9 @@ def test_lora_adapters_train_save_and_load(pets_text, pretrained_layers, tmp_pat
     kept = [torch.equal(w, pretrained_layers[n.replace(".base.", ".")]) for n, w in weights.items() if "lora_" not in n]
     assert all(kept)  # the layers' own weights did not move
     model.save_pretrained(tmp_path)
+    saved = safe_open_keys(tmp_path / "model.safetensors")
+    assert {n for n in saved if n.startswith("backbone.")} == {f"backbone.encoder.{n}" for n in adapters}
+    assert (tmp_path / "model.safetensors").stat().st_size < 1_000_000  # adapters and head; 92 MB with the backbone
     loaded = PreferenceModel.from_pretrained(tmp_path)
     columns = (test.column("prompt"), test.column("chosen"), test.column("rejected"))
     assert torch.equal(model.prefer_proba(*columns), loaded.prefer_proba(*columns))
