@@ -204,8 +204,12 @@ def diagnostic_lines(fit_stats: dict) -> list[str]:
     specialization (the head that tracks each true attribute best), MaxMin's EM."""
     lines = []
     if collapse := fit_stats.get("collapse"):
+        state = "collapsed" if collapse["collapsed"] else "not collapsed"
+        if "decoder_spread" in collapse:  # runs saved before 2026-11-27 lack it
+            state += (", but the decoder ignores z" if collapse["decoder_ignores_z"] and not collapse["collapsed"]
+                      else "") + f"; users' P(a ≻ b) differ by {collapse['decoder_spread']:.3f} (sd)"
         lines.append(f"latent: {collapse['active_units_kl']} of {collapse['latent_dim']} units active, KL "
-                     f"{collapse['kl_total']:.2f} nats ({'collapsed' if collapse['collapsed'] else 'not collapsed'})")
+                     f"{collapse['kl_total']:.2f} nats ({state})")
     if heads := fit_stats.get("head_specialization"):
         best = [f"{a} → head {h} (r = {heads['correlation'][h][j]:+.2f})"
                 for j, (a, h) in enumerate(heads["best_head"].items())]

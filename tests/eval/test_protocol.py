@@ -124,12 +124,14 @@ def test_summary_lines_by_hand():
 def test_diagnostic_lines_by_hand():
     """Each method's own report of its fit, as `pluralign fit` and `pluralign eval` print it."""
     assert diagnostic_lines({"n_pairs": 10}) == []
-    collapse = {"active_units_kl": 3, "latent_dim": 8, "kl_total": 0.123, "collapsed": False}
+    collapse = {"active_units_kl": 3, "latent_dim": 8, "kl_total": 0.123, "collapsed": False, "decoder_spread": 0.004,
+                "decoder_ignores_z": True}
     heads = {"attributes": ["length", "sentiment"], "correlation": [[0.1, -0.7], [0.8, 0.0]],
              "best_head": {"length": 1, "sentiment": 0}}
     em = {"em_iterations": 1, "em_converged": True, "group_sizes": [10.0, 2.0], "bic": 1234.5}
     assert diagnostic_lines({"collapse": collapse, "head_specialization": heads, **em}) == [
-        "latent: 3 of 8 units active, KL 0.12 nats (not collapsed)",
+        "latent: 3 of 8 units active, KL 0.12 nats (not collapsed, but the decoder ignores z; users' P(a ≻ b) "
+        "differ by 0.004 (sd))",
         "heads: length → head 1 (r = +0.80), sentiment → head 0 (r = -0.70)",
         "EM: 1 iteration, converged; group sizes 10, 2; BIC 1,234.5"]
 

@@ -143,6 +143,13 @@ def test_collapse_diagnostic(fitted, data):
     assert stats["active_units_variance"] >= 1 and not stats["collapsed"]  # two opposed groups need z
     again = fitted.collapse_diagnostic(data[0])
     assert again["kl_per_dim"] == stats["kl_per_dim"]
+    assert stats["decoder_spread"] > 0.1 and not stats["decoder_ignores_z"]  # the groups' z flip predictions
+    deaf = copy.deepcopy(fitted)  # a decoder whose weights on z are 0 reads none of it, whatever the KL
+    with torch.no_grad():
+        deaf.network_.decoder[0].weight[:, -deaf.latent_dim:] = 0
+    blind = deaf.collapse_diagnostic(data[0])
+    assert blind["kl_total"] == again["kl_total"] and not blind["collapsed"]
+    assert blind["decoder_spread"] == 0 and blind["decoder_ignores_z"]
 
 
 def test_infer_user_is_one_encoder_pass(fitted, data):

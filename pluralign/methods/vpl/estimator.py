@@ -28,6 +28,8 @@ from pluralign.methods.vpl.network import VPLNetwork
 from pluralign.training import TrainerOptions
 
 ACTIVE_KL_NATS = 0.01  # a latent unit is "active" above this KL (or this variance of its posterior mean)
+SPREAD_PAIRS = 512  # pairs on which the decoder's use of z is measured (evenly spaced over the data)
+IGNORED_SPREAD = 0.01  # the decoder "ignores z" where users' P(a ≻ b) differ by less than this (sd)
 
 
 def training_user_readout(user_means: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -153,12 +155,18 @@ class VPL(PreferenceModel):
         return UserVector(mean, log_var.exp(), method=self.name)
 
     # ---- diagnostics ------------------------------------------------------------------------
+    @torch.no_grad()
     def _diagnose(self, features: PairFeatures) -> dict:
         mean, log_var = self._posteriors(features)
         users = torch.unique(features.user[features.user >= 0])
         mean, log_var = mean[users], log_var[users]
         kl = kl_to_prior(mean, log_var).mean(0)
         spread = mean.var(0, unbiased=False) if len(mean) > 1 else torch.zeros(self.latent_dim)
+        # the decoder's side of collapse: how much the users' z move its predictions (sd over users of P(a ≻ b),
+        # averaged over pairs); a latent can carry KL the decoder never reads
+        pairs = features[torch.linspace(0, len(features) - 1, min(SPREAD_PAIRS, len(features))).long()]
+        probs = torch.sigmoid(logits_per_user(self.head_network, pairs, mean))
+        decoder_spread = float(probs.std(0, unbiased=False).mean()) if len(mean) > 1 else 0.0
         return {
             "kl_per_dim": [round(v, 4) for v in kl.tolist()],
             "kl_total": round(float(kl.sum()), 4),
@@ -166,6 +174,8 @@ class VPL(PreferenceModel):
             "active_units_variance": int((spread > ACTIVE_KL_NATS).sum()),
             "latent_dim": self.latent_dim,
             "collapsed": bool((kl > ACTIVE_KL_NATS).sum() == 0 and (spread > ACTIVE_KL_NATS).sum() == 0),
+            "decoder_spread": round(decoder_spread, 4),
+            "decoder_ignores_z": decoder_spread < IGNORED_SPREAD,
         }
 
     def collapse_diagnostic(self, data: Any) -> dict:
