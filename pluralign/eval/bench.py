@@ -305,19 +305,27 @@ def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds:
     return {seed: in_order(seed, reports) for seed in seeds}
 
 
-def mean_over_seeds(runs: Sequence[Any]) -> Any:
+def mean_over_seeds(runs: Sequence[Any], shared_users: bool = False) -> Any:
     """Several seeds' reports (same structure) as one: numbers averaged, every ``accuracy`` with its
-    standard deviation across seeds beside it (``accuracy_sd``), labels (a worst group's name) the most
-    common one, keys that some seed lacks left out. A standard error (``gap_to_oracle_se``) becomes that of
-    the mean of independent seeds, √(Σ SE²) / n."""
+    standard deviation across seeds beside it (``accuracy_sd``, ddof 1), keys that some seed lacks left out.
+    The worst group is the one whose mean accuracy is lowest (not a mean over each seed's own worst).
+    A standard error (``gap_to_oracle_se``) becomes that of the mean: √(Σ SE²) / n where each seed draws its
+    own users (a synthetic benchmark); where the seeds share them (``shared_users``: a folder of data, whose
+    rows are the same under every seed) the mean of the SEs, since the seeds' errors then move together, and
+    dividing by √n would count the same users n times."""
     first = runs[0]
     if isinstance(first, dict):
         keys = [k for k in first if all(isinstance(r, dict) and k in r for r in runs)]
-        merged = {k: mean_over_seeds([r[k] for r in runs]) for k in keys}
+        merged = {k: mean_over_seeds([r[k] for r in runs], shared_users) for k in keys}
         if "accuracy" in merged and len(runs) > 1 and merged["accuracy"] is not None:
             merged["accuracy_sd"] = float(np.std([r["accuracy"] for r in runs], ddof=1))
         if merged.get("gap_to_oracle_se") is not None:
-            merged["gap_to_oracle_se"] = standard_error_of_mean([r["gap_to_oracle_se"] for r in runs])
+            errors = [r["gap_to_oracle_se"] for r in runs]
+            merged["gap_to_oracle_se"] = float(np.mean(errors)) if shared_users else standard_error_of_mean(errors)
+        groups = {g: m for g, m in (merged.get("groups") or {}).items() if m.get("accuracy") is not None}
+        if "worst_group" in merged and groups:
+            worst = min(groups, key=lambda g: groups[g]["accuracy"])
+            merged["worst_group"] = {"group": worst, **groups[worst]}
         return merged
     if any(r is None for r in runs):
         return None
@@ -376,13 +384,14 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     if len(seeds) == 1:
         return run(seeds[0], out_dir)
     runs = {seed: run(seed, seed_dirs[seed]) for seed in seeds}
-    mean = public({name: {m: mean_over_seeds([runs[s][name][m] for s in seeds]) for m in runs[seeds[0]][name]}
-                   for name in benchmarks})
+    folders = [name for name in benchmarks if name not in BENCHMARKS]  # their users are the same under every seed
+    mean = public({name: {m: mean_over_seeds([runs[s][name][m] for s in seeds], shared_users=name in folders)
+                          for m in runs[seeds[0]][name]} for name in benchmarks})
     described = {"seeds": list(seeds), "context": context, **({"data_options": data_options} if data_options else {}),
                  **({"questions": "chosen"} if active else {})}
     write_json(out_dir / "results.json", {**described, "mean": mean, "runs": {str(s): public(r) for s, r in runs.items()}})
-    note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} (benchmark and model seed alike).\n" + built
-    folders = [name for name in benchmarks if name not in BENCHMARKS]  # their users are the same under every seed
+    seeded = "benchmark and model seed alike" + ("; a folder's rows are the same under every seed" if folders else "")
+    note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} ({seeded}).\n" + built
     write_text(out_dir / "results.md", table(mean) + paired_table(runs, UNSEEN_HITS, folders)
                + gain_table(runs, UNSEEN_HITS, GIVEN_HITS, folders) + "\n" + note)
     plot_few_shot(mean, out_dir / "few_shot.png")

@@ -9,6 +9,7 @@ user vector. It needs no oracle, so it is the interval real data gets.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -82,13 +83,19 @@ def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_u
                     hit, users = pooled.setdefault(method, ([], []))
                     hit += report[key]["hit"]
                     users += [u if bench in shared_users else f"{seed}:{u}" for u in report[key]["user"]]
+        # compared on the rows most methods were scored on (a kept cell without its saved model lacks a seed's),
+        # so that one method with fewer rows can neither be the best nor drop the others
+        rows = Counter(tuple(users) for _, users in pooled.values())
+        common = list(max(rows, key=lambda r: (rows[r], len(r))))
+        elsewhere = [m for m, (_, users) in pooled.items() if users != common]
+        pooled = {m: (hit, users) for m, (hit, users) in pooled.items() if users == common}
         if len(pooled) < 2:
             continue
         best = max(pooled, key=lambda m: np.mean(pooled[m][0]))
         best_hits, best_users = np.asarray(pooled[best][0]), pooled[best][1]
-        columns[bench] = {best: "best"}
+        columns[bench] = {best: "best", **{m: "other rows" for m in elsewhere}}
         for method, (hit, users) in pooled.items():
-            if method != best and users == best_users:  # the same rows in the same order
+            if method != best:
                 d = paired_difference(np.asarray(hit), best_hits, users)
                 interval = f" ± {196 * d['difference_se']:.1f}" if "difference_se" in d else ""
                 columns[bench][method] = f"{100 * d['difference']:+.1f}{interval}"

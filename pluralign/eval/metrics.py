@@ -41,7 +41,9 @@ def calibration_error(p: np.ndarray, bins: int = 5) -> float:
     because a pair's orientation is arbitrary (the label is "chosen wins" by the contract); 0 is calibrated:
     of the pairs called at 80 %, 80 % go that way."""
     confidence = np.maximum(p, 1.0 - p)
-    which = np.minimum(((confidence - 0.5) * 2 * bins).astype(int), bins - 1)
+    # bins [lo, hi), the last closed; rounded first, so that an edge such as 0.6 (0.999... bins up in floating
+    # point) falls in the bin it starts, as 0.8 does
+    which = np.minimum(np.floor(np.round((confidence - 0.5) * 2 * bins, 9)).astype(int), bins - 1)
     correct = hits(p)
     error = 0.0
     for b in range(bins):

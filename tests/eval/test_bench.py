@@ -30,6 +30,15 @@ def test_mean_over_seeds_by_hand():
     assert row.endswith("| 2.0 | 100 | 512 (+41) |")  # fit s, pairs/s, peak MB (what the fit added)
 
 
+def test_the_worst_group_over_seeds_is_the_lowest_mean():
+    """Not the mean of each seed's own worst group under the most common name."""
+    accuracies = ((0.70, 0.80), (0.75, 0.50), (0.72, 0.80))  # groups A, B: A worst, B worst, A worst
+    runs = [{"groups": {"A": {"accuracy": a}, "B": {"accuracy": b}},
+             "worst_group": {"group": "A" if a < b else "B", "accuracy": min(a, b)}} for a, b in accuracies]
+    worst = mean_over_seeds(runs)["worst_group"]
+    assert worst["group"] == "B" and worst["accuracy"] == pytest.approx(0.70)  # A: 0.723; not "A: 0.64"
+
+
 def test_gap_interval_over_seeds_and_its_table():
     runs = [report(0.8, "a", 0.7), report(0.6, "a", 0.75)]
     for run, se in zip(runs, (0.03, 0.04)):
@@ -37,6 +46,8 @@ def test_gap_interval_over_seeds_and_its_table():
     merged = mean_over_seeds(runs)["unseen"]["8"]
     assert merged["gap_to_oracle"] == pytest.approx(0.075)
     assert merged["gap_to_oracle_se"] == pytest.approx(0.025)  # of the mean of two seeds: √(0.03² + 0.04²) / 2
+    # a folder's users are the same under every seed: their errors move together, no √n to divide by
+    assert mean_over_seeds(runs, shared_users=True)["unseen"]["8"]["gap_to_oracle_se"] == pytest.approx(0.035)
     text = gap_table({"bench": {"bt": {"unseen": {"8": merged}}, "gpm": {"unseen": {}}}})
     assert "| method | bench |" in text and "| bt | 7.5 ± 4.9 |" in text and "| gpm | – |" in text
     assert gap_table({"bench": {"bt": report(0.8, "a", 0.7)}}) == ""  # no standard error, no table

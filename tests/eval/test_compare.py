@@ -95,6 +95,17 @@ def test_paired_table_by_hand():
     assert paired_table({0: {"bench": {"m1": runs[0]["bench"]["m1"]}}}, "rows") == ""  # nothing to compare
 
 
+def test_paired_table_compares_on_the_rows_most_methods_have():
+    """A method scored on fewer rows (a kept cell without its saved model lacks a seed's) is left out: it can
+    neither be the best on rows of its own nor drop the methods that have them all."""
+    users = ["u1", "u1", "u2", "u3"]
+    runs = {s: {"bench": {"m1": {"rows": {"user": users, "hit": [1, 1, 1, 0]}},
+                          "m2": {"rows": {"user": users, "hit": [1, 0, 0, 0]}}}} for s in (0, 1)}
+    runs[0]["bench"]["lucky"] = {"rows": {"user": users, "hit": [1, 1, 1, 1]}}  # seed 0 only, all right
+    text = paired_table(runs, "rows")
+    assert "| m1 | best |" in text and "| m2 | -50.0 ± " in text and "| lucky | other rows |" in text
+
+
 def test_gain_table_by_hand():
     """Chosen minus given hits of one model: d = (0, 1, 1, 0) on users u1, u1, u2, u3: +50 points, SE as above;
     over two seeds the users are seed:user clusters, 8 rows."""

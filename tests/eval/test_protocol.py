@@ -23,6 +23,9 @@ def test_calibration_error_by_hand_and_on_calibrated_draws():
 
     # confidences .95, .95 (bin 4: both right) and .65, .65 (bin 1: one right): ½·|1 − .95| + ½·|.5 − .65|
     assert math.isclose(calibration_error(np.array([0.95, 0.95, 0.65, 0.35])), 0.5 * 0.05 + 0.5 * 0.15)
+    # a confidence on a bin's lower edge is in that bin, 0.6 as 0.8 (in float64 (0.6 − 0.5)·10 is 0.999...):
+    # 0.6 (right) and 0.65 (wrong) share bin [0.6, 0.7): |0.5 − 0.625|
+    assert math.isclose(calibration_error(np.array([0.6, 0.35])), 0.125)
     # labels drawn from the predicted probability, the pair written with the winner as "chosen": calibrated
     rng = np.random.default_rng(0)
     p = rng.uniform(size=20_000)
