@@ -107,3 +107,33 @@ def test_the_wheel_and_the_sdist_carry_every_preset(tmp_path):
     with zipfile.ZipFile(next(tmp_path.glob("pluralign-*.whl"))) as wheel:
         for path in PRESETS:
             assert wheel.read(f"pluralign/presets/{path.name}") == path.read_bytes()
+
+
+@pytest.mark.parametrize("method", ["bt", "micro", "gpm", "maxmin", "pal-a", "pal-b", "vpl"])
+def test_the_constructors_defaults_are_the_shipped_preset(method):
+    """`METHODS[m]()` in Python builds the model `pluralign fit m` builds and the README measures."""
+    from pluralign.config import preset
+    from pluralign.methods import METHODS
+
+    defaults = METHODS[method]().get_config()
+    for key, value in preset(method).items():
+        expected = list(value) if isinstance(value, list) else value
+        found = list(defaults[key]) if isinstance(defaults[key], (list, tuple)) else defaults[key]
+        assert found == pytest.approx(expected), f"{method}: {key}"
+
+
+def test_a_run_saved_before_an_argument_existed_loads_as_it_was_fitted(tmp_path):
+    import json
+
+    from conftest import two_group_rows
+    from pluralign.data import PreferenceSet
+    from pluralign.methods import PreferenceModel
+    from pluralign.methods.pal import PalA
+
+    train, _ = two_group_rows()
+    squared = PalA(distance="squared", k=2, epochs=2).fit(PreferenceSet.from_rows(train), progress=False)
+    squared.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["config"]["distance"]  # as written before 2026-11-27, when PAL-A had only the squared distance
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert PalA().distance == "euclidean" and PreferenceModel.from_pretrained(tmp_path).distance == "squared"

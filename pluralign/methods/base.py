@@ -85,6 +85,9 @@ class PreferenceModel:
 
     name: ClassVar[str] = ""
     uses_user_ids: ClassVar[bool] = True  # False: trains on pooled pairs (BT, MiCRo)
+    # arguments added after runs were saved, with the value those runs were fitted with: a saved config without
+    # one loads with it, not with a default that has since changed
+    saved_before: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -522,7 +525,7 @@ class PreferenceModel:
         if cls is not PreferenceModel and klass is not cls:
             raise ValueError(f"{config_path}: holds a {klass.__name__}, not a {cls.__name__}")
         try:
-            model = klass(**saved["config"])
+            model = klass(**{**klass.saved_before, **saved["config"]})
         except TypeError as err:  # an argument this method does not take
             raise ValueError(f"{config_path}: 'config' does not fit method {klass.name!r} ({err})") from None
         except ConfigError as err:

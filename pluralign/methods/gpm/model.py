@@ -99,11 +99,11 @@ class GPM(PreferenceModel):
     reweights_prior_points = True  # query_predictions: the same points for every context, reweighted
     few_shot_rules = ("map", "training-users")  # a gradient fit of w_u; the posterior over the training users' w
 
-    def __init__(self, n_blocks: int = 4, hidden: Sequence[int] = (256,), tau: float = 0.1,
+    def __init__(self, n_blocks: int = 4, hidden: Sequence[int] = (), tau: float = 0.1,
                  normalize: bool = True, prompt_gate: bool = False, personalize: bool = True,
                  dropout: float = 0.0, few_shot: str = "map", adapt_steps: int = 200, adapt_lr: float = 0.1,
-                 adapt_prior: float = 0.1, adapt_draws: int = 4000, **kwargs) -> None:
-        super().__init__(**kwargs)
+                 adapt_prior: float = 0.1, adapt_draws: int = 4000, lr: float = 0.01, **kwargs) -> None:
+        super().__init__(lr=lr, **kwargs)
         self.n_blocks, self.hidden, self.tau, self.normalize = n_blocks, list(hidden), tau, normalize
         self.prompt_gate, self.personalize, self.dropout = prompt_gate, personalize, dropout
         self.adapt_steps, self.adapt_lr, self.adapt_prior = adapt_steps, adapt_lr, adapt_prior

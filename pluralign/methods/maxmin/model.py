@@ -90,9 +90,10 @@ class MaxMin(MaxMinFitting, PreferenceModel):
     name = "maxmin"
     reweights_prior_points = True  # query_predictions: the same points for every context, reweighted
 
-    def __init__(self, n_groups: int = 2, hidden: Sequence[int] = (256,), dropout: float = 0.0, hard: bool = True,
-                 init: str = "gradient", em_iterations: int = 10, em_epochs: int = 10, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, n_groups: int = 2, hidden: Sequence[int] = (), dropout: float = 0.0, hard: bool = True,
+                 init: str = "gradient", em_iterations: int = 10, em_epochs: int = 10, lr: float = 0.01,
+                 **kwargs) -> None:
+        super().__init__(lr=lr, **kwargs)
         self.n_groups, self.hidden, self.dropout, self.hard, self.init = n_groups, list(hidden), dropout, hard, init
         self.em_iterations, self.em_epochs = em_iterations, em_epochs
         self.require(n_groups >= 1, "n_groups", "must be at least 1")

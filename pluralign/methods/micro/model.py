@@ -93,10 +93,10 @@ class MiCRo(PreferenceModel):
     reweights_prior_points = True  # query_predictions: the same points for every context, reweighted
     uses_user_ids = False
 
-    def __init__(self, n_heads: int = 4, hidden: Sequence[int] = (256,), dropout: float = 0.0,
+    def __init__(self, n_heads: int = 4, hidden: Sequence[int] = (), dropout: float = 0.0,
                  balance_weight: float = 0.01, adapt_steps: int = 200, adapt_lr: float = 0.1,
-                 adapt_prior: float = 0.1, adapt_draws: int = 4000, **kwargs) -> None:
-        super().__init__(**kwargs)
+                 adapt_prior: float = 0.1, adapt_draws: int = 4000, lr: float = 0.01, **kwargs) -> None:
+        super().__init__(lr=lr, **kwargs)
         self.n_heads, self.hidden, self.dropout, self.balance_weight = n_heads, list(hidden), dropout, balance_weight
         self.adapt_steps, self.adapt_lr, self.adapt_prior = adapt_steps, adapt_lr, adapt_prior
         self.adapt_draws = adapt_draws

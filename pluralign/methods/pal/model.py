@@ -100,11 +100,11 @@ class _Pal(PreferenceModel):
     few_shot_rules = ("map", "posterior-mean", "training-users")
     reweights_prior_points = True  # query_predictions: the same prior points for every context, reweighted
 
-    def __init__(self, k: int = 2, pref_dim: int = 32, hidden: Sequence[int] = (64,), dropout: float = 0.0,
+    def __init__(self, k: int = 3, pref_dim: int = 32, hidden: Sequence[int] = (), dropout: float = 0.0,
                  loss: str = "logistic", margin: float = 1.0, few_shot: str = "map", few_shot_steps: int = 60,
                  few_shot_lr: float = 0.2, few_shot_prior: float = 0.1, few_shot_draws: int = 4000,
-                 user_gain: float = 10.0, metric_reg: float = 0.0, **kwargs) -> None:
-        super().__init__(**kwargs)
+                 user_gain: float = 10.0, metric_reg: float = 3.0, epochs: int = 60, **kwargs) -> None:
+        super().__init__(epochs=epochs, **kwargs)
         self.k, self.pref_dim, self.hidden, self.dropout = k, pref_dim, list(hidden), dropout
         self.loss, self.margin, self.user_gain, self.metric_reg = loss, margin, user_gain, metric_reg
         self.few_shot, self.few_shot_draws = few_shot, few_shot_draws
@@ -164,8 +164,11 @@ class PalA(_Pal):
 
     name = "pal-a"
 
-    def __init__(self, init_scale: float = 1.0, distance: str = "squared", **kwargs) -> None:
-        super().__init__(**kwargs)
+    # a run saved before ``distance`` existed was fitted with the squared distance (pluralign.methods.base)
+    saved_before = {"distance": "squared"}
+
+    def __init__(self, init_scale: float = 1.0, distance: str = "euclidean", lr: float = 0.03, **kwargs) -> None:
+        super().__init__(lr=lr, **kwargs)
         self.init_scale, self.distance = init_scale, distance
         self.require(init_scale > 0, "init_scale", "must be positive")
         self.require(distance in PalANetwork.distances, "distance", f"must be one of {PalANetwork.distances}")
@@ -186,8 +189,8 @@ class PalB(_Pal):
 
     name = "pal-b"
 
-    def __init__(self, init_scale: float = 1 / 0.07, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, init_scale: float = 1 / 0.07, lr: float = 0.01, **kwargs) -> None:
+        super().__init__(lr=lr, **kwargs)
         self.init_scale = init_scale
         self.require(0 < init_scale <= 100, "init_scale", "must lie in (0, 100] (the paper clamps the scale at 100)")
 

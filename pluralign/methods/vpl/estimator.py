@@ -52,14 +52,15 @@ class VPL(PreferenceModel):
     name = "vpl"
     decoders = ("concat", "basis")  # the paper's MLP([x, y, z]); ours, linear in z (see network.py)
     readouts = ("mean", "training-users")  # the paper's posterior mean; ours, see training_user_readout
+    # a run saved before ``readout`` existed read out the posterior mean (pluralign.methods.base)
+    saved_before = {"readout": "mean"}
 
     def __init__(self, latent_dim: int = 8, hidden: Sequence[int] = (64, 64), encoder_hidden: Sequence[int] = (64,),
                  encoder_width: int = 64, kl_weight: float = 0.01, kl_cycle: int = 10, kl_ramp: float = 0.5,
                  kl_baseline: float = 0.1, context_min: int = 1, context_max: int = 16, context_per_pair: bool = False,
-                 normalize_z: bool = False, decoder: str = "concat", readout: str = "mean", active_samples: int = 64,
-                 **kwargs) -> None:
-        kwargs.setdefault("lr", 3e-3)
-        super().__init__(**kwargs)
+                 normalize_z: bool = False, decoder: str = "concat", readout: str = "training-users",
+                 active_samples: int = 64, lr: float = 3e-3, **kwargs) -> None:
+        super().__init__(lr=lr, **kwargs)
         self.latent_dim, self.hidden, self.encoder_hidden = latent_dim, list(hidden), list(encoder_hidden)
         self.encoder_width, self.normalize_z, self.active_samples = encoder_width, normalize_z, active_samples
         self.decoder, self.readout = decoder, readout
