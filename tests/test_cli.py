@@ -235,6 +235,9 @@ def test_data_build_takes_builder_options(tmp_path, capsys):
     assert main(["data", "build", "pets", "--out", str(tmp_path / "c"), "--set", "n_user=4"]) == 2
     assert "benchmark 'pets' has no option 'n_user'" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+    assert main(["data", "list"]) == 0  # every builder's options with their defaults, for an installed package too
+    listed = " ".join(capsys.readouterr().out.split())
+    assert "options: n_users=30, n_unseen_users=12, pairs_per_user=100," in listed and "balanced_splits=False" in listed
 
 
 def test_adapt_warns_when_the_pairs_are_several_users(data_dir, tmp_path, vpl_run, caplog):

@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", choices=["random", "survey"], default="random",
                    help="unseen users' context pairs: like any pair, or controversial only (VPL's survey protocol)")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
-                   help="a keyword of the benchmark's builder, e.g. --set n_users=64 (data/DATASHEET.md)")
+                   help="a keyword of the benchmark's builder, e.g. --set n_users=64 (all: pluralign data list)")
     p = _command(data, "convert", data_convert)
     p.add_argument("adapter", help="prism, tldr, psoups, ultrafeedback, personalllm or pickapic")
     p.add_argument("source", help="the dataset as downloaded: a file, or a folder saved by datasets")
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1,
                    help="fit this many (seed, benchmark, method) cells at once, one process and one thread each")
     p.add_argument("--data-set", dest="data_options", action="append", default=[], metavar="KEY=VALUE",
-                   help="a keyword of every benchmark's builder, e.g. n_unseen_users=48 (data/DATASHEET.md)")
+                   help="a keyword of every benchmark's builder, e.g. n_unseen_users=48 (all: pluralign data list)")
     p.add_argument("--save-runs", dest="save_runs", action="store_true",
                    help="save each fitted model to OUT/runs/BENCHMARK/METHOD, for pluralign compare")
     p.add_argument("--resume", action="store_true",

@@ -11,7 +11,7 @@ from typing import Sequence
 def data_list() -> None:
     """Print the synthetic benchmarks and the dataset adapters."""
     from pluralign.data.adapters import ADAPTERS
-    from pluralign.data.synthetic import BENCHMARKS
+    from pluralign.data.synthetic import BENCHMARKS, builder_options
 
     def summary(name: str, function) -> str:
         """The docstring's first paragraph (its own, else its module's), wrapped beside NAME."""
@@ -19,9 +19,11 @@ def data_list() -> None:
         text = " ".join(doc.strip().split("\n\n")[0].split()).removeprefix(f"``{name}``: ")
         return textwrap.fill(text, width=100, initial_indent=f"  {name:<20} ", subsequent_indent=" " * 23)
 
-    print("benchmarks (pluralign data build NAME --out DIR):")
+    print("benchmarks (pluralign data build NAME --out DIR [--set OPTION=VALUE]):")
     for name, build in BENCHMARKS.items():
         print(summary(name, build))
+        options = ", ".join(f"{k}={v}" for k, v in builder_options(name).items())
+        print(textwrap.fill(f"options: {options}", width=100, initial_indent=" " * 23, subsequent_indent=" " * 23))
     print("adapters (pluralign data convert NAME INPUT --out FILE):")
     for name, adapter in ADAPTERS.items():
         print(summary(name, adapter))

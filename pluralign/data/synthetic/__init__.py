@@ -29,11 +29,16 @@ BENCHMARKS: dict[str, Callable[..., Benchmark]] = {
 }
 
 
+def builder_options(name: str) -> dict[str, object]:
+    """Benchmark ``name``'s builder keywords (``--set`` / ``--data-set``) and their defaults, the seed aside."""
+    return {p.name: p.default for p in inspect.signature(BENCHMARKS[name]).parameters.values() if p.name != "seed"}
+
+
 def check_options(name: str, options: Iterable[str]) -> None:
     """A one-line error unless benchmark ``name`` exists and its builder takes every keyword in ``options``."""
     if name not in BENCHMARKS:
         raise DataError(f"unknown benchmark {name!r}; known: {', '.join(BENCHMARKS)}")
-    params = [p for p in inspect.signature(BENCHMARKS[name]).parameters if p != "seed"]
+    params = list(builder_options(name))
     unknown = sorted(set(options) - set(params))
     if unknown:
         raise DataError(
