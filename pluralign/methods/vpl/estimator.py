@@ -165,9 +165,11 @@ class VPL(PreferenceModel):
         spread = mean.var(0, unbiased=False) if len(mean) > 1 else torch.zeros(self.latent_dim)
         # the decoder's side of collapse: how much the users' z move its predictions (sd over users of P(a ≻ b),
         # averaged over pairs); a latent can carry KL the decoder never reads
-        pairs = features[torch.linspace(0, len(features) - 1, min(SPREAD_PAIRS, len(features))).long()]
-        probs = torch.sigmoid(logits_per_user(self.head_network, pairs, mean))
-        decoder_spread = float(probs.std(0, unbiased=False).mean()) if len(mean) > 1 else 0.0
+        decoder_spread = 0.0
+        if len(mean) > 1 and len(features):
+            pairs = features[torch.linspace(0, len(features) - 1, min(SPREAD_PAIRS, len(features))).long()]
+            probs = torch.sigmoid(logits_per_user(self.head_network, pairs, mean))
+            decoder_spread = float(probs.std(0, unbiased=False).mean())
         return {
             "kl_per_dim": [round(v, 4) for v in kl.tolist()],
             "kl_total": round(float(kl.sum()), 4),
