@@ -138,3 +138,23 @@ def test_diagnostic_lines_by_hand():
         "heads: length → head 1 (r = +0.80), sentiment → head 0 (r = -0.70)",
         "EM: 1 iteration, converged; group sizes 10, 2; BIC 1,234.5"]
 
+
+
+def test_unseen_users_adapt_on_their_first_k_context_rows():
+    """The protocol's k shots are each unseen user's first k context rows in file order, for a method whose
+    user matters (BT's scores would be the same whichever rows it read)."""
+    import torch
+
+    from pluralign.methods import MaxMin
+
+    train, test = two_group_rows(n_users=6, pairs=48)
+    data = PreferenceSet.from_rows(test)
+    model = MaxMin(n_groups=2, hidden=[], epochs=5, lr=0.05).fit(train, progress=False)
+    rows, probs = score_rows(model, data, shots=2, include_seen=False)
+    features = model.featurize(data)
+    for user in ("new0", "new1"):
+        context = [i for i, r in enumerate(test) if r.get("user_id") == user and r.get("role") == "context"][:2]
+        queries = [i for i, r in enumerate(test) if r.get("user_id") == user and r.get("role") == "query"]
+        vector = model.infer_user(features[context])
+        expected = torch.sigmoid(model.logits_features(features[queries], vector.mean.expand(len(queries), -1)))
+        assert np.allclose(probs[np.isin(rows, queries)], expected.numpy(), atol=1e-6)

@@ -134,3 +134,12 @@ def test_training_users_rule_by_hand():
     assert model.next_query(context, context[:2]) in range(6)
     with pytest.raises(ConfigError, match="needs personalize=True"):
         GPM(personalize=False, few_shot="training-users")
+
+
+def test_prompt_gate_eigenvalues_by_hand():
+    """λ = k · softmax(log softmax(gate(x) / √d) + log w_u): gate(x)/√4 = (ln 3, 0), a uniform user: (1.5, 0.5)."""
+    net = PreferenceEmbeddingNetwork(4, 2, 2, [], tau=1.0, normalize=False, prompt_gate=True, n_users=0)
+    with torch.no_grad():
+        net.gate.weight.copy_(torch.tensor([[2 * math.log(3.0), 0, 0, 0], [0, 0, 0, 0]]))
+    eigenvalues = net.eigenvalues(torch.tensor([[1.0, 0, 0, 0]]), torch.tensor([[0.5, 0.5]]))
+    assert torch.allclose(eigenvalues, torch.tensor([[1.5, 0.5]]))

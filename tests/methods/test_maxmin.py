@@ -110,3 +110,20 @@ def test_model_selection_prefers_the_planted_number_of_groups(data):
     assert selection["best"] == 2
     scores = selection["scores"]
     assert scores[2]["heldout_nll"] < scores[1]["heldout_nll"] and scores[2]["bic"] < scores[1]["bic"]
+
+
+def test_group_posterior_weighs_the_prior_by_hand():
+    # a flat likelihood gives back the prior; likelihoods 1 : 1/3 against a prior .25 : .75 balance out
+    ll = torch.tensor([[-1.0, -1.0], [0.0, -math.log(3.0)]])
+    post = em.posterior(ll, torch.log(torch.tensor([0.25, 0.75])))
+    assert torch.allclose(post, torch.tensor([[0.25, 0.75], [0.5, 0.5]]))
+
+
+def test_group_rewards_are_standardized_over_the_training_responses():
+    """maxmin_score compares groups on one scale: each group's reward has mean 0 and sd 1 over the responses it
+    was fitted on."""
+    train, _ = two_group_rows(n_users=6, pairs=40)
+    model = MaxMin(n_groups=2, hidden=[], epochs=3, em_epochs=2, lr=2e-2, seed=0).fit(train, progress=False)
+    responses = torch.tensor([r["chosen_embedding"] for r in train] + [r["rejected_embedding"] for r in train])
+    z = model.network_.standardized_rewards(torch.zeros(len(responses), 0), responses)
+    assert torch.allclose(z.mean(0), torch.zeros(2), atol=1e-4) and torch.allclose(z.std(0), torch.ones(2), atol=1e-3)

@@ -125,3 +125,19 @@ def test_pooled_identifiability_script(tmp_path, benchmark_script):
     assert 0 < run["nll_bt"] - run["nll_true_mixture"] < 0.02
     assert len(run["fitted_components"]) == 4 and sum(run["fitted_weights"]) == pytest.approx(1, abs=1e-2)
     assert 0.5 < run["micro_random"]["seen"][0] <= 1 and (tmp_path / "out.json").exists()
+
+
+def test_routing_reads_the_prompt_by_hand():
+    """π(x) = softmax(W x + b): router logits ±ln3/2 give π = (.75, .25); heads r₁(y) = y₀ and r₂(y) = 2·y₁."""
+    sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    net = RoutedMixtureNetwork(1, 2, 2, [])
+    with torch.no_grad():
+        for head, weight in zip(net.heads, ([0.0, 1.0, 0.0], [0.0, 0.0, 2.0])):
+            head.head[-1].weight.copy_(torch.tensor([weight]))
+            head.head[-1].bias.zero_()
+        net.router_weight.copy_(torch.tensor([[1.0], [-1.0]]))
+    x = torch.tensor([[math.log(3.0) / 2]])
+    logit = net.logits(x, torch.tensor([[1.0, 1.0]]), torch.tensor([[0.0, 2.0]]), torch.zeros(1, 2))
+    assert torch.sigmoid(logit).item() == pytest.approx(0.75 * sigmoid(1.0) + 0.25 * sigmoid(-2.0), rel=1e-5)
+    # the routed reward Σ_k π_k r_k of y = (1, 1): .75 · 1 + .25 · 2
+    assert net.reward(x, torch.tensor([[1.0, 1.0]]), torch.zeros(1, 2)).item() == pytest.approx(1.25)

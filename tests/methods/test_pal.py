@@ -76,6 +76,35 @@ def test_pal_b_cosine_cross_entropy_by_hand():
     assert preference_nll(logit).item() == pytest.approx(-math.log(math.exp(10) / (math.exp(10) + 1)), rel=1e-4)
 
 
+def test_pal_b_ideal_point_follows_the_prompt_by_hand():
+    # g_k(x) = x · column k: at the prompt x = −1 the user (1, 0) has the ideal point g_1(−1) = (−1, 0), so the
+    # chosen (−3, 0) has cosine 1 and the rejected (0, 2) cosine 0; at scale 1 the logit is 1 (a prompt-blind
+    # projector, at x = 1, would give −1)
+    net = PalBNetwork(1, 2, n_users=1, k=2, pref_dim=2, hidden=(), init_scale=1.0)
+    with torch.no_grad():
+        net.item_projector[0].weight.copy_(torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]))  # the response alone
+        net.item_projector[0].bias.zero_()
+        for g, column in zip(net.prompt_projectors, ([1.0, 0.0], [0.0, 1.0])):
+            g[0].weight.copy_(torch.tensor(column).unsqueeze(1))
+            g[0].bias.zero_()
+    logit = net.logits(torch.tensor([[-1.0]]), torch.tensor([[-3.0, 0.0]]), torch.tensor([[0.0, 2.0]]),
+                       torch.tensor([[1.0, 0.0]]))
+    assert logit.item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_pal_objective_hinge_by_hand():
+    # the PAL-A net of test_pal_a_logit_and_logistic_loss_by_hand (logit 3) under the hinge max(0, margin − logit)
+    net = PalANetwork(0, 2, n_users=1, k=2, pref_dim=2, hidden=())
+    identity_(net.item_projector[0])
+    with torch.no_grad():
+        net.prototypes.copy_(torch.tensor([[0.0, 0.0], [2.0, 0.0]]))
+        net.weights.logits.zero_()  # the user's simplex weights (0.5, 0.5)
+    batch = {"user": torch.tensor([0]), "prompt": torch.zeros(1, 0), "chosen": torch.tensor([[1.0, 1.0]]),
+             "rejected": torch.tensor([[3.0, 0.0]])}
+    assert PalObjective(net, loss="hinge", margin=4.0)(batch)["loss"].item() == pytest.approx(1.0)
+    assert PalObjective(net, loss="logistic")(batch)["loss"].item() == pytest.approx(math.log(1 + math.exp(-3.0)))
+
+
 def test_conformal_penalty_by_hand():
     # a scaled isometry costs nothing, square or not (rows orthonormal up to scale)
     assert conformal_penalty(2.0 * torch.eye(3)).item() == pytest.approx(0.0, abs=1e-7)

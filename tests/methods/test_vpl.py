@@ -204,6 +204,10 @@ def test_training_user_readout_by_hand():
     w1 = 1 / (1 + math.exp(1.0))  # the weight of the user at (2, 0)
     expected = torch.tensor([2.0 * w1, 0.0])
     assert torch.allclose(training_user_readout(users, mean, log_var), expected)
+    # the distances are scaled by the variance, not the sd: variance 4 on the first axis, −½(2.25 − 0.25)/4 apart
+    wide = torch.log(torch.tensor([4.0, 1.0]))
+    w1 = 1 / (1 + math.exp(0.25))
+    assert torch.allclose(training_user_readout(users, mean, wide), torch.tensor([2.0 * w1, 0.0]), atol=1e-6)
 
 
 def test_training_users_readout_adapts_among_the_known_latents(fitted, data, tmp_path):
@@ -241,3 +245,39 @@ def test_active_query_prefers_the_informative_pair(fitted):
     prior_gain = expected_information_gain(fitted, pool)
     posterior_gain = expected_information_gain(fitted, pool, fitted.featurize(PreferenceSet.from_rows(context)))
     assert posterior_gain[2] < prior_gain[2]
+
+
+def test_elbo_weighs_the_kl_by_beta():
+    # q = N(1, I): KL ½ per query pair, weighted by β = ¼
+    nll = (math.log(1 + math.exp(-2.0)) + math.log(1 + math.exp(1.0))) / 2
+    objective, batch = _tiny_objective(2000, encoder_bias=1.0)
+    objective.beta = 0.25
+    torch.manual_seed(0)
+    assert objective(batch)["loss"].item() == pytest.approx(nll + 0.25 * 0.5, abs=0.03)
+
+
+def test_the_kl_schedule_reaches_training(monkeypatch):
+    """β per epoch as kl_weight_at gives it (cycle 3, the reference's ramp from 0): 0, ¼, ¾."""
+    seen = []
+    forward = ELBOObjective.forward
+
+    def spy(self, batch):
+        seen.append(round(self.beta, 6))
+        return forward(self, batch)
+
+    monkeypatch.setattr(ELBOObjective, "forward", spy)
+    train, _ = two_group_rows(n_users=3, pairs=10)
+    VPL(epochs=3, kl_weight=1.0, kl_cycle=3, kl_ramp=1.0, kl_baseline=0.0, latent_dim=2, hidden=[4],
+        encoder_hidden=[4], encoder_width=4, batch_size=1000).fit(train, progress=False)
+    assert seen == [0.0, 0.25, 0.75]
+
+
+def test_active_samples_are_draws_of_the_encoders_gaussian(fitted, data):
+    from pluralign.methods.vpl.active import posterior_samples
+
+    context = fitted.featurize(PreferenceSet.from_rows([r for r in data[1] if r.get("role") == "context"][:4]))
+    with torch.no_grad():
+        mean, log_var = fitted.network_.encode(context.prompt, context.chosen, context.rejected)
+    z = posterior_samples(fitted, context, 20000)
+    assert torch.allclose(z.mean(0), mean, atol=0.05)
+    assert torch.allclose(z.std(0), (0.5 * log_var).exp(), rtol=0.03)
