@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 import torch
 
 from pluralign.data.contract import PreferenceSet
 from pluralign.data.synthetic import build_benchmark
 from pluralign.eval.protocol import score_rows
-from pluralign.methods import METHODS
+from pluralign.methods import METHODS, PreferenceModel
 
 ACCELERATOR = os.environ.get("PLURALIGN_TEST_ACCELERATOR", "gpu")
 pytestmark = pytest.mark.skipif(ACCELERATOR == "gpu" and not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -51,12 +52,13 @@ LARGE_TINY = {
 
 
 @pytest.mark.parametrize("name", sorted(LARGE_TINY))
-def test_large_setting_on_accelerator_matches_cpu(name: str) -> None:
+def test_large_setting_on_accelerator_matches_cpu(name: str, tmp_path) -> None:
     """The "Large" setting (top backbone layer trained through the method's objective) on the accelerator.
 
     Fine-tuning draws dropout masks (and VPL its z samples) from the device's generator, so on a model
     this small the accelerator's fit differs from the CPU's by a few points. The check: it lands nearer
-    the CPU's fine-tuned model than the CPU's frozen model does, i.e. it did the fine-tuning."""
+    the CPU's fine-tuned model than the CPU's frozen model does, i.e. it did the fine-tuning. The device's
+    fit then saves only what trained and reloads on the CPU to the same predictions."""
     bench = build_benchmark("pets", seed=0, n_users=4, n_unseen_users=1, pairs_per_user=12, test_pairs_per_user=4)
     train, test = PreferenceSet.from_rows(bench.train), PreferenceSet.from_rows(bench.test)
     probs = {}
@@ -65,6 +67,9 @@ def test_large_setting_on_accelerator_matches_cpu(name: str) -> None:
                               finetune_lr=1e-3, **LARGE_TINY[name]).fit(train, accelerator=accelerator, progress=False)
         assert next(model.network_.parameters()).device.type == "cpu"
         _, probs[key] = score_rows(model, test, shots=2)
+    model.save_pretrained(tmp_path)
+    _, reloaded = score_rows(PreferenceModel.from_pretrained(tmp_path), test, shots=2)
+    assert np.array_equal(reloaded, probs["device"]), f"{name}: the saved device fit predicts otherwise"
     gap = abs(probs["device"] - probs["cpu"]).mean()
     tuning = abs(probs["frozen"] - probs["cpu"]).mean()
     assert tuning > 0.02 and gap < tuning, f"{name}: |P(device) - P(cpu)| = {gap:.3f}, fine-tuning moved P by {tuning:.3f}"
