@@ -70,8 +70,8 @@ def table(results: dict[str, dict[str, dict]], shots: Sequence[int] = (0, 8)) ->
             lines.append("| " + " | ".join(cells) + " |")
     note = ("\n\nCells: accuracy (oracle accuracy on the same rows). `peak MB`: the process's peak resident "
             "memory during the fit, embedding included, and in parentheses what the fit added to it; a process "
-            "that fitted other cells before may reuse their pages, so `benchmarks/fit_speed.py` (a fresh process "
-            "per method) gives each method's own.")
+            "that fitted other cells before may reuse their pages, so a fresh process per method gives each method's "
+            "own: `pluralign fit` prints its peak, and `benchmarks/fit_speed.py` in a checkout measures them all.")
     chosen = any(r.get("questions") == "chosen" for by_method in results.values() for r in by_method.values())
     if chosen:
         note += (" Chosen questions (`--active`): each method adapts an unseen user on the k context pairs it asks "
