@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
+import math
 import types
 import typing
 from pathlib import Path
@@ -121,13 +122,14 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(h) for h in typing.get_args(hint))
     if typing.get_origin(hint) in (collections.abc.Sequence, list, tuple):
         return f"a list of {_describe(typing.get_args(hint)[0]).split(' ', 1)[-1]}s"
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    names = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string", type(None): "null"}
     return names.get(hint, str(hint))
 
 
 def conform(value: Any, hint: Any) -> tuple[bool, Any]:
     """Whether ``value`` fits the type ``hint``, and the value to use: a float written as ``1e-3`` (which YAML
-    reads as a string) becomes the number. Hints this does not know are left to the constructor."""
+    reads as a string) becomes the number; inf and nan do not fit (an infinite lr trains weights to NaN). Hints
+    this does not know are left to the constructor."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         for option in typing.get_args(hint):
@@ -149,10 +151,10 @@ def conform(value: Any, hint: Any) -> tuple[bool, Any]:
     if hint is float:
         if isinstance(value, str):
             try:
-                return True, float(value)
+                value = float(value)
             except ValueError:
                 return False, value
-        return isinstance(value, (int, float)) and not isinstance(value, bool), value
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value), value
     if hint is str:
         return isinstance(value, str), value
     return True, value

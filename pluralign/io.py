@@ -37,14 +37,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def check_output(path: str | os.PathLike, folder: bool = False, flag: str = "--out") -> None:
-    """Stop before any work when ``path`` cannot be written: a file where a folder is wanted (or the reverse),
-    a file in the way of its folders, or a folder that is not writable. A long job should not fail at its end."""
+def check_output(path: str | os.PathLike, folder: bool = False, flag: str = "--out",
+                 inputs: Iterable[tuple[str, str | os.PathLike | None]] = ()) -> None:
+    """Stop before any work when ``path`` cannot be written: an empty name, a file where a folder is wanted (or
+    the reverse), a file in the way of its folders, or a folder that is not writable. A long job should not fail
+    at its end. ``inputs`` ((flag, path) pairs) are what the command reads: ``path`` must not replace one of them, nor
+    a file inside an input folder (a run's config.json, a data folder's test.jsonl)."""
+    kind = "folder" if folder else "file"
+    if not os.fspath(path).strip():
+        raise ValueError(f"{flag}: empty path; name a {kind}")
     path = Path(path)
     if folder and path.exists() and not path.is_dir():
         raise ValueError(f"{flag} {path}: is a file; expected a folder")
     if not folder and path.is_dir():
         raise ValueError(f"{flag} {path}: is a folder; expected a file")
+    for input_flag, source in inputs:
+        if source is not None and overwrites(path, Path(source)):
+            raise ValueError(f"{flag} {path}: would overwrite {input_flag} {source}; choose another {kind}")
     for ancestor in (path, *path.parents) if folder else path.parents:
         if ancestor.exists():  # the nearest existing one: where the missing folders would be made
             if not ancestor.is_dir():
@@ -52,6 +61,12 @@ def check_output(path: str | os.PathLike, folder: bool = False, flag: str = "--o
             if not os.access(ancestor, os.W_OK | os.X_OK):
                 raise ValueError(f"{flag} {path}: {ancestor} is not writable")
             return
+
+
+def overwrites(out: Path, source: Path) -> bool:
+    """Whether writing ``out`` replaces ``source`` or an existing file inside the folder ``source``."""
+    out, source = out.resolve(), source.resolve()
+    return out == source or (out.is_file() and source.is_dir() and source in out.parents)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -6,10 +6,12 @@ import shutil
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from conftest import two_group_rows
 from pluralign.cli import main
 from pluralign.io import write_jsonl
+from pluralign.methods import METHODS, ConfigError
 
 TEXT_ROWS = [{"prompt": "Tell me about pets.", "chosen": f"Answer {i} is kind.", "rejected": f"Answer {i} is rude.",
               "user_id": f"u{i % 2}"} for i in range(6)]
@@ -84,6 +86,13 @@ def _damage(run, how: str) -> None:
     elif how == "edited shape":
         saved["config"]["hidden"] = [16]
         config.write_text(json.dumps(saved))
+    elif how == "a wrong type":
+        saved["config"]["epochs"] = "abc"
+        config.write_text(json.dumps(saved))
+    elif how == "NaN weights":
+        state = load_file(str(weights))
+        state["head.0.weight"][0, 0] = float("nan")
+        save_file(state, str(weights))
 
 
 @pytest.mark.parametrize("how, message", [
@@ -92,6 +101,8 @@ def _damage(run, how: str) -> None:
     ("not an object", "{run}/config.json: expected a JSON object, got list"),
     ("no config key", "{run}/config.json: no 'config' key"),
     ("another method", "{run}/config.json: method 'pal-a' does not match the weights in model.safetensors ("),
+    ("a wrong type", "{run}/config.json: bt: epochs='abc' must be an integer"),
+    ("NaN weights", "{run}/model.safetensors: head.0.weight holds NaN or inf; the fit that wrote it diverged"),
     ("edited shape", "{run}/config.json: the weights in model.safetensors do not match the config (head.0.weight: "
                      "[8, 4] in the file, [16, 4] in the model; 3 mismatches in all)"),
 ])
@@ -230,3 +241,65 @@ def test_debug_after_the_subcommand_shows_the_traceback(tmp_path, capsys):
     for debug in (["--debug", *command], [*command, "--debug"]):
         with pytest.raises(FileNotFoundError, match="not a saved pluralign model"):
             main(debug)
+
+
+def test_settings_must_be_finite_and_a_diverged_fit_writes_no_run(data_dir, tmp_path, capsys):
+    """An infinite lr (or any float argument) stops before any work; a finite one that still drives the weights
+    to NaN or inf is refused after the fit, with no run written and no checkpoint to --resume from."""
+    out = tmp_path / "r"
+    assert _fit(data_dir, out, "bt", 1, "--set", "lr=inf") == 2
+    assert _one_line(capsys) == "bt: lr='inf' must be a finite number" and not out.exists()
+    with pytest.raises(ConfigError, match=r"pal-a: user_gain=inf must be a finite number"):
+        METHODS["pal-a"](user_gain=float("inf"), epochs=1).fit(str(data_dir), progress=False)
+    assert _fit(data_dir, out, "bt", 5, "--set", "lr=1e30") == 2
+    assert _one_line(capsys).startswith("bt: training diverged: ")
+    assert not (out / "model.safetensors").exists() and not (out / "config.json").exists()
+    assert not list(out.rglob("*.ckpt"))
+
+
+def test_an_output_never_replaces_an_input(bt_run, data_dir, tmp_path, capsys):
+    """--out (or --plot) naming the data, a file of the run or the other output is refused before any work."""
+    test = tmp_path / "test.jsonl"
+    shutil.copy(data_dir / "test.jsonl", test)
+    before = test.read_bytes()
+    assert main(["eval", "--run", str(bt_run), "--data", str(test), "--out", str(test)]) == 2
+    assert _one_line(capsys) == f"--out {test}: would overwrite --data {test}; choose another file"
+    config = bt_run / "config.json"
+    assert main(["predict", "--run", str(bt_run), "--data", str(test), "--out", str(config)]) == 2
+    assert _one_line(capsys) == f"--out {config}: would overwrite --run {bt_run}; choose another file"
+    out = tmp_path / "m.png"
+    assert main(["eval", "--run", str(bt_run), "--data", str(test), "--out", str(out), "--plot", str(out)]) == 2
+    assert _one_line(capsys) == f"--plot {out}: would overwrite --out {out}; choose another file"
+    assert main(["eval", "--run", str(bt_run), "--data", str(test), "--out", str(tmp_path / "m.json"),
+                 "--plot", str(tmp_path / "curve.pdf")]) == 2
+    assert _one_line(capsys).endswith("expected a .png file (the plot is drawn as PNG)")
+    assert main(["fit", "bt", "--data", str(data_dir), "--out", str(data_dir)]) == 2
+    assert _one_line(capsys) == f"--out {data_dir}: would overwrite --data {data_dir}; choose another folder"
+    assert main(["fit", "bt", "--data", str(data_dir), "--out", ""]) == 2
+    assert _one_line(capsys) == "--out: empty path; name a folder"
+    assert test.read_bytes() == before and json.loads(config.read_text())["method"] == "bt"
+    assert not out.exists() and not (tmp_path / "m.json").exists()
+
+
+def test_option_errors_are_one_line(bt_run, data_dir, tmp_path, capsys):
+    """argparse's own errors too (it prints its usage block first), and options that would be ignored."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["predict", "--run", str(bt_run), "--data", str(data_dir), "--out", str(tmp_path / "p"), "--shots", "1,2"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("pluralign predict: error: argument --shots: invalid int value: '1,2' "
+                   "(see pluralign predict --help)")
+    pairs = str(data_dir / "pairs.jsonl")
+    assert main(["adapt", "--run", str(bt_run), "--pairs", pairs, "--out", str(tmp_path / "u.json"),
+                 "--queries", "3"]) == 2
+    assert _one_line(capsys) == "--queries picks pairs from an --active POOL; give --active POOL too"
+    assert main(["rank", "--run", str(bt_run), "--candidates", pairs, "--user", "u0", "--out",
+                 str(tmp_path / "o")]) == 2
+    assert _one_line(capsys).startswith("bt has no user vector: ")
+    assert main(["bench", "--methods", "bt", "bt", "--out", str(tmp_path / "b")]) == 2
+    assert _one_line(capsys) == "--methods names bt more than once"
+    assert main(["demo", "--methods", "bt", "nope", "--out", str(tmp_path / "d")]) == 2
+    assert _one_line(capsys).startswith("unknown method 'nope'")
+    assert main(["eval", "--run", str(tmp_path / "none"), "--data", str(data_dir), "--out", str(tmp_path / "m")]) == 2
+    assert _one_line(capsys) == f"{tmp_path / 'none'}: no such folder (a run folder written by pluralign fit)"
+    assert not list(tmp_path.iterdir())

@@ -124,8 +124,9 @@ class TextEncoder:
     ) -> None:
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        if max_length < 1 or batch_size < 1:
-            raise ValueError("max_length and batch_size must be positive")
+        for name, value in (("max_length", max_length), ("batch_size", batch_size)):
+            if value < 1:
+                raise ValueError(f"{name}={value} must be at least 1")
         self.model_name = model or DEFAULT_BACKBONE
         self.pooling, self.max_length, self.batch_size = pooling, max_length, batch_size
         self.normalize, self.device, self.trust_remote_code = normalize, device, trust_remote_code

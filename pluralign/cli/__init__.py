@@ -66,8 +66,16 @@ class _Version(argparse.Action):
         parser.exit()
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, as every other error here (its own print the usage block first);
+    subcommands get the same class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pluralign", description=DESCRIPTION, epilog=WORKFLOW,
+    parser = _Parser(prog="pluralign", description=DESCRIPTION, epilog=WORKFLOW,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action=_Version, help="print the version (and git commit) and exit")
@@ -139,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="JSON: the user's vector (mean, and variance where the method has one)")
     p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank by what their "
                    "answer would tell (every method but bt)")
-    p.add_argument("--queries", type=int, default=4, help="how many pairs to pick from POOL")
+    p.add_argument("--queries", type=int, help="how many pairs to pick from POOL (default 4; with --active)")
 
     p = _command(commands, "rank", rank)
     p.add_argument("--run", required=True, help=RUN_HELP)

@@ -21,13 +21,9 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     from pluralign.data.synthetic import BENCHMARKS, check_options
     from pluralign.eval.bench import bench_data, run_bench_seeds
     from pluralign.io import check_output
-    from pluralign.methods import METHODS
     from pluralign.provenance import resumable_record, write_run_record
 
-    methods = list(methods or METHODS)
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
+    methods = known_methods(methods)
     built = parse_overrides(data_options, "--data-set")
     if "context" in built:
         raise ValueError("--data-set context=...: use --context")
@@ -46,7 +42,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
         raise ValueError(f"--seeds must be distinct non-negative integers, got {list(seeds)}")
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
-    check_output(out, folder=True)
+    check_output(out, folder=True, inputs=[("--benchmarks", folder) for folder in folders])
     for folder in folders:  # a folder without its train and test files stops here, before run.json is written
         bench_data(folder)
     per_method = parse_method_overrides(overrides, methods)
@@ -61,6 +57,19 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     print((Path(out) / "results.md").read_text())
 
 
+def known_methods(methods: Sequence[str] | None) -> list[str]:
+    """The methods asked for (all without any), each known and named once: checked before any output exists."""
+    from pluralign.methods import METHODS
+
+    methods = list(methods or METHODS)
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r} (known: {', '.join(METHODS)})")
+    if repeated := sorted({m for m in methods if methods.count(m) > 1}):
+        raise ValueError(f"--methods names {', '.join(repeated)} more than once")
+    return methods
+
+
 def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     """The main job: every method on the shipped default data (data/pets), a table and a plot."""
     from pluralign.data import read_preferences
@@ -68,9 +77,9 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     from pluralign.eval.bench import benchmark_data, run_bench
     from pluralign.eval.ceiling import bayes_few_shot
     from pluralign.io import check_output
-    from pluralign.methods import METHODS
     from pluralign.provenance import write_run_record
 
+    methods = known_methods(methods)
     check_output(out, folder=True)
     shipped = Path(__file__).resolve().parents[2] / "data" / DEFAULT_DEMO_DATA
     if (shipped / "train.jsonl").exists():
@@ -82,8 +91,8 @@ def demo(out: str = "demo", methods: Sequence[str] | None = None) -> None:
     # the shipped rows are the seed-0 build: its generator's prior gives their Bayes few-shot ceiling
     prior = build_benchmark(DEFAULT_DEMO_DATA, seed=0).prior
     ceiling = bayes_few_shot(prior, datasets[DEFAULT_DEMO_DATA][1].rows)
-    write_run_record(out, "demo", methods=list(methods or METHODS), data=source)
-    run_bench(list(methods or METHODS), datasets, out, ceilings={DEFAULT_DEMO_DATA: ceiling})
+    write_run_record(out, "demo", methods=methods, data=source)
+    run_bench(methods, datasets, out, ceilings={DEFAULT_DEMO_DATA: ceiling})
     print((Path(out) / "results.md").read_text())
     print(f"plots: {out}/few_shot.png and {out}/gaps.png, table: {out}/results.md, all figures: {out}/results.json, "
           f"what made them: {out}/run.json")

@@ -49,7 +49,7 @@ def data_convert(adapter: str, source: str, out: str) -> None:
 
     if adapter not in ADAPTERS:
         raise ValueError(f"unknown adapter {adapter!r} (known: {', '.join(ADAPTERS)})")
-    check_output(out)
+    check_output(out, inputs=[("SOURCE", source)])
     data = ADAPTERS[adapter](source)
     write_jsonl(out, data.rows)
     print(f"wrote {out} ({len(data)} rows)")
@@ -63,7 +63,7 @@ def data_split(source: str, out: str, unseen_users: int | None = None, context: 
     from pluralign.data.split import split_by_user
     from pluralign.io import check_output, write_jsonl, write_text
 
-    check_output(out, folder=True)
+    check_output(out, folder=True, inputs=[("SOURCE", source)])
     data = read_preferences(source)
     split = split_by_user(data, unseen_users, context, test_fraction, seed, stratify)
     write_jsonl(Path(out) / "train.jsonl", split.train.rows)

@@ -19,7 +19,7 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     from pluralign.io import check_output
     from pluralign.training import TrainerOptions, check_trainer_options
 
-    check_output(out, folder=True)
+    check_output(out, folder=True, inputs=[("--data", data), ("--config", config)])
     # without --config, the shipped preset: the settings the README's tables were measured with
     arguments = load_config(config, method) if config else preset(method)
     arguments.update(parse_overrides(overrides))
@@ -109,7 +109,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
 
     if shots < 0:
         raise ValueError(f"--shots {shots}: must be non-negative")
-    check_output(out)
+    check_output(out, inputs=[("--data", data), ("--run", run)])
     model = _load_run(run)
     rows = _read_rows(data, "test", model)
     _warn_unknown_users(model, rows)
@@ -140,9 +140,11 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
         raise ValueError(f"--shots {shots!r}: give at least one shot count, e.g. --shots 0,4,8")
     if any(k < 0 for k in ks):
         raise ValueError(f"--shots {shots!r}: shot counts must be non-negative")
-    check_output(out)
+    check_output(out, inputs=[("--data", data), ("--run", run)])
     if plot is not None:
-        check_output(plot, flag="--plot")
+        if Path(plot).suffix.lower() != ".png":
+            raise ValueError(f"--plot {plot}: expected a .png file (the plot is drawn as PNG)")
+        check_output(plot, flag="--plot", inputs=[("--data", data), ("--run", run), ("--out", out)])
     model = _load_run(run)
     rows = _read_rows(data, "test", model)
     _warn_unknown_users(model, rows)
@@ -171,7 +173,7 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
         raise ValueError(f"--runs: give two runs to compare, got {len(runs)}")
     if shots < 0:
         raise ValueError(f"--shots {shots}: must be non-negative")
-    check_output(out)
+    check_output(out, inputs=[("--data", data), ("--runs", runs[0]), ("--runs", runs[1])])
     model_a, model_b = _load_run(runs[0]), _load_run(runs[1])
     rows = _read_rows(data, "test", model_a, model_b)
     _require_scored_rows([r for r in rows.column("role") if r != "context"], rows.source or data)
@@ -198,8 +200,8 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
         raise ValueError(f"--shots {shots}: must be non-negative")
     if Path(out).suffix.lower() != ".png":  # the vectors go to OUT with .json: any other OUT would be overwritten
         raise ValueError(f"--out {out}: expected a .png file (the vectors are written beside it, as .json)")
-    check_output(out)
-    check_output(Path(out).with_suffix(".json"))
+    check_output(out, inputs=[("--data", data), ("--run", run)])
+    check_output(Path(out).with_suffix(".json"), inputs=[("--data", data), ("--run", run)])
     model = _load_run(run)
     records = user_vectors(model, _read_rows(data, "test", model), shots)
     recovery = type_recovery(records)
@@ -213,12 +215,15 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
           (f"; type recovery {recovery:.0%})" if recovery is not None else ")"))
 
 
-def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: int = 4) -> None:
+def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: int | None = None) -> None:
     """Infer a new user's vector from their labelled pairs; with --active, also rank a pool of
     unlabelled candidate pairs by how much their answer would tell about the user."""
     from pluralign.io import check_output, write_json
 
-    check_output(out)
+    check_output(out, inputs=[("--run", run), ("--pairs", pairs), ("--active", active)])
+    if queries is not None and not active:
+        raise ValueError("--queries picks pairs from an --active POOL; give --active POOL too")
+    queries = 4 if queries is None else queries
     if active and queries < 1:
         raise ValueError(f"--queries must be at least 1, got {queries}")
     model = _load_run(run)
@@ -252,7 +257,7 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     from pluralign.io import check_output, write_jsonl
     from pluralign.methods.reward_function import reward_function
 
-    check_output(out)
+    check_output(out, inputs=[("--run", run), ("--candidates", candidates), ("--pairs", pairs)])
     if user is not None and pairs is not None:
         raise ValueError("--user and --pairs: give one (a known user's id, or a new user's labelled pairs)")
     if egalitarian and (user is not None or pairs is not None):
@@ -260,6 +265,8 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     model = _load_run(run)
     if pairs is not None:
         _require_user_vector(model, run, "--pairs would change nothing (rank without --pairs)")
+    if user is not None:
+        _require_user_vector(model, run, "--user would change nothing (rank without --user)")
     if model.uses_embeddings_:
         raise ValueError(f"{run}: the run was fitted on embedding features of width {model.dims_[1]}; rank scores "
                          "text candidates")

@@ -103,7 +103,7 @@ def _embedding_column(data: PreferenceSet, column: str) -> torch.Tensor:
     if not any(present):
         return torch.zeros(len(data), 0)
     if not all(present):
-        row = present.index(False)
+        row = present.index(False) + 1  # rows count from 1, as everywhere else in the contract
         raise DataError(f"{data.source}, row {row}, column '{column}': missing while other rows have it")
     return torch.tensor(values, dtype=torch.float32)
 

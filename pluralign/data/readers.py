@@ -167,6 +167,10 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
     if path.is_dir():
         for suffix in (".jsonl", ".parquet", ".csv", ".json"):
             candidate = path / f"{split}{suffix}"
+            if candidate.is_symlink() and not candidate.exists():
+                raise DataError(f"{candidate}: a link to {os.readlink(candidate)}, which does not exist")
+            if candidate.is_dir():
+                raise DataError(f"{candidate}: is a folder; expected the {split} split's file")
             if candidate.exists():
                 return read_preferences(candidate)
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():

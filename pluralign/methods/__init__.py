@@ -1,6 +1,6 @@
 """Methods: one estimator class per paper, all with the interface of :class:`PreferenceModel`."""
 
-from pluralign.methods.base import ConfigError, PreferenceModel, UserVector
+from pluralign.methods.base import ConfigError, PreferenceModel, TrainingDiverged, UserVector
 from pluralign.methods.bt import BradleyTerry
 from pluralign.methods.gpm import GPM
 from pluralign.methods.maxmin import MaxMin
@@ -19,4 +19,4 @@ METHODS: dict[str, type[PreferenceModel]] = {
     VPL.name: VPL,
 }
 
-__all__ = ["METHODS", "ConfigError", "PreferenceModel", "UserVector", "BradleyTerry"]
+__all__ = ["METHODS", "ConfigError", "PreferenceModel", "TrainingDiverged", "UserVector", "BradleyTerry"]

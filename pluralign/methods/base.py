@@ -21,6 +21,7 @@ precomputed, frozen or tuned (:class:`~pluralign.data.features.FeatureCenter`, s
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,10 @@ class ConfigError(ValueError):
     """A constructor argument out of range; the message names the method and the argument."""
 
 
+class TrainingDiverged(RuntimeError):
+    """The fitted weights hold NaN or inf (a learning rate too large for the data): the fit is refused."""
+
+
 class PreferenceModel:
     """Base estimator. Subclasses set ``name`` and call ``super().__init__`` with the shared arguments."""
 
@@ -115,6 +120,7 @@ class PreferenceModel:
         self.require(lr > 0, "lr", "must be positive")
         self.require(weight_decay >= 0, "weight_decay", "must be non-negative")
         self.require(batch_size >= 1, "batch_size", "must be at least 1")
+        self.require(max_length >= 1, "max_length", "must be at least 1 (tokens a text keeps)")
         self.require(pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}")
         self.require(finetune_layers >= 0, "finetune_layers", "must be 0 (frozen backbone) or a number of top layers")
         self.require(not finetune_layers or pooling != "input-mean", "finetune_layers",
@@ -280,6 +286,8 @@ class PreferenceModel:
         out_dir, resume, progress).
         """
         options = trainer or TrainerOptions(**trainer_kwargs)
+        for argument, value in self.get_config().items():  # what build_model checks, for models built in Python
+            self.require(not isinstance(value, float) or math.isfinite(value), argument, "must be a finite number")
         data = read_preferences(data)
         if self.finetune_layers and data.has_embeddings:
             raise ConfigError(f"{self.name}: finetune_layers={self.finetune_layers} needs text rows; "
@@ -316,6 +324,14 @@ class PreferenceModel:
                 del self.fit_rows_
             seconds = time.perf_counter() - start
         self.network_.cpu().eval()
+        weights = self.network_.state_dict().items()
+        if diverged := [n for n, w in weights if w.is_floating_point() and not w.isfinite().all()]:
+            self.network_ = None  # not a fitted model: nothing to predict with or save, nor to --resume from
+            options.clear_checkpoints()
+            raise TrainingDiverged(f"{self.name}: training diverged: {diverged[0]} holds NaN or inf after the fit"
+                                   + (f" ({len(diverged)} weight tensors in all)" if len(diverged) > 1 else "")
+                                   + f"; lower lr={self.lr}" + (f" or finetune_lr={self.finetune_lr}"
+                                                                  if self.finetune_layers else ""))
         # the epochs fit_seconds covers: fine-tuning's included, those a --resume checkpoint had already run not
         epochs = self.epochs + (self.finetune_epochs if self.finetune_layers else 0) - self.resumed_epochs_
         self.fit_stats_ = {
@@ -516,6 +532,8 @@ class PreferenceModel:
 
         directory = Path(directory)
         config_path = directory / "config.json"
+        if not directory.is_dir():
+            raise FileNotFoundError(f"{directory}: no such folder (a run folder written by pluralign fit)")
         if not config_path.exists():
             raise FileNotFoundError(f"{directory}: no config.json (not a saved pluralign model)")
         saved = read_run_config(config_path)
@@ -524,11 +542,11 @@ class PreferenceModel:
             raise ValueError(f"{config_path}: unknown method {saved.get('method')!r}")
         if cls is not PreferenceModel and klass is not cls:
             raise ValueError(f"{config_path}: holds a {klass.__name__}, not a {cls.__name__}")
+        from pluralign.config import build_model  # the types checked as a --config's are
+
         try:
-            model = klass(**{**klass.saved_before, **saved["config"]})
-        except TypeError as err:  # an argument this method does not take
-            raise ValueError(f"{config_path}: 'config' does not fit method {klass.name!r} ({err})") from None
-        except ConfigError as err:
+            model = build_model(klass.name, {**klass.saved_before, **saved["config"]})
+        except ConfigError as err:  # an argument this method does not take, of the wrong type or out of range
             raise ValueError(f"{config_path}: {err}") from None
         model.user_ids_ = [str(u) for u in saved["user_ids"]]
         model.uses_embeddings_ = bool(saved["uses_embeddings"])
@@ -542,6 +560,9 @@ class PreferenceModel:
         except Exception as err:  # safetensors raises its own error type for a damaged or truncated file
             reason = (str(err).splitlines() or [type(err).__name__])[0]
             raise ValueError(f"{weights}: cannot read the weights ({reason})") from None
+        if broken := [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]:
+            more = f" ({len(broken)} tensors in all)" if len(broken) > 1 else ""
+            raise ValueError(f"{weights}: {broken[0]} holds NaN or inf{more}; the fit that wrote it diverged")
         center = {k[len(CENTER_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(CENTER_PREFIX)}
         try:
             model.feature_center_ = FeatureCenter(**center) if center else None

@@ -95,8 +95,8 @@ def finish(rows: list[dict], path: str | Path, dropped: Counter, what: str, **me
     drops = {reason: count for reason, count in sorted(dropped.items()) if count}
     if drops:
         LOG.warning("%s: dropped %s while reading %s", source, ", ".join(f"{n} {r}" for r, n in drops.items()), what)
+    data = PreferenceSet.from_rows(rows, source=source)  # no rows at all is an error, not "0 pairs"
     LOG.info("%s: %d preference pairs from %s", source, len(rows), what)
-    data = PreferenceSet.from_rows(rows, source=source)
     warn_duplicates(data.rows, source)
     data.meta.update(meta, adapter=what, dropped=drops)
     return data

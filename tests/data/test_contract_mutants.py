@@ -1,0 +1,85 @@
+"""The data contract's finer rules, each pinned by hand: what test_contract.py and test_bad_files.py leave open."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from pluralign.data.contract import DataError, messages_to_text, validate_rows, warn_duplicates
+
+TEXT = {"prompt": "p", "chosen": "a", "rejected": "b"}
+
+
+def test_a_message_without_a_role_is_the_users() -> None:
+    """Chat messages join as "role: content" lines; a message that names no role is the user's."""
+    messages = [{"content": "hi"}, {"role": "assistant", "content": "hello"}]
+    assert messages_to_text(messages) == "user: hi\nassistant: hello"
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_oracle_p_may_be_zero_or_one(p: float) -> None:
+    """[0, 1] is closed: a deterministic oracle (0 or 1) is a probability, only what lies outside is an error."""
+    assert validate_rows([{**TEXT, "oracle_p": p}])[0]["oracle_p"] == p
+    with pytest.raises(DataError, match=r"row 1, column 'oracle_p': a probability must lie in \[0, 1\], got -0.1"):
+        validate_rows([{**TEXT, "oracle_p": -0.1}])
+
+
+@pytest.mark.parametrize("flag, expected", [(True, True), (False, False), (1, True), (0, False), ("true", True),
+                                            ("false", False), ("True", True), ("False", False)])
+def test_controversial_spellings(flag, expected: bool) -> None:
+    """Every spelling the contract accepts reads as the boolean it says (CSV cells arrive as 'True'/'False')."""
+    assert validate_rows([{**TEXT, "controversial": flag}])[0]["controversial"] is expected
+    with pytest.raises(DataError, match="column 'controversial': expected true or false, got 'yes'"):
+        validate_rows([{**TEXT, "controversial": "yes"}])
+
+
+def test_identical_embeddings_are_an_error() -> None:
+    """A pair whose two responses are the same vector says nothing (as identical texts, which are refused)."""
+    with pytest.raises(DataError, match=r"^e\.jsonl, row 1, column 'rejected_embedding': chosen and rejected "
+                                        r"embeddings are identical$"):
+        validate_rows([{"chosen_embedding": [1.0, 2.0], "rejected_embedding": [1.0, 2.0]}], "e.jsonl")
+
+
+def test_chosen_and_rejected_embeddings_share_one_length() -> None:
+    """Both responses of a row live in one space: a rejected vector of another length than the chosen one of the
+    same row is an error; the prompt's vectors are a space of their own and may differ in length."""
+    with pytest.raises(DataError, match=r"row 1, column 'rejected_embedding': embedding has length 3"):
+        validate_rows([{"chosen_embedding": [1.0, 2.0], "rejected_embedding": [1.0, 2.0, 3.0]}], "e.jsonl")
+    rows = validate_rows([{"prompt_embedding": [1.0, 0.0, 0.0], "chosen_embedding": [1.0, 2.0],
+                           "rejected_embedding": [2.0, 1.0]}])
+    assert len(rows[0]["prompt_embedding"]) == 3 and len(rows[0]["chosen_embedding"]) == 2
+
+
+def test_embedding_rows_repeat_only_when_their_vectors_do() -> None:
+    """Repeats are keyed by the vectors' values, not only their length: of three rows with vectors of one
+    length, only the exact copy is a repeat."""
+    a = {"chosen_embedding": [1.0, 2.0], "rejected_embedding": [2.0, 1.0], "user_id": "u"}
+    b = {"chosen_embedding": [3.0, 4.0], "rejected_embedding": [4.0, 3.0], "user_id": "u"}
+    assert warn_duplicates(validate_rows([a, b, dict(a)])) == 1
+    assert warn_duplicates(validate_rows([a, b])) == 0
+
+
+def test_repeats_warn_past_one_percent(caplog) -> None:
+    """2 repeats in 101 rows (2.0%) are a warning; 1 in 101 (1.0%, not past 1%) only a debug line."""
+    distinct = [{**TEXT, "prompt": f"p{i}"} for i in range(99)]
+    with caplog.at_level(logging.DEBUG, logger="pluralign.data"):
+        assert warn_duplicates(distinct + [distinct[0], distinct[1]], "two.jsonl") == 2
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="pluralign.data"):
+        assert warn_duplicates(distinct + [{**TEXT, "prompt": "p99"}, distinct[0]], "one.jsonl") == 1
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+
+
+def test_subset_keeps_rows_and_names_its_source() -> None:
+    """A subset by index or by predicate holds those rows, its source the parent's with the suffix, a copy of the meta."""
+    from pluralign.data.contract import PreferenceSet
+
+    data = PreferenceSet.from_rows([{**TEXT, "user_id": u} for u in "xyx"], "d.jsonl")
+    data.meta["k"] = 1
+    part = data.subset([2, 0], ":held")
+    assert part.source == "d.jsonl:held" and part.column("user_id") == ["x", "x"] and part.rows[0] is data.rows[2]
+    part.meta["k"] = 2
+    assert data.meta == {"k": 1}
+    assert data.subset(lambda r: r["user_id"] == "y").source == "d.jsonl"
