@@ -70,3 +70,22 @@ def two_group_rows(n_users: int = 6, pairs: int = 60, dim: int = 4, seed: int = 
 @pytest.fixture
 def tiny_data():
     return two_group_rows()
+
+
+class StandInEncoder:
+    """Stands in for a backbone in cache and featurize tests: a text's vector is its length and its first
+    character's code (0 for the empty prompt); it remembers what it was asked to encode."""
+
+    identity = "stand-in-test-encoder"
+    dim = 2
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    @staticmethod
+    def vectors(texts: list[str]) -> torch.Tensor:
+        return torch.tensor([[float(len(t)), float(ord(t[0])) if t else 0.0] for t in texts])
+
+    def encode(self, texts, progress=False):
+        self.encoded += texts
+        return self.vectors(texts)

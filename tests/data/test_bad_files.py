@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 
+from conftest import StandInEncoder
 from pluralign.cli import main
 from pluralign.data import DataError, PreferenceSet, read_preferences
 from pluralign.data.adapters._common import read_records
@@ -129,24 +130,12 @@ def test_float_user_ids_from_pandas_are_integers(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- 7: the cache
-class TinyEncoder:
-    """Stands in for a backbone: a text's vector is its length and its first character's code."""
-
-    identity = "tiny-test-encoder"
-    dim = 2
-
-    def __init__(self) -> None:
-        self.encoded: list[str] = []
-
-    def encode(self, texts, progress=False):
-        self.encoded += texts
-        return torch.tensor([[float(len(t)), float(ord(t[0]))] for t in texts])
 
 
 @pytest.mark.parametrize("damage", ["shard", "index", "index_length"])
 def test_damaged_cache_shard_is_dropped_and_embedded_again(tmp_path, caplog, damage):
     texts = ["alpha", "beta"]
-    expected = EmbeddingCache(tmp_path).embed(texts, TinyEncoder())
+    expected = EmbeddingCache(tmp_path).embed(texts, StandInEncoder())
     (shard,) = tmp_path.rglob("shard-*.safetensors")
     if damage == "shard":
         shard.write_bytes(b"\x00garbage, not safetensors")
@@ -154,14 +143,14 @@ def test_damaged_cache_shard_is_dropped_and_embedded_again(tmp_path, caplog, dam
         shard.with_suffix(".json").write_text('["abc", ')
     else:
         shard.with_suffix(".json").write_text('["only one hash"]')
-    encoder = TinyEncoder()
+    encoder = StandInEncoder()
     with caplog.at_level(logging.WARNING, logger="pluralign.data"):
         again = EmbeddingCache(tmp_path).embed(texts, encoder)
     assert torch.equal(again, expected) and encoder.encoded == texts
     (record,) = caplog.records
     assert f"{shard}: damaged embedding cache shard" in record.getMessage() and "\n" not in record.getMessage()
     assert not shard.exists()  # dropped; the texts are in a fresh shard, so a third run embeds nothing
-    third = TinyEncoder()
+    third = StandInEncoder()
     assert torch.equal(EmbeddingCache(tmp_path).embed(texts, third), expected) and third.encoded == []
 
 

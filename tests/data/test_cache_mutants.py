@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import torch
 
+from conftest import StandInEncoder
 from pluralign.data.cache import EmbeddingCache
 
-
-class CountingEncoder:
-    """A text's vector is its length and the code of its first character; remembers what it was asked to encode."""
-
-    identity = "counting-test-encoder"
-    dim = 2
-
-    def __init__(self) -> None:
-        self.encoded: list[str] = []
-
-    def encode(self, texts, progress=False):
-        self.encoded += texts
-        return torch.tensor([[float(len(t)), float(ord(t[0]))] for t in texts])
-
-
-def expected(texts: list[str]) -> torch.Tensor:
-    return torch.tensor([[float(len(t)), float(ord(t[0]))] for t in texts])
+expected = StandInEncoder.vectors
 
 
 def test_a_shard_read_back_gives_each_text_its_own_vector(tmp_path) -> None:
     """Twelve texts written in one shard: a fresh cache (another process) reads each text's own vector back,
     in any order asked, and encodes nothing."""
     texts = [f"{chr(97 + i)}{'x' * i}" for i in range(12)]  # lengths 1..12, first letters a..l
-    EmbeddingCache(tmp_path).embed(texts, CountingEncoder())
-    encoder = CountingEncoder()
+    EmbeddingCache(tmp_path).embed(texts, StandInEncoder())
+    encoder = StandInEncoder()
     asked = texts[::-1] + texts[:3]
     assert torch.equal(EmbeddingCache(tmp_path).embed(asked, encoder), expected(asked))
     assert encoder.encoded == []
@@ -38,7 +23,7 @@ def test_a_shard_read_back_gives_each_text_its_own_vector(tmp_path) -> None:
 
 def test_hits_and_misses_count_distinct_texts(tmp_path) -> None:
     """A call over "x", "y", "x" misses 2 texts (each encoded once); then "x", "z", "x" hits 1 and misses 1."""
-    cache, encoder = EmbeddingCache(tmp_path), CountingEncoder()
+    cache, encoder = EmbeddingCache(tmp_path), StandInEncoder()
     assert torch.equal(cache.embed(["x", "y", "x"], encoder), expected(["x", "y", "x"]))
     assert (cache.hits, cache.misses, encoder.encoded) == (0, 2, ["x", "y"])
     assert torch.equal(cache.embed(["x", "zz", "x"], encoder), expected(["x", "zz", "x"]))

@@ -5,19 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import StandInEncoder
 from pluralign.data import DataError, PreferenceSet
 from pluralign.data.cache import EmbeddingCache
 from pluralign.data.features import featurize
-
-
-class LengthEncoder:
-    """A text's vector is its length and the code of its first character (0 for the empty prompt)."""
-
-    identity = "length-test-encoder"
-    dim = 2
-
-    def encode(self, texts, progress=False):
-        return torch.tensor([[float(len(t)), float(ord(t[0])) if t else 0.0] for t in texts])
 
 
 def test_text_rows_give_prompt_chosen_and_rejected_in_their_columns(tmp_path) -> None:
@@ -27,12 +18,12 @@ def test_text_rows_give_prompt_chosen_and_rejected_in_their_columns(tmp_path) ->
         {"prompt": "pp", "chosen": "abc", "rejected": "z", "user_id": "u1"},
         {"prompt": "", "chosen": "yy", "rejected": "bbbb", "user_id": "stranger"},
     ])
-    features = featurize(data, LengthEncoder(), EmbeddingCache(tmp_path), user_index={"u0": 0, "u1": 1})
+    features = featurize(data, StandInEncoder(), EmbeddingCache(tmp_path), user_index={"u0": 0, "u1": 1})
     assert torch.equal(features.prompt, torch.tensor([[2.0, 112.0], [0.0, 0.0]]))
     assert torch.equal(features.chosen, torch.tensor([[3.0, 97.0], [2.0, 121.0]]))
     assert torch.equal(features.rejected, torch.tensor([[1.0, 122.0], [4.0, 98.0]]))
     assert features.user.tolist() == [1, -1]
-    assert featurize(data, LengthEncoder(), EmbeddingCache(tmp_path)).user.tolist() == [-1, -1]  # no known users
+    assert featurize(data, StandInEncoder(), EmbeddingCache(tmp_path)).user.tolist() == [-1, -1]  # no known users
 
 
 def test_embedding_rows_are_used_as_they_are() -> None:
