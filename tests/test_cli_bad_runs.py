@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from conftest import two_group_rows
 from pluralign.cli import main
+from pluralign.data import read_preferences
 from pluralign.io import write_jsonl
 from pluralign.methods import METHODS, ConfigError
 
@@ -303,3 +304,20 @@ def test_option_errors_are_one_line(bt_run, data_dir, tmp_path, capsys):
     assert main(["eval", "--run", str(tmp_path / "none"), "--data", str(data_dir), "--out", str(tmp_path / "m")]) == 2
     assert _one_line(capsys) == f"{tmp_path / 'none'}: no such folder (a run folder written by pluralign fit)"
     assert not list(tmp_path.iterdir())
+
+
+def test_what_would_silently_surprise_is_said(bt_run, data_dir, tmp_path, capsys, caplog):
+    """--resume with nothing to resume, a trained user's rows marked as queries, a folder given to data split."""
+    assert _fit(data_dir, tmp_path / "r", "bt", 1, "--resume") == 0
+    assert f"--resume: no checkpoint at {tmp_path / 'r' / 'checkpoints' / 'last.ckpt'}; training from the start" \
+        in caplog.text
+    known = [{**row, "role": "query"} for row in read_preferences(data_dir / "train.jsonl").rows[:4]]
+    write_jsonl(tmp_path / "known.jsonl", known)
+    run = tmp_path / "pal"
+    assert _fit(data_dir, run, "pal-a", 1) == 0
+    assert main(["eval", "--run", str(run), "--data", str(tmp_path / "known.jsonl"), "--out", str(tmp_path / "m.json"),
+                 "--shots", "0"]) == 0
+    assert f"known.jsonl: query rows of 1 user(s) the run was trained on ({known[0]['user_id']}, ...)" in caplog.text
+    assert main(["data", "split", str(data_dir), "--out", str(tmp_path / "split"), "--unseen-users", "1",
+                 "--context", "4"]) == 0
+    assert f"{data_dir}: a folder; splitting its train split alone" in caplog.text

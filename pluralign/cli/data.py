@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import textwrap
 from pathlib import Path
@@ -64,6 +65,8 @@ def data_split(source: str, out: str, unseen_users: int | None = None, context: 
     from pluralign.io import check_output, write_jsonl, write_text
 
     check_output(out, folder=True, inputs=[("SOURCE", source)])
+    if Path(source).is_dir():
+        logging.getLogger("pluralign").warning("%s: a folder; splitting its train split alone", source)
     data = read_preferences(source)
     split = split_by_user(data, unseen_users, context, test_fraction, seed, stratify)
     write_jsonl(Path(out) / "train.jsonl", split.train.rows)

@@ -28,6 +28,8 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
                              strategy=strategy, precision=precision, out_dir=out, resume=resume, progress=progress,
                              threads=threads)
     check_trainer_options(options)  # a missing GPU stops here, not after the embedding
+    if resume and options.checkpoint_to_resume() is None:
+        log.warning("--resume: no checkpoint at %s; training from the start", options.checkpoint_dir() / "last.ckpt")
     train = read_preferences(data, split="train")
     model.fit(train, trainer=options)
     if not model.is_global_zero_:
@@ -42,8 +44,12 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
 
 
 def _warn_unknown_users(model, rows) -> None:
-    from pluralign.eval.protocol import unknown_users
+    from pluralign.eval.protocol import unknown_users, unseen_rows
 
+    if trained := sorted(set(unseen_rows(rows)[1]) & set(model.user_ids_)):
+        log.warning(f"{rows.source}: query rows of {len(trained)} user(s) the run was trained on ({trained[0]}, ...) "
+                    "are scored as unseen users, adapted on their context rows; leave the role out to score them "
+                    "with their learned vectors")
     if unknown := unknown_users(model, rows):
         named = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
         log.warning(f"{rows.source}: {len(unknown)} user(s) the run was not trained on ({named}) are scored with "
