@@ -256,6 +256,8 @@ def test_settings_must_be_finite_and_a_diverged_fit_writes_no_run(data_dir, tmp_
     assert _one_line(capsys).startswith("bt: training diverged: ")
     assert not (out / "model.safetensors").exists() and not (out / "config.json").exists()
     assert not list(out.rglob("*.ckpt"))
+    assert _fit(data_dir, out, "bt", 1, "--set", "lr=1e38") == 2  # a step float32 cannot hold, in torch's words
+    assert _one_line(capsys).startswith("bt: the optimizer's step overflowed float32 (")
 
 
 def test_an_output_never_replaces_an_input(bt_run, data_dir, tmp_path, capsys):

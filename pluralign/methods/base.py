@@ -320,6 +320,12 @@ class PreferenceModel:
                 self.fit_features(features, val_features, options)
                 if self.finetune_layers:
                     self.finetune(options)
+            except RuntimeError as err:  # torch's words for a step size float32 cannot hold
+                if "without overflow" not in str(err):
+                    raise
+                self.network_ = None
+                raise TrainingDiverged(f"{self.name}: the optimizer's step overflowed float32 ({err}); "
+                                       + self.lower_lr()) from None
             finally:
                 del self.fit_rows_
             seconds = time.perf_counter() - start
@@ -330,8 +336,7 @@ class PreferenceModel:
             options.clear_checkpoints()
             raise TrainingDiverged(f"{self.name}: training diverged: {diverged[0]} holds NaN or inf after the fit"
                                    + (f" ({len(diverged)} weight tensors in all)" if len(diverged) > 1 else "")
-                                   + f"; lower lr={self.lr}" + (f" or finetune_lr={self.finetune_lr}"
-                                                                  if self.finetune_layers else ""))
+                                   + "; " + self.lower_lr())
         # the epochs fit_seconds covers: fine-tuning's included, those a --resume checkpoint had already run not
         epochs = self.epochs + (self.finetune_epochs if self.finetune_layers else 0) - self.resumed_epochs_
         self.fit_stats_ = {
@@ -344,6 +349,9 @@ class PreferenceModel:
             **memory.stats(),
         }
         return self
+
+    def lower_lr(self) -> str:
+        return f"lower lr={self.lr}" + (f" or finetune_lr={self.finetune_lr}" if self.finetune_layers else "")
 
     def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
         """One Lightning run of ``self.objective`` over the pairs."""
