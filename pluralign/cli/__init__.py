@@ -76,7 +76,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pluralign", description=DESCRIPTION, epilog=WORKFLOW,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action=_Version, help="print the version (and git commit) and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
