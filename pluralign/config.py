@@ -33,6 +33,20 @@ def accepted_arguments(klass) -> set[str]:
     return names
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load's loader, refusing a key given twice (safe_load keeps the last silently: a preset edited by
+    appending ``lr: ...`` below the first would train with whichever came last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path, method: str) -> dict[str, Any]:
     """Constructor arguments from a YAML preset; an unknown key is an error naming the file and key."""
     path = Path(path)
@@ -41,7 +55,7 @@ def load_config(path: str | Path, method: str) -> dict[str, Any]:
         hint = f" (the shipped {shipped.stem} preset is {shipped}; fit reads it without --config)" if shipped else ""
         raise ConfigError(f"{path}: no such config file{hint}")
     try:
-        config = yaml.safe_load(path.read_text()) or {}
+        config = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)  # where the parser stopped, 0-based
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

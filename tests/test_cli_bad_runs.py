@@ -193,6 +193,14 @@ def test_bench_on_a_folder_without_splits_writes_nothing(tmp_path, capsys):
     assert main(["bench", "--methods", "bt", "--benchmarks", str(tmp_path / "empty"), "--out", str(out)]) == 2
     assert "directory holds no train" in _one_line(capsys)
     assert not out.exists()
+    pooled = tmp_path / "pooled"  # rows without user ids: bt trains on them, vpl cannot; said before any fit
+    pooled.mkdir()
+    write_jsonl(pooled / "train.jsonl", [{k: v for k, v in r.items() if k != "user_id"} for r in TEXT_ROWS])
+    write_jsonl(pooled / "test.jsonl", TEXT_ROWS)
+    assert main(["bench", "--methods", "bt", "vpl", "--benchmarks", str(pooled), "--out", str(out)]) == 2
+    assert _one_line(capsys) == f"vpl: {pooled / 'train.jsonl'}: no row has a user_id; VPL learns a user from their " \
+        "own pairs (bt and micro train on pooled pairs)"
+    assert not out.exists()
 
 
 def test_users_wants_a_png(vpl_run, data_dir, tmp_path, capsys):

@@ -52,6 +52,11 @@ def test_broken_preset_file_is_one_line_naming_where(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(broken, "pal-a")
     assert str(err.value) == f"{broken}, line 2, column 9: invalid YAML (mapping values are not allowed here)"
+    repeated = tmp_path / "repeated.yaml"  # safe_load would keep the last lr silently
+    repeated.write_text("lr: 0.1\nepochs: 3\nlr: 0.2\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(repeated, "pal-a")
+    assert str(err.value) == f"{repeated}, line 3, column 1: invalid YAML (key 'lr' given twice)"
     listed = tmp_path / "listed.yaml"
     listed.write_text("- 3\n")
     with pytest.raises(ConfigError, match="expected a mapping of constructor arguments"):

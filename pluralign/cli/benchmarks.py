@@ -17,7 +17,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
           ) -> None:
     """Every method on every benchmark (a synthetic one, or a folder of train and test files such as `data split`
     writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png, gaps.png."""
-    from pluralign.config import parse_method_overrides, parse_overrides
+    from pluralign.config import build_model, parse_method_overrides, parse_overrides, preset
     from pluralign.data.synthetic import BENCHMARKS, check_options
     from pluralign.eval.bench import bench_data, run_bench_seeds
     from pluralign.io import check_output
@@ -43,9 +43,11 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     check_output(out, folder=True, inputs=[("--benchmarks", folder) for folder in folders])
-    for folder in folders:  # a folder without its train and test files stops here, before run.json is written
-        bench_data(folder)
     per_method = parse_method_overrides(overrides, methods)
+    for folder in folders:  # a folder without its train and test files, or without the users a method needs,
+        train, _ = bench_data(folder)  # stops here, before run.json is written
+        for m in methods:
+            build_model(m, {**preset(m), **per_method.get(m, {})}).check_training_users(train)
     arguments = dict(methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds), context=context,
                      overrides=list(overrides), data_options=list(data_options), jobs=jobs, save_runs=save_runs,
                      **({"active": True} if active else {}))  # runs recorded before --active existed resume

@@ -151,7 +151,7 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
                 value = None if math.isnan(value) else int(value)
             if _is_missing(value) or isinstance(value, str) and not value.strip():
                 continue
-            if isinstance(value, (dict, list)):
+            if isinstance(value, (dict, list)) or column == "user_id" and isinstance(value, bool):  # not user "True"
                 raise where(column)(f"expected a string id, got {type(value).__name__}")
             row[column] = str(value)
         role = raw.get("role")

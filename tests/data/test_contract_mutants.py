@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from pluralign.data.contract import DataError, messages_to_text, validate_rows, warn_duplicates
+from pluralign.data.contract import DataError, PreferenceSet, messages_to_text, validate_rows, warn_duplicates
 
 TEXT = {"prompt": "p", "chosen": "a", "rejected": "b"}
 
@@ -83,3 +83,11 @@ def test_subset_keeps_rows_and_names_its_source() -> None:
     part.meta["k"] = 2
     assert data.meta == {"k": 1}
     assert data.subset(lambda r: r["user_id"] == "y").source == "d.jsonl"
+
+
+def test_a_boolean_user_id_is_refused() -> None:
+    """``"user_id": true`` is a column mix-up, not user "True"; a boolean group (a minority flag) is a group."""
+    with pytest.raises(DataError, match=r"^x\.jsonl, row 1, column 'user_id': expected a string id, got bool$"):
+        PreferenceSet.from_rows([{"prompt": "p", "chosen": "a", "rejected": "b", "user_id": True}], "x.jsonl")
+    data = PreferenceSet.from_rows([{"prompt": "p", "chosen": "a", "rejected": "b", "user_id": "u", "group": False}])
+    assert data.column("group") == ["False"]
