@@ -182,10 +182,16 @@ def build_model(method: str, config: dict[str, Any] | None = None, **overrides):
     unknown = set(arguments) - accepted_arguments(klass)
     if unknown:
         raise ConfigError(f"{method}: unknown argument(s) {', '.join(sorted(unknown))}")
-    hints = argument_types(klass)
+    return klass(**checked_arguments(klass, arguments))
+
+
+def checked_arguments(klass, arguments: dict[str, Any]) -> dict[str, Any]:
+    """``arguments`` conformed to ``klass``'s constructor hints (``1e-3`` as a string becomes the number); a value
+    of the wrong type, or not finite, is a one-line :class:`ConfigError` naming the method and the argument."""
+    hints, checked = argument_types(klass), dict(arguments)
     for name, value in arguments.items():
         if name in hints:
-            ok, arguments[name] = conform(value, hints[name])
+            ok, checked[name] = conform(value, hints[name])
             if not ok:
-                raise ConfigError(f"{method}: {name}={value!r} must be {_describe(hints[name])}")
-    return klass(**arguments)
+                raise ConfigError(f"{klass.name}: {name}={value!r} must be {_describe(hints[name])}")
+    return checked

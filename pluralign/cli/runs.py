@@ -238,10 +238,6 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
         raise ValueError(f"--active: method {model.name!r} has no posterior over users to choose questions by "
                          "(every method but bt has one)")
     labelled = _read_rows(pairs, "train", model)
-    users = sorted({str(u) for u in labelled.column("user_id") if u is not None})
-    if len(users) > 1:
-        log.warning("%s holds the pairs of %d users (%s, ...): they are read as one user's", pairs, len(users),
-                    ", ".join(users[:3]))
     vector = model.infer_user(labelled)
     result = vector.to_dict()
     if active:

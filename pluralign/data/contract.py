@@ -108,6 +108,10 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
 
         row: dict[str, Any] = {}
         has_embeddings = not _is_missing(raw.get("chosen_embedding")) or not _is_missing(raw.get("rejected_embedding"))
+        if i == 0:
+            embedding_rows = has_embeddings
+        elif has_embeddings and not embedding_rows:  # the other way round, the text columns' check names it
+            raise where("chosen_embedding")("embeddings among text rows (the first row is text); one kind per set")
         for column in EMBEDDING_COLUMNS:
             if _is_missing(raw.get(column)):
                 continue

@@ -141,10 +141,19 @@ def _read_parquet(path: Path) -> tuple[list[dict], None]:
 
 
 def _read_dataset(dataset: Any, split: str) -> list[dict]:
-    if hasattr(dataset, "keys") and not hasattr(dataset, "column_names"):  # DatasetDict
+    """The records of an in-memory table: a ``datasets`` Dataset, a DatasetDict's ``split``, a pandas DataFrame,
+    or one record (a dict with the pair's columns)."""
+    if isinstance(dataset, dict) and any(c in dataset for c in ("chosen", "chosen_embedding")):
+        return [dataset]
+    if hasattr(dataset, "to_dict") and hasattr(dataset, "columns"):  # a pandas DataFrame
+        return dataset.to_dict("records")
+    if hasattr(dataset, "keys") and isinstance(getattr(dataset, "column_names", {}), dict):  # a DatasetDict
         if split not in dataset:
             raise DataError(f"dataset has no split {split!r} (has {sorted(dataset.keys())})")
         dataset = dataset[split]
+    if not hasattr(dataset, "to_list"):
+        raise TypeError(f"expected preference rows: a path, a list of dicts, a PreferenceSet, a pandas DataFrame or "
+                        f"a datasets Dataset/DatasetDict; got {type(dataset).__name__}")
     return dataset.to_list()
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from pluralign.data.contract import PreferenceSet
+from pluralign.data.readers import read_preferences
 from pluralign.data.features import PairFeatures
 from pluralign.eval.metrics import preference_metrics, round_floats
 
@@ -122,7 +123,11 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     controversial, fit, predict). A dict passed as ``query_probs`` receives, for each k, the unseen users'
     query rows and their P(chosen ≻ rejected), so a caller needs not adapt every user again. ``active``: each
     unseen user's k context rows are the first k the model asks (:func:`chosen_contexts`), not the first k
-    in the file; the report then holds ``"questions": "chosen"``."""
+    in the file; the report then holds ``"questions": "chosen"``. ``data``: anything ``fit`` reads."""
+    data = read_preferences(data, split="test")
+    shots = [shots] if isinstance(shots, int) else list(shots)
+    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in shots):
+        raise ValueError(f"shots={shots}: shot counts must be non-negative integers")
     features = model.featurize(data)
     oracle = data.column("oracle_p")
     groups = np.asarray([g if g is not None else "all" for g in data.column("group")], dtype=object)

@@ -47,6 +47,8 @@ def pair_features(model: "PreferenceModel", pairs: Any) -> PairFeatures | None:
     """Pairs in any form the readers take (or features already), as the model's features; None when empty."""
     if pairs is None or isinstance(pairs, PairFeatures):
         return pairs
+    if isinstance(pairs, (list, tuple)) and not pairs:  # no answers yet
+        return None
     rows = read_preferences(pairs)
     return model.featurize(rows) if len(rows) else None
 
@@ -107,11 +109,29 @@ def question_order(model: "PreferenceModel", pool: PairFeatures, n: int | None =
 
 def select_queries(model: "PreferenceModel", pool_pairs: Any, n: int = 1, context: Any = None) -> list[int]:
     """The ``n`` pool indices of highest expected information gain, best first (one batch under the current
-    posterior; for a sequential loop ask again after each answer)."""
+    posterior; for a sequential loop ask again after each answer). Pool pairs the context has answered come
+    last; an empty context means no answers yet."""
     pool = pair_features(model, pool_pairs)
     if pool is None or len(pool) == 0:
         raise ValueError(f"{model.name}: the pool of candidate pairs is empty")
-    if n < 1:
-        raise ValueError(f"{model.name}: n={n!r} must be at least 1")
-    gain = expected_information_gain(model, pool, pair_features(model, context))
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{model.name}: n={n!r} must be a whole number, at least 1")
+    context = pair_features(model, context)
+    gain = expected_information_gain(model, pool, context)
+    if context is not None:  # a pair the user has answered tells nothing new: asked last, if at all
+        gain[answered(pool, context)] = -torch.inf
     return torch.argsort(gain, descending=True, stable=True)[: min(n, len(pool))].tolist()
+
+
+def answered(pool: PairFeatures, context: PairFeatures) -> torch.Tensor:
+    """Which pool pairs are context pairs (the same prompt and responses, in either order), [M] bool."""
+    def same(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        a, b = a.flatten(1), b.flatten(1)
+        if a.shape[1] != b.shape[1]:  # token rows padded to their own batch: not compared here
+            return torch.zeros(len(a), len(b), dtype=torch.bool)
+        return (a[:, None] == b[None]).all(-1)
+
+    prompt = same(pool.prompt, context.prompt)
+    kept = same(pool.chosen, context.chosen) & same(pool.rejected, context.rejected)
+    swapped = same(pool.chosen, context.rejected) & same(pool.rejected, context.chosen)
+    return (prompt & (kept | swapped)).any(1)

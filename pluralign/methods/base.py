@@ -21,7 +21,7 @@ precomputed, frozen or tuned (:class:`~pluralign.data.features.FeatureCenter`, s
 from __future__ import annotations
 
 import inspect
-import math
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +42,8 @@ from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
 from pluralign.methods.run_files import check_frozen, check_weights, fingerprint, frozen_weights, read_run_config
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.provenance import environment
-from pluralign.training import ObjectiveModule, TrainerOptions, build_trainer, check_resume, quiet_lightning
+from pluralign.training import (ObjectiveModule, TrainerOptions, build_trainer, caller_random_state, check_resume,
+                                check_trainer_options, quiet_lightning)
 from pluralign.training.memory import PeakMemory
 
 
@@ -279,15 +280,19 @@ class PreferenceModel:
         return tokens
 
     # ---- training -----------------------------------------------------------------------------
+    @caller_random_state()
     def fit(self, data: Any, val_data: Any = None, trainer: TrainerOptions | None = None, **trainer_kwargs) -> "PreferenceModel":
         """Train on preference rows (a path, a PreferenceSet, a ``datasets`` dataset or a list of dicts).
 
         ``trainer_kwargs`` are :class:`TrainerOptions` fields (accelerator, devices, strategy, precision,
         out_dir, resume, progress).
         """
+        from pluralign.config import checked_arguments
+
         options = trainer or TrainerOptions(**trainer_kwargs)
-        for argument, value in self.get_config().items():  # what build_model checks, for models built in Python
-            self.require(not isinstance(value, float) or math.isfinite(value), argument, "must be a finite number")
+        checked_arguments(type(self), self.get_config())  # what build_model checks, for models built in Python
+        if str(options.accelerator).lower() not in ("cpu", "auto"):
+            check_trainer_options(options)  # a missing GPU: one line, before the embedding
         data = read_preferences(data)
         if self.finetune_layers and data.has_embeddings:
             raise ConfigError(f"{self.name}: finetune_layers={self.finetune_layers} needs text rows; "
@@ -434,7 +439,14 @@ class PreferenceModel:
         self.check_fitted()
         if pairs is None or (isinstance(pairs, (list, PreferenceSet)) and len(pairs) == 0):
             return self.population_user()
-        features = pairs if isinstance(pairs, PairFeatures) else self.featurize(read_preferences(pairs))
+        if not isinstance(pairs, PairFeatures):
+            pairs = read_preferences(pairs)
+            users = sorted({str(u) for u in pairs.column("user_id") if u is not None})
+            if len(users) > 1:  # allowed (one person under two ids), but more often a filtering slip
+                logging.getLogger("pluralign").warning(
+                    "%s holds the pairs of %d users (%s, ...): they are read as one user's",
+                    pairs.source or "the pairs", len(users), ", ".join(users[:3]))
+        features = pairs if isinstance(pairs, PairFeatures) else self.featurize(pairs)
         if len(features) == 0:
             return self.population_user()
         vector = self.adapt(features)

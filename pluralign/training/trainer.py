@@ -4,6 +4,8 @@ progress bar, CSV logs, checkpoints (``last.ckpt``) and resuming from them."""
 from __future__ import annotations
 
 import logging
+import os
+import random
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import lightning as L
+import numpy as np
 import torch
 
 from pluralign.io import state_mismatches
@@ -60,6 +63,28 @@ class TrainerOptions:
         root = self.checkpoint_dir()
         for stale in (*root.glob("last*.ckpt"), *root.glob("*/last*.ckpt")):
             stale.unlink(missing_ok=True)
+
+
+@contextmanager
+def caller_random_state() -> Iterator[None]:
+    """A fit seeds Python's, numpy's and torch's global generators (Lightning's ``seed_everything``) for its own
+    draws; the caller gets them back as they were, so fitting a model does not change the caller's experiment."""
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    env = {name: os.environ.get(name) for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")}
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class _NoAdvert(logging.Filter):

@@ -76,3 +76,26 @@ def test_a_folder_whose_split_is_a_broken_link_or_a_folder(tmp_path) -> None:
     (tmp_path / "nested" / "train.jsonl").mkdir(parents=True)
     with pytest.raises(DataError, match=r"nested/train\.jsonl: is a folder; expected the train split's file$"):
         read_preferences(tmp_path / "nested", split="train")
+
+
+def test_in_memory_tables_and_what_is_not_one() -> None:
+    """A DataFrame, a DatasetDict (its split), a Dataset and one record are rows; anything else is a TypeError
+    listing what is, not an AttributeError from deep inside."""
+    import datasets
+    import pandas as pd
+
+    assert read_preferences(pd.DataFrame(ROWS)).rows == ROWS
+    both = datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS),
+                                 "test": datasets.Dataset.from_list(ROWS[:1])})
+    assert len(read_preferences(both)) == 2 and len(read_preferences(both, split="test")) == 1
+    assert read_preferences(ROWS[0]).rows == ROWS[:1]
+    for wrong in ((1, 2), None, 5):
+        with pytest.raises(TypeError, match=r"^expected preference rows: a path, a list of dicts, .*; got "):
+            read_preferences(wrong)
+
+
+def test_embedding_rows_among_text_rows_are_named() -> None:
+    rows = [{"prompt": "p", "chosen": "a", "rejected": "b"},
+            {"chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0]}]
+    with pytest.raises(DataError, match=r"^<rows>, row 2, column 'chosen_embedding': embeddings among text rows"):
+        read_preferences(rows)
