@@ -1,0 +1,45 @@
+"""pluralign.config by hand: booleans are not integers, a preset's unknown key names the file, --set keys are
+stripped, a subclass's type hint wins, and a bench --set of a float (``lr=0.5``) reaches every method."""
+
+from __future__ import annotations
+
+import pytest
+
+from pluralign.config import argument_types, build_model, load_config, parse_method_overrides, parse_overrides
+from pluralign.methods import ConfigError
+
+
+def test_a_boolean_is_not_an_integer() -> None:
+    """YAML reads ``epochs=true`` as True, which Python counts as the int 1: it must be refused."""
+    with pytest.raises(ConfigError) as err:
+        build_model("vpl", epochs=True)
+    assert str(err.value) == "vpl: epochs=True must be an integer"
+
+
+def test_a_presets_unknown_key_names_the_file_and_the_key(tmp_path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("k: 2\nbogus: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, "pal-a")
+    assert str(err.value).startswith(f"{path}: unknown key 'bogus' for method 'pal-a' (allowed: ")
+
+
+def test_set_keys_are_stripped() -> None:
+    assert parse_overrides([" k = 4", "lr= 1e-3"]) == {"k": 4, "lr": "1e-3"}
+
+
+def test_a_subclass_type_hint_wins() -> None:
+    class Base:
+        def __init__(self, x: int = 1, y: str = "a") -> None: ...
+
+    class Child(Base):
+        def __init__(self, x: float | None = None, **kwargs) -> None: ...
+
+    hints = argument_types(Child)
+    assert hints["x"] == (float | None) and hints["y"] is str and "return" not in hints
+
+
+def test_a_method_wide_float_override_reaches_every_method() -> None:
+    """``lr=0.5`` holds a dot: it is still a KEY=VALUE for every method, not METHOD ``lr=0`` with key ``5``."""
+    assert parse_method_overrides(["lr=0.5", "pal-a.k=3"], ["bt", "pal-a"]) == {
+        "bt": {"lr": 0.5}, "pal-a": {"lr": 0.5, "k": 3}}

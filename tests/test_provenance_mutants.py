@@ -1,0 +1,70 @@
+"""resumable_record and git_commit by hand: every option that makes cells must match, a dirty checkout warns,
+the kept records do not nest, and a folder inside a checkout is not a checkout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+
+import pytest
+
+from pluralign import provenance
+from pluralign.provenance import git_commit, resumable_record
+
+ARGUMENTS = {"seeds": [0], "context": 8, "overrides": {}, "data_options": {"n_users": 6}, "active": None}
+
+
+def write_record(out, arguments, environment, resumes=None):
+    record = {"command": "bench", "arguments": arguments, "environment": environment}
+    (out / "run.json").write_text(json.dumps({**record, "resumes": resumes} if resumes else record))
+    return record
+
+
+def test_other_data_options_refuse_to_resume(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(provenance, "environment", lambda: {"pluralign": "1", "git_commit": "abc"})
+    write_record(tmp_path, ARGUMENTS, {"pluralign": "1", "git_commit": "abc"})
+    with pytest.raises(ValueError) as err:
+        resumable_record(str(tmp_path), {**ARGUMENTS, "data_options": None})
+    assert str(err.value) == (f"--resume: {tmp_path} was made with data_options = {{'n_users': 6}}, this command has "
+                              "None; use the same options, or a new --out")
+
+
+def test_kept_records_follow_each_other_without_nesting(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(provenance, "environment", lambda: {"pluralign": "1", "git_commit": "abc"})
+    earlier = {"command": "bench", "arguments": {"seeds": [0]}}
+    record = write_record(tmp_path, ARGUMENTS, {"pluralign": "1", "git_commit": "abc"}, resumes=[earlier])
+    assert resumable_record(str(tmp_path), dict(ARGUMENTS)) == [earlier, record]
+
+
+def test_a_dirty_checkout_warns_even_at_the_same_commit(tmp_path, monkeypatch, caplog) -> None:
+    now = {"pluralign": "1", "git_commit": "abc+dirty"}
+    monkeypatch.setattr(provenance, "environment", lambda: now)
+    write_record(tmp_path, ARGUMENTS, dict(now))
+    with caplog.at_level(logging.WARNING, logger="pluralign"):
+        resumable_record(str(tmp_path), dict(ARGUMENTS))
+    assert len(caplog.records) == 1 and "git_commit = abc+dirty" in caplog.text
+    caplog.clear()
+    now["git_commit"] = "abc"
+    write_record(tmp_path, ARGUMENTS, dict(now))
+    with caplog.at_level(logging.WARNING, logger="pluralign"):
+        resumable_record(str(tmp_path), dict(ARGUMENTS))
+    assert not caplog.records
+    write_record(tmp_path, ARGUMENTS, {"pluralign": "0", "git_commit": "old"})  # both differ: one warning
+    with caplog.at_level(logging.WARNING, logger="pluralign"):
+        resumable_record(str(tmp_path), dict(ARGUMENTS))
+    assert len(caplog.records) == 1 and "pluralign = 0" in caplog.text
+
+
+def test_a_folder_inside_a_checkout_is_not_one(tmp_path) -> None:
+    """An installed package (site-packages) inside some checkout's venv must not report that checkout's commit."""
+    try:
+        git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+        subprocess.run([*git, "init", "-q"], check=True)
+        (tmp_path / "f.txt").write_text("a")
+        subprocess.run([*git, "add", "f.txt"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "one"], check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("git is not usable here")
+    (tmp_path / "sub").mkdir()
+    assert git_commit(tmp_path) is not None and git_commit(tmp_path / "sub") is None

@@ -1,0 +1,62 @@
+"""The trainer's options and the LightningModule by hand: which checkpoints a fresh fit removes, when a checkpoint
+is resumed, the epoch check of --resume and its words per stage, the optimizer's settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pluralign.training import ObjectiveModule, TrainerOptions, check_resume
+
+
+def layout(root):
+    files = ["last.ckpt", "last-v1.ckpt", "notes.txt", "epoch=1.ckpt", "finetune/last.ckpt", "round-1/last-v1.ckpt",
+             "finetune/mine.ckpt"]
+    for name in files:
+        (root / "checkpoints" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "checkpoints" / name).write_text("x")
+    return sorted(str(p.relative_to(root / "checkpoints")) for p in (root / "checkpoints").rglob("*") if p.is_file())
+
+
+def test_a_fresh_fit_removes_every_stages_last_checkpoints_only(tmp_path) -> None:
+    every = layout(tmp_path)
+    TrainerOptions(out_dir=str(tmp_path), resume=True).clear_checkpoints()  # resuming: nothing goes
+    assert sorted(str(p.relative_to(tmp_path / "checkpoints")) for p in (tmp_path / "checkpoints").rglob("*")
+                  if p.is_file()) == every
+    TrainerOptions(out_dir=str(tmp_path)).clear_checkpoints()
+    assert sorted(str(p.relative_to(tmp_path / "checkpoints")) for p in (tmp_path / "checkpoints").rglob("*")
+                  if p.is_file()) == ["epoch=1.ckpt", "finetune/mine.ckpt", "notes.txt"]
+
+
+def test_a_checkpoint_is_resumed_only_with_resume(tmp_path) -> None:
+    (tmp_path / "checkpoints" / "finetune").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "last.ckpt").write_text("x")
+    assert TrainerOptions(out_dir=str(tmp_path)).checkpoint_to_resume() is None
+    assert TrainerOptions(out_dir=str(tmp_path), resume=True).checkpoint_to_resume() == \
+        str(tmp_path / "checkpoints" / "last.ckpt")
+    assert TrainerOptions(out_dir=str(tmp_path), resume=True).checkpoint_to_resume("finetune") is None
+
+
+def test_resume_at_the_last_epoch_is_allowed_past_it_is_named_per_stage(tmp_path) -> None:
+    module = torch.nn.Linear(2, 1)
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": module.state_dict(), "epoch": 2}, path)
+    check_resume(str(path), module, 2)  # a finished fit of 2 epochs resumes to nothing more, not an error
+    check_resume(str(path), module, 3, "finetune")
+    with pytest.raises(ValueError) as err:
+        check_resume(str(path), module, 1, "finetune")
+    assert str(err.value) == (f"--resume: {path} is at epoch 2, past this fit's finetune_epochs=1 (the preset's or "
+                              "--set's; train on with --set finetune_epochs=N, N > 2)")
+    with pytest.raises(ValueError) as err:
+        check_resume(str(path), module, 1, "round-1")
+    assert str(err.value) == f"--resume: {path} is at epoch 2, past the 1 epochs of its stage 'round-1'"
+
+
+def test_the_optimizer_takes_the_lr_the_weight_decay_and_the_trainable_parameters() -> None:
+    objective = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    objective[0].requires_grad_(False)
+    optimizer = ObjectiveModule(objective, lr=0.25, weight_decay=0.3).configure_optimizers()
+    assert isinstance(optimizer, torch.optim.AdamW) and len(optimizer.param_groups) == 1
+    group = optimizer.param_groups[0]
+    assert group["lr"] == 0.25 and group["weight_decay"] == 0.3
+    assert [id(p) for p in group["params"]] == [id(p) for p in objective[1].parameters()]
