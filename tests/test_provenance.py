@@ -19,6 +19,8 @@ def test_git_commit_of_a_checkout_clean_and_changed(tmp_path):
         pytest.skip("git is not usable here")
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     assert git_commit(tmp_path) == head
+    (tmp_path / "sub").mkdir()  # an installed package (site-packages) inside some checkout's venv: not that checkout
+    assert git_commit(tmp_path / "sub") is None
     (tmp_path / "untracked.txt").write_text("new")
     assert git_commit(tmp_path) == head  # untracked files do not change what the code is
     (tmp_path / "f.txt").write_text("b")
