@@ -1,5 +1,5 @@
-"""resumable_record and git_commit by hand: every option that makes cells must match, a dirty checkout warns,
-the kept records do not nest, and a folder inside a checkout is not a checkout."""
+"""resumable_record by hand: every option that makes cells must match, a dirty checkout warns, and
+the kept records do not nest."""
 
 from __future__ import annotations
 
