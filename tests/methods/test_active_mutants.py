@@ -69,7 +69,7 @@ def test_select_queries_checks_n_and_reads_an_empty_context_as_none() -> None:
     """n must be at least 1; an empty context is no context (the prior), passed on as None."""
     from pluralign.methods.active import expected_information_gain, select_queries
 
-    with pytest.raises(ValueError, match=r"^points: n=0 must be at least 1$"):
+    with pytest.raises(ValueError, match=r"^points: n=0 must be a whole number, at least 1$"):
         select_queries(PointsModel(), pool_of([0, 1, 2]), n=0)
     model = PointsModel()
     assert select_queries(model, pool_of([0, 1, 2]), n=2) == [0, 2]  # best first: 0.551, 0.374
