@@ -43,7 +43,7 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
         print(f"  {line}")
 
 
-def _warn_unknown_users(model, rows) -> None:
+def _warn_about_users(model, rows) -> None:
     from pluralign.eval.protocol import unknown_users, unseen_rows
 
     if trained := sorted(set(unseen_rows(rows)[1]) & set(model.user_ids_)):
@@ -118,7 +118,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
     check_output(out, inputs=[("--data", data), ("--run", run)])
     model = _load_run(run)
     rows = _read_rows(data, "test", model)
-    _warn_unknown_users(model, rows)
+    _warn_about_users(model, rows)
     _warn_if_no_posterior(model, active)
     _warn_if_shots_exceed_contexts(rows, [shots])
     indices, probs = score_rows(model, rows, shots, active=active)
@@ -153,7 +153,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
         check_output(plot, flag="--plot", inputs=[("--data", data), ("--run", run), ("--out", out)])
     model = _load_run(run)
     rows = _read_rows(data, "test", model)
-    _warn_unknown_users(model, rows)
+    _warn_about_users(model, rows)
     _warn_if_no_posterior(model, active)
     _require_scored_rows([r for r in rows.column("role") if r != "context"], rows.source or data)
     _warn_if_shots_exceed_contexts(rows, ks)

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from pluralign.data.contract import PreferenceSet
-from pluralign.data.readers import read_preferences
 from pluralign.data.features import PairFeatures
+from pluralign.data.readers import read_preferences
 from pluralign.eval.metrics import preference_metrics, round_floats
 
 DEFAULT_SHOTS = (0, 1, 2, 4, 8, 16)
