@@ -219,15 +219,21 @@ def _hashable(value: Any) -> Any:
 
 @dataclass
 class PreferenceSet:
-    """Validated preference rows and where they came from."""
+    """Validated preference rows and where they came from. Rows given directly are validated here;
+    ``checked=True`` says they already were (the readers' and the splits' own rows)."""
 
     rows: list[dict]
     source: str = "<data>"
     meta: dict = field(default_factory=dict)
+    checked: bool = field(default=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.checked:
+            self.rows, self.checked = validate_rows(self.rows, self.source), True
 
     @classmethod
     def from_rows(cls, rows: Iterable[dict], source: str = "<data>") -> "PreferenceSet":
-        return cls(validate_rows(rows, source), source)
+        return cls(validate_rows(rows, source), source, checked=True)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -252,4 +258,4 @@ class PreferenceSet:
             rows = [row for row in self.rows if keep(row)]
         else:
             rows = [self.rows[i] for i in keep]
-        return PreferenceSet(rows, self.source + suffix, dict(self.meta))
+        return PreferenceSet(rows, self.source + suffix, dict(self.meta), checked=True)

@@ -192,7 +192,7 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
     rows, lines = _read_file(path)
     rows = validate_rows(rows, str(path), lines)
     warn_duplicates(rows, str(path), lines)  # files only: rows in memory were checked when they were read
-    return PreferenceSet(rows, str(path))
+    return PreferenceSet(rows, str(path), checked=True)
 
 
 def _read_file(path: Path) -> tuple[list, list[int] | None]:

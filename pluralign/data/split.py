@@ -98,7 +98,8 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
     if not test:
         raise DataError(f"{data.source}: nothing to test on: no unseen users, and --test-fraction {test_fraction} "
                         "holds out no pair of a seen user")
-    return UserSplit(PreferenceSet(train, f"{data.source}:train"), PreferenceSet(test, f"{data.source}:test"),
+    return UserSplit(PreferenceSet(train, f"{data.source}:train", checked=True),
+                     PreferenceSet(test, f"{data.source}:test", checked=True),
                      [u for u in users if u not in unseen], [u for u in users if u in unseen])
 
 

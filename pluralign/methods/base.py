@@ -38,6 +38,7 @@ from pluralign.data.contract import DataError, PreferenceSet
 from pluralign.data.features import FeatureCenter, PairDataset, PairFeatures, featurize, keep_batch, user_tensor
 from pluralign.data.readers import read_preferences
 from pluralign.io import atomic_path, write_json
+from pluralign.methods.inputs import UnknownUser, as_float_tensor, checked_user_vector, embedding_inputs, is_user_list
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
 from pluralign.methods.run_files import check_frozen, check_weights, fingerprint, frozen_weights, read_run_config
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
@@ -60,6 +61,11 @@ class UserVector:
     method: str = ""
     n_pairs: int = 0
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # a list or array of numbers is taken as the tensor it means
+        self.mean = as_float_tensor(self.mean, "UserVector.mean")
+        if self.variance is not None:
+            self.variance = as_float_tensor(self.variance, "UserVector.variance")
 
     def to_dict(self) -> dict:
         return {
@@ -211,24 +217,25 @@ class PreferenceModel:
         columns = [data.column("prompt", ""), data.column("chosen"), data.column("rejected")]
         return PairFeatures(*self.text_features(columns), user_tensor(data, index))
 
-    def check_rows_kind(self, data: PreferenceSet) -> None:
+    def check_rows_kind(self, data: PreferenceSet, fitted_on: str = "") -> None:
         """Text rows for a model fitted on text, embedding rows for one fitted on embeddings: the other kind
         fails deep in the network ("mat1 and mat2 shapes cannot be multiplied")."""
-        where = data.source or "these rows"
+        where, fitted_on = data.source or "these rows", fitted_on or f"the run ({self.name}) was fitted on"
         if self.uses_embeddings_ and not data.has_embeddings:
-            raise DataError(f"{where}: the run ({self.name}) was fitted on embedding features of width "
-                              f"{self.dims_[1]}; these rows are text (give chosen_embedding and rejected_embedding)")
+            raise DataError(f"{where}: {fitted_on} embedding features of width "
+                            f"{self.dims_[1]}; these rows are text (give chosen_embedding and rejected_embedding)")
         if not self.uses_embeddings_ and data.has_embeddings:
-            raise DataError(f"{where}: the run ({self.name}) was fitted on text (backbone "
-                              f"{self.backbone or DEFAULT_BACKBONE}); these rows hold precomputed embeddings")
+            raise DataError(f"{where}: {fitted_on} text (backbone "
+                            f"{self.backbone or DEFAULT_BACKBONE}); these rows hold precomputed embeddings")
 
-    def check_widths(self, data: PreferenceSet, features: PairFeatures) -> None:
+    def check_widths(self, data: PreferenceSet, features: PairFeatures, fitted_on: str = "") -> None:
         """Embedding rows as wide as the fit's: other widths fail deep in the network, naming no file."""
+        fitted_on = fitted_on or f"the run ({self.name}) was fitted on"
         for part, fitted, given in (("response", self.dims_[1], features.response_dim),
                                     ("prompt", self.dims_[0], features.prompt_dim)):
             if fitted != given:
-                raise DataError(f"{data.source or 'these rows'}: the run ({self.name}) was fitted on {part} "
-                                  f"embedding features of width {fitted}; these rows give width {given}")
+                raise DataError(f"{data.source or 'these rows'}: {fitted_on} {part} "
+                                f"embedding features of width {fitted}; these rows give width {given}")
 
     def backbone_layers(self) -> int | None:
         """The backbone's transformer layer count, from its local config alone (no weights loaded); None where
@@ -313,9 +320,9 @@ class PreferenceModel:
             if self.center_features:
                 self.feature_center_ = FeatureCenter.of(features)
                 features = self.feature_center_(features)
-            val_features = None if val_data is None else self.featurize(read_preferences(val_data))
-            embed_seconds = time.perf_counter() - start
             self.dims_ = (features.prompt_dim, features.response_dim)
+            val_features = None if val_data is None else self.validation_features(read_preferences(val_data))
+            embed_seconds = time.perf_counter() - start
             self.network_ = self.build_network(*self.dims_, len(self.user_ids_))
             start = time.perf_counter()
             self.fit_rows_ = data  # the rows themselves, for training that needs their text (fine-tuning)
@@ -354,6 +361,16 @@ class PreferenceModel:
             **memory.stats(),
         }
         return self
+
+    def validation_features(self, data: PreferenceSet) -> PairFeatures:
+        """Validation rows of the training rows' kind and widths: checked before training, not at its first
+        validation step."""
+        fitted_on = f"validation rows; {self.name} trains on"
+        self.check_rows_kind(data, fitted_on)
+        features = self.featurize(data)
+        if data.has_embeddings:
+            self.check_widths(data, features, fitted_on)
+        return features
 
     def lower_lr(self) -> str:
         return f"lower lr={self.lr}" + (f" or finetune_lr={self.finetune_lr}" if self.finetune_layers else "")
@@ -428,7 +445,7 @@ class PreferenceModel:
             return self.population_user()
         if user_id not in self.user_ids_:
             known = ", ".join(self.user_ids_[:5]) + (" ..." if len(self.user_ids_) > 5 else "")
-            raise KeyError(f"{self.name}: unknown user {user_id!r} (known: {known or 'none'}); "
+            raise UnknownUser(f"{self.name}: unknown user {user_id!r} (known: {known or 'none'}); "
                            "pass a few labelled pairs of theirs to adapt instead")
         index = torch.tensor([self.user_ids_.index(user_id)])
         with torch.no_grad():
@@ -439,6 +456,9 @@ class PreferenceModel:
         self.check_fitted()
         if pairs is None or (isinstance(pairs, (list, PreferenceSet)) and len(pairs) == 0):
             return self.population_user()
+        if isinstance(pairs, str) and pairs in self.user_ids_ and not Path(pairs).exists():
+            raise DataError(f"{pairs}: no such file; infer_user reads labelled pairs (a path or rows), and the "
+                            f"trained user {pairs!r} is known_user({pairs!r})")
         if not isinstance(pairs, PairFeatures):
             pairs = read_preferences(pairs)
             users = sorted({str(u) for u in pairs.column("user_id") if u is not None})
@@ -467,23 +487,29 @@ class PreferenceModel:
 
     def user_matrix(self, user: Any, n: int) -> torch.Tensor:
         """[n, user_dim]: one user for all rows, or a sequence of n users (ids, vectors, None)."""
-        if isinstance(user, (list, tuple)) and len(user) == n and not (user and isinstance(user[0], dict)):
+        width = self.check_fitted().population_user().shape[-1]
+        if is_user_list(self.name, user):
+            if len(user) != n:
+                raise ValueError(f"{self.name}: {len(user)} users for {n} rows; give one user per row, or one "
+                                 "user (an id, a UserVector, labelled pairs or None) for all")
             vectors = {}
             for u in user:
                 key = id(u) if isinstance(u, UserVector) else u
                 if key not in vectors:
-                    vectors[key] = self.resolve_user(u).mean
+                    vectors[key] = checked_user_vector(self.name, self.resolve_user(u).mean, width)
             return torch.stack([vectors[id(u) if isinstance(u, UserVector) else u] for u in user])
-        return self.resolve_user(user).mean.expand(n, -1)
+        return checked_user_vector(self.name, self.resolve_user(user).mean, width).expand(n, -1)
 
     # ---- prediction ---------------------------------------------------------------------------
     def _texts_to_features(self, prompts: Any, *responses: Any, cache: bool = True) -> list[torch.Tensor]:
-        first = responses[0]
-        if isinstance(first, torch.Tensor):  # precomputed embeddings
-            n = first.shape[0]
-            prompt = prompts if isinstance(prompts, torch.Tensor) else torch.zeros(n, 0)
-            return self.feature_center_.vectors(prompt, *responses) if self.feature_center_ is not None else \
-                [prompt, *responses]
+        self.check_fitted()  # before the inputs are checked against the fit's widths
+        if any(isinstance(r, torch.Tensor) for r in responses):  # precomputed embeddings
+            if self.tuned is not None:
+                raise TypeError(f"{self.name}: a fine-tuned backbone reads text (token ids), not precomputed "
+                                "embeddings")
+            labels = ("a", "b") if len(responses) == 2 else ("responses",)
+            vectors = embedding_inputs(self.name, self.dims_, prompts, dict(zip(labels, responses)))
+            return self.feature_center_.vectors(*vectors) if self.feature_center_ is not None else vectors
         if self.uses_embeddings_:
             raise TypeError(f"{self.name}: this model was trained on embeddings; pass tensors, not text")
         responses = tuple([r] if isinstance(r, str) else list(r) for r in responses)  # one pair: plain strings

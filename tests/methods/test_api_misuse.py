@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from conftest import two_group_rows
+from pluralign.data import DataError, PreferenceSet
 from pluralign.eval import evaluate
-from pluralign.methods import METHODS, ConfigError
+from pluralign.methods import METHODS, ConfigError, UserVector
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +72,98 @@ def test_select_queries_does_not_ask_what_the_user_answered(rows) -> None:
     assert model.select_queries(pool, 2, context=[]) == model.select_queries(pool, 2)  # no answers yet
     with pytest.raises(ValueError, match=r"n=2.5 must be a whole number, at least 1"):
         model.select_queries(pool, 2.5)
+
+
+@pytest.fixture(scope="module")
+def fitted(rows):
+    return {name: METHODS[name](epochs=1).fit(rows[0], progress=False) for name in ("bt", "pal-a", "vpl")}
+
+
+@pytest.mark.parametrize("a, b, message", [
+    (torch.full((3, 4), float("nan")), torch.zeros(3, 4), r"a\[0\] holds NaN or inf"),  # was NaN, exit 0
+    (torch.zeros(3, 4), torch.tensor([[0.0] * 4, [0.0] * 3 + [float("inf")], [0.0] * 4]), r"b\[1\] holds NaN or inf"),
+    (torch.zeros(3, 5), torch.zeros(3, 5), "a has rows 5 wide; the run was fitted on response embeddings of width 4"),
+    (torch.zeros(3, 4), torch.zeros(2, 4), "b has 2 rows and a has 3; give one row per pair"),
+    (torch.zeros(2, 3, 4), torch.zeros(2, 3, 4), r"a has shape \(2, 3, 4\); expected \[rows, 4\]"),
+    (torch.zeros(3, 4), [[0.0] * 4] * 3, "b is list while the other responses are tensors"),
+])
+def test_embedding_tensors_are_checked_before_the_network(fitted, a, b, message) -> None:
+    for name, model in fitted.items():
+        with pytest.raises((ValueError, TypeError), match=f"^{name}: {message}"):
+            model.prefer_proba(None, a, b)
+
+
+def test_embedding_tensors_of_one_row_or_none_or_integers(fitted) -> None:
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    for model in fitted.values():
+        assert torch.equal(model.prefer_proba(None, a[0], b[0]), model.prefer_proba(None, a[:1], b[:1]))
+        assert model.prefer_proba(None, torch.zeros(0, 4), torch.zeros(0, 4)).shape == (0,)
+        assert torch.equal(model.score(None, torch.ones(2, 4, dtype=torch.long)), model.score(None, torch.ones(2, 4)))
+    with pytest.raises(TypeError, match="prompt embeddings of width 2; pass prompts as a \\[rows, 2\\] tensor"):
+        prompted = METHODS["bt"](epochs=1).fit([{**r, "prompt_embedding": [0.0, 1.0]} for r in fitted_rows()],
+                                               progress=False)
+        prompted.prefer_proba(None, a, b)
+
+
+def fitted_rows() -> list[dict]:
+    return two_group_rows(n_users=2, pairs=4)[0]
+
+
+def test_user_vectors_are_checked_against_the_runs_users(fitted) -> None:
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    pal, vpl, bt = fitted["pal-a"], fitted["vpl"], fitted["bt"]
+    width = pal.population_user().mean.shape[0]
+    with pytest.raises(ValueError, match=rf"^pal-a: a user vector of shape \(99,\); this run's users are vectors "
+                                         rf"of width {width} "):
+        pal.prefer_proba(None, a, b, user=UserVector(torch.zeros(99)))
+    with pytest.raises(ValueError, match=r"^bt: a user vector of shape \(2,\); this run's users are vectors of width 0"):
+        bt.prefer_proba(None, a, b, user=UserVector(torch.zeros(2)))  # BT ignored it without a word
+    nan_user = UserVector(torch.full((vpl.population_user().mean.shape[0],), float("nan")))
+    with pytest.raises(ValueError, match="^vpl: the user vector holds NaN or inf$"):
+        vpl.prefer_proba(None, a, b, user=nan_user)
+    as_list = UserVector(pal.known_user("u1").mean.tolist())  # a list of numbers is the tensor it means
+    assert torch.equal(pal.prefer_proba(None, a, b, user=as_list), pal.prefer_proba(None, a, b, user="u1"))
+    with pytest.raises(TypeError, match="UserVector.mean must be a tensor or a list of numbers"):
+        UserVector("u1")
+    with pytest.raises(TypeError, match="^pal-a: user is a list of numbers; wrap a raw vector as UserVector"):
+        pal.prefer_proba(None, a, b, user=[0.1] * 7)
+
+
+def test_a_list_of_users_gives_one_per_row(fitted) -> None:
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    pal = fitted["pal-a"]
+    # it was read as labelled pairs: "<rows>, row 1: expected a record (mapping), got str"
+    with pytest.raises(ValueError, match=r"^pal-a: 2 users for 3 rows; give one user per row, or one user"):
+        pal.prefer_proba(None, a, b, user=["u0", "u1"])
+    mixed = pal.prefer_proba(None, a, b, user=["u0", None, pal.known_user("u1")])
+    assert torch.allclose(mixed[1:2], pal.prefer_proba(None, a[1:2], b[1:2]), atol=1e-6)  # batch sizes round apart
+    assert torch.allclose(mixed[2:], pal.prefer_proba(None, a[2:], b[2:], user="u1"), atol=1e-6)
+    assert not torch.allclose(mixed[:1], pal.prefer_proba(None, a[:1], b[:1], user="u1"), atol=1e-4)
+
+
+def test_an_unknown_user_and_a_user_id_given_as_pairs(fitted) -> None:
+    pal = fitted["pal-a"]
+    with pytest.raises(KeyError) as err:
+        pal.known_user("zzz")
+    assert str(err.value) == ("pal-a: unknown user 'zzz' (known: u0, u1, u2, u3); pass a few labelled pairs of theirs "
+                              "to adapt instead")  # no quotes around it, as KeyError's own text has
+    with pytest.raises(DataError, match=r"^u1: no such file; infer_user reads labelled pairs .* is known_user\('u1'\)"):
+        pal.infer_user("u1")
+
+
+def test_preference_sets_built_directly_are_validated() -> None:
+    with pytest.raises(DataError, match=r"^<data>, row 1, column 'rejected_embedding': missing"):
+        PreferenceSet([{"chosen_embedding": [1.0, 2.0], "user_id": "u0"}])
+    rows = two_group_rows(n_users=2, pairs=2)[0]
+    assert PreferenceSet(rows).rows == PreferenceSet.from_rows(rows).rows
+
+
+@pytest.mark.parametrize("val, message", [
+    (two_group_rows(n_users=2, pairs=4, dim=3)[0], "response embedding features of width 4; these rows give width 3"),
+    ([{"prompt": "p", "chosen": "a", "rejected": "b"}], "embedding features of width 4; these rows are text"),
+])
+def test_validation_rows_of_another_kind_are_refused_before_training(rows, val, message, monkeypatch) -> None:
+    model = METHODS["pal-a"](epochs=1)
+    monkeypatch.setattr(type(model), "fit_features", lambda *a: pytest.fail("trained before checking val_data"))
+    with pytest.raises(DataError, match=f"^<rows>: validation rows; pal-a trains on {message}"):
+        model.fit(rows[0], val_data=val, progress=False)
