@@ -64,7 +64,7 @@ class MaxMinFitting:
             return F.one_hot(torch.randint(n_groups, (n_users,), generator=generator), n_groups).float()
         from sklearn.cluster import KMeans
 
-        head = self.network_.groups[0].head.eval()  # after the Lightning fit it is in train mode: no dropout here
+        head = self.network_.groups[0].head.eval()  # no dropout in the signatures; back to train mode below
         known = features[features.user >= 0]
         with torch.no_grad():
             trunk = torch.nn.Sequential(*list(head)[:-1])  # all but the last linear layer (identity if linear)
@@ -73,6 +73,7 @@ class MaxMinFitting:
             residual = 1 - torch.sigmoid(head[-1](h_c) - head[-1](h_r))  # d log σ(logit) / d logit
             gradient = torch.zeros(n_users, h_c.shape[1]).index_add_(0, known.user, residual * (h_c - h_r))
             counts = torch.bincount(known.user, minlength=n_users).clamp_min(1).unsqueeze(-1)
+        head.train()  # Lightning does not: group 0 would take the first EM M-step without its dropout
         signature = (gradient / counts).numpy()
         labels = KMeans(n_groups, n_init=10, random_state=self.seed).fit_predict(signature)
         return F.one_hot(torch.as_tensor(labels, dtype=torch.long), n_groups).float()

@@ -120,7 +120,9 @@ class MiCRo(PreferenceModel):
         network, features = self.head_inputs(features)
         offset = fit_user_vector(network, features, lambda u: u, network.population_user(),
                                  steps=self.adapt_steps, lr=self.adapt_lr, prior_weight=self.adapt_prior)
-        return UserVector(offset, method=self.name, extra={"routing": torch.softmax(offset, -1).tolist()})
+        with torch.no_grad():  # π(x, u) itself, averaged over the user's prompts: the offset alone omits Wφ(x) + b
+            routing = network.log_routing(features.prompt, offset.expand(len(features), -1)).exp().mean(0)
+        return UserVector(offset, method=self.name, extra={"routing": routing.tolist()})
 
     def query_predictions(self, pool, context):
         """The posterior over the routing offset u under stage 2's Gaussian prior (``adapt_prior``), as
