@@ -153,7 +153,7 @@ class _Pal(PreferenceModel):
         """Points w on the simplex that stand for the prior [S, K]: the training users' own weights for
         ``few_shot="training-users"`` (an empirical prior, which keeps users that come in types at their types),
         else ``few_shot_draws`` seeded draws of the Dirichlet fitted to them (:func:`dirichlet_draws`)."""
-        trained = network.weights.all()
+        trained = network.weights.all().detach()  # points, not parameters: callable outside no_grad
         if self.few_shot == "training-users" and len(trained):
             return trained
         return dirichlet_draws(dirichlet_moments(trained), self.few_shot_draws, self.seed)
