@@ -94,11 +94,23 @@ def test_dirichlet_moments_by_hand() -> None:
     assert alpha.tolist() == pytest.approx([0.8, 1.2])
 
 
-def test_dirichlet_precision_is_averaged_over_components() -> None:
-    """K = 3, points (0.6, 0.2, 0.2) and (0.2, 0.4, 0.4): m = (0.4, 0.3, 0.3), variances 0.08, 0.02, 0.02, per
-    component precisions 0.24/0.08 − 1 = 2 and 0.21/0.02 − 1 = 9.5 (twice): mean 7, α = (2.8, 2.1, 2.1)."""
+def test_dirichlet_precision_pools_the_components() -> None:
+    """K = 3, points (0.6, 0.2, 0.2) and (0.2, 0.4, 0.4): m = (0.4, 0.3, 0.3), variances 0.08, 0.02, 0.02;
+    s + 1 = (0.24 + 0.21 + 0.21) / (0.08 + 0.02 + 0.02) = 5.5, α = 4.5 m = (1.8, 1.35, 1.35). (The average of the
+    per-component precisions, 2, 9.5 and 9.5, would give s = 7.)"""
     alpha = dirichlet_moments(torch.tensor([[0.6, 0.2, 0.2], [0.2, 0.4, 0.4]], dtype=torch.float64))
-    assert alpha.tolist() == pytest.approx([2.8, 2.1, 2.1])
+    assert alpha.tolist() == pytest.approx([1.8, 1.35, 1.35])
+
+
+def test_a_component_no_user_weighs_does_not_set_the_precision() -> None:
+    """Users at (0.9, 0.1), (0.1, 0.9), (0.85, 0.15), (0.15, 0.85), and a third component at 1e-6 for all:
+    v = (0.18833, 0.18833, 0), s + 1 = (0.25 + 0.25 + 1e-6) / 0.37667 = 1.32744, α₁ = α₂ = 0.5 · 0.32744 = 0.1637,
+    as without the third component. Averaged per component, its m (1 − m) / v ≈ 1e-6 / 0 gave s = 1e4: a prior
+    that held every new user at (0.5, 0.5)."""
+    two = torch.tensor([[0.9, 0.1], [0.1, 0.9], [0.85, 0.15], [0.15, 0.85]], dtype=torch.float64)
+    three = torch.cat([two * (1 - 1e-6), torch.full((4, 1), 1e-6, dtype=torch.float64)], -1)
+    assert dirichlet_moments(two).tolist() == pytest.approx([0.1637, 0.1637], abs=1e-4)
+    assert dirichlet_moments(three)[:2].tolist() == pytest.approx([0.1637, 0.1637], abs=1e-4)
 
 
 def test_points_that_vary_in_some_components_keep_their_mean() -> None:

@@ -64,15 +64,17 @@ class PalObjective(PreferenceObjective):
 
 def dirichlet_moments(weights: torch.Tensor) -> torch.Tensor:
     """Dirichlet α from points on the simplex (rows) by the method of moments: α = m · s, m the mean point and
-    the precision s = m_k (1 − m_k) / v_k − 1 averaged over the components (v_k the variance of component k).
-    Fewer than two points, or points that do not vary: α = 1 (uniform on the simplex)."""
+    s the precision. Under Dir(α) every component has v_k = m_k (1 − m_k) / (s + 1) (v_k its variance), so all
+    components together give s + 1 = Σ_k m_k (1 − m_k) / Σ_k v_k. (The average over k of each component's own
+    m_k (1 − m_k) / v_k − 1 is ruled by a component no user weighs: m_k, v_k ≈ 0 made s ≈ 1e4, a prior that
+    held every new user at the mean point.) Fewer than two points, or points that do not vary: α = 1."""
     k = weights.shape[-1]
     if len(weights) < 2:
         return torch.ones(k, dtype=weights.dtype)
     m, v = weights.mean(0), weights.var(0)
     if bool((v <= 1e-12).all()):
         return torch.ones(k, dtype=weights.dtype)
-    precision = (m * (1 - m) / v.clamp_min(1e-12) - 1).mean().clamp(1e-2, 1e4)
+    precision = ((m * (1 - m)).sum() / v.sum() - 1).clamp(1e-2, 1e4)
     return (m * precision).clamp_min(1e-3)
 
 
