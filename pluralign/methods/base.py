@@ -446,7 +446,7 @@ class PreferenceModel:
         if user_id not in self.user_ids_:
             known = ", ".join(self.user_ids_[:5]) + (" ..." if len(self.user_ids_) > 5 else "")
             raise UnknownUser(f"{self.name}: unknown user {user_id!r} (known: {known or 'none'}); "
-                           "pass a few labelled pairs of theirs to adapt instead")
+                              "pass a few labelled pairs of theirs to adapt instead")
         index = torch.tensor([self.user_ids_.index(user_id)])
         with torch.no_grad():
             return UserVector(network.known_users(index)[0], method=self.name)
@@ -487,7 +487,7 @@ class PreferenceModel:
 
     def user_matrix(self, user: Any, n: int) -> torch.Tensor:
         """[n, user_dim]: one user for all rows, or a sequence of n users (ids, vectors, None)."""
-        width = self.check_fitted().population_user().shape[-1]
+        width = self.check_fitted().user_dim
         if is_user_list(self.name, user):
             if len(user) != n:
                 raise ValueError(f"{self.name}: {len(user)} users for {n} rows; give one user per row, or one "
