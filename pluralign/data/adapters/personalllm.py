@@ -16,6 +16,7 @@ skipped and counted), margin = the score difference, and the attributes are the 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections import Counter
 from pathlib import Path
@@ -73,7 +74,7 @@ def _reward_models(record: Any, source: str, i: int) -> list[str]:
     for column, value in record.items():
         for pattern, (n, m) in zip(SCORE, ((1, 2), (2, 1))):
             match = pattern.match(column)
-            if match and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if match and isinstance(value, (int, float)) and not isinstance(value, bool) and not is_missing(value):
                 found.setdefault(match.group(m), set()).add(int(match.group(n)))
     n_responses = len(_response_numbers(record))
     models = sorted(name for name, numbers in found.items() if len(numbers) == n_responses)
@@ -137,7 +138,7 @@ def _pairs(n: int, k: int | None, rng: np.random.Generator) -> list[tuple[int, i
 def _row(prompt: str, a: tuple[str, np.ndarray], b: tuple[str, np.ndarray], models: list[str], w: np.ndarray,
          dropped: Counter) -> dict | None:
     reward_a, reward_b = float(a[1] @ w), float(b[1] @ w)
-    if reward_a == reward_b:
+    if math.isclose(reward_a, reward_b, rel_tol=1e-9, abs_tol=1e-12):  # equal up to the sums' rounding
         dropped["ties"] += 1
         return None
     chosen, rejected = (a, b) if reward_a > reward_b else (b, a)
