@@ -116,7 +116,8 @@ def test_user_vectors_are_checked_against_the_runs_users(fitted) -> None:
     with pytest.raises(ValueError, match=rf"^pal-a: a user vector of shape \(99,\); this run's users are vectors "
                                          rf"of width {width} "):
         pal.prefer_proba(None, a, b, user=UserVector(torch.zeros(99)))
-    with pytest.raises(ValueError, match=r"^bt: a user vector of shape \(2,\); this run's users are vectors of width 0"):
+    with pytest.raises(ValueError, match=r"^bt: a user vector of shape \(2,\); this run's users are vectors "
+                                         r"of width 0"):
         bt.prefer_proba(None, a, b, user=UserVector(torch.zeros(2)))  # BT ignored it without a word
     nan_user = UserVector(torch.full((vpl.population_user().mean.shape[0],), float("nan")))
     with pytest.raises(ValueError, match="^vpl: the user vector holds NaN or inf$"):

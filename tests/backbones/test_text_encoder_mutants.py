@@ -1,0 +1,75 @@
+"""The text encoder's poolings on tiny tensors worked out by hand (cls, last with either padding side, masked
+mean, layer-mean with the layers pooled below), then what the default encoder gives: the masked mean of the last
+layer, L2-normalized, texts cut at ``max_length`` tokens, each vector in its own text's row."""
+
+from __future__ import annotations
+
+import torch
+
+from pluralign.backbones import TextEncoder
+from pluralign.backbones.text_encoder import pool, pool_layers
+
+# 2 sequences x 3 positions x 1 dimension: the value of a token is 10 · sequence + position
+HIDDEN = torch.tensor([[[0.0], [1.0], [2.0]], [[10.0], [11.0], [12.0]]])
+
+
+def test_cls_is_the_first_position_whatever_the_mask() -> None:
+    """cls: positions 0 of each sequence, 0 and 10, padding or not."""
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert pool(HIDDEN, mask, "cls").flatten().tolist() == [0.0, 10.0]
+
+
+def test_last_is_the_last_unmasked_position_on_either_padding_side() -> None:
+    """Right padding [1, 1, 0]: position 1 (value 1); left padding [0, 1, 1]: position 2 (value 12). Not
+    position 2 of every row."""
+    mask = torch.tensor([[1, 1, 0], [0, 1, 1]])
+    assert pool(HIDDEN, mask, "last").flatten().tolist() == [1.0, 12.0]
+
+
+def test_mean_leaves_the_padding_out() -> None:
+    """Row 0 with mask [1, 1, 0]: (0 + 1) / 2 = 0.5, not (0 + 1 + 2) / 3 = 1; row 1 unpadded: 11."""
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert pool(HIDDEN, mask, "mean").flatten().tolist() == [0.5, 11.0]
+
+
+def test_layer_mean_counts_the_layers_pooled_below() -> None:
+    """Two layers here (token means 0.5 and 10.5 for row 0 with the mask [1, 1, 0]; 11 and 21 for row 1) and
+    one pooled below ([4] and [-2]): row 0 (4 + 0.5 + 10.5) / 3 = 5, row 1 (-2 + 11 + 21) / 3 = 10. Without
+    the layer below: 5.5 and 16. The other poolings read the top layer alone: cls 10 and 20."""
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    layers = [HIDDEN, HIDDEN + 10.0]
+    below = torch.tensor([[[4.0]], [[-2.0]]])  # [N, n = 1, D]
+    assert pool_layers(layers, mask, "layer-mean", below).flatten().tolist() == [5.0, 10.0]
+    assert pool_layers(layers, mask, "layer-mean").flatten().tolist() == [5.5, 16.0]
+    assert pool_layers(layers, mask, "cls").flatten().tolist() == [10.0, 20.0]
+
+
+def test_the_default_encoder_is_the_normalized_masked_mean_of_the_last_layer() -> None:
+    """By hand from MiniLM itself: the mean of the last layer's token states of one unpadded text, L2-normalized;
+    encoded beside a longer text (so padded), in the second row of the output. The identity names the pooling,
+    the max_length and the normalization (the cache keeps the vectors of each apart)."""
+    encoder = TextEncoder(batch_size=4)
+    encoder._load()  # one load of MiniLM for the encoder and the reference alike
+    tokenizer, model = encoder._tokenizer, encoder._model
+    texts = ["A much longer sentence about the weather in the mountains this week.", "A cat sleeps."]
+    with torch.no_grad():
+        states = model.eval()(**tokenizer(texts[1], return_tensors="pt")).last_hidden_state[0]
+    by_hand = torch.nn.functional.normalize(states.mean(0), dim=0)
+    vectors = encoder.encode(texts)
+    assert torch.allclose(vectors[1], by_hand, atol=1e-5)
+    assert not torch.allclose(vectors[0], by_hand, atol=1e-2)
+    assert encoder.identity.endswith(":mean:256:1:fixed4")
+    assert TextEncoder(normalize=False).identity.endswith(":mean:256:0:fixed64")
+
+
+def test_texts_are_cut_at_max_length_tokens() -> None:
+    """max_length = 5 keeps [CLS], the first three word pieces and [SEP]: two texts that share their first three
+    words ("the cat sat") get the same vector; with room for all their tokens they do not."""
+    texts = ["the cat sat on the mat", "the cat sat under a big old tree"]
+    short, long = TextEncoder(max_length=5, batch_size=2), TextEncoder(max_length=32, batch_size=2)
+    short._load()
+    long._tokenizer, long._model = short._tokenizer, short._model  # one load of MiniLM
+    cut = short.encode(texts)
+    assert torch.allclose(cut[0], cut[1], atol=1e-6)
+    whole = long.encode(texts)
+    assert not torch.allclose(whole[0], whole[1], atol=1e-2)
