@@ -9,8 +9,8 @@ with the same pattern (e.g. the generating model's name) are ignored.
 Users, as in the PersonalLLM paper: a user is a weighting over the reward models; their reward for a
 response is the weighted sum of its scores. Pass named users (``users={"alice": {"gemma_2b": 1.0}}``)
 or sample ``n_users`` weightings from a symmetric Dirichlet(``alpha``) with ``seed``. For each user
-and pair of responses, chosen = the response with the higher weighted score (equal scores: a tie,
-skipped and counted), margin = the score difference, and the attributes are the per-model scores.
+and pair of responses, chosen = the response with the higher weighted score (scores equal up to float
+rounding: a tie, skipped and counted), margin = the score difference, and the attributes are the per-model scores.
 """
 
 from __future__ import annotations
