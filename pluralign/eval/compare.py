@@ -86,6 +86,8 @@ def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_u
         # compared on the rows most methods were scored on (a kept cell without its saved model lacks a seed's),
         # so that one method with fewer rows can neither be the best nor drop the others
         rows = Counter(tuple(users) for _, users in pooled.values())
+        if not rows:  # no cell has hits here: every one kept by --resume without its saved model, or no unseen users
+            continue
         common = list(max(rows, key=lambda r: (rows[r], len(r))))
         elsewhere = [m for m, (_, users) in pooled.items() if users != common]
         pooled = {m: (hit, users) for m, (hit, users) in pooled.items() if users == common}

@@ -133,3 +133,14 @@ def test_paired_table_pools_seeds_by_whose_users_they_are():
     assert new_users["difference_se"] != same_users["difference_se"]
     for shared, d in (((), new_users), (["bench"], same_users)):
         assert f"| m2 | {100 * d['difference']:+.1f} ± {196 * d['difference_se']:.1f} |" in paired_table(runs, "rows", shared)
+
+
+def test_paired_table_leaves_out_a_benchmark_where_no_cell_has_hits():
+    """bench --resume without --save-runs keeps cells without per-row hits, and a folder without unseen users has
+    none: such a benchmark is left out of the paired table (it raised "max() arg is an empty sequence" after every
+    fit, before results.md was written)."""
+    hits = {"user": ["u1", "u2"], "hit": [1, 0]}
+    runs = {0: {"kept": {"bt": {"seen": {}}, "gpm": {"seen": {}}},
+                "fresh": {"bt": {"h": hits}, "gpm": {"h": {**hits, "hit": [1, 1]}}}}}
+    text = paired_table(runs, "h")
+    assert "| method | fresh |" in text and "kept" not in text
