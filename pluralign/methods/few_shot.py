@@ -81,7 +81,8 @@ def importance_posterior(network: PreferenceNetwork, features: PairFeatures | No
 
 def posterior_mean(network: PreferenceNetwork, features: PairFeatures | None, users: torch.Tensor) -> torch.Tensor:
     """E[u | C] = Σ_i π_i u_i over prior points ``users`` [S, D], π their :func:`importance_posterior` weights."""
-    return importance_posterior(network, features, users).to(users.dtype) @ users
+    weights = importance_posterior(network, features, users).double()  # float32 sums of many points drift off the
+    return (weights @ users.double()).to(users.dtype)                     # simplex by more than their rounding
 
 
 @torch.no_grad()
