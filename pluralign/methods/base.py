@@ -29,7 +29,6 @@ from typing import Any, ClassVar
 
 import lightning as L
 import torch
-from safetensors.torch import load_file, save_file
 
 from pluralign.backbones import TextEncoder
 from pluralign.backbones.text_encoder import DEFAULT_BACKBONE, POOLINGS
@@ -37,18 +36,13 @@ from pluralign.data.cache import EmbeddingCache
 from pluralign.data.contract import DataError, PreferenceSet
 from pluralign.data.features import FeatureCenter, PairDataset, PairFeatures, featurize, keep_batch, user_tensor
 from pluralign.data.readers import read_preferences
-from pluralign.io import atomic_path, write_json
 from pluralign.methods.inputs import UnknownUser, as_float_tensor, checked_user_vector, embedding_inputs, is_user_list
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
-from pluralign.methods.run_files import check_frozen, check_weights, fingerprint, frozen_weights, read_run_config
+from pluralign.methods.run_files import load_run, save_run
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
-from pluralign.provenance import environment
 from pluralign.training import (ObjectiveModule, TrainerOptions, build_trainer, caller_random_state, check_resume,
                                 check_trainer_options, quiet_lightning)
 from pluralign.training.memory import PeakMemory
-
-
-CENTER_PREFIX = "feature_center::"  # saved FeatureCenter buffers: no module name holds "::"
 
 
 @dataclass
@@ -288,7 +282,8 @@ class PreferenceModel:
 
     # ---- training -----------------------------------------------------------------------------
     @caller_random_state()
-    def fit(self, data: Any, val_data: Any = None, trainer: TrainerOptions | None = None, **trainer_kwargs) -> "PreferenceModel":
+    def fit(self, data: Any, val_data: Any = None, trainer: TrainerOptions | None = None,
+            **trainer_kwargs) -> "PreferenceModel":
         """Train on preference rows (a path, a PreferenceSet, a ``datasets`` dataset or a list of dicts).
 
         ``trainer_kwargs`` are :class:`TrainerOptions` fields (accelerator, devices, strategy, precision,
@@ -549,78 +544,12 @@ class PreferenceModel:
         with torch.no_grad():
             return self.check_fitted().reward(prompt, response, users)
 
-    # ---- persistence --------------------------------------------------------------------------
+    # ---- persistence (pluralign.methods.run_files) ----------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:
-        network = self.check_fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        frozen = frozen_weights(network)  # a tuned backbone's untouched weights: its own files hold them
-        state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items() if k not in frozen}
-        if self.feature_center_ is not None:  # beside the network's weights, under a prefix they cannot have
-            state.update({f"{CENTER_PREFIX}{k}": v.contiguous() for k, v in self.feature_center_.state_dict().items()})
-        with atomic_path(directory / "model.safetensors") as tmp:
-            save_file(state, str(tmp))
-        write_json(directory / "config.json", {
-            "method": self.name,
-            "config": self.get_config(),
-            "dims": {"prompt": self.dims_[0], "response": self.dims_[1]},
-            "user_ids": self.user_ids_,
-            "uses_embeddings": self.uses_embeddings_,
-            "fit": self.fit_stats_,
-            **({"frozen_backbone": {"tensors": len(frozen), "sha256": fingerprint(frozen)}} if frozen else {}),
-            "environment": environment(),  # what produced these weights: code, libraries, machine
-        })
+        """Write model.safetensors and config.json into ``directory``, each by a temporary name then a rename."""
+        save_run(self, Path(directory))
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "PreferenceModel":
         """A saved run; a damaged or mismatched folder is a one-line ValueError naming the file."""
-        from pluralign.methods import METHODS
-
-        directory = Path(directory)
-        config_path = directory / "config.json"
-        if not directory.is_dir():
-            raise FileNotFoundError(f"{directory}: no such folder (a run folder written by pluralign fit)")
-        if not config_path.exists():
-            raise FileNotFoundError(f"{directory}: no config.json (not a saved pluralign model)")
-        saved = read_run_config(config_path)
-        klass = METHODS.get(saved.get("method"))
-        if klass is None:
-            raise ValueError(f"{config_path}: unknown method {saved.get('method')!r}")
-        if cls is not PreferenceModel and klass is not cls:
-            raise ValueError(f"{config_path}: holds a {klass.__name__}, not a {cls.__name__}")
-        from pluralign.config import build_model  # the types checked as a --config's are
-
-        try:
-            model = build_model(klass.name, {**klass.saved_before, **saved["config"]})
-        except ConfigError as err:  # an argument this method does not take, of the wrong type or out of range
-            raise ValueError(f"{config_path}: {err}") from None
-        model.user_ids_ = [str(u) for u in saved["user_ids"]]
-        model.uses_embeddings_ = bool(saved["uses_embeddings"])
-        model.fit_stats_ = saved.get("fit", {})
-        model.dims_ = (saved["dims"]["prompt"], saved["dims"]["response"])
-        weights = directory / "model.safetensors"
-        if not weights.exists():
-            raise FileNotFoundError(f"{weights}: no such file (the run's weights)")
-        try:
-            state = load_file(str(weights))
-        except Exception as err:  # safetensors raises its own error type for a damaged or truncated file
-            reason = (str(err).splitlines() or [type(err).__name__])[0]
-            raise ValueError(f"{weights}: cannot read the weights ({reason})") from None
-        if broken := [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]:
-            more = f" ({len(broken)} tensors in all)" if len(broken) > 1 else ""
-            raise ValueError(f"{weights}: {broken[0]} holds NaN or inf{more}; the fit that wrote it diverged")
-        center = {k[len(CENTER_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(CENTER_PREFIX)}
-        try:
-            model.feature_center_ = FeatureCenter(**center) if center else None
-        except TypeError:
-            raise ValueError(f"{weights}: unexpected feature-center tensors {', '.join(sorted(center))}") from None
-        model.network_ = model.restore_network(*model.dims_, len(model.user_ids_))
-        expected = model.network_.state_dict()
-        if "frozen_backbone" in saved:  # saved without the backbone's frozen weights: the backbone's files hold them
-            frozen = frozen_weights(model.network_)
-            check_frozen(frozen, saved["frozen_backbone"], config_path, model.backbone or DEFAULT_BACKBONE)
-            expected = {k: v for k, v in expected.items() if k not in frozen}
-        check_weights(expected, state, config_path, klass.name)
-        model.network_.load_state_dict(state, strict="frozen_backbone" not in saved)  # keys checked just above
-        model.network_.eval()
-        return model
+        return load_run(Path(directory), None if cls is PreferenceModel else cls)

@@ -5,7 +5,9 @@ json, safetensors or ``load_state_dict``.
 
 A "Large" run leaves out of model.safetensors the backbone weights fine-tuning never changed (92 MB of
 all-MiniLM-L6-v2, against under 1 MB of LoRA adapters): its config records their sha256, and loading takes them
-from the backbone's own files after checking that hash."""
+from the backbone's own files after checking that hash.
+
+:func:`save_run` and :func:`load_run` are ``PreferenceModel.save_pretrained`` and ``from_pretrained``."""
 
 from __future__ import annotations
 
@@ -13,9 +15,20 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
-from pluralign.io import state_mismatches
+import torch
+from safetensors.torch import load_file, save_file
+
+from pluralign.backbones.text_encoder import DEFAULT_BACKBONE
+from pluralign.data.features import FeatureCenter
+from pluralign.io import atomic_path, state_mismatches, write_json
+from pluralign.provenance import environment
+
+if TYPE_CHECKING:
+    from pluralign.methods.base import PreferenceModel
+
+CENTER_PREFIX = "feature_center::"  # saved FeatureCenter buffers: no module name holds "::"
 
 RUN_CONFIG_KEYS = {"method": str, "config": dict, "dims": dict, "user_ids": list, "uses_embeddings": bool}
 
@@ -84,3 +97,86 @@ def check_frozen(frozen: dict[str, torch.Tensor], recorded: dict, config_path: P
     if found != recorded["sha256"]:
         raise ValueError(f"{config_path}: the backbone {backbone} is not the one this run was fine-tuned on (its "
                          f"frozen weights hash to {found[:12]}, the run recorded {recorded['sha256'][:12]})")
+
+
+def save_run(model: PreferenceModel, directory: Path) -> None:
+    """model.safetensors (the weights fitting changed, and the feature center) and config.json (what rebuilds the
+    model, and what produced it), each written by a temporary name then a rename."""
+    network = model.check_fitted()
+    directory.mkdir(parents=True, exist_ok=True)
+    frozen = frozen_weights(network)  # a tuned backbone's untouched weights: its own files hold them
+    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items() if k not in frozen}
+    if model.feature_center_ is not None:  # beside the network's weights, under a prefix they cannot have
+        state.update({f"{CENTER_PREFIX}{k}": v.contiguous() for k, v in model.feature_center_.state_dict().items()})
+    with atomic_path(directory / "model.safetensors") as tmp:
+        save_file(state, str(tmp))
+    write_json(directory / "config.json", {
+        "method": model.name,
+        "config": model.get_config(),
+        "dims": {"prompt": model.dims_[0], "response": model.dims_[1]},
+        "user_ids": model.user_ids_,
+        "uses_embeddings": model.uses_embeddings_,
+        "fit": model.fit_stats_,
+        **({"frozen_backbone": {"tensors": len(frozen), "sha256": fingerprint(frozen)}} if frozen else {}),
+        "environment": environment(),  # what produced these weights: code, libraries, machine
+    })
+
+
+def read_weights(weights: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """model.safetensors as (the network's tensors, the feature center's), every float finite."""
+    if not weights.exists():
+        raise FileNotFoundError(f"{weights}: no such file (the run's weights)")
+    try:
+        state = load_file(str(weights))
+    except Exception as err:  # safetensors raises its own error type for a damaged or truncated file
+        reason = (str(err).splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"{weights}: cannot read the weights ({reason})") from None
+    if broken := [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]:
+        more = f" ({len(broken)} tensors in all)" if len(broken) > 1 else ""
+        raise ValueError(f"{weights}: {broken[0]} holds NaN or inf{more}; the fit that wrote it diverged")
+    center = {k[len(CENTER_PREFIX):]: state.pop(k) for k in list(state) if k.startswith(CENTER_PREFIX)}
+    return state, center
+
+
+def load_run(directory: Path, expected: type[PreferenceModel] | None = None) -> PreferenceModel:
+    """The model saved in ``directory`` (of class ``expected`` where given), its config read back through the
+    checks a --config gets; a damaged or mismatched folder is a one-line error naming the file."""
+    from pluralign.config import build_model  # the types checked as a --config's are
+    from pluralign.methods import METHODS
+    from pluralign.methods.base import ConfigError
+
+    config_path = directory / "config.json"
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such folder (a run folder written by pluralign fit)")
+    if not config_path.exists():
+        raise FileNotFoundError(f"{directory}: no config.json (not a saved pluralign model)")
+    saved = read_run_config(config_path)
+    klass = METHODS.get(saved.get("method"))
+    if klass is None:
+        raise ValueError(f"{config_path}: unknown method {saved.get('method')!r}")
+    if expected is not None and klass is not expected:
+        raise ValueError(f"{config_path}: holds a {klass.__name__}, not a {expected.__name__}")
+    try:
+        model = build_model(klass.name, {**klass.saved_before, **saved["config"]})
+    except ConfigError as err:  # an argument this method does not take, of the wrong type or out of range
+        raise ValueError(f"{config_path}: {err}") from None
+    model.user_ids_ = [str(u) for u in saved["user_ids"]]
+    model.uses_embeddings_ = bool(saved["uses_embeddings"])
+    model.fit_stats_ = saved.get("fit", {})
+    model.dims_ = (saved["dims"]["prompt"], saved["dims"]["response"])
+    weights = directory / "model.safetensors"
+    state, center = read_weights(weights)
+    try:
+        model.feature_center_ = FeatureCenter(**center) if center else None
+    except TypeError:
+        raise ValueError(f"{weights}: unexpected feature-center tensors {', '.join(sorted(center))}") from None
+    model.network_ = model.restore_network(*model.dims_, len(model.user_ids_))
+    expected_state = model.network_.state_dict()
+    if "frozen_backbone" in saved:  # saved without the backbone's frozen weights: the backbone's files hold them
+        frozen = frozen_weights(model.network_)
+        check_frozen(frozen, saved["frozen_backbone"], config_path, model.backbone or DEFAULT_BACKBONE)
+        expected_state = {k: v for k, v in expected_state.items() if k not in frozen}
+    check_weights(expected_state, state, config_path, klass.name)
+    model.network_.load_state_dict(state, strict="frozen_backbone" not in saved)  # keys checked just above
+    model.network_.eval()
+    return model
