@@ -127,8 +127,11 @@ def answered(pool: PairFeatures, context: PairFeatures) -> torch.Tensor:
     """Which pool pairs are context pairs (the same prompt and responses, in either order), [M] bool."""
     def same(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         a, b = a.flatten(1), b.flatten(1)
-        if a.shape[1] != b.shape[1]:  # token rows padded to their own batch: not compared here
-            return torch.zeros(len(a), len(b), dtype=torch.bool)
+        if a.shape[1] != b.shape[1]:  # token ids, each set right-padded to its own longest text: pad both alike
+            from pluralign.backbones.tuned import PAD
+
+            width = max(a.shape[1], b.shape[1])
+            a, b = (torch.nn.functional.pad(x, (0, width - x.shape[1]), value=PAD) for x in (a, b))
         return (a[:, None] == b[None]).all(-1)
 
     prompt = same(pool.prompt, context.prompt)

@@ -10,6 +10,7 @@ from pluralign.backbones.tuned import TunedBackbone
 from pluralign.data import PreferenceSet
 from pluralign.data.synthetic import build_benchmark
 from pluralign.methods import METHODS, ConfigError, PreferenceModel
+from pluralign.methods.active import pair_features
 from pluralign.methods.tuned import TunedNetwork
 
 TINY = {
@@ -55,6 +56,13 @@ def test_every_method_fine_tunes_saves_and_adapts(method, pets_text, pretrained_
         assert expected.isfinite().all()
     vector = model.infer_user(context)
     assert vector.n_pairs == 4 and vector.mean.shape == (model.network_.user_dim,)
+    if method == "gpm":  # no scalar reward: pairs only
+        return
+    scores = model.score(columns[0], columns[1], user=context)  # the reward reads text through the tuned backbone
+    assert scores.isfinite().all() and torch.equal(scores, loaded.score(columns[0], columns[1], user=context))
+    if method == "bt":  # P(a ≻ b) = σ(r(a) − r(b))
+        rewards = [model.score(columns[0], columns[i]) for i in (1, 2)]
+        torch.testing.assert_close(model.prefer_proba(*columns), torch.sigmoid(rewards[0] - rewards[1]))
 
 
 def safe_open_keys(path) -> set[str]:
@@ -100,6 +108,13 @@ def test_vpl_users_and_active_queries_come_from_the_tuned_encoder(pets_text):
     pool = [r for r in test.rows if r.get("role") == "query"][:6]
     picked = tuned.select_queries(pool, n=2)
     assert len(set(picked)) == 2 and all(0 <= i < 6 for i in picked)
+    # pairs the user answered are asked last, though the context's token rows are padded to another length
+    width = {i: pair_features(tuned, [r]).chosen.shape[1] for i, r in enumerate(pool)}
+    short = sorted(width, key=lambda i: (width[i], i))[:2]
+    answered = [pool[short[0]], {**pool[short[1]], "chosen": pool[short[1]]["rejected"],
+                                 "rejected": pool[short[1]]["chosen"]}]  # the same question, answered the other way
+    assert pair_features(tuned, answered).chosen.shape[1] < pair_features(tuned, pool).chosen.shape[1]
+    assert set(tuned.select_queries(pool, n=6, context=answered)[-2:]) == set(short)
 
 
 def test_lora_adapters_train_save_and_load(pets_text, pretrained_layers, tmp_path):
