@@ -4,11 +4,13 @@ import json
 import logging
 
 import pytest
+import torch
 
 from conftest import two_group_rows
 from pluralign.cli import main
 from pluralign.config import preset
 from pluralign.io import write_jsonl
+from pluralign.methods import PreferenceModel, UserVector
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +117,25 @@ def test_adapt(vpl_run, run_dir, data_dir, tmp_path, capsys):
     # bt has one reward for everyone: no user to infer, and no claim that one was
     assert main(["adapt", "--run", str(run_dir), "--pairs", str(pairs), "--out", str(tmp_path / "bt.json")]) == 2
     assert "bt has no user vector" in capsys.readouterr().err and not (tmp_path / "bt.json").exists()
+
+
+def test_adapts_user_json_predicts_as_the_user_it_was_inferred_from(vpl_run, data_dir, tmp_path) -> None:
+    """user.json read back with ``UserVector.from_dict`` is the user ``infer_user`` gives on the same pairs: the
+    same vector, variance and readout's extra, and the same predictions."""
+    rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
+    context = [r for r in rows if r.get("role") == "context"][:4]
+    write_jsonl(tmp_path / "pairs.jsonl", context)
+    assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"),
+                 "--out", str(tmp_path / "u.json")]) == 0
+    model = PreferenceModel.from_pretrained(vpl_run)
+    read = UserVector.from_dict(json.loads((tmp_path / "u.json").read_text()))
+    inferred = model.infer_user(context)
+    assert torch.equal(read.mean, inferred.mean) and torch.equal(read.variance, inferred.variance)
+    assert (read.method, read.n_pairs, read.extra) == ("vpl", 4, inferred.extra)
+    a, b = (torch.tensor([r[c] for r in rows[:6]]) for c in ("chosen_embedding", "rejected_embedding"))
+    assert torch.equal(model.prefer_proba(None, a, b, user=read), model.prefer_proba(None, a, b, user=inferred))
+    with pytest.raises(ValueError, match=r"^a user vector is a mapping with a 'mean'"):
+        UserVector.from_dict({"variance": [1.0]})
 
 
 def test_bad_input_is_one_line_and_nonzero(run_dir, tmp_path, capsys):

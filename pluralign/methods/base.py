@@ -72,10 +72,10 @@ class UserVector:
 
     @classmethod
     def from_dict(cls, d: dict) -> "UserVector":
-        variance = d.get("variance")
-        return cls(torch.tensor(d["mean"], dtype=torch.float32),
-                   None if variance is None else torch.tensor(variance, dtype=torch.float32),
-                   d.get("method", ""), int(d.get("n_pairs", 0)), d.get("extra", {}))
+        """A user written by :meth:`to_dict` (``pluralign adapt``'s user.json), to predict with in Python."""
+        if not isinstance(d, dict) or "mean" not in d:
+            raise ValueError("a user vector is a mapping with a 'mean' (as pluralign adapt writes user.json)")
+        return cls(d["mean"], d.get("variance"), d.get("method", ""), int(d.get("n_pairs", 0)), d.get("extra", {}))
 
 
 class ConfigError(ValueError):
@@ -311,7 +311,7 @@ class PreferenceModel:
         self.uses_embeddings_ = data.has_embeddings
         with PeakMemory() as memory:  # embedding included: a cold cache loads the backbone
             start = time.perf_counter()
-            features = self.featurize(data, progress=options.progress)
+            features = self.training_pairs(self.featurize(data, progress=options.progress))  # counted as trained
             if self.center_features:
                 self.feature_center_ = FeatureCenter.of(features)
                 features = self.feature_center_(features)

@@ -127,3 +127,20 @@ def test_group_rewards_are_standardized_over_the_training_responses():
     responses = torch.tensor([r["chosen_embedding"] for r in train] + [r["rejected_embedding"] for r in train])
     z = model.network_.standardized_rewards(torch.zeros(len(responses), 0), responses)
     assert torch.allclose(z.mean(0), torch.zeros(2), atol=1e-4) and torch.allclose(z.std(0), torch.ones(2), atol=1e-3)
+
+
+def test_random_init_recovers_the_planted_groups_and_follows_the_seed(data) -> None:
+    """``init="random"``: EM from a random hard assignment (drawn by the model's seed) finds the same two groups
+    the gradient signatures do, and the same seed draws the same start."""
+    config = dict(n_groups=2, hidden=[], epochs=8, em_epochs=4, lr=2e-2, batch_size=32, init="random")
+    first = MaxMin(seed=0, **config).fit(data[0], progress=False)
+    truth = {r["user_id"]: r["group"] for r in data[0]}
+    found = first.assignments()
+    assert adjusted_rand_score([truth[u] for u in found], list(found.values())) == 1.0
+    network = first.network_
+    starts = [MaxMin(seed=s, **config) for s in (0, 0, 1)]
+    for model in starts:
+        model.user_ids_, model.network_ = first.user_ids_, network
+    drawn = [m._initial_assignment(None) for m in starts]
+    assert all(bool((d.sum(-1) == 1).all()) for d in drawn) and torch.equal(drawn[0], drawn[1])
+    assert not torch.equal(drawn[0], drawn[2])

@@ -1,6 +1,7 @@
 """VPL: ELBO and KL schedule against hand-computed values, amortized few-shot, active queries, save/load."""
 
 import copy
+import json
 import math
 
 import pyro
@@ -281,3 +282,36 @@ def test_active_samples_are_draws_of_the_encoders_gaussian(fitted, data):
     z = posterior_samples(fitted, context, 20000)
     assert torch.allclose(z.mean(0), mean, atol=0.05)
     assert torch.allclose(z.std(0), (0.5 * log_var).exp(), rtol=0.03)
+
+
+def test_mean_readout_is_the_encoders_posterior_mean(fitted, data, tmp_path) -> None:
+    """``readout="mean"`` (the paper's): a new user is μ(C) itself, the point the training-users readout keeps in
+    ``extra["posterior_mean"]``; a run saved before ``readout`` existed loads with it."""
+    context = [r for r in data[1] if r.get("role") == "context"][:8]
+    ours = copy.deepcopy(fitted)
+    ours.readout = "training-users"
+    papers = copy.deepcopy(fitted)
+    papers.readout = "mean"
+    weighted, encoded = ours.infer_user(context), papers.infer_user(context)
+    assert encoded.mean.tolist() == weighted.extra["posterior_mean"] and not encoded.extra
+    assert torch.equal(encoded.variance, weighted.variance) and not torch.allclose(encoded.mean, weighted.mean)
+    ours.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["config"]["readout"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    old = PreferenceModel.from_pretrained(tmp_path)
+    assert old.readout == "mean" and torch.equal(old.infer_user(context).mean, encoded.mean)
+
+
+def test_pairs_without_a_user_are_left_out_of_training(data, caplog) -> None:
+    """VPL's context is a user's own pairs: rows without a user_id cannot have one. They are left out, with a
+    warning that counts them, and the fit is the fit of the other rows."""
+    config = dict(FAST, epochs=2)
+    anonymous = [{k: v for k, v in r.items() if k != "user_id"} for r in data[0][:5]]
+    with caplog.at_level("WARNING", logger="pluralign"):
+        mixed = VPL(**config).fit(anonymous + data[0], progress=False)
+    assert "vpl: 5 pairs without a user_id left out of training" in caplog.text
+    alone = VPL(**config).fit(data[0], progress=False)
+    assert mixed.fit_stats_["n_pairs"] == alone.fit_stats_["n_pairs"] == len(data[0])
+    assert all(torch.equal(a, b) for a, b in zip(mixed.network_.state_dict().values(),
+                                                  alone.network_.state_dict().values()))

@@ -108,9 +108,6 @@ class MaxMin(MaxMinFitting, PreferenceModel):
     def build_network(self, prompt_dim: int, response_dim: int, n_users: int) -> GroupRewardNetwork:
         return GroupRewardNetwork(prompt_dim, response_dim, self.n_groups, self.hidden, n_users, self.dropout)
 
-    def objective(self, features) -> nn.Module:
-        return ResponsibilityObjective(self.network_, self.network_.assignment)
-
     @torch.no_grad()
     def adapt(self, features) -> UserVector:
         """The exact posterior over groups from the k pairs (no gradient steps)."""

@@ -104,7 +104,6 @@ class VPL(PreferenceModel):
         return features[known]
 
     def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
-        features = self.training_pairs(features)
         self.run_lightning(self.objective(features), features, None, options, self.epochs)
         self.network_.cpu().eval()
         self._summarize_users(features)
