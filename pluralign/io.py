@@ -84,6 +84,12 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
+def first_line(err: BaseException) -> str:
+    """The first non-empty line of an exception's text (its type's name if it has none): a library's multi-line
+    message kept to the one line an error of ours allows."""
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+
+
 def state_mismatches(expected: dict, found: dict, there: str = "the file") -> list[str]:
     """How a saved state dict ``found`` differs from the ``expected`` one of the model that would load it: the
     names only one holds, then the shapes that differ; one line each ("key: [8, 64] in the file, [4, 64] in the

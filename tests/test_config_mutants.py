@@ -1,11 +1,14 @@
 """pluralign.config by hand: booleans are not integers, a preset's unknown key names the file, --set keys are
-stripped, a subclass's type hint wins, and a bench --set of a float (``lr=0.5``) reaches every method."""
+stripped, a subclass's type hint wins, a bench --set of a float (``lr=0.5``) reaches every method, a float
+argument given a word is named, and a hint the checks do not know is left to the constructor."""
 
 from __future__ import annotations
 
 import pytest
 
-from pluralign.config import argument_types, build_model, load_config, parse_method_overrides, parse_overrides
+from pluralign.config import (
+    argument_types, build_model, checked_arguments, load_config, parse_method_overrides, parse_overrides,
+)
 from pluralign.methods import ConfigError
 
 
@@ -43,3 +46,23 @@ def test_a_method_wide_float_override_reaches_every_method() -> None:
     """``lr=0.5`` holds a dot: it is still a KEY=VALUE for every method, not METHOD ``lr=0`` with key ``5``."""
     assert parse_method_overrides(["lr=0.5", "pal-a.k=3"], ["bt", "pal-a"]) == {
         "bt": {"lr": 0.5}, "pal-a": {"lr": 0.5, "k": 3}}
+
+
+def test_a_float_argument_given_a_word_is_named() -> None:
+    """``--set lr=fast`` (YAML reads it as a string that is not a number): refused, naming the argument."""
+    with pytest.raises(ConfigError, match=r"^bt: lr='fast' must be a finite number$"):
+        build_model("bt", **parse_overrides(["lr=fast"]))
+    with pytest.raises(ConfigError, match=r"^pal-a: margin='1e-3x' must be a finite number$"):
+        build_model("pal-a", **parse_overrides(["margin=1e-3x"]))
+
+
+def test_a_hint_the_checks_do_not_know_is_left_to_the_constructor() -> None:
+    """A constructor hint the checks do not know (a dict; no shipped method has one) passes the value through."""
+    class Custom:
+        name = "custom"
+
+        def __init__(self, table: dict, rate: float = 0.1) -> None: ...
+
+    table = {"a": 1}
+    assert checked_arguments(Custom, {"table": table, "rate": "1e-2"}) == {"table": table, "rate": 0.01}
+    assert checked_arguments(Custom, {"table": "not a dict"}) == {"table": "not a dict"}  # the constructor's to refuse

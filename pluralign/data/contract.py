@@ -71,6 +71,8 @@ def _is_missing(value: Any) -> bool:
 
 
 def _as_float(value: Any, where: Callable[[str], DataError]) -> float:
+    if isinstance(value, bool):  # float(True) is 1.0: a yes/no in a number's place is a slip, not a number
+        raise where(f"expected a number, got {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 from pluralign.data.contract import (
     EMBEDDING_COLUMNS, DataError, PreferenceSet, fail, messages_to_text, validate_rows, warn_duplicates,
 )
+from pluralign.io import first_line
 
 # CSV cells that hold structured values (lists, dicts, chat messages) are JSON text.
 _CSV_JSON_COLUMNS = (
@@ -137,7 +138,7 @@ def _read_parquet(path: Path) -> tuple[list[dict], None]:
     try:
         return pq.read_table(path).to_pylist(), None
     except Exception as err:  # pyarrow raises several types for a corrupt file
-        raise fail(str(path), None, None, f"cannot read Parquet ({err})") from None
+        raise fail(str(path), None, None, f"cannot read Parquet ({first_line(err)})") from None
 
 
 def _read_dataset(dataset: Any, split: str) -> list[dict]:
@@ -185,7 +186,11 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
             import datasets
 
-            data = PreferenceSet.from_rows(_read_dataset(datasets.load_from_disk(str(path)), split), str(path))
+            try:
+                records = _read_dataset(datasets.load_from_disk(str(path)), split)
+            except DataError as err:  # a saved DatasetDict without the split: name the folder
+                raise DataError(f"{path}: {err}") from None
+            data = PreferenceSet.from_rows(records, str(path))
             warn_duplicates(data.rows, data.source)
             return data
         raise DataError(f"{path}: directory holds no {split}.jsonl/.parquet/.csv/.json nor a saved dataset")

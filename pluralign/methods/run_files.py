@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from pluralign.backbones.text_encoder import DEFAULT_BACKBONE
 from pluralign.data.features import FeatureCenter
-from pluralign.io import atomic_path, state_mismatches, write_json
+from pluralign.io import atomic_path, first_line, state_mismatches, write_json
 from pluralign.provenance import environment
 
 if TYPE_CHECKING:
@@ -129,8 +129,7 @@ def read_weights(weights: Path) -> tuple[dict[str, torch.Tensor], dict[str, torc
     try:
         state = load_file(str(weights))
     except Exception as err:  # safetensors raises its own error type for a damaged or truncated file
-        reason = (str(err).splitlines() or [type(err).__name__])[0]
-        raise ValueError(f"{weights}: cannot read the weights ({reason})") from None
+        raise ValueError(f"{weights}: cannot read the weights ({first_line(err)})") from None
     if broken := [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]:
         more = f" ({len(broken)} tensors in all)" if len(broken) > 1 else ""
         raise ValueError(f"{weights}: {broken[0]} holds NaN or inf{more}; the fit that wrote it diverged")
@@ -166,10 +165,12 @@ def load_run(directory: Path, expected: type[PreferenceModel] | None = None) -> 
     model.dims_ = (saved["dims"]["prompt"], saved["dims"]["response"])
     weights = directory / "model.safetensors"
     state, center = read_weights(weights)
-    try:
-        model.feature_center_ = FeatureCenter(**center) if center else None
-    except TypeError:
-        raise ValueError(f"{weights}: unexpected feature-center tensors {', '.join(sorted(center))}") from None
+    if center:  # the training rows' mean prompt and response vectors, as wide as the run's inputs
+        widths = {"prompt": torch.empty(model.dims_[0]), "response": torch.empty(model.dims_[1])}
+        if problems := state_mismatches(widths, center, "the file's feature center"):
+            more = f"; {len(problems)} mismatches in all" if len(problems) > 1 else ""
+            raise ValueError(f"{weights}: the feature center does not match the config ({problems[0]}{more})")
+        model.feature_center_ = FeatureCenter(**center)
     model.network_ = model.restore_network(*model.dims_, len(model.user_ids_))
     expected_state = model.network_.state_dict()
     if "frozen_backbone" in saved:  # saved without the backbone's frozen weights: the backbone's files hold them

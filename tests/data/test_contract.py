@@ -1,8 +1,10 @@
 import math
+import re
 
 import pytest
 
 from pluralign.data.contract import DataError, PreferenceSet, messages_to_text, validate_rows
+from pluralign.data.readers import read_preferences
 
 
 def test_chat_messages_become_text():
@@ -62,3 +64,85 @@ def test_preference_set_users_and_subset():
     data = PreferenceSet.from_rows([{"prompt": "", "chosen": "a", "rejected": "b", "user_id": u} for u in "xyx"])
     assert data.user_ids == ["x", "y"]
     assert len(data.subset(lambda r: r["user_id"] == "x")) == 2
+
+
+# ------------------------------------------------------------------ one-line errors for each kind of bad cell
+PAIR = {"prompt": "p", "chosen": "a", "rejected": "b"}
+
+
+def test_a_number_column_that_is_not_a_number_names_the_csv_line(tmp_path) -> None:
+    """A margin typed as a word in a spreadsheet: the CSV line and the column, not float()'s ValueError."""
+    path = tmp_path / "prefs.csv"
+    path.write_text("prompt,chosen,rejected,margin\np,a,b,1.5\np,c,d,big\n")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, line 3, column 'margin': expected a number, "
+                                        r"got 'big'$"):
+        read_preferences(path)
+    with pytest.raises(DataError, match=r"^<data>, row 1, column 'oracle_p': expected a number, got \[0\.5\]$"):
+        PreferenceSet.from_rows([{**PAIR, "oracle_p": [0.5]}])
+
+
+@pytest.mark.parametrize("column, value", [("margin", True), ("oracle_p", False)])
+def test_a_yes_or_no_is_not_a_number(column: str, value: bool) -> None:
+    """float(True) is 1.0: a boolean where a margin or a probability belongs was read as the number 1 or 0."""
+    with pytest.raises(DataError, match=rf"^<data>, row 1, column '{column}': expected a number, got {value}$"):
+        PreferenceSet.from_rows([{**PAIR, column: value}])
+    with pytest.raises(DataError, match=r"^<data>, row 1, column 'chosen_embedding': expected a number, got True$"):
+        PreferenceSet.from_rows([{"chosen_embedding": [1.0, True], "rejected_embedding": [0.0, 1.0]}])
+
+
+def test_an_embedding_given_as_a_numpy_array_is_read_as_a_list() -> None:
+    """numpy arrays (what a DataFrame of embeddings holds) are embeddings, read back as lists of Python floats."""
+    import numpy as np
+
+    rows = PreferenceSet.from_rows([{"chosen_embedding": np.array([1.0, 0.5]),
+                                     "rejected_embedding": np.array([0.0, 1.0], dtype=np.float32)}]).rows
+    assert rows == [{"chosen_embedding": [1.0, 0.5], "rejected_embedding": [0.0, 1.0]}]
+    assert all(type(v) is list and all(type(x) is float for x in v) for v in rows[0].values())
+
+
+@pytest.mark.parametrize("value", [[], "1.0, 2.0", 3.0, {"x": 1.0}], ids=["empty", "string", "number", "mapping"])
+def test_an_embedding_that_is_not_a_non_empty_list_is_named(value: object) -> None:
+    """An empty list, a string of numbers, one number or a mapping where a vector of numbers is expected."""
+    rows = [{"chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0]},
+            {"chosen_embedding": value, "rejected_embedding": [0.0, 1.0]}]
+    with pytest.raises(DataError, match=r"^<data>, row 2, column 'chosen_embedding': expected a non-empty list of "
+                                        r"numbers$"):
+        PreferenceSet.from_rows(rows)
+
+
+def test_a_row_that_is_not_a_mapping_names_its_row_or_line() -> None:
+    """A list or a string among the records (a JSON file of arrays): the row, or the file line where given."""
+    with pytest.raises(DataError, match=r"^<data>, row 2: expected a record \(mapping\), got list$"):
+        PreferenceSet.from_rows([PAIR, ["p", "a", "b"]])
+    with pytest.raises(DataError, match=r"^prefs\.jsonl, line 4: expected a record \(mapping\), got str$"):
+        validate_rows([PAIR, "p,a,b"], "prefs.jsonl", lines=[1, 4])
+
+
+def test_nan_where_text_is_expected_from_pandas() -> None:
+    """pandas fills a cell no record gave with NaN: named as NaN in that column, not "float has no strip"."""
+    import pandas as pd
+
+    frame = pd.DataFrame([PAIR, {"prompt": "q", "rejected": "d"}])  # the second record has no chosen
+    with pytest.raises(DataError, match=r"^<dataset:train>, row 2, column 'chosen': NaN where text is expected$"):
+        read_preferences(frame)
+
+
+@pytest.mark.parametrize("value", [[{"role": "assistant"}], 5, [{"role": "user", "content": "hi"}, "bye"]],
+                         ids=["message-without-content", "number", "message-then-string"])
+def test_a_chat_message_of_the_wrong_shape_is_named(value: object) -> None:
+    """A message without 'content', a number, or a list mixing messages and strings in a text column."""
+    with pytest.raises(DataError, match=r"^<data>, row 1, column 'chosen': expected a string or a list of chat "
+                                        r"messages with 'role' and 'content'$"):
+        PreferenceSet.from_rows([{**PAIR, "chosen": value}])
+
+
+def test_an_attributes_column_that_is_not_a_mapping_is_named(tmp_path) -> None:
+    """A list, or a CSV cell holding one number, where a mapping from attribute name to number is expected."""
+    with pytest.raises(DataError, match=r"^<data>, row 1, column 'rejected_attributes': expected a mapping from "
+                                        r"attribute name to number$"):
+        PreferenceSet.from_rows([{**PAIR, "rejected_attributes": [1.0, 2.0]}])
+    path = tmp_path / "prefs.csv"
+    path.write_text('prompt,chosen,rejected,chosen_attributes\np,a,b,"{""len"": 1}"\np,c,d,3\n')
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, line 3, column 'chosen_attributes': expected a "
+                                        r"mapping from attribute name to number$"):
+        read_preferences(path)

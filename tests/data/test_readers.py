@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -141,3 +142,66 @@ def test_read_candidates_and_where_they_go_wrong(tmp_path):
     with pytest.raises(DataError, match="no candidates"):
         read_candidates(tmp_path / "empty.jsonl")
 
+
+
+# ------------------------------------------------------------------ one-line errors for broken files and tables
+def test_invalid_json_file_names_the_file_and_line(tmp_path) -> None:
+    """A .json file cut off while it was edited: its file and line, not json's traceback."""
+    path = tmp_path / "prefs.json"
+    path.write_text('[{"prompt": "p",\n  "chosen": }]\n')
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: invalid JSON \(Expecting value at line 2\)$"):
+        read_preferences(path)
+
+
+def test_a_corrupt_parquet_file_is_one_line(tmp_path) -> None:
+    """Bytes that are not Parquet under a .parquet name (a failed download): one line naming the file."""
+    path = tmp_path / "data.parquet"
+    path.write_bytes(b"not a parquet file at all")
+    with pytest.raises(DataError) as err:
+        read_preferences(path)
+    assert re.fullmatch(rf"{re.escape(str(path))}: cannot read Parquet \(.+\)", str(err.value))  # . is not \n
+
+
+def test_a_dataset_dict_without_the_split_lists_its_splits() -> None:
+    """read_preferences(dataset_dict, split="validation") on a DatasetDict holding train and test."""
+    import datasets
+
+    both = datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS), "test": datasets.Dataset.from_list(ROWS)})
+    with pytest.raises(DataError, match=r"^dataset has no split 'validation' \(has \['test', 'train'\]\)$"):
+        read_preferences(both, split="validation")
+
+
+def test_a_saved_dataset_folder_without_the_split_is_named(tmp_path) -> None:
+    """A DatasetDict saved with save_to_disk and read for a split it does not hold: the folder is named."""
+    import datasets
+
+    folder = tmp_path / "saved"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(ROWS)}).save_to_disk(str(folder))
+    with pytest.raises(DataError, match=rf"^{re.escape(str(folder))}: dataset has no split 'test' "
+                                        r"\(has \['train'\]\)$"):
+        read_preferences(folder, split="test")
+
+
+def test_a_parquet_error_of_several_lines_is_kept_to_its_first(tmp_path) -> None:
+    """pyarrow's message for a file with Parquet's magic bytes around garbage ends in a newline and more."""
+    import struct
+
+    path = tmp_path / "z.parquet"
+    path.write_bytes(b"PAR1" + b"\0" * 64 + struct.pack("<I", 64) + b"PAR1")
+    with pytest.raises(DataError) as err:
+        read_preferences(path)
+    assert "\n" not in str(err.value) and str(err.value).startswith(f"{path}: cannot read Parquet (")
+
+
+def test_a_candidate_that_is_not_a_record_names_its_row_or_line(tmp_path) -> None:
+    """pluralign rank's candidates holding a bare string or list among the records."""
+    as_json = tmp_path / "c.json"
+    as_json.write_text(json.dumps([{"prompt": "p", "responses": ["a"]}, "a response"]))
+    with pytest.raises(DataError, match=rf"^{re.escape(str(as_json))}, row 2: expected a record with 'prompt' and "
+                                        r"'responses', got str$"):
+        read_candidates(as_json)
+    as_jsonl = tmp_path / "c.jsonl"
+    as_jsonl.write_text('{"prompt": "p", "responses": ["a"]}\n\n["p", "a", "b"]\n')
+    with pytest.raises(DataError, match=rf"^{re.escape(str(as_jsonl))}, line 3: expected a record with 'prompt' "
+                                        r"and 'responses', got list$"):
+        read_candidates(as_jsonl)
