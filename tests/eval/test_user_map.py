@@ -63,3 +63,29 @@ def test_bayes_type_recovery_script_reference(benchmark_script):
     assert module.bayes_recovery("attributes", 0, shots=0) == pytest.approx(0.25)  # no pairs: a four-way tie
     assert module.bayes_recovery("majority-minority", 0, shots=8) == 1.0  # opposite signs: 8 pairs tell
     assert module.bayes_recovery("attributes", 0, shots=16) >= module.bayes_recovery("attributes", 0, shots=1)
+
+
+def test_one_dimensional_user_vectors_are_drawn_on_a_line(tmp_path) -> None:
+    """A method whose users are one number (e.g. two groups' posterior share) has no second component."""
+    records = [{"user_id": f"u{i}", "group": "ab"[i % 2], "seen": i < 4, "vector": [0.3 * i]} for i in range(6)]
+    path = plot_user_map(records, tmp_path / "line.png", "one axis")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_users_the_model_cannot_place_are_left_out_and_none_is_an_error(tmp_path, capsys) -> None:
+    """Rows without a user_id, and seen users the run never trained, have no vector: left out of the map; a map
+    with no user at all is a one-line error, and neither the PNG nor the JSON is written."""
+    train, _ = two_group_rows(n_users=3, pairs=20)
+    write_jsonl(tmp_path / "train.jsonl", train)
+    run = tmp_path / "run"
+    assert main(["fit", "pal-a", "--data", str(tmp_path), "--out", str(run), "--set", "epochs=1", "--no-progress"]) == 0
+    strangers = [{**r, "user_id": "x" + r["user_id"]} for r in train[:6]]
+    anonymous = [{k: v for k, v in r.items() if k != "user_id"} for r in train[:3]]
+    model = METHODS["pal-a"].from_pretrained(run)
+    assert [r["user_id"] for r in user_vectors(model, PreferenceSet.from_rows(train[:4] + anonymous))] == ["u0"]
+    write_jsonl(tmp_path / "strangers.jsonl", strangers + anonymous)
+    out = tmp_path / "map.png"
+    assert main(["users", "--run", str(run), "--data", str(tmp_path / "strangers.jsonl"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == ("pluralign: error: no users to draw: the data has no user ids the "
+                                               "model knows, and no unseen users")
+    assert not out.exists() and not out.with_suffix(".json").exists()

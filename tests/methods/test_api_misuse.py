@@ -72,6 +72,17 @@ def test_select_queries_does_not_ask_what_the_user_answered(rows) -> None:
     assert model.select_queries(pool, 2, context=[]) == model.select_queries(pool, 2)  # no answers yet
     with pytest.raises(ValueError, match=r"n=2.5 must be a whole number, at least 1"):
         model.select_queries(pool, 2.5)
+    with pytest.raises(ValueError, match=r"^pal-a: the pool of candidate pairs is empty$"):
+        model.select_queries([], 1)
+
+
+def test_a_model_prints_as_the_call_that_builds_it() -> None:
+    """repr names the class and every constructor argument, so a notebook shows which model it holds."""
+    model = METHODS["pal-a"](k=3, epochs=2)
+    text = repr(model)
+    assert text.startswith("PalA(") and "k=3" in text and "epochs=2" in text
+    rebuilt = eval(text, {"PalA": type(model)})  # the text is a call that builds the same model
+    assert rebuilt.get_config() == model.get_config()
 
 
 @pytest.fixture(scope="module")

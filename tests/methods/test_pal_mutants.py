@@ -94,6 +94,13 @@ def test_dirichlet_moments_by_hand() -> None:
     assert alpha.tolist() == pytest.approx([0.8, 1.2])
 
 
+def test_points_that_do_not_vary_give_the_flat_prior() -> None:
+    """Every training user at the same point (e.g. one user type): no spread to read a precision from (0 / 0), so
+    α = 1, the flat Dirichlet, not a NaN prior; one point alone gives the same."""
+    same = torch.tensor([[0.3, 0.7]] * 3, dtype=torch.float64)
+    assert dirichlet_moments(same).tolist() == [1.0, 1.0] and dirichlet_moments(same[:1]).tolist() == [1.0, 1.0]
+
+
 def test_dirichlet_precision_pools_the_components() -> None:
     """K = 3, points (0.6, 0.2, 0.2) and (0.2, 0.4, 0.4): m = (0.4, 0.3, 0.3), variances 0.08, 0.02, 0.02;
     s + 1 = (0.24 + 0.21 + 0.21) / (0.08 + 0.02 + 0.02) = 5.5, α = 4.5 m = (1.8, 1.35, 1.35). (The average of the
