@@ -13,6 +13,8 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from pluralign.io import first_line
+
 POOLINGS = ("mean", "layer-mean", "input-mean", "last", "cls")
 LAYERED = ("layer-mean", "input-mean")  # the poolings that read ``hidden_states``, not the last layer alone
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
@@ -76,13 +78,19 @@ def load_backbone(model: str | None, trust_remote_code: bool = False):
     from transformers.utils import logging as hf_logging
 
     path = _resolve(model)
+    local = Path(model).expanduser() if model and model.startswith(("/", ".", "~")) else None
+    if local is not None and not local.exists():
+        raise ValueError(f"backbone {model!r}: no such folder (a local model folder, or a Hugging Face id already "
+                         "in this machine's cache)")
+    if local is not None and local.is_dir() and not (local / "config.json").exists():
+        raise ValueError(f"backbone {model!r}: no config.json (not a transformers model folder)")
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # a "Loading weights" bar on every load of a local model is noise
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         network = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code)
-    except OSError as err:
-        raise ValueError(f"backbone {model or DEFAULT_BACKBONE!r}: cannot load offline ({err})") from None
+    except (OSError, ValueError) as err:  # not in the cache, or a folder that holds no model: the first line says
+        raise ValueError(f"backbone {model or DEFAULT_BACKBONE!r}: cannot load offline ({first_line(err)})") from None
     finally:
         if bars:
             hf_logging.enable_progress_bar()

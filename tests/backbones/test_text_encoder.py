@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from pluralign.backbones import TextEncoder
@@ -96,3 +97,30 @@ def test_cache_without_store_serves_hits_and_keeps_nothing_new(tmp_path):
     assert sorted(tmp_path.rglob("shard-*")) == shards and len(cache._load(encoder.identity)) == 1
     assert torch.equal(both[1], kept[0]) and torch.equal(both[0], both[2])
     assert torch.allclose(both[0], encoder.encode([TEXTS[1]])[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("{tmp}/missing", "no such folder (a local model folder, or a Hugging Face id already in this machine's cache)"),
+    ("{tmp}", "no config.json (not a transformers model folder)"),
+    ("pluralign-tests/not-in-any-cache", "cannot load offline ("),  # then transformers' first line, its wording
+])
+def test_a_backbone_that_cannot_load_is_one_line_naming_it(tmp_path, name: str, message: str) -> None:
+    """--set backbone=... naming a folder that is not there, a folder that holds no model, or a hub id this
+    offline machine never downloaded: one line naming the backbone (transformers' own text ran to several lines
+    or, for a path, spoke of repo ids)."""
+    name = name.format(tmp=tmp_path)
+    with pytest.raises(ValueError) as err:
+        TextEncoder(name).encode(["a text"])
+    text = str(err.value)
+    assert "\n" not in text and (text == f"backbone {name!r}: {message}" if message.endswith(")")
+                                 else text.startswith(f"backbone {name!r}: {message}") and text.endswith(")"))
+
+
+def test_encoder_arguments_are_checked_and_no_text_is_no_row() -> None:
+    """TextEncoder built directly (not through a method's checked config): a pooling it does not know, a length
+    under 1; and an empty list of texts gives an empty [0, D] matrix, not a tokenizer error."""
+    with pytest.raises(ValueError, match=r"^pooling must be one of .*, got 'max'$"):
+        TextEncoder(pooling="max")
+    with pytest.raises(ValueError, match=r"^max_length=0 must be at least 1$"):
+        TextEncoder(max_length=0)
+    assert TextEncoder().encode([]).shape == (0, 384)

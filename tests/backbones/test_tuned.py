@@ -93,6 +93,18 @@ def test_input_mean_has_no_layer_to_fine_tune():
         TunedBackbone(None, 1, pooling="input-mean")
 
 
+def test_a_tuned_backbone_refuses_an_unknown_pooling_and_embeddings_and_takes_no_text() -> None:
+    """Built directly (not through a method's checked config): an unknown pooling is one line; float vectors
+    where token ids belong are refused (they would index the embedding table); no text is an empty id matrix."""
+    with pytest.raises(ValueError, match=r"^pooling must be one of .*, got 'max'$"):
+        TunedBackbone(None, 1, pooling="max")
+    backbone = TunedBackbone(None, 1)
+    with pytest.raises(TypeError, match=r"^a fine-tuned backbone reads text \(token ids\), not precomputed "
+                                        r"embeddings$"):
+        backbone(torch.zeros(2, 384))
+    assert backbone.tokenize([]).shape == (0, 1)
+
+
 def test_a_prediction_depends_on_its_text_alone_and_is_kept_until_a_weight_changes():
     backbone = TunedBackbone(None, layers=1, chunk_size=4).eval()
     rows = []
