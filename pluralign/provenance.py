@@ -82,7 +82,9 @@ def resumable_record(out: str, arguments: dict) -> list:
         record = json.loads(record_path.read_text())
         earlier = record["arguments"]
     except (ValueError, KeyError, TypeError):
-        raise ValueError(f"--resume: {record_path} is not a bench's record") from None
+        earlier = None
+    if not isinstance(earlier, dict) or not isinstance(record.get("resumes", []), list):
+        raise ValueError(f"--resume: {record_path} is not a bench's record")
     for key in ("seeds", "context", "overrides", "data_options", "active"):  # active: absent unless set
         if earlier.get(key) != arguments.get(key):
             raise ValueError(f"--resume: {out} was made with {key} = {earlier.get(key)!r}, this command has "

@@ -53,3 +53,14 @@ def test_a_dirty_checkout_warns_even_at_the_same_commit(tmp_path, monkeypatch, c
     with caplog.at_level(logging.WARNING, logger="pluralign"):
         resumable_record(str(tmp_path), dict(ARGUMENTS))
     assert len(caplog.records) == 1 and "pluralign = 0" in caplog.text
+
+
+@pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"command": "fit"}', '{"arguments": "seeds 0"}',
+                                     '{"arguments": {}, "resumes": 3}'])
+def test_a_run_json_that_is_no_bench_record_is_one_line(tmp_path, content: str) -> None:
+    """--resume into a folder whose run.json is not a bench's (another tool's, or edited by hand): one line, not
+    a traceback from .get on a string or from unpacking a number."""
+    (tmp_path / "run.json").write_text(content)
+    with pytest.raises(ValueError) as err:
+        resumable_record(str(tmp_path), ARGUMENTS)
+    assert str(err.value) == f"--resume: {tmp_path / 'run.json'} is not a bench's record"
