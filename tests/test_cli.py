@@ -163,6 +163,9 @@ def test_bad_input_is_one_line_and_nonzero(run_dir, tmp_path, capsys):
     assert "is a file; expected a folder" in capsys.readouterr().err
     assert main(["predict", "--run", str(run_dir), "--data", str(bad), "--out", str(out), "--shots", "-1"]) == 2
     assert "--shots -1: must be non-negative" in capsys.readouterr().err and not out.exists()
+    assert main(["eval", "--run", str(run_dir), "--data", str(bad), "--out", str(out), "--shots", "0,two"]) == 2
+    assert capsys.readouterr().err.strip() == ("pluralign: error: --shots '0,two': expected comma-separated whole "
+                                               "numbers") and not out.exists()
 
 
 def test_help_for_every_subcommand(capsys):
@@ -313,6 +316,20 @@ def test_rank_best_of_n_for_a_user(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith(
         f"{tmp_path / 'new.jsonl'}, record 2: user_id 'zzz' is not a user of {run}; rank a new user's records with "
         "--pairs FILE of their labelled pairs")
+    with pytest.raises(SystemExit) as stop:  # argparse: one user or the other
+        main([*rank, "--out", str(tmp_path / "x.jsonl"), "--user", users[0], "--pairs", str(tmp_path / "pairs.jsonl")])
+    assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    maxmin = tmp_path / "maxmin"  # MaxMin-RLHF's best-of-n: the response whose worst group's reward is highest
+    assert main(["fit", "maxmin", "--data", str(tmp_path / "pets"), "--out", str(maxmin), "--set", "epochs=2",
+                 "--set", "em_iterations=1", "--set", "em_epochs=1", "--no-progress"]) == 0
+    assert main(["rank", "--run", str(maxmin), "--candidates", str(tmp_path / "c.jsonl"), "--egalitarian",
+                 "--out", str(tmp_path / "e.jsonl")]) == 0
+    assert "ranked for the worst-off group" in capsys.readouterr().out
+    worst = PreferenceModel.from_pretrained(maxmin)
+    for record, responses in zip([json.loads(x) for x in (tmp_path / "e.jsonl").read_text().splitlines()],
+                                 (texts[:3], texts[2:])):
+        assert record["rewards"] == pytest.approx(worst.maxmin_score(prompt, responses).tolist(), abs=1e-5)
+        assert record["best"] == int(torch.tensor(record["rewards"]).argmax())
 
 
 def test_demo_runs_on_the_shipped_data(tmp_path, capsys):

@@ -7,7 +7,6 @@ columns are used as they are, and then no backbone runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import torch
 
@@ -30,9 +29,6 @@ class PairFeatures:
     def __getitem__(self, index) -> "PairFeatures":
         return PairFeatures(*(getattr(self, f.name)[index] for f in fields(self)))
 
-    def to(self, device) -> "PairFeatures":
-        return PairFeatures(*(getattr(self, f.name).to(device) for f in fields(self)))
-
     def as_batch(self) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -43,10 +39,6 @@ class PairFeatures:
     @property
     def response_dim(self) -> int:
         return self.chosen.shape[1]
-
-    @staticmethod
-    def concat(parts: Sequence["PairFeatures"]) -> "PairFeatures":
-        return PairFeatures(*(torch.cat([getattr(p, f.name) for p in parts]) for f in fields(PairFeatures)))
 
 
 class FeatureCenter(torch.nn.Module):

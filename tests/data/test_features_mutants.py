@@ -8,7 +8,7 @@ import torch
 from conftest import StandInEncoder
 from pluralign.data import DataError, PreferenceSet
 from pluralign.data.cache import EmbeddingCache
-from pluralign.data.features import featurize
+from pluralign.data.features import PairDataset, PairFeatures, featurize
 
 
 def test_text_rows_give_prompt_chosen_and_rejected_in_their_columns(tmp_path) -> None:
@@ -43,3 +43,15 @@ def test_a_missing_embedding_names_its_row_counted_from_one() -> None:
             {"chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0]}]
     with pytest.raises(DataError, match=r"^x\.jsonl, row 2, column 'prompt_embedding': missing while other rows"):
         featurize(PreferenceSet.from_rows(rows, "x.jsonl"))
+
+
+def test_a_pair_dataset_gives_one_row_or_a_batch_with_its_row_indices() -> None:
+    """``PairDataset[i]`` (what a sampler without batch fetching asks for) is row i's columns; a batch fetch is the
+    rows stacked, with their indices as ``row`` (VPL finds a batch's pairs among all features by them)."""
+    features = PairFeatures(torch.zeros(3, 0), torch.arange(6.0).reshape(3, 2), -torch.arange(6.0).reshape(3, 2),
+                            torch.tensor([0, 1, -1]))
+    dataset = PairDataset(features)
+    one = dataset[2]
+    assert len(dataset) == 3 and one["chosen"].tolist() == [4.0, 5.0] and one["user"].item() == -1
+    batch = dataset.__getitems__([2, 0])
+    assert batch["rejected"].tolist() == [[-4.0, -5.0], [-0.0, -1.0]] and batch["row"].tolist() == [2, 0]
