@@ -205,3 +205,17 @@ def test_a_candidate_that_is_not_a_record_names_its_row_or_line(tmp_path) -> Non
     with pytest.raises(DataError, match=rf"^{re.escape(str(as_jsonl))}, line 3: expected a record with 'prompt' "
                                         r"and 'responses', got list$"):
         read_candidates(as_jsonl)
+
+
+def test_a_csv_text_that_starts_like_json_stays_text(tmp_path) -> None:
+    """A prompt or response cell such as "[draft] ..." or "{name} ..." is tried as JSON (chat messages are JSON in
+    CSV) and, not being JSON, read as the text it is; an embedding cell that is not JSON is an error."""
+    path = tmp_path / "texts.csv"
+    path.write_text('prompt,chosen,rejected\n[draft] a poem,{name} thanks you,"[1, 2"\n')
+    row = read_preferences(path).rows[0]
+    assert (row["prompt"], row["chosen"], row["rejected"]) == ("[draft] a poem", "{name} thanks you", "[1, 2")
+    bad = tmp_path / "vectors.csv"
+    bad.write_text('chosen_embedding,rejected_embedding\n"[1, 2","[3, 4]"\n')
+    with pytest.raises(DataError, match=rf"^{re.escape(str(bad))}, line 2, column 'chosen_embedding': cell is not "
+                                        r"valid JSON$"):
+        read_preferences(bad)

@@ -158,3 +158,13 @@ def test_unseen_users_adapt_on_their_first_k_context_rows():
         vector = model.infer_user(features[context])
         expected = torch.sigmoid(model.logits_features(features[queries], vector.mean.expand(len(queries), -1)))
         assert np.allclose(probs[np.isin(rows, queries)], expected.numpy(), atol=1e-6)
+
+
+def test_rows_without_groups_are_one_group_named_all() -> None:
+    """Real data often has no group labels: the per-group table is one group, "all", the seen users' held-out
+    rows (not a group named None, nor a worst group picked among labels that are not there)."""
+    train, test = two_group_rows(n_users=4, pairs=12)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "group"} for r in rows]  # noqa: E731
+    model = BradleyTerry(epochs=1, hidden=[]).fit(strip(train), progress=False)
+    report = evaluate(model, PreferenceSet.from_rows(strip(test)), shots=(0, 8))
+    assert list(report["groups"]) == ["all"] and report["worst_group"] == {"group": "all", **report["seen"]}
