@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pluralign.data.text_attributes import count_sentences, count_syllables, formality
+from pluralign.data.text_attributes import count_sentences, count_syllables, formality, measure
 
 
 def test_a_final_ee_is_not_a_silent_e() -> None:
@@ -18,3 +18,8 @@ def test_a_sentence_needs_a_word() -> None:
 def test_i_m_is_an_informal_contraction() -> None:
     """"I'm here.": 2 words, "I'm" a contraction (informal), no formal marker: 100 * (0 - 1) / 2 = -50."""
     assert formality("I'm here.") == -50.0
+
+
+def test_a_text_without_words_measures_zero() -> None:
+    """A response that is only "42 :)" (a number and an emoticon, no word): every attribute 0, not a division by 0."""
+    assert measure("42 :)") == {"length": 0.0, "readability": 0.0, "formality": 0.0, "sentiment": 0.0}

@@ -114,6 +114,8 @@ def _user_weights(users: Mapping[str, Any] | None, models: list[str], n_users: i
             raise DataError(f"{source}: need n_users >= 1 and alpha > 0, got n_users={n_users}, alpha={alpha}")
         sampled = np.random.default_rng(seed).dirichlet([alpha] * len(models), size=n_users)
         return {f"user_{k}": w for k, w in enumerate(sampled)}
+    if not users:
+        raise DataError(f"{source}: users is empty; give at least one user's weights, or None to sample n_users")
     weights = {}
     for name, spec in users.items():
         if isinstance(spec, Mapping):
@@ -125,6 +127,8 @@ def _user_weights(users: Mapping[str, Any] | None, models: list[str], n_users: i
         if len(spec) != len(models):
             raise DataError(f"{source}: user {name!r} has {len(spec)} weights for {len(models)} reward models")
         weights[str(name)] = np.asarray(spec, dtype=float)
+        if not np.isfinite(weights[str(name)]).all():
+            raise DataError(f"{source}: user {name!r} has a weight that is not a finite number ({list(spec)})")
     return weights
 
 

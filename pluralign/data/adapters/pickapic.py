@@ -21,6 +21,7 @@ skipped and counted. Rows get ``chosen_embedding``/``rejected_embedding``/``prom
 from __future__ import annotations
 
 import json
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:  # numpy reads any other bytes as a pickle, and says so: not what went wrong
+        if f.read(6) != b"\x93NUMPY":
+            raise fail(str(path), None, path.stem, "not a .npy array file (a damaged or partial download?)")
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as err:  # object arrays need pickle
@@ -79,6 +83,8 @@ def _npy(path: Path) -> np.ndarray:
 
 
 def _npz(path: Path) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):  # numpy reads any other bytes as a pickle, and says so: not what went wrong
+        raise fail(str(path), None, None, "not an .npz archive (a damaged or partial download?)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
@@ -96,7 +102,9 @@ def _safetensors(path: Path) -> dict[str, Any]:
         try:
             arrays["uid"] = json.loads(metadata["uid"])
         except json.JSONDecodeError:
-            raise fail(str(path), None, "uid", "metadata 'uid' is not a JSON list") from None
+            arrays["uid"] = None
+        if not isinstance(arrays["uid"], list):
+            raise fail(str(path), None, "uid", "metadata 'uid' is not a JSON list")
     return arrays
 
 
@@ -118,16 +126,18 @@ def _check(arrays: dict[str, Any], source: str) -> dict[str, list]:
     for name in ("uid", "x_left", "x_right", "y"):
         if name not in arrays:
             raise fail(source, None, name, f"missing array (found {sorted(arrays)})")
-    n = len(arrays["y"])
     out: dict[str, list] = {}
-    for name in ARRAYS:
+    n = None
+    for name in ("y", *(a for a in ARRAYS if a != "y")):  # y first: the other arrays are counted against it
         if name not in arrays:
             continue
         value = np.asarray(arrays[name])
+        if value.ndim != (1 if name in ("uid", "y") else 2):
+            what = "1-D (one per sample)" if name in ("uid", "y") else "2-D (samples x dims)"
+            raise fail(source, None, name, f"expected a {what} array, got shape {value.shape}")
+        n = len(value) if n is None else n
         if len(value) != n:
             raise fail(source, None, name, f"has {len(value)} rows, y has {n}")
-        if name in ("p", "x_left", "x_right") and value.ndim != 2:
-            raise fail(source, None, name, f"expected a 2-D (samples x dims) array, got shape {value.shape}")
         out[name] = value.tolist()
     out["uid"] = [u.decode() if isinstance(u, bytes) else str(u) for u in out["uid"]]
     bad = [i for i, label in enumerate(out["y"]) if label not in (-1, 0, 1)]

@@ -57,7 +57,9 @@ def from_prism(
             if not is_missing(group):
                 row["group"] = str(group)
             rows.append(row)
-    return finish(rows, source, dropped, "prism", survey=str(survey) if survey else None, group_by=group_by)
+    # the survey is read only for group_by's values: without group_by, no survey went into these rows
+    return finish(rows, source, dropped, "prism", survey=str(survey) if survey and group_by else None,
+                  group_by=group_by)
 
 
 def _conversation_pairs(conversation: dict, source: str, i: int, dropped: Counter, drop_ties: bool) -> list[dict]:

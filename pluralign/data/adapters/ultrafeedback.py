@@ -125,9 +125,13 @@ def _binarized(record: dict, source: str, i: int, dropped: Counter) -> list[dict
 
 
 def _last_reply(value: Any, source: str, i: int, column: str) -> str:
-    """The binarized format stores [user turn, assistant turn]; the response is the last message."""
+    """The binarized format stores [user turn, assistant turn]; the response is the last message, the assistant's
+    (a chat that ends with the user's turn has no response: its last message is the prompt)."""
     if isinstance(value, str):
         return value
     if isinstance(value, list) and value and isinstance(value[-1], dict) and isinstance(value[-1].get("content"), str):
+        if value[-1].get("role", "assistant") != "assistant":
+            raise fail(source, i, column, f"the chat ends with a {value[-1]['role']!r} message, not the assistant's "
+                                          "response")
         return value[-1]["content"]
     raise fail(source, i, column, "expected a string or chat messages ending with the response")
