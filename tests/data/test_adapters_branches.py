@@ -371,16 +371,18 @@ def test_ultrafeedback_unknown_or_no_attributes(tmp_path: Path) -> None:
 
 
 def test_ultrafeedback_a_prompt_with_one_completion_is_counted(tmp_path: Path) -> None:
-    """Prompt Q has a single completion: no pair, counted as prompts_with_one_completion; prompt P gives its row."""
+    """Prompt Q has a single completion: no pair, counted as prompts_with_one_completion (R, with none, as
+    prompts_without_completions); prompt P gives its row."""
     path = _jsonl(tmp_path / "uf.jsonl", [
         {"instruction": "P", "completions": [_uf_completion("A", "4"), _uf_completion("B", "2")]},
         {"instruction": "Q", "completions": [_uf_completion("X", "5")]},
+        {"instruction": "R", "completions": []},  # none at all: counted apart
     ])
     data = from_ultrafeedback(path, attributes=("helpfulness",))
     assert data.rows == [{"prompt": "P", "chosen": "A", "rejected": "B", "user_id": "helpfulness", "margin": 2.0,
                           "chosen_attributes": {"helpfulness": 4.0}, "rejected_attributes": {"helpfulness": 2.0},
                           "controversial": False}]
-    assert data.meta["dropped"] == {"prompts_with_one_completion": 1}
+    assert data.meta["dropped"] == {"prompts_with_one_completion": 1, "prompts_without_completions": 1}
 
 
 def test_ultrafeedback_binarized_identical_and_empty_pairs_are_dropped(tmp_path: Path) -> None:

@@ -261,3 +261,15 @@ def test_bench_active_asks_chosen_questions_in_every_process(tmp_path, capsys):
     assert main([*base, "--active", "--jobs", "2", "--save-runs", "--resume", "--out", str(tmp_path / "chosen")]) == 0
     gains = (tmp_path / "chosen" / "results.md").read_text().split("against the file's order")[1]
     assert gains.count("| maxmin |") == 1
+
+
+def test_benchmark_data_names_the_benchmarks_it_knows() -> None:
+    """benchmark_data from Python with a misspelt name: the known names, not a KeyError inside the builder."""
+    from pluralign.data.synthetic import BENCHMARKS
+    from pluralign.eval.bench import benchmark_data
+
+    with pytest.raises(ValueError) as err:
+        benchmark_data("petz")
+    assert str(err.value) == f"unknown benchmark 'petz' (known: {', '.join(BENCHMARKS)})"
+    train, test = benchmark_data("cyclic", seed=0, n_users=3)
+    assert train.source == "cyclic/train" and test.source == "cyclic/test" and len(train) > 0

@@ -60,3 +60,13 @@ def test_the_optimizer_takes_the_lr_the_weight_decay_and_the_trainable_parameter
     group = optimizer.param_groups[0]
     assert group["lr"] == 0.25 and group["weight_decay"] == 0.3
     assert [id(p) for p in group["params"]] == [id(p) for p in objective[1].parameters()]
+
+
+@pytest.mark.parametrize("content", [{"model": {}}, [1, 2], {"state_dict": "weights"}])
+def test_a_checkpoint_without_a_state_dict_is_named(tmp_path, content) -> None:
+    """--resume of a torch file that is not Lightning's (a plain state dict saved by hand, a list): one line."""
+    path = tmp_path / "last.ckpt"
+    torch.save(content, path)
+    with pytest.raises(ValueError) as err:
+        check_resume(str(path), torch.nn.Linear(2, 1), 2)
+    assert str(err.value) == f"--resume: {path}: not a Lightning checkpoint (no state_dict)"

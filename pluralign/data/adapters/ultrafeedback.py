@@ -58,7 +58,7 @@ def _per_attribute(record: Any, source: str, i: int, attributes: tuple[str, ...]
     responses = [field(c, "response", source, i, str, f"completions[{k}].response") for k, c in enumerate(completions)]
     ratings = [_ratings(c, source, i, k, dropped) for k, c in enumerate(completions)]
     if len(completions) < 2:
-        dropped["prompts_with_one_completion"] += 1
+        dropped["prompts_with_one_completion" if completions else "prompts_without_completions"] += 1
     rows = []
     for a, b in itertools.combinations(range(len(completions)), 2):
         problem = pair_problem(responses[a], responses[b])
