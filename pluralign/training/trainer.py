@@ -16,7 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from pluralign.io import state_mismatches
+from pluralign.io import first_line, state_mismatches
 
 
 # Lightning's advice that does not apply here: validation is optional, tiny datasets have few batches, a
@@ -143,7 +143,7 @@ def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # no pickle code runs
     except Exception as err:  # a truncated or foreign file: zip, pickle or EOF errors
-        reason = (str(err).splitlines() or [type(err).__name__])[0].split(". ")[0]  # torch adds paragraphs of advice
+        reason = first_line(err).split(". ")[0]  # torch adds paragraphs of advice
         raise ValueError(f"--resume: {path}: cannot read the checkpoint ({reason})") from None
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
