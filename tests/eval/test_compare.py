@@ -144,3 +144,23 @@ def test_paired_table_leaves_out_a_benchmark_where_no_cell_has_hits():
                 "fresh": {"bt": {"h": hits}, "gpm": {"h": {**hits, "hit": [1, 1]}}}}}
     text = paired_table(runs, "h")
     assert "| method | fresh |" in text and "kept" not in text
+
+
+def test_compare_reports_only_the_user_kinds_the_data_holds(tmp_path, capsys) -> None:
+    """Test rows of seen users only (no unseen users' context and query rows), then unseen users only: the
+    report and the printed lines hold that kind alone, not an empty or zero entry for the other."""
+    train, test = two_group_rows(n_users=3, pairs=20)
+    write_jsonl(tmp_path / "train.jsonl", train)
+    for method in ("bt", "pal-a"):
+        assert main(["fit", method, "--data", str(tmp_path), "--out", str(tmp_path / method), "--set", "epochs=1",
+                     "--no-progress"]) == 0
+    capsys.readouterr()
+    seen_rows, unseen_rows = [r for r in test if not r.get("role")], [r for r in test if r.get("role")]
+    for kind, rows in (("seen", seen_rows), ("unseen", unseen_rows)):
+        write_jsonl(tmp_path / "test.jsonl", rows)
+        out = tmp_path / f"{kind}.json"
+        assert main(["compare", "--runs", str(tmp_path / "bt"), str(tmp_path / "pal-a"), "--data", str(tmp_path),
+                     "--out", str(out)]) == 0
+        assert set(json.loads(out.read_text())) == {"run_a", "run_b", "shots", kind}
+        printed = capsys.readouterr().out
+        assert (f"{kind} users" in printed) and (("unseen" in printed) == (kind == "unseen"))
