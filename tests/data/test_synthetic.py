@@ -268,3 +268,15 @@ def test_banks_are_measured_by_text_attributes() -> None:
     for r in bank[::97]:
         assert r["attributes"] == measure(r["text"])
     assert len({r["text"] for r in bank}) > 1000
+
+
+def test_the_shipped_default_data_is_the_seed_0_build(tmp_path) -> None:
+    """data/pets (what `make demo` and the README's demo table use) is `pluralign data build pets --seed 0`, file
+    for file: the demo takes its Bayes ceiling from that build's generator, and a builder change that moved
+    the rows without the shipped files following would make the table and the ceiling disagree."""
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[2] / "data" / "pets"
+    build_benchmark("pets", seed=0).write(tmp_path)
+    for name in ("train.jsonl", "test.jsonl", "README.md"):
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
