@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test coverage bench clean
 
 $(VENV)/.installed: setup.cfg setup.py pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+coverage: install
+	$(PY) -m pip install --quiet --disable-pip-version-check coverage
+	$(PY) -m coverage run --branch --data-file=$(VENV)/.coverage --source=pluralign -m pytest -q
+	$(PY) -m coverage report -m --skip-covered --data-file=$(VENV)/.coverage
 
 bench: install
 	$(PY) benchmarks/embedding_throughput.py
