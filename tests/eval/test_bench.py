@@ -6,7 +6,7 @@ import pytest
 
 from conftest import two_group_rows
 from pluralign.cli import main
-from pluralign.eval.bench import gap_table, mean_over_seeds, table
+from pluralign.eval.bench import finished_cells, gap_table, mean_over_seeds, table
 from pluralign.io import write_jsonl
 
 
@@ -232,6 +232,23 @@ def test_bench_resume_keeps_the_finished_cells(tmp_path, capsys, caplog):
     assert "was made with overrides = ['epochs=2']" in capsys.readouterr().err
     assert main(["bench", "--methods", "bt", "--resume", "--out", str(tmp_path / "new")]) == 2
     assert "no earlier bench" in capsys.readouterr().err
+
+
+def test_bench_resume_without_saved_models_keeps_the_cells_out_of_the_paired_table(tmp_path, caplog):
+    """Without --save-runs a kept cell has no model to score its rows again: its figures stay in the table, it
+    stays out of the paired one, and the log says so. A bench stopped before its first cell keeps none."""
+    out = tmp_path / "bench"
+    base = ["bench", "--benchmarks", "cyclic", "--set", "epochs=2", "--out", str(out)]
+    assert main([*base, "--methods", "bt"]) == 0
+    with caplog.at_level("WARNING", logger="pluralign.bench"):
+        assert main([*base, "--methods", "bt", "pal-a", "pal-b", "--resume"]) == 0
+    assert "the kept cells of cyclic, seed 0 (bt) have no saved model (--save-runs)" in caplog.text
+    assert list(json.loads((out / "results.json").read_text())["cyclic"]) == ["bt", "pal-a", "pal-b", "bayes-ceiling"]
+    table, paired = (out / "results.md").read_text().split("against the best one")
+    assert "| cyclic | bt (epochs=2) |" in table and "| bt |" not in paired
+    assert "| pal-a |" in paired and "| pal-b |" in paired
+    (out / "results.json").unlink()  # interrupted before any cell finished: run.json alone
+    assert finished_cells(out, ["cyclic"], 0, {}, save_runs=False) == {}
 
 
 
