@@ -54,6 +54,9 @@ def check_output(path: str | os.PathLike, folder: bool = False, flag: str = "--o
     for input_flag, source in inputs:
         if source is not None and overwrites(path, Path(source)):
             raise ValueError(f"{flag} {path}: would overwrite {input_flag} {source}; choose another {kind}")
+        if source is not None and folder and path.resolve() in Path(source).resolve().parents:
+            # what the command writes there (a split's train.jsonl, a run's config.json) could be the input
+            raise ValueError(f"{flag} {path}: holds {input_flag} {source}; choose a folder that does not")
     for ancestor in (path, *path.parents) if folder else path.parents:
         if ancestor.exists():  # the nearest existing one: where the missing folders would be made
             if not ancestor.is_dir():
@@ -63,10 +66,24 @@ def check_output(path: str | os.PathLike, folder: bool = False, flag: str = "--o
             return
 
 
+RUN_CONFIG, RUN_WEIGHTS = "config.json", "model.safetensors"  # what a command reads from a run folder
+RUN_FILES = (RUN_CONFIG, RUN_WEIGHTS)
+SPLIT_SUFFIXES = (".jsonl", ".parquet", ".csv", ".json")  # a data folder's train/test file, in the order looked for
+SAVED_DATASET_FILES = ("dataset_info.json", "dataset_dict.json", "state.json")  # and a saved dataset's, with .arrow
+
+
+def read_from_folder(path: Path) -> bool:
+    """Whether a command reads a file so named from an input folder: a run's files, a data folder's train or
+    test split, a file of a dataset saved by ``datasets``. Other files there (an eval.json) are outputs."""
+    return (path.name in RUN_FILES or path.name in SAVED_DATASET_FILES or path.suffix == ".arrow"
+            or path.stem in ("train", "test") and path.suffix in SPLIT_SUFFIXES)
+
+
 def overwrites(out: Path, source: Path) -> bool:
-    """Whether writing ``out`` replaces ``source`` or an existing file inside the folder ``source``."""
+    """Whether writing ``out`` replaces ``source``, or a file the folder ``source`` is read through (whether it
+    exists or not: a new test.jsonl beside a test.parquet would change what is read)."""
     out, source = out.resolve(), source.resolve()
-    return out == source or (out.is_file() and source.is_dir() and source in out.parents)
+    return out == source or (source.is_dir() and source in out.parents and read_from_folder(out))
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -78,10 +95,21 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def jsonl_text(rows: Iterable[dict]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_text(path, jsonl_text(rows))
+
+
+def write_files(texts: dict[Path, str]) -> None:
+    """Write several files as one output (a split's train.jsonl, test.jsonl and README.md): each to a temporary
+    name, and none renamed into place unless all were written."""
+    with contextlib.ExitStack() as renames:
+        temporaries = {path: renames.enter_context(atomic_path(path)) for path in texts}
+        for path, tmp in temporaries.items():
+            tmp.write_text(texts[path], encoding="utf-8")
 
 
 def first_line(err: BaseException) -> str:

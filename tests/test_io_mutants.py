@@ -1,4 +1,4 @@
-"""pluralign.io by hand: check_output on an existing folder, state_mismatches' lines."""
+"""pluralign.io by hand: check_output on an existing folder and beside inputs, state_mismatches' lines."""
 
 from __future__ import annotations
 
@@ -23,6 +23,36 @@ def test_an_existing_output_folder_must_itself_be_writable(tmp_path, monkeypatch
     with pytest.raises(ValueError, match=rf"^--out {run / 'm.json'}: {run} is not writable$"):
         check_output(run / "m.json")
     check_output(tmp_path / "elsewhere", folder=True)  # a missing folder goes by its nearest existing ancestor
+
+
+def test_an_output_inside_an_input_folder_is_refused_only_where_it_is_read(tmp_path) -> None:
+    """A file a command reads through the folder (a run's config.json, a data folder's test split, even one not
+    there yet) is refused; an earlier output beside them (eval.json) is not, so the documented
+    `eval --run runs/vpl --out runs/vpl/eval.json` can run twice."""
+    run, data = tmp_path / "run", tmp_path / "data"
+    for name in ("config.json", "model.safetensors", "eval.json"):
+        (run / name).parent.mkdir(exist_ok=True)
+        (run / name).write_text("{}")
+    data.mkdir()
+    (data / "test.parquet").write_text("")
+    inputs = [("--run", run), ("--data", data)]
+    check_output(run / "eval.json", inputs=inputs)
+    check_output(data / "metrics.jsonl", inputs=inputs)
+    for out, source in [(run / "config.json", "--run"), (run / "model.safetensors", "--run"),
+                        (data / "test.jsonl", "--data"), (data / "train.csv", "--data")]:
+        with pytest.raises(ValueError, match=rf"^--out {out}: would overwrite {source} .*; choose another file$"):
+            check_output(out, inputs=inputs)
+
+
+def test_an_output_folder_may_not_hold_an_input(tmp_path) -> None:
+    """`fit --data DIR/train.jsonl --out DIR` and `data split DIR/train.jsonl --out DIR`: what the command writes
+    in DIR could be its input (the split replaced its source); a folder inside the input's folder is fine."""
+    source = tmp_path / "data" / "train.jsonl"
+    source.parent.mkdir()
+    source.write_text("")
+    with pytest.raises(ValueError, match=rf"^--out {tmp_path}: holds SOURCE {source}; choose a folder that does not$"):
+        check_output(tmp_path, folder=True, inputs=[("SOURCE", source)])
+    check_output(tmp_path / "data" / "run", folder=True, inputs=[("--data", source)])
 
 
 def test_state_mismatches_by_hand() -> None:

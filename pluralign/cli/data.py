@@ -62,15 +62,15 @@ def data_split(source: str, out: str, unseen_users: int | None = None, context: 
     users' context and query rows), for `fit` and `eval` on real data."""
     from pluralign.data import read_preferences
     from pluralign.data.split import split_by_user
-    from pluralign.io import check_output, write_jsonl, write_text
+    from pluralign.io import check_output, jsonl_text, write_files
 
     check_output(out, folder=True, inputs=[("SOURCE", source)])
     if Path(source).is_dir():
         logging.getLogger("pluralign").warning("%s: a folder; splitting its train split alone", source)
     data = read_preferences(source)
     split = split_by_user(data, unseen_users, context, test_fraction, seed, stratify)
-    write_jsonl(Path(out) / "train.jsonl", split.train.rows)
-    write_jsonl(Path(out) / "test.jsonl", split.test.rows)
-    write_text(Path(out) / "README.md", split.card(source, seed, context, test_fraction, stratify))
+    write_files({Path(out) / "train.jsonl": jsonl_text(split.train.rows),
+                 Path(out) / "test.jsonl": jsonl_text(split.test.rows),
+                 Path(out) / "README.md": split.card(source, seed, context, test_fraction, stratify)})
     print(f"wrote {out}/train.jsonl ({len(split.train)} rows, {len(split.seen_users)} seen users), "
           f"{out}/test.jsonl ({len(split.test)} rows, {len(split.unseen_users)} unseen users)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -29,6 +30,7 @@ KNOWN_COLUMNS = (
 )
 
 LOG = logging.getLogger("pluralign.data")
+_INTEGER_VALUED = re.compile(r"-?\d+\.0+")  # "3.0": how pandas writes an integer id column with nulls to CSV
 
 
 class DataError(ValueError):
@@ -52,17 +54,57 @@ def fail(source: str, row: int | None, column: str | None, message: str, line: i
     return DataError(f"{_where(source, row, column, line)}: {message}")
 
 
+def check_unicode(text: str) -> str:
+    """``text``, or a ValueError where it holds a lone surrogate (JSON's "\\ud800" escape): no file can hold it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"not valid Unicode (a lone surrogate \\u{ord(text[err.start]):04x} at character "
+                         f"{err.start + 1})") from None
+    return text
+
+
+def _content_text(message: dict, number: int) -> str:
+    """A chat message's content: a string, or a list of parts of which the text parts are kept (OpenAI's form)."""
+    content = message.get("content")
+    if isinstance(content, list) and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in content):
+        return "".join(part["text"] for part in content)  # [{"type": "text", "text": "..."}, ...]
+    if not isinstance(content, str):
+        got = "no content" if content is None else f"content of type {type(content).__name__}"
+        raise TypeError(f"message {number} has {got}; expected text (or a list of text parts)")
+    return content
+
+
 def messages_to_text(value: Any) -> str:
-    """Chat messages (a list of ``{"role", "content"}``) to one string; a single message is its content."""
+    """Chat messages (a list of ``{"role", "content"}``) to one string; a single message is its content. Messages
+    whose contents are all blank are the empty text, for the reader's empty-text check to refuse."""
     if isinstance(value, str):
-        return value
+        return check_unicode(value)
     if isinstance(value, dict):
         value = [value]
-    if isinstance(value, (list, tuple)) and all(isinstance(m, dict) and "content" in m for m in value):
-        if len(value) == 1:
-            return str(value[0]["content"])
-        return "\n".join(f"{m.get('role', 'user')}: {m['content']}" for m in value)
-    raise TypeError("expected a string or a list of chat messages with 'role' and 'content'")
+    if not (isinstance(value, (list, tuple)) and value and all(isinstance(m, dict) for m in value)):
+        raise TypeError("expected a string or a list of chat messages with 'role' and 'content'")
+    contents = [check_unicode(_content_text(m, number)) for number, m in enumerate(value, start=1)]
+    if len(value) == 1 or not any(c.strip() for c in contents):
+        return contents[0] if len(value) == 1 else ""
+    return "\n".join(f"{m.get('role', 'user')}: {c}" for m, c in zip(value, contents))
+
+
+def read_id(value: Any, column: str, where: Callable[[str], DataError]) -> str | None:
+    """A user or group id as text, the same from every format: none for a null, NaN or blank cell; an
+    integer-valued number (pandas stores an integer column with nulls as floats, CSV as "3.0") as the integer."""
+    if isinstance(value, str) and _INTEGER_VALUED.fullmatch(value.strip()):
+        value = float(value)
+    if isinstance(value, float) and (math.isnan(value) or value.is_integer()):
+        value = None if math.isnan(value) else int(value)
+    if _is_missing(value) or isinstance(value, str) and not value.strip():
+        return None
+    if isinstance(value, (dict, list)) or column == "user_id" and isinstance(value, bool):  # not user "True"
+        raise where(f"expected a string id, got {type(value).__name__}")
+    try:
+        return check_unicode(str(value))
+    except ValueError as err:
+        raise where(str(err)) from None
 
 
 def _is_missing(value: Any) -> bool:
@@ -96,7 +138,7 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
 
     Errors name the file line of each row where ``lines`` gives them (JSONL, CSV), else its row: the first
     record is row 1 (Parquet, a JSON list, a dataset). An empty or blank ``user_id``/``group`` is read as none,
-    as a null is (and as an empty CSV cell must be); an integer-valued float id is read as the integer.
+    as a null is (and as an empty CSV cell must be); an integer-valued id (3.0, "3.0") is read as the integer.
     """
     out: list[dict] = []
     embedding_dims: dict[str, int] = {}
@@ -110,10 +152,15 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
 
         row: dict[str, Any] = {}
         has_embeddings = not _is_missing(raw.get("chosen_embedding")) or not _is_missing(raw.get("rejected_embedding"))
+        has_prompt_embedding = not _is_missing(raw.get("prompt_embedding"))
         if i == 0:
-            embedding_rows = has_embeddings
-        elif has_embeddings and not embedding_rows:  # the other way round, the text columns' check names it
-            raise where("chosen_embedding")("embeddings among text rows (the first row is text); one kind per set")
+            embedding_rows, prompt_embeddings = has_embeddings, has_prompt_embedding
+        elif has_embeddings != embedding_rows:
+            kind, first = ("embeddings", "text") if has_embeddings else ("no embeddings", "embeddings")
+            raise where("chosen_embedding")(f"{kind}, but the first row has {first}; one kind of row per set")
+        elif has_embeddings and has_prompt_embedding != prompt_embeddings:
+            kind = "present" if has_prompt_embedding else "missing"
+            raise where("prompt_embedding")(f"{kind} here, not in the first row; all rows or none")
         for column in EMBEDDING_COLUMNS:
             if _is_missing(raw.get(column)):
                 continue
@@ -140,7 +187,7 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
                 raise where(column)("NaN where text is expected")
             try:
                 text = messages_to_text(value)
-            except TypeError as err:
+            except (TypeError, ValueError) as err:
                 raise where(column)(str(err)) from None
             if column != "prompt" and not text.strip():
                 raise where(column)("empty text")
@@ -151,15 +198,8 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
             raise where("rejected_embedding")("chosen and rejected embeddings are identical")
 
         for column in ("user_id", "group"):
-            value = raw.get(column)
-            if isinstance(value, float) and (math.isnan(value) or value.is_integer()):
-                # pandas stores an integer column with nulls as floats (NaN for null): 3.0 is user '3'
-                value = None if math.isnan(value) else int(value)
-            if _is_missing(value) or isinstance(value, str) and not value.strip():
-                continue
-            if isinstance(value, (dict, list)) or column == "user_id" and isinstance(value, bool):  # not user "True"
-                raise where(column)(f"expected a string id, got {type(value).__name__}")
-            row[column] = str(value)
+            if (value := read_id(raw.get(column), column, where(column))) is not None:
+                row[column] = value
         role = raw.get("role")
         if not _is_missing(role) and role != "":
             if role not in ROLES:

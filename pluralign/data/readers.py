@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from pluralign.data.contract import (
-    EMBEDDING_COLUMNS, DataError, PreferenceSet, fail, messages_to_text, validate_rows, warn_duplicates,
+    EMBEDDING_COLUMNS, TEXT_COLUMNS, DataError, PreferenceSet, fail, messages_to_text, read_id, validate_rows,
+    warn_duplicates,
 )
-from pluralign.io import first_line
+from pluralign.io import SPLIT_SUFFIXES, first_line
 
 # CSV cells that hold structured values (lists, dicts, chat messages) are JSON text.
 _CSV_JSON_COLUMNS = (
@@ -92,11 +93,22 @@ def _csv_cell(column: str, value: str, path: Path, line: int) -> Any:
         return value  # validate_rows parses and reports
     if column in _CSV_JSON_COLUMNS and value[:1] in "[{":
         try:
-            return json.loads(value)
+            parsed = json.loads(value)
         except json.JSONDecodeError:
             if column.endswith(("embedding", "attributes")):
                 raise fail(str(path), None, column, "cell is not valid JSON", line) from None
+            return value
+        if column in TEXT_COLUMNS and not _chat_messages(parsed):
+            return value  # text that happens to be JSON (a code answer, "[1, 2, 3]") stays text
+        return parsed
     return value
+
+
+def _chat_messages(value: Any) -> bool:
+    """Whether a CSV cell's JSON is chat messages (a message, or a list of them) rather than text in JSON's form."""
+    messages = [value] if isinstance(value, dict) else value
+    return (isinstance(messages, list) and bool(messages)
+            and all(isinstance(m, dict) and ("role" in m or "content" in m) for m in messages))
 
 
 def _csv_checked(step: Callable[[], Any], reader: csv.DictReader, path: Path) -> Any:
@@ -117,6 +129,9 @@ def _read_csv(path: Path) -> tuple[list[dict], list[int]]:
     if twice is not None:
         raise DataError(f"{path}: column {twice!r} appears twice in the header")
     while (record := _csv_checked(lambda: next(reader, None), reader, path)) is not None:
+        if list(record.values()) == reader.fieldnames:  # files joined with their headers: not a pair "prompt"
+            raise fail(str(path), None, None, "the header again (files joined with their headers?); remove this line",
+                       reader.line_num)
         if None in record:  # DictReader files surplus cells under None
             raise fail(str(path), None, None, f"{len(reader.fieldnames) + len(record[None])} cells, "
                        f"the header has {len(reader.fieldnames)}", reader.line_num)
@@ -175,7 +190,7 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
         return PreferenceSet.from_rows(_read_dataset(source, split), f"<dataset:{split}>")
     path = Path(source)
     if path.is_dir():
-        for suffix in (".jsonl", ".parquet", ".csv", ".json"):
+        for suffix in SPLIT_SUFFIXES:
             candidate = path / f"{split}{suffix}"
             if candidate.is_symlink() and not candidate.exists():
                 raise DataError(f"{candidate}: a link to {os.readlink(candidate)}, which does not exist")
@@ -186,8 +201,12 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
             import datasets
 
+            saved = datasets.load_from_disk(str(path))
+            if isinstance(saved, datasets.Dataset) and split != "train":  # as a folder holding train.jsonl alone
+                raise DataError(f"{path}: a saved Dataset with no splits, read as the train split; it has no "
+                                f"{split} split (save a DatasetDict)")
             try:
-                records = _read_dataset(datasets.load_from_disk(str(path)), split)
+                records = _read_dataset(saved, split)
             except DataError as err:  # a saved DatasetDict without the split: name the folder
                 raise DataError(f"{path}: {err}") from None
             data = PreferenceSet.from_rows(records, str(path))
@@ -237,19 +256,13 @@ def read_candidates(source: str | os.PathLike) -> list[dict]:
                 raise where(column, "missing")
             try:
                 record[column] = messages_to_text(value)
-            except TypeError as err:
+            except (TypeError, ValueError) as err:
                 raise where(column, str(err)) from None
             if column != "prompt" and not record[column].strip():  # nothing to rank, as a training row refuses
                 raise where(column, "empty text")
-        user = row.get("user_id")
-        if isinstance(user, float) and user.is_integer():  # pandas' integers with nulls, as validate_rows reads them
-            user = int(user)
-        if user is not None and not isinstance(user, (str, int)):
-            raise where("user_id", f"expected a string, got {type(user).__name__}")
-        if isinstance(user, str) and not user.strip():  # empty is no user, as validate_rows reads it
-            user = None
+        user = read_id(row.get("user_id"), "user_id", lambda message: where("user_id", message))  # as rows read it
         records.append({"prompt": record.pop("prompt"), "responses": list(record.values()),
-                        **({"user_id": str(user)} if user is not None else {})})
+                        **({"user_id": user} if user is not None else {})})
     if not records:
         raise DataError(f"{path}: no candidates")
     return records

@@ -34,7 +34,8 @@ class UserSplit:
             f"`pluralign data split {source} --unseen-users {len(self.unseen_users)} --context {n_context} "
             f"--test-fraction {test_fraction} --seed {seed}{' --stratify' if stratify else ''}`",
             "",
-            f"- train.jsonl: {len(self.train)} rows of {len(self.seen_users)} seen users (and any rows without a user id)",
+            f"- train.jsonl: {len(self.train)} rows of {len(self.seen_users)} seen users "
+            "(and any rows without a user id)",
             f"- test.jsonl: {len(self.test) - n_context_rows - n_queries} held-out rows of seen users; "
             f"{len(self.unseen_users)} unseen users with {n_context_rows} context rows ({n_context} each, "
             f"adapt on the first k) and {n_queries} query rows",
@@ -45,13 +46,13 @@ class UserSplit:
 
 def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_context: int = 16,
                   test_fraction: float = 0.2, seed: int = 0, stratify: bool = False) -> UserSplit:
-    """Hold out ``unseen_users`` users (default: a tenth of the eligible ones, at least one), drawn at random
-    among those with more than ``n_context`` pairs (so each has a query left), and ``test_fraction`` of every
-    seen user's pairs. A user's pairs are shuffled before they are cut, so the context is not whatever the
-    file happened to list first. ``stratify``: draw the unseen users group by group (a user's group is the
-    ``group`` of most of their rows), in proportion to the eligible users of each, at least one per group
-    while there are as many unseen users as groups, so a small group is not left out of the few-shot test;
-    data without a ``group`` column cannot be stratified (an error, not a silent plain draw)."""
+    """Hold out ``unseen_users`` users (default: a tenth of the eligible ones, at least one), drawn at random among
+    those with more than ``n_context`` pairs (so each has a query left), and ``test_fraction`` of every seen user's
+    pairs (but never the last: a seen user keeps a training pair). A user's pairs are shuffled before they are cut,
+    so the context is not whatever the file happened to list first. ``stratify``: draw the unseen users group by
+    group (a user's group is the ``group`` of most of their rows), in proportion to the eligible users of each, at
+    least one per group while there are as many unseen users as groups, so a small group is not left out of the
+    few-shot test; data without a ``group`` column cannot be stratified (an error, not a silent plain draw)."""
     if any(role is not None for role in data.column("role")):
         raise DataError(f"{data.source}: the rows already have roles (context/query): this data is split")
     if n_context < 1:
@@ -69,7 +70,10 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
         by_user.setdefault(user, []).append(i)
     pooled = by_user.pop(None, [])
     users = list(by_user)
+    if not users:
+        raise DataError(f"{data.source}: no row has a user_id; a split by user needs them")
     eligible = [u for u in users if len(by_user[u]) > n_context]
+    chosen_by_default = unseen_users is None
     if unseen_users is None:
         if not eligible:
             raise DataError(f"{data.source}: no user has more than --context {n_context} pairs to hold out as "
@@ -78,7 +82,10 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
     if unseen_users > len(eligible):
         raise DataError(f"{data.source}: --unseen-users {unseen_users}, but {len(eligible)} of its {len(users)} users "
                         f"have more than --context {n_context} pairs")
-    if unseen_users == len(users) and users:
+    if unseen_users == len(users) and chosen_by_default:
+        raise DataError(f"{data.source}: one user, held out as unseen by default, leaves none to train on; "
+                        "pass --unseen-users 0 to split their pairs")
+    if unseen_users == len(users):
         raise DataError(f"{data.source}: --unseen-users {unseen_users} leaves no seen user to train on")
     rng = np.random.default_rng(seed)
     if stratify and unseen_users:
@@ -92,7 +99,7 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
             test += [{**r, "role": "context"} for r in rows[:n_context]]
             test += [{**r, "role": "query"} for r in rows[n_context:]]
         else:
-            n_test = int(round(test_fraction * len(rows))) if len(rows) > 1 else 0
+            n_test = min(int(round(test_fraction * len(rows))), len(rows) - 1)  # a seen user trains on one at least
             train += rows[n_test:]
             test += rows[:n_test]
     if not test:

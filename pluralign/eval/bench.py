@@ -22,7 +22,7 @@ from pluralign.eval.compare import gain_table, paired_table, unseen_hits
 from pluralign.eval.metrics import standard_error_of_mean
 from pluralign.eval.plots import plot_few_shot, plot_gaps
 from pluralign.eval.protocol import evaluate
-from pluralign.io import write_json, write_text
+from pluralign.io import RUN_CONFIG, write_json, write_text
 
 log = logging.getLogger("pluralign.bench")
 
@@ -187,7 +187,7 @@ def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, da
 
     for name, by_method in kept.items():
         saved_models = {m: run_dir(out_dir, name, m) for m in by_method}
-        saved_models = {m: d for m, d in saved_models.items() if save_runs and (d / "config.json").exists()}
+        saved_models = {m: d for m, d in saved_models.items() if save_runs and (d / RUN_CONFIG).exists()}
         if saved_models:
             _, test = bench_data(name, seed, **data_options)
             for method, directory in saved_models.items():

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from pluralign.backbones.text_encoder import DEFAULT_BACKBONE
 from pluralign.data.features import FeatureCenter
-from pluralign.io import atomic_path, first_line, state_mismatches, write_json
+from pluralign.io import RUN_CONFIG, RUN_WEIGHTS, atomic_path, first_line, state_mismatches, write_json
 from pluralign.provenance import environment
 
 if TYPE_CHECKING:
@@ -108,9 +108,9 @@ def save_run(model: PreferenceModel, directory: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items() if k not in frozen}
     if model.feature_center_ is not None:  # beside the network's weights, under a prefix they cannot have
         state.update({f"{CENTER_PREFIX}{k}": v.contiguous() for k, v in model.feature_center_.state_dict().items()})
-    with atomic_path(directory / "model.safetensors") as tmp:
+    with atomic_path(directory / RUN_WEIGHTS) as tmp:
         save_file(state, str(tmp))
-    write_json(directory / "config.json", {
+    write_json(directory / RUN_CONFIG, {
         "method": model.name,
         "config": model.get_config(),
         "dims": {"prompt": model.dims_[0], "response": model.dims_[1]},
@@ -144,7 +144,7 @@ def load_run(directory: Path, expected: type[PreferenceModel] | None = None) -> 
     from pluralign.methods import METHODS
     from pluralign.methods.base import ConfigError
 
-    config_path = directory / "config.json"
+    config_path = directory / RUN_CONFIG
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: no such folder (a run folder written by pluralign fit)")
     if not config_path.exists():
@@ -163,7 +163,7 @@ def load_run(directory: Path, expected: type[PreferenceModel] | None = None) -> 
     model.uses_embeddings_ = bool(saved["uses_embeddings"])
     model.fit_stats_ = saved.get("fit", {})
     model.dims_ = (saved["dims"]["prompt"], saved["dims"]["response"])
-    weights = directory / "model.safetensors"
+    weights = directory / RUN_WEIGHTS
     state, center = read_weights(weights)
     if center:  # the training rows' mean prompt and response vectors, as wide as the run's inputs
         widths = {"prompt": torch.empty(model.dims_[0]), "response": torch.empty(model.dims_[1])}

@@ -1,3 +1,4 @@
+import json
 import math
 import re
 
@@ -127,13 +128,74 @@ def test_nan_where_text_is_expected_from_pandas() -> None:
         read_preferences(frame)
 
 
-@pytest.mark.parametrize("value", [[{"role": "assistant"}], 5, [{"role": "user", "content": "hi"}, "bye"]],
-                         ids=["message-without-content", "number", "message-then-string"])
+@pytest.mark.parametrize("value", [5, [{"role": "user", "content": "hi"}, "bye"], []],
+                         ids=["number", "message-then-string", "no-messages"])
 def test_a_chat_message_of_the_wrong_shape_is_named(value: object) -> None:
-    """A message without 'content', a number, or a list mixing messages and strings in a text column."""
+    """A number, a list mixing messages and strings, or an empty list in a text column."""
     with pytest.raises(DataError, match=r"^<data>, row 1, column 'chosen': expected a string or a list of chat "
                                         r"messages with 'role' and 'content'$"):
         PreferenceSet.from_rows([{**PAIR, "chosen": value}])
+
+
+@pytest.mark.parametrize(("content", "got"), [(None, "no content"), (3, "content of type int"),
+                                              ([{"type": "image_url"}], "content of type list")])
+def test_a_chat_message_without_text_content_is_named_not_read_as_its_repr(content: object, got: str) -> None:
+    """A null content (what pyarrow gives a message that had none), a number, a list of parts without text:
+    once these became the text "None" or "[{'type': ...}]", which a model would learn and rank."""
+    message = {"role": "assistant", **({} if content is None else {"content": content})}
+    value = [{"role": "user", "content": "q"}, message]
+    with pytest.raises(DataError, match=rf"^<data>, row 1, column 'chosen': message 2 has {got}; expected text "
+                                        r"\(or a list of text parts\)$"):
+        PreferenceSet.from_rows([{**PAIR, "chosen": value}])
+
+
+def test_text_parts_are_read_and_blank_messages_are_empty_text() -> None:
+    """OpenAI's list of text parts is its text; messages whose contents are all blank are the empty text, which a
+    response may not be (it was "user: \\nassistant: ", a text only of roles)."""
+    parts = [{"role": "assistant", "content": [{"type": "text", "text": "one "}, {"type": "text", "text": "two"}]}]
+    assert PreferenceSet.from_rows([{**PAIR, "chosen": parts}]).rows[0]["chosen"] == "one two"
+    blank = [{"role": "user", "content": ""}, {"role": "assistant", "content": " "}]
+    with pytest.raises(DataError, match=r"^<data>, row 1, column 'rejected': empty text$"):
+        PreferenceSet.from_rows([{**PAIR, "rejected": blank}])
+
+
+@pytest.mark.parametrize("column", ["prompt", "chosen", "user_id"])
+def test_a_lone_surrogate_is_refused_where_it_is_read(tmp_path, column: str) -> None:
+    """JSON may escape half of a surrogate pair ("\\ud800"), which no UTF-8 file can hold: refused by the reader
+    with its line and column, not later by the embedding cache or a half-written split."""
+    path = tmp_path / "prefs.jsonl"
+    path.write_text(json.dumps(PAIR) + "\n" + json.dumps({**PAIR, column: "x\ud800y"}) + "\n")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, line 2, column '{column}': not valid Unicode "
+                                        r"\(a lone surrogate \\ud800 at character 2\)$"):
+        read_preferences(path)
+
+
+def test_a_numeric_id_is_the_same_user_whatever_the_format(tmp_path) -> None:
+    """pandas writes an integer id column with nulls as 3.0 to Parquet and as "3.0" to CSV: both are user "3",
+    as the integer 3 and the string "3" are; "3.5" stays itself."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{**PAIR, "user_id": 3.0}, {**PAIR, "chosen": "c", "user_id": None},
+                          {**PAIR, "chosen": "d", "user_id": 3.5}])
+    frame.to_parquet(tmp_path / "a.parquet")
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({**PAIR, "chosen": c, "user_id": u}) + "\n"
+                                              for c, u in [("a", 3), ("c", "3.0"), ("d", "3.5")]))
+    users = {suffix: read_preferences(tmp_path / f"a{suffix}").column("user_id") for suffix in (".parquet", ".csv")}
+    assert users == {".parquet": ["3", None, "3.5"], ".csv": ["3", None, "3.5"]}
+    assert read_preferences(tmp_path / "a.jsonl").column("user_id") == ["3", "3", "3.5"]
+
+
+def test_rows_of_the_other_kind_are_named_whichever_comes_first() -> None:
+    """A text row after embedding rows, or prompt vectors on some embedding rows only: the reader names the row
+    (once only text-then-embeddings was caught, and the rest failed at the fit naming a record, not a line)."""
+    vectors = {"chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0]}
+    with pytest.raises(DataError, match=r"^x\.jsonl, line 3, column 'chosen_embedding': no embeddings, but the first "
+                                        r"row has embeddings; one kind of row per set$"):
+        validate_rows([vectors, PAIR], "x.jsonl", lines=[1, 3])
+    with pytest.raises(DataError, match=r"^<data>, row 2, column 'prompt_embedding': present here, not in the first "
+                                        r"row; all rows or none$"):
+        validate_rows([vectors, {**vectors, "prompt_embedding": [1.0]}])
 
 
 def test_an_attributes_column_that_is_not_a_mapping_is_named(tmp_path) -> None:

@@ -38,10 +38,11 @@ def test_embedding_rows_are_used_as_they_are() -> None:
 
 
 def test_a_missing_embedding_names_its_row_counted_from_one() -> None:
-    """The second record lacks the prompt vector the first has: "row 2", as every other message of the contract."""
+    """The second record lacks the prompt vector the first has: "row 2", as every other message of the contract,
+    said by the reader before anything reaches the features."""
     rows = [{"prompt_embedding": [1.0], "chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0]},
             {"chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0]}]
-    with pytest.raises(DataError, match=r"^x\.jsonl, row 2, column 'prompt_embedding': missing while other rows"):
+    with pytest.raises(DataError, match=r"^x\.jsonl, row 2, column 'prompt_embedding': missing here, not in the "):
         featurize(PreferenceSet.from_rows(rows, "x.jsonl"))
 
 

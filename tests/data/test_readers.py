@@ -127,8 +127,10 @@ def test_read_candidates_and_where_they_go_wrong(tmp_path):
              ({"prompt": "p", "responses": "a"}, "line 2, column 'responses': expected a non-empty list"),
              ({"responses": ["a"]}, "line 2, column 'prompt': missing"),
              ({"prompt": "p", "responses": ["a", None]}, "line 2, column 'responses[1]': missing"),
-             ({"prompt": "p", "responses": [{"role": "user"}]}, "column 'responses[0]': expected a string or"),
-             ({"prompt": "p", "responses": ["a"], "user_id": [1]}, "column 'user_id': expected a string"),
+             ({"prompt": "p", "responses": [{"role": "user"}]}, "column 'responses[0]': message 1 has no content"),
+             ({"prompt": "p", "responses": [3]}, "column 'responses[0]': expected a string or"),
+             ({"prompt": "p", "responses": ["a"], "user_id": [1]}, "column 'user_id': expected a string id"),
+             ({"prompt": "p", "responses": ["a"], "user_id": True}, "column 'user_id': expected a string id, got bool"),
              ({"prompt": "p", "responses": ["a", " "]}, "line 2, column 'responses[1]': empty text")]
     for record, message in cases:
         bad = tmp_path / "bad.jsonl"
@@ -219,3 +221,38 @@ def test_a_csv_text_that_starts_like_json_stays_text(tmp_path) -> None:
     with pytest.raises(DataError, match=rf"^{re.escape(str(bad))}, line 2, column 'chosen_embedding': cell is not "
                                         r"valid JSON$"):
         read_preferences(bad)
+
+
+def test_a_csv_text_that_is_json_but_not_chat_messages_stays_text(tmp_path) -> None:
+    """"[1, 2, 3]", '{"a": 1}' or "[]" in a text cell: a code or JSON answer, kept as written (once refused as
+    not chat messages, and "[]" read as the empty prompt); a cell of messages is still read as messages."""
+    path = tmp_path / "json.csv"
+    path.write_text('prompt,chosen,rejected\n[],"[1, 2, 3]","{""a"": 1}"\n'
+                    'q,"[{""role"": ""assistant"", ""content"": ""hi""}]",no\n')
+    rows = read_preferences(path).rows
+    assert (rows[0]["prompt"], rows[0]["chosen"], rows[0]["rejected"]) == ("[]", "[1, 2, 3]", '{"a": 1}')
+    assert rows[1]["chosen"] == "hi"
+
+
+def test_a_repeated_csv_header_is_named(tmp_path) -> None:
+    """Exports joined with their headers: the second header line is refused, not read as the pair of user
+    "user_id" whose prompt is "prompt"."""
+    path = tmp_path / "joined.csv"
+    path.write_text("prompt,chosen,rejected,user_id\np,a,b,1\nprompt,chosen,rejected,user_id\np,c,b,2\n")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, line 3: the header again \(files joined with "
+                                        r"their headers\?\); remove this line$"):
+        read_preferences(path)
+
+
+def test_a_saved_dataset_without_splits_is_its_train_split_alone(tmp_path) -> None:
+    """A Dataset (not a DatasetDict) saved to a folder: read as train, refused as test (eval once scored the
+    training rows), as a folder holding train.jsonl alone is."""
+    import datasets
+
+    folder = tmp_path / "saved"
+    datasets.Dataset.from_list(ROWS).save_to_disk(str(folder))
+    assert len(read_preferences(folder)) == len(ROWS)
+    with pytest.raises(DataError, match=rf"^{re.escape(str(folder))}: a saved Dataset with no splits, read as the "
+                                        r"train split; it has no test split \(save a DatasetDict\)$"):
+        read_preferences(folder, split="test")
+

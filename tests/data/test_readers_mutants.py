@@ -97,5 +97,6 @@ def test_in_memory_tables_and_what_is_not_one() -> None:
 def test_embedding_rows_among_text_rows_are_named() -> None:
     rows = [{"prompt": "p", "chosen": "a", "rejected": "b"},
             {"chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0]}]
-    with pytest.raises(DataError, match=r"^<rows>, row 2, column 'chosen_embedding': embeddings among text rows"):
+    with pytest.raises(DataError, match=r"^<rows>, row 2, column 'chosen_embedding': embeddings, but the first row "
+                                        r"has text; one kind of row per set$"):
         read_preferences(rows)

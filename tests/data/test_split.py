@@ -54,6 +54,46 @@ def test_bad_requests_are_one_line(pooled, kwargs, message):
         split_by_user(pooled, **kwargs)
 
 
+def test_a_seen_user_keeps_a_training_pair_whatever_the_test_fraction():
+    """Users of two pairs and --test-fraction 0.75: round(1.5) held out both, leaving an empty train.jsonl (exit 0)
+    and "seen" users the model never saw."""
+    rows = [{"user_id": f"u{u}", "prompt": f"q{u}", "chosen": f"yes {u}{i}", "rejected": "no"}
+            for u in range(5) for i in range(2)]
+    split = split_by_user(PreferenceSet.from_rows(rows), unseen_users=0, test_fraction=0.75)
+    assert Counter(r["user_id"] for r in split.train) == {f"u{u}": 1 for u in range(5)} and len(split.test) == 5
+
+
+def test_data_without_users_or_with_one_user_says_so(pooled):
+    """Rows without a user_id: said, not "no user has more than --context pairs" then "nothing to test on". One
+    user: the default of one unseen user is not blamed on an --unseen-users the user never passed."""
+    nobody = PreferenceSet.from_rows([{k: v for k, v in r.items() if k != "user_id"} for r in pooled.rows], "x")
+    with pytest.raises(DataError, match=r"^x: no row has a user_id; a split by user needs them$"):
+        split_by_user(nobody, unseen_users=0)
+    one = PreferenceSet.from_rows([r for r in pooled.rows if r.get("user_id") == "u0"], "one")
+    with pytest.raises(DataError, match=r"^one: one user, held out as unseen by default, leaves none to train on; "
+                                        r"pass --unseen-users 0 to split their pairs$"):
+        split_by_user(one)
+    assert len(split_by_user(one, unseen_users=0).seen_users) == 1
+
+
+def test_split_writes_nothing_over_its_source_nor_half_a_folder(pooled, tmp_path, capsys):
+    """SOURCE inside --out (its train.jsonl) is refused before any work: the split once replaced its own source.
+    A split that fails while writing leaves no file of it (each is renamed into place only when all are written)."""
+    folder = tmp_path / "data"
+    write_jsonl(folder / "train.jsonl", pooled.rows)
+    before = (folder / "train.jsonl").read_bytes()
+    assert main(["data", "split", str(folder / "train.jsonl"), "--out", str(folder)]) == 2
+    assert capsys.readouterr().err.strip() == (f"pluralign: error: --out {folder}: holds SOURCE "
+                                               f"{folder / 'train.jsonl'}; choose a folder that does not")
+    assert (folder / "train.jsonl").read_bytes() == before and [p.name for p in folder.iterdir()] == ["train.jsonl"]
+    from pluralign.io import write_files
+
+    out = tmp_path / "out"
+    with pytest.raises(UnicodeEncodeError):  # what a row no reader checked would do
+        write_files({out / "train.jsonl": "fine", out / "test.jsonl": "\ud800", out / "README.md": "fine"})
+    assert list(out.iterdir()) == []
+
+
 def test_split_data_is_not_split_again(pooled):
     split = split_by_user(pooled, unseen_users=1)
     with pytest.raises(DataError, match="already have roles"):

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pluralign.data.contract import DataError
-from pluralign.io import write_jsonl, write_text
+from pluralign.io import jsonl_text, write_files
 
 MIN_ADAPT_ROWS = 16  # the few-shot protocol scores k up to 16 context pairs
 
@@ -81,9 +81,8 @@ class Benchmark:
 
     def write(self, out_dir: str | Path) -> None:
         out = Path(out_dir)
-        write_jsonl(out / "train.jsonl", self.train)
-        write_jsonl(out / "test.jsonl", self.test)
-        write_text(out / "README.md", self.card)
+        write_files({out / "train.jsonl": jsonl_text(self.train), out / "test.jsonl": jsonl_text(self.test),
+                     out / "README.md": self.card})
 
 
 # ------------------------------------------------------------------------------------------- numbers
