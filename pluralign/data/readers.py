@@ -33,9 +33,10 @@ def _not_utf8(path: Path, data: bytes, err: UnicodeDecodeError, line: int, start
                 "save the file as UTF-8", line)
 
 
-def text_lines(path: Path) -> Iterator[str]:
+def text_lines(path: Path, lone_cr_ends_lines: bool = True) -> Iterator[str]:
     """The file's lines, endings kept (as ``open(newline="")`` gives them), decoded line by line so that bytes
-    that are not UTF-8 are named by line and column; a leading byte-order mark (Excel writes one) is dropped."""
+    that are not UTF-8 are named by line and column; a leading byte-order mark (Excel writes one) is dropped.
+    ``lone_cr_ends_lines``: a CR not followed by LF ends a line too (CSV); in JSONL it is whitespace inside one."""
     with open(path, "rb") as f:
         for line_number, raw in enumerate(f, start=1):
             start = len(codecs.BOM_UTF8) if line_number == 1 and raw.startswith(codecs.BOM_UTF8) else 0
@@ -43,7 +44,7 @@ def text_lines(path: Path) -> Iterator[str]:
                 text = raw[start:].decode("utf-8")
             except UnicodeDecodeError as err:
                 raise _not_utf8(path, raw[start:], err, line_number) from None
-            if "\r" in text.rstrip("\r\n"):
+            if lone_cr_ends_lines and "\r" in text.rstrip("\r\n"):
                 yield from (piece for piece in _LONE_CR.split(text) if piece)
             else:
                 yield text
@@ -63,7 +64,7 @@ def read_text(path: Path) -> str:
 def read_jsonl(path: Path) -> tuple[list[dict], list[int]]:
     """The records and the (1-based) line of each; blank lines are skipped."""
     rows, lines = [], []
-    for line_number, line in enumerate(text_lines(path), start=1):
+    for line_number, line in enumerate(text_lines(path, lone_cr_ends_lines=False), start=1):
         if not line.strip():
             continue
         try:

@@ -234,6 +234,14 @@ def test_a_csv_text_that_is_json_but_not_chat_messages_stays_text(tmp_path) -> N
     assert rows[1]["chosen"] == "hi"
 
 
+def test_a_lone_cr_in_a_jsonl_line_is_whitespace(tmp_path) -> None:
+    """JSON allows a CR between tokens; only CSV reads a lone CR as a line end (Excel's "CSV (Macintosh)")."""
+    path = tmp_path / "cr.jsonl"
+    path.write_bytes(b'{"prompt": "p",\r"chosen": "a", "rejected": "b"}\n'
+                     b'{"prompt": "q", "chosen": "c", "rejected": "d"}\n')
+    assert [r["chosen"] for r in read_preferences(path).rows] == ["a", "c"]
+
+
 def test_a_repeated_csv_header_is_named(tmp_path) -> None:
     """Exports joined with their headers: the second header line is refused, not read as the pair of user
     "user_id" whose prompt is "prompt"."""
