@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> dict:
                         default=["vpl:readout=mean", "pal-a", "pal-a:k=4", "pal-b", "gpm", "maxmin", "maxmin:n_groups=4"])
     parser.add_argument("--out", default="benchmarks/results/type_recovery")
     args = parser.parse_args(argv)
+    if args.shots < 1:  # at k = 0 every unseen user is the population vector: no recovery to measure
+        parser.error(f"--shots {args.shots}: type recovery needs at least one context pair")
     jobs = [(cell, args.benchmark, seed, args.shots) for cell in args.cells for seed in args.seeds]
     if args.jobs > 1:
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:

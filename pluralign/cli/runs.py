@@ -43,18 +43,30 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
         print(f"  {line}")
 
 
-def _warn_about_users(model, rows) -> None:
+def _named(users: Sequence[str]) -> str:
+    return ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+
+
+def _warn_about_users(rows, *models) -> None:
+    """Rows a run scores otherwise than their role or user id suggests; each warning once, however many runs."""
     from pluralign.eval.protocol import unknown_users, unseen_rows
 
-    if trained := sorted(set(unseen_rows(rows)[1]) & set(model.user_ids_)):
-        log.warning(f"{rows.source}: query rows of {len(trained)} user(s) the run was trained on ({trained[0]}, ...) "
-                    "are scored as unseen users, adapted on their context rows; leave the role out to score them "
-                    "with their learned vectors")
-    if unknown := unknown_users(model, rows):
-        named = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
-        log.warning(f"{rows.source}: {len(unknown)} user(s) the run was not trained on ({named}) are scored with "
-                    "the population model; to adapt to them, mark their labelled rows role=context and the rest "
-                    "role=query")
+    warnings: dict[str, None] = {}
+    for model in models:
+        if trained := sorted(set(unseen_rows(rows)[1]) & set(model.user_ids_)):
+            warnings[f"{rows.source}: query rows of {len(trained)} user(s) the run was trained on ({trained[0]}, "
+                     "...) are scored as unseen users, adapted on their context rows; leave the role out to score "
+                     "them with their learned vectors"] = None
+        if unknown := unknown_users(model, rows):
+            warnings[f"{rows.source}: {len(unknown)} user(s) the run was not trained on ({_named(unknown)}) are "
+                     "scored with the population model; to adapt to them, mark their labelled rows role=context "
+                     "and the rest role=query"] = None
+        # a null user_id means no user (README): a personalized run scores such rows with no user's vector
+        if model.check_fitted().user_dim and (anonymous := sum(u is None for u in rows.column("user_id"))):
+            warnings[f"{rows.source}: {anonymous} row(s) without a user_id are scored with {model.name}'s "
+                     "population model, and counted as no user"] = None
+    for warning in warnings:
+        log.warning(warning)
 
 
 def _load_run(run: str):
@@ -78,16 +90,26 @@ def _require_scored_rows(indices, data: str) -> None:
 
 
 def _warn_if_shots_exceed_contexts(rows, shots: Sequence[int]) -> None:
-    """A k above every unseen user's context size scores what the largest k available scores: say so."""
-    from pluralign.eval.protocol import unseen_rows
+    """A k above an unseen user's context size scores what the user's whole context scores (none: the population
+    model), and their query rows stay in the k-shot rows: say so, naming the users."""
+    from pluralign.eval.protocol import short_contexts, unseen_rows
 
     contexts, queries = unseen_rows(rows)
-    if not queries:
+    if not queries or not shots or max(shots) == 0:
         return
+    source = rows.source or "the data"
     largest = max(len(contexts.get(user, [])) for user in queries)
-    if over := [k for k in shots if k > largest]:
+    if none := sorted(u for u, n in short_contexts(rows, 1).items()):
+        log.warning("%s: %d unseen user(s) with query rows have no context rows (%s); they are scored with the "
+                    "population model at every k", source, len(none), _named(none))
+    if largest and (over := [k for k in shots if k > largest]):
         log.warning("--shots %s: the largest context in %s is %d pair(s); at a larger k every unseen user adapts "
-                    "on all of theirs", ",".join(map(str, over)), rows.source or "the data", largest)
+                    "on all of theirs", ",".join(map(str, over)), source, largest)
+    k = min(max(shots), largest)  # above the largest context, the warning above says it of every user
+    if short := sorted((u, n) for u, n in short_contexts(rows, k).items() if n):
+        log.warning("--shots %d: %d unseen user(s) in %s have fewer than %d context pairs (%s); at a k above theirs "
+                    "they adapt on all of them", max(shots), len(short), source, k,
+                    _named([f"{u} has {n}" for u, n in short]))
 
 
 def _read_rows(data: str, split: str, *models):
@@ -118,7 +140,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
     check_output(out, inputs=[("--data", data), ("--run", run)])
     model = _load_run(run)
     rows = _read_rows(data, "test", model)
-    _warn_about_users(model, rows)
+    _warn_about_users(rows, model)
     _warn_if_no_posterior(model, active)
     _warn_if_shots_exceed_contexts(rows, [shots])
     indices, probs = score_rows(model, rows, shots, active=active)
@@ -135,7 +157,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
     --plot, also the few-shot curve: unseen-user accuracy against k, the oracle dashed). With --active, each
     unseen user answers the k context pairs the model chooses to ask, one at a time, instead of the first k."""
     from pluralign.eval import evaluate as run_protocol
-    from pluralign.eval.protocol import summary_lines
+    from pluralign.eval.protocol import summary_lines, unseen_rows
     from pluralign.io import check_output, write_json
 
     try:
@@ -153,9 +175,15 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
         check_output(plot, flag="--plot", inputs=[("--data", data), ("--run", run), ("--out", out)])
     model = _load_run(run)
     rows = _read_rows(data, "test", model)
-    _warn_about_users(model, rows)
+    _warn_about_users(rows, model)
     _warn_if_no_posterior(model, active)
     _require_scored_rows([r for r in rows.column("role") if r != "context"], rows.source or data)
+    if not unseen_rows(rows)[1]:  # no query rows: --shots scores nothing, and a curve would have no point
+        if plot is not None:
+            raise ValueError(f"--plot {plot}: {rows.source or data} has no unseen users (rows with role query), so "
+                             "there is no few-shot curve to draw; leave out --plot")
+        log.warning("%s: no unseen users' query rows (role query), so --shots %s scores nothing; the report holds "
+                    "seen users only", rows.source or data, shots)
     _warn_if_shots_exceed_contexts(rows, ks)
     report = run_protocol(model, rows, shots=ks, active=active)
     write_json(out, report)
@@ -182,6 +210,9 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
     check_output(out, inputs=[("--data", data), ("--runs", runs[0]), ("--runs", runs[1])])
     model_a, model_b = _load_run(runs[0]), _load_run(runs[1])
     rows = _read_rows(data, "test", model_a, model_b)
+    _warn_about_users(rows, model_a, model_b)
+    for model in (model_a, model_b):
+        _warn_if_no_posterior(model, active)
     _require_scored_rows([r for r in rows.column("role") if r != "context"], rows.source or data)
     _warn_if_shots_exceed_contexts(rows, [shots])
     report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, rows, shots, active)}
@@ -190,7 +221,13 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
         if name in report:
             r = report[name]
             interval = f" ± {196 * r['difference_se']:.1f}" if "difference_se" in r else ""
-            print(f"{label} ({r['users']} users, {r['n']} pairs): {model_a.name} {r['accuracy_a']:.3f}, "
+            # rows without a user_id are no user: named apart, never counted as users
+            anonymous = r.get("rows_without_user", 0)
+            if not r["users"]:
+                label, who = "rows without a user (population)", ""
+            else:
+                who = f"{r['users']} users, " + (f"{anonymous} rows without a user, " if anonymous else "")
+            print(f"{label} ({who}{r['n']} pairs): {model_a.name} {r['accuracy_a']:.3f}, "
                   f"{model_b.name} {r['accuracy_b']:.3f}, difference {100 * r['difference']:+.1f}{interval} points"
                   + (" (95%)" if interval else ""))
     print(f"wrote {out}")
@@ -209,8 +246,10 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
     check_output(out, inputs=[("--data", data), ("--run", run)])
     check_output(Path(out).with_suffix(".json"), inputs=[("--data", data), ("--run", run)])
     model = _load_run(run)
-    records = user_vectors(model, _read_rows(data, "test", model), shots)
-    recovery = type_recovery(records)
+    rows = _read_rows(data, "test", model)
+    _warn_if_shots_exceed_contexts(rows, [shots])
+    records = user_vectors(model, rows, shots)
+    recovery = type_recovery(records) if shots else None  # at k = 0 every unseen user is the population vector
     title = f"{model.name}: unseen users from {shots} context pairs"
     if recovery is not None:
         title += f"\n{recovery:.0%} of them nearest their own group's seen users"

@@ -35,7 +35,9 @@ def compare(model_a, model_b, data: PreferenceSet, shots: int = 8, active: bool 
     """Both models on ``data``: seen users' rows, and unseen users' query rows after each model adapts on
     the same first ``shots`` context rows (``active``: on the ``shots`` it asks first,
     :func:`~pluralign.eval.protocol.chosen_contexts`).
-    Keys ``seen`` and ``unseen`` (where the data has such rows), and ``questions`` with ``active``."""
+    Keys ``seen`` and ``unseen`` (where the data has such rows), and ``questions`` with ``active``. ``users``
+    counts user ids only: rows without one (``rows_without_user``, scored with the population model) are each
+    their own cluster in the standard error, but no user."""
     rows_a, p_a = score_rows(model_a, data, shots, active=active)
     rows_b, p_b = score_rows(model_b, data, shots, active=active)
     if not np.array_equal(rows_a, rows_b):  # the same data and shots score the same rows; guard all the same
@@ -49,6 +51,9 @@ def compare(model_a, model_b, data: PreferenceSet, shots: int = 8, active: bool 
             # rows without a user id are each their own cluster
             clusters = [users[i] if users[i] is not None else f"<row {i}>" for i in chosen]
             report[name] = paired_difference(hits(p_a[keep]), hits(p_b[keep]), clusters)
+            report[name]["users"] = len({users[i] for i in chosen if users[i] is not None})
+            if without_user := sum(users[i] is None for i in chosen):
+                report[name]["rows_without_user"] = without_user
     return report
 
 

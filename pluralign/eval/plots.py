@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no screen on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
 from pluralign.eval.ceiling import CEILING  # noqa: E402
 from pluralign.io import atomic_path  # noqa: E402
@@ -50,6 +51,7 @@ def plot_few_shot(results: dict[str, dict[str, dict]], path: str | Path) -> Path
         ax.set_xscale("symlog", linthresh=1)
         ax.set_xticks([0, 1, 2, 4, 8, 16])
         ax.set_xticklabels(["0", "1", "2", "4", "8", "16"])
+        ax.xaxis.set_minor_locator(NullLocator())  # symlog's minor ticks read as an unlabelled k (one at ≈ 10)
         ax.set_xlim(-0.4, 1.35 * last_k)  # the margins symlog's autoscale leaves are too thin for the last marker
         ax.set_title(bench)
         ax.set_xlabel("context pairs of the new user (k)")

@@ -5,12 +5,19 @@
 - unseen users, few-shot: for each k, adapt on the user's first k ``context`` rows, score their
   ``query`` rows (k = 0 is the population model); with ``active``, on the k context rows the model itself
   asks first, one at a time by expected information gain (:func:`~pluralign.methods.active.question_order`);
+  a user with fewer than k context rows adapts on all of them (none: the population model) and stays in the
+  k-shot rows, so every k scores the same rows (:func:`short_contexts` names such users);
 - groups and the worst group, controversial pairs (the ``controversial`` column, else pairs that users
   label both ways), oracle accuracy on the same rows, and the fit cost.
+
+Rows without a ``group`` are left out of the groups (``rows_without_group`` counts them), unless none of the
+rows the groups are read on has one: then the one group "all" is all of them. Seen rows without a ``user_id``
+are scored with the population model (``rows_without_user`` counts them), and counted as no user.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from typing import Sequence
@@ -25,12 +32,18 @@ from pluralign.eval.metrics import preference_metrics, round_floats
 
 DEFAULT_SHOTS = (0, 1, 2, 4, 8, 16)
 
+log = logging.getLogger("pluralign")
+
 
 def controversial_mask(data: PreferenceSet) -> np.ndarray:
-    """The ``controversial`` column where present; else True for pairs labelled both ways by the users."""
+    """The ``controversial`` column where every row has it; else True for pairs labelled both ways by the users
+    (a column on only some rows is ignored, with a warning)."""
     flags = data.column("controversial")
     if all(f is not None for f in flags):
         return np.asarray(flags, dtype=bool)
+    if flagged := sum(f is not None for f in flags):
+        log.warning("%s: the controversial column is set on %d of %d rows only, so it is ignored; controversial "
+                    "pairs are those the users label both ways", data.source or "the data", flagged, len(flags))
     directions: dict[tuple, set] = defaultdict(set)
     keys = []
     for row in data.rows:
@@ -63,6 +76,13 @@ def unseen_rows(data: PreferenceSet) -> tuple[dict[str, list[int]], dict[str, li
     return contexts, queries
 
 
+def short_contexts(data: PreferenceSet, shots: int) -> dict[str, int]:
+    """{user: number of context rows} for the unseen users with query rows and fewer than ``shots`` context rows:
+    at k = ``shots`` they adapt on all they have (none: the population model, as at k = 0)."""
+    contexts, queries = unseen_rows(data)
+    return {user: len(contexts.get(user, [])) for user in queries if len(contexts.get(user, [])) < shots}
+
+
 def chosen_contexts(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None
                     ) -> dict[str, list[int]]:
     """Each unseen user's context rows in the order the model asks them (at most ``shots``): the rows are the
@@ -83,7 +103,9 @@ def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | 
 
     Unseen users (rows with a role) are adapted on their first ``shots`` context rows: in file order, or in
     ``order`` (each user's context rows in the order to use them), or, with ``active`` and no ``order``, in the
-    order the model asks them (:func:`chosen_contexts`, on the same features).
+    order the model asks them (:func:`chosen_contexts`, on the same features). A user with fewer context rows
+    adapts on all of theirs, and one with none gets the population model (:func:`short_contexts` names them);
+    their query rows are scored all the same, so every k scores the same rows.
     """
     features = features if features is not None else model.featurize(data)
     if active and order is None:
@@ -102,7 +124,8 @@ def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | 
     if order is not None:
         contexts = defaultdict(list, order)
     for user, rows in queries.items():
-        vector = model.infer_user(features[contexts[user][:shots]] if shots else None)
+        context = contexts[user][:shots] if shots else []
+        vector = model.infer_user(features[context] if context else None)
         logits = model.logits_features(features[rows], vector.mean.expand(len(rows), -1))
         index_parts.append(np.asarray(rows))
         prob_parts.append(torch.sigmoid(logits).numpy())
@@ -130,7 +153,7 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
         raise ValueError(f"shots={shots}: shot counts must be non-negative integers")
     features = model.featurize(data)
     oracle = data.column("oracle_p")
-    groups = np.asarray([g if g is not None else "all" for g in data.column("group")], dtype=object)
+    groups = np.asarray(data.column("group"), dtype=object)
     contested = controversial_mask(data)
     roles = np.asarray([r or "" for r in data.column("role")], dtype=object)
     users = data.column("user_id")
@@ -140,6 +163,8 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     seconds = time.perf_counter() - start
     is_seen = roles[rows] == ""
     report: dict = {"seen": _metrics(rows[is_seen], probs[is_seen], oracle)}
+    if without_user := sum(users[i] is None for i in rows[is_seen]):
+        report["rows_without_user"] = without_user
     report["controversial"] = _metrics(rows[is_seen & contested[rows]], probs[is_seen & contested[rows]], oracle)
 
     report["unseen"] = {}
@@ -165,6 +190,13 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
         g_rows, g_probs = rows[is_seen], probs[is_seen]
     else:
         g_rows, g_probs = by_k.get(8, next(iter(by_k.values()), (rows, probs)))
+    named = np.asarray([g is not None for g in groups[g_rows]], dtype=bool)
+    if named.any():  # rows without a group are no group: not a made-up one, which a real "all" would merge with
+        if without_group := int((~named).sum()):
+            report["rows_without_group"] = without_group
+        g_rows, g_probs = g_rows[named], g_probs[named]
+    else:  # no group labels at all: one group, every row
+        groups = np.full(len(groups), "all", dtype=object)
     report["groups"] = {
         str(g): _metrics(g_rows[groups[g_rows] == g], g_probs[groups[g_rows] == g], oracle)
         for g in sorted(set(groups[g_rows]))
@@ -182,8 +214,10 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
 def summary_lines(report: dict) -> list[str]:
     """The report of :func:`evaluate` as a short table for the terminal: rows scored, accuracy, calibration
     error, the oracle's accuracy on the same rows and the gap in points (± its 95% interval over unseen
-    users, where known)."""
+    users, where known). Rows scored without a user and rows left out of the groups get a line with their count."""
     def line(label: str, m: dict) -> str:
+        if "note" in m:
+            return f"{label:<{width}} {m['n']:>6}  {m['note']}"
         if "accuracy" not in m:
             return f"{label:<{width}} {m.get('n', 0):>6}  no rows"
         oracle = f"{m['oracle_accuracy']:.3f}" if "oracle_accuracy" in m else "–"
@@ -194,9 +228,17 @@ def summary_lines(report: dict) -> list[str]:
         return f"{label:<{width}} {m['n']:>6}  {m['accuracy']:<8.3f} {ece:<5}  {oracle:<6}  {gap}"
 
     worst = report.get("worst_group", {}).get("group")
-    rows = [("seen users", report["seen"]), ("  controversial pairs", report["controversial"])]
-    if len(report.get("groups", {})) > 1:
+    without_user, without_group = report.get("rows_without_user", 0), report.get("rows_without_group", 0)
+    if without_user and without_user == report["seen"].get("n"):  # no seen row has a user: no "seen users"
+        rows = [("rows without a user (population)", report["seen"])]
+    else:
+        rows = [("seen users", report["seen"])]
+        rows += [("  of them without a user", {"n": without_user, "note": "scored with the population model"})
+                 ] if without_user else []
+    rows += [("  controversial pairs", report["controversial"])]
+    if len(report.get("groups", {})) > 1 or without_group:
         rows += [(f"  group {g}" + (" (worst)" if g == worst else ""), m) for g, m in report["groups"].items()]
+        rows += [("  without a group", {"n": without_group, "note": "not in the groups"})] if without_group else []
     asked = " chosen" if report.get("questions") == "chosen" else ""
     rows += [(f"unseen users, {k}{asked} shot{'' if k == '1' else 's'}", m) for k, m in report.get("unseen", {}).items()]
     width = max(24, *(len(label) for label, _ in rows))  # long group names and "chosen shots" stay aligned

@@ -61,7 +61,8 @@ def user_vectors(model, data: PreferenceSet, shots: int = 8) -> list[dict]:
 
 
 def type_recovery(records: list[dict]) -> float | None:
-    """Share of unseen users nearest to their own group's centroid of seen users (None without groups)."""
+    """Share of unseen users nearest to their own group's centroid of seen users (None without groups, and where
+    the unseen users share one vector, as at k = 0: one nearest centroid for all says nothing of the method)."""
     centroids: dict[str, list] = defaultdict(list)
     for r in records:
         if r["seen"] and r["group"] is not None:
@@ -71,7 +72,7 @@ def type_recovery(records: list[dict]) -> float | None:
     names = list(centroids)
     centres = np.array([np.mean(centroids[g], axis=0) for g in names])
     unseen = [r for r in records if not r["seen"] and r["group"] in centroids]
-    if not unseen:
+    if not unseen or (len(unseen) > 1 and len({tuple(r["vector"]) for r in unseen}) == 1):
         return None
     nearest = [names[int(np.argmin(((centres - np.array(r["vector"])) ** 2).sum(1)))] for r in unseen]
     return float(np.mean([n == r["group"] for n, r in zip(nearest, unseen)]))

@@ -164,3 +164,46 @@ def test_compare_reports_only_the_user_kinds_the_data_holds(tmp_path, capsys) ->
         assert set(json.loads(out.read_text())) == {"run_a", "run_b", "shots", kind}
         printed = capsys.readouterr().out
         assert (f"{kind} users" in printed) and (("unseen" in printed) == (kind == "unseen"))
+
+
+def test_rows_without_a_user_are_counted_as_no_user(fitted, tmp_path, capsys, caplog) -> None:
+    """A null user_id means no user: each such row is its own cluster for the interval, but none is counted as a
+    user, and where no seen row has a user the line says "rows without a user" instead of "seen users"."""
+    bt, pal, test = fitted
+    anonymous = [{k: v for k, v in r.items() if k != "user_id"} if r["user_id"] == "u0" and not r.get("role") else r
+                 for r in test.rows]
+    report = compare(pal, bt, PreferenceSet.from_rows(anonymous))
+    assert (report["seen"]["users"], report["seen"]["rows_without_user"], report["seen"]["n"]) == (5, 15, 90)
+    assert report["unseen"]["users"] == 2 and "rows_without_user" not in report["unseen"]
+    pal.save_pretrained(tmp_path / "pal")
+    bt.save_pretrained(tmp_path / "bt")
+    runs = ["--runs", str(tmp_path / "pal"), str(tmp_path / "bt")]
+    write_jsonl(tmp_path / "some.jsonl", anonymous)
+    assert main(["compare", *runs, "--data", str(tmp_path / "some.jsonl"), "--out", str(tmp_path / "a.json")]) == 0
+    assert "seen users (5 users, 15 rows without a user, 90 pairs): pal-a " in capsys.readouterr().out
+    nobody = [{k: v for k, v in r.items() if k != "user_id"} for r in test.rows if not r.get("role")]
+    write_jsonl(tmp_path / "nobody.jsonl", nobody)
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["compare", *runs, "--data", str(tmp_path / "nobody.jsonl"), "--out",
+                     str(tmp_path / "b.json")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("rows without a user (population) (90 pairs): pal-a ") and "users" not in printed
+    saved = json.loads((tmp_path / "b.json").read_text())["seen"]
+    assert (saved["users"], saved["rows_without_user"]) == (0, 90)
+    assert (f"{tmp_path / 'nobody.jsonl'}: 90 row(s) without a user_id are scored with pal-a's population model, "
+            "and counted as no user") in caplog.text
+    assert "bt's population model" not in caplog.text  # bt has one reward for everyone: nothing to say
+
+
+def test_active_warns_of_a_run_without_a_posterior(fitted, tmp_path, caplog) -> None:
+    """compare --active says, as eval and predict do, that a run without a posterior (bt) takes the context pairs
+    in file order."""
+    bt, pal, test = fitted
+    pal.save_pretrained(tmp_path / "pal")
+    bt.save_pretrained(tmp_path / "bt")
+    write_jsonl(tmp_path / "test.jsonl", test.rows)
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["compare", "--runs", str(tmp_path / "pal"), str(tmp_path / "bt"), "--data",
+                     str(tmp_path / "test.jsonl"), "--active", "--out", str(tmp_path / "c.json")]) == 0
+    assert "--active: bt has no posterior over users, so it takes the context pairs in file order" in caplog.text
+    assert "--active: pal-a" not in caplog.text

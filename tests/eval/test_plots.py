@@ -54,3 +54,17 @@ def test_gap_plot_joins_each_gap_to_its_gap_before(tmp_path, benchmark_script):
     table = benchmark_script("protocol_gain").main(["--before", str(tmp_path / "a"), "--after", str(tmp_path / "b")])
     assert "| vpl | 7.0 → 2.0 ± 2.0 |" in table and "cyclic" not in table  # only what both benches hold
     assert (tmp_path / "b" / "protocol_gain.png").exists() and (tmp_path / "b" / "protocol_gain.md").exists()
+
+
+def test_few_shot_axis_has_no_unlabelled_minor_ticks(tmp_path, monkeypatch) -> None:
+    """symlog draws minor ticks between the labelled k (one at ≈ 10, between 8 and 16) that read as a k of their
+    own: the x axis has the labelled ticks only."""
+    import pluralign.eval.plots as plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, bottom=0.0: drawn.append(fig) or path)
+    plot_few_shot({"pets": {"vpl": report([0.7, 0.75, 0.8, 0.83, 0.86, 0.88])}}, tmp_path / "curve.png")
+    ax = drawn[0].axes[0]
+    assert list(ax.xaxis.get_minorticklocs()) == []
+    assert list(ax.get_xticks()) == [0, 1, 2, 4, 8, 16]
+    plots.plt.close(drawn[0])

@@ -168,3 +168,84 @@ def test_rows_without_groups_are_one_group_named_all() -> None:
     model = BradleyTerry(epochs=1, hidden=[]).fit(strip(train), progress=False)
     report = evaluate(model, PreferenceSet.from_rows(strip(test)), shots=(0, 8))
     assert list(report["groups"]) == ["all"] and report["worst_group"] == {"group": "all", **report["seen"]}
+
+
+def test_rows_without_a_group_are_left_out_of_the_groups_and_counted(model_and_test) -> None:
+    """Groups on only some rows: the rows without one are no group (not "all", which a real group of that name
+    would merge with, nor the worst group); the report and the table say how many they are."""
+    model, test = model_and_test
+    rows = [dict(r) for r in test.rows]
+    seen = [i for i, r in enumerate(rows) if "role" not in r]
+    for i in seen[:4]:
+        del rows[i]["group"]
+    for i in seen[4:10]:
+        rows[i]["group"] = "all"  # a real group of that name
+    report = evaluate(model, PreferenceSet.from_rows(rows), shots=(0,))
+    named = [rows[i]["group"] for i in seen[4:]]
+    assert {g: m["n"] for g, m in report["groups"].items()} == {g: named.count(g) for g in set(named)}
+    assert report["groups"]["all"]["n"] == 6 and report["rows_without_group"] == 4
+    assert report["seen"]["n"] == len(seen)  # still scored as seen rows
+    table = summary_lines(report)
+    last_group = max(i for i, line in enumerate(table) if line.startswith("  group "))
+    assert table[last_group + 1] == "  without a group             4  not in the groups"  # in the rows column
+    assert sum("(worst)" in line for line in table) == 1
+
+
+def test_a_controversial_column_on_some_rows_is_ignored_with_a_warning(caplog) -> None:
+    rows = [{"prompt": "p", "chosen": "a", "rejected": "b", "controversial": True},
+            {"prompt": "p", "chosen": "b", "rejected": "a", "controversial": True},
+            {"prompt": "q", "chosen": "c", "rejected": "d"}]
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert controversial_mask(PreferenceSet.from_rows(rows, "part.jsonl")).tolist() == [True, True, False]
+    assert ("part.jsonl: the controversial column is set on 2 of 3 rows only, so it is ignored; controversial pairs "
+            "are those the users label both ways") in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pluralign"):
+        controversial_mask(PreferenceSet.from_rows(rows[2:]))  # no column at all: nothing to say
+    assert not caplog.text
+
+
+def test_rows_without_a_user_are_counted_as_no_user(model_and_test) -> None:
+    """A null user_id means no user: such seen rows are scored with the population model, counted, and the
+    table does not call them seen users."""
+    model, test = model_and_test
+    drop = lambda r: {k: v for k, v in r.items() if k != "user_id"} if "role" not in r else r  # noqa: E731
+    anonymous = evaluate(model, PreferenceSet.from_rows([drop(r) for r in test.rows]), shots=(0,))
+    assert anonymous["rows_without_user"] == anonymous["seen"]["n"] == 60
+    table = summary_lines(anonymous)
+    assert table[1].startswith("rows without a user (population)     60  ")
+    assert not any(line.startswith("seen users") for line in table)
+    some = evaluate(model, PreferenceSet.from_rows([drop(r) for r in test.rows[:5]] + test.rows[5:]), shots=(0,))
+    assert some["rows_without_user"] == 5 and some["seen"]["n"] == 60
+    table = summary_lines(some)
+    assert table[1].startswith("seen users") and table[2].split() == [
+        "of", "them", "without", "a", "user", "5", "scored", "with", "the", "population", "model"]
+    assert "rows_without_user" not in evaluate(model, test, shots=(0,))
+
+
+def test_an_unseen_user_without_enough_context_rows_is_named_and_scored_at_every_k() -> None:
+    """short_contexts names the unseen users with fewer than k context rows; one with none is scored with the
+    population model at every k (its query rows stay in the k-shot rows), one with a few adapts on all of them."""
+    import torch
+
+    from pluralign.eval.protocol import short_contexts
+    from pluralign.methods import MaxMin
+
+    train, test = two_group_rows(n_users=6, pairs=48, unseen=3, context=4, queries=5)
+    rows = [r for r in test if not (r.get("user_id") == "new1" and r.get("role") == "context")]
+    extra = [i for i, r in enumerate(rows) if r.get("user_id") == "new2" and r.get("role") == "context"][2:]
+    rows = [r for i, r in enumerate(rows) if i not in extra]  # new2: 2 context rows
+    data = PreferenceSet.from_rows(rows)
+    assert short_contexts(data, 4) == {"new1": 0, "new2": 2} and short_contexts(data, 2) == {"new1": 0}
+    assert short_contexts(data, 0) == {}
+    model = MaxMin(n_groups=2, hidden=[], epochs=5, lr=0.05).fit(train, progress=False)
+    zero, eight = score_rows(model, data, 0, include_seen=False), score_rows(model, data, 8, include_seen=False)
+    assert np.array_equal(zero[0], eight[0]) and len(zero[0]) == 15  # every user's queries at every k
+    new1 = np.isin(zero[0], [i for i, r in enumerate(rows) if r["user_id"] == "new1" and r.get("role")])
+    assert np.array_equal(zero[1][new1], eight[1][new1])  # no context rows: the population model
+    features = model.featurize(data)
+    new2 = [i for i, r in enumerate(rows) if r["user_id"] == "new2" and r.get("role") == "context"]
+    queries = [i for i, r in enumerate(rows) if r["user_id"] == "new2" and r.get("role") == "query"]
+    vector = model.infer_user(features[new2])
+    expected = torch.sigmoid(model.logits_features(features[queries], vector.mean.expand(len(queries), -1)))
+    assert np.allclose(eight[1][np.isin(eight[0], queries)], expected.numpy(), atol=1e-6)

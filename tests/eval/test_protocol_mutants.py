@@ -54,7 +54,7 @@ DATA = [
     row(1, 0, "a", group="g1", controversial=True),
     row(1, 0, "b", group="g2"),
     row(0, 1, "a", group="g1"),
-    row(0, 1, "a"),  # no group: the group "all"
+    row(0, 1, "a"),  # no group: left out of the groups, and counted
     row(1, 0, "n", role="context", group="g1"),
     row(2, 0, "n", role="query", group="g1", controversial=True),
     row(0, 3, "n", role="query", group="g2"),
@@ -65,7 +65,7 @@ def test_each_figure_is_computed_on_its_own_rows() -> None:
     """Seen rows are scored with each user's own sign: hits 1, 0, 0, 0 (not the population's four ties, 0.5); the
     seen controversial figure holds only the seen controversial row (1 of 1, no query row); at k = 1 the unseen
     user gets the query 1 of 2 right, its controversial figure only the controversial query (1 of 1); groups:
-    all 0 of 1, g1 1 of 2, g2 0 of 1, the first of the worst two being 'all'."""
+    g1 1 of 2, g2 0 of 1 (the worst), the row without a group in neither, nor a made-up group of its own."""
     report = evaluate(SignModel(), PreferenceSet.from_rows(DATA), shots=(0, 1))
     assert (report["seen"]["n"], report["seen"]["accuracy"]) == (4, 0.25)
     assert (report["controversial"]["n"], report["controversial"]["accuracy"]) == (1, 1.0)
@@ -73,8 +73,8 @@ def test_each_figure_is_computed_on_its_own_rows() -> None:
     assert (report["unseen"]["1"]["n"], report["unseen"]["1"]["accuracy"]) == (2, 0.5)
     assert (report["unseen"]["1"]["controversial"]["n"], report["unseen"]["1"]["controversial"]["accuracy"]) == (1, 1.0)
     assert {g: (m["n"], m["accuracy"]) for g, m in report["groups"].items()} == {
-        "all": (1, 0.0), "g1": (2, 0.5), "g2": (1, 0.0)}
-    assert report["worst_group"]["group"] == "all"
+        "g1": (2, 0.5), "g2": (1, 0.0)}
+    assert report["worst_group"]["group"] == "g2" and report["rows_without_group"] == 1
     assert report["predict"]["pairs_per_second"] > 10  # 6 rows scored in far less than a second
 
 
@@ -101,12 +101,13 @@ def test_controversial_mask_fallback_by_hand() -> None:
 
 def test_compare_counts_each_row_without_a_user_as_its_own_cluster() -> None:
     """Three seen rows without a user: A (population +1) gets 1, 1, 0 right, B (−1) 0, 0, 1; d = 1, 1, −1, mean 1/3;
-    as three clusters SE² = 3/2 · (4/9 + 4/9 + 16/9) / 9 = 4/9, SE = 2/3 (one shared cluster would give none)."""
+    as three clusters SE² = 3/2 · (4/9 + 4/9 + 16/9) / 9 = 4/9, SE = 2/3 (one shared cluster would give none); but
+    they are no user: counted apart, not as three users."""
     data = PreferenceSet.from_rows([row(1, 0, None), row(2, 0, None), row(0, 1, None)])
     report = compare(SignModel(population=1.0), SignModel(population=-1.0), data, shots=0)
     assert report["seen"]["difference"] == pytest.approx(1 / 3)
     assert report["seen"]["difference_se"] == pytest.approx(2 / 3)
-    assert report["seen"]["users"] == 3 and "unseen" not in report
+    assert (report["seen"]["users"], report["seen"]["rows_without_user"]) == (0, 3) and "unseen" not in report
 
 
 def test_paired_table_ties_and_row_sets_by_hand() -> None:

@@ -89,3 +89,37 @@ def test_users_the_model_cannot_place_are_left_out_and_none_is_an_error(tmp_path
     assert capsys.readouterr().err.strip() == ("pluralign: error: no users to draw: the data has no user ids the "
                                                "model knows, and no unseen users")
     assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_no_type_recovery_where_the_unseen_users_share_one_vector() -> None:
+    """At k = 0 every unseen user is the population vector: its one nearest centroid would make the share that
+    group's share of the unseen users, a tie-break and no measure of the method."""
+    records = [
+        {"user_id": "a1", "group": "a", "seen": True, "vector": [0.0, 0.0]},
+        {"user_id": "b1", "group": "b", "seen": True, "vector": [0.0, 4.0]},
+        {"user_id": "n1", "group": "a", "seen": False, "vector": [0.5, 1.0]},
+        {"user_id": "n2", "group": "b", "seen": False, "vector": [0.5, 1.0]},
+    ]
+    assert type_recovery(records) is None
+    assert type_recovery(records[:3]) == 1.0  # one unseen user: nothing shared
+    assert type_recovery([*records[:3], {**records[3], "vector": [0.5, 3.0]}]) == 1.0
+
+
+def test_users_command_at_zero_shots_and_beyond_the_contexts(tmp_path, capsys, caplog) -> None:
+    """users --shots 0 reports no type recovery (in the JSON, the title and the line); a --shots above every
+    unseen user's context size says so, as eval and predict do."""
+    train, test = two_group_rows(n_users=3, pairs=20, context=4, queries=4)
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "test.jsonl", test)
+    run = tmp_path / "run"
+    assert main(["fit", "pal-a", "--data", str(tmp_path), "--out", str(run), "--set", "epochs=1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["users", "--run", str(run), "--data", str(tmp_path), "--out", str(tmp_path / "zero.png"),
+                 "--shots", "0"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'zero.png'} and {tmp_path / 'zero.json'} (5 users)"
+    assert json.loads((tmp_path / "zero.json").read_text())["type_recovery"] is None
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["users", "--run", str(run), "--data", str(tmp_path), "--out", str(tmp_path / "many.png"),
+                     "--shots", "100"]) == 0
+    assert (f"--shots 100: the largest context in {tmp_path / 'test.jsonl'} is 4 pair(s); at a larger k every unseen "
+            "user adapts on all of theirs") in caplog.text

@@ -1,0 +1,70 @@
+"""`pluralign eval` on data the protocol cannot score as it would like: unseen users with fewer context rows
+than k (or none), and no unseen users at all. Each is said, naming what and where; nothing is silently empty."""
+
+import json
+
+import pytest
+
+from conftest import two_group_rows
+from pluralign.cli import main
+from pluralign.io import write_jsonl
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """new0: 4 context and 5 query rows; new1: 5 query rows and no context; new2: 2 context rows and 5 queries."""
+    folder = tmp_path_factory.mktemp("data")
+    train, test = two_group_rows(n_users=3, pairs=20, unseen=3, context=4, queries=5)
+    test = [r for r in test if not (r["user_id"] == "new1" and r.get("role") == "context")]
+    surplus = [i for i, r in enumerate(test) if r["user_id"] == "new2" and r.get("role") == "context"][2:]
+    write_jsonl(folder / "train.jsonl", train)
+    write_jsonl(folder / "test.jsonl", [r for i, r in enumerate(test) if i not in surplus])
+    write_jsonl(folder / "seen.jsonl", [r for r in test if not r.get("role")])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bt_run(data_dir, tmp_path_factory):
+    run = tmp_path_factory.mktemp("bt")
+    assert main(["fit", "bt", "--data", str(data_dir), "--out", str(run), "--set", "epochs=1", "--set", "hidden=[8]",
+                 "--no-progress"]) == 0
+    return run
+
+
+def test_unseen_users_with_fewer_context_rows_than_k_are_named(bt_run, data_dir, tmp_path, caplog) -> None:
+    """A user with query rows and no context rows gets the population model at every k, one with fewer than k
+    adapts on all of theirs: both named; their query rows stay in every k's rows."""
+    test, out = data_dir / "test.jsonl", tmp_path / "e.json"
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["eval", "--run", str(bt_run), "--data", str(test), "--shots", "0,2,4", "--out", str(out)]) == 0
+    assert (f"{test}: 1 unseen user(s) with query rows have no context rows (new1); they are scored with the "
+            "population model at every k") in caplog.text
+    assert (f"--shots 4: 1 unseen user(s) in {test} have fewer than 4 context pairs (new2 has 2); at a k above "
+            "theirs they adapt on all of them") in caplog.text
+    assert "the largest context" not in caplog.text  # new0 has 4: no k is above every user's context
+    assert {k: m["n"] for k, m in json.loads(out.read_text())["unseen"].items()} == {"0": 15, "2": 15, "4": 15}
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["eval", "--run", str(bt_run), "--data", str(test), "--shots", "0", "--out", str(out)]) == 0
+    assert "context" not in caplog.text  # k = 0 adapts nobody: nothing is short
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["predict", "--run", str(bt_run), "--data", str(test), "--shots", "8", "--out",
+                     str(tmp_path / "p.jsonl")]) == 0
+    assert "the largest context in" in caplog.text and "(new1)" in caplog.text
+    assert "--shots 8: 1 unseen user(s)" in caplog.text and "fewer than 4 context pairs (new2 has 2)" in caplog.text
+
+
+def test_eval_without_unseen_users_says_shots_score_nothing_and_draws_no_empty_curve(
+        bt_run, data_dir, tmp_path, capsys, caplog) -> None:
+    seen, out, plot = data_dir / "seen.jsonl", tmp_path / "m.json", tmp_path / "m.png"
+    assert main(["eval", "--run", str(bt_run), "--data", str(seen), "--out", str(out), "--plot", str(plot)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"pluralign: error: --plot {plot}: {seen} has no unseen users (rows with role query), so there is no "
+        "few-shot curve to draw; leave out --plot")
+    assert not out.exists() and not plot.exists()
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["eval", "--run", str(bt_run), "--data", str(seen), "--out", str(out)]) == 0
+    assert (f"{seen}: no unseen users' query rows (role query), so --shots 0,1,2,4,8,16 scores nothing; the report "
+            "holds seen users only") in caplog.text
+    assert json.loads(out.read_text())["unseen"] == {}
