@@ -91,8 +91,12 @@ def resumable_record(out: str, arguments: dict) -> list:
                              f"{arguments.get(key)!r}; use the same options, or a new --out")
     made_by, now = record.get("environment") or {}, environment()
     for key in ("pluralign", "git_commit"):
-        if made_by.get(key) != now.get(key) or (key == "git_commit" and str(now.get(key)).endswith("+dirty")):
+        if made_by.get(key) != now.get(key):
             log.warning("--resume: the kept cells of %s were made by %s = %s, this run is %s = %s: they may differ "
                         "from what this code would make", out, key, made_by.get(key), key, now.get(key))
+            break
+        if key == "git_commit" and str(now.get(key)).endswith("+dirty"):  # equal ids, yet the code may differ
+            log.warning("--resume: this checkout has uncommitted changes (git_commit = %s, as when the kept cells of "
+                        "%s were made): they may differ from what this code would make", now.get(key), out)
             break
     return [*record.get("resumes", []), {k: v for k, v in record.items() if k != "resumes"}]

@@ -55,6 +55,24 @@ def test_a_dirty_checkout_warns_even_at_the_same_commit(tmp_path, monkeypatch, c
     assert len(caplog.records) == 1 and "pluralign = 0" in caplog.text
 
 
+def test_a_dirty_checkout_at_the_same_commit_says_so(tmp_path, monkeypatch, caplog) -> None:
+    """"made by git_commit = abc+dirty, this run is git_commit = abc+dirty" read as a contradiction: the reason is
+    the uncommitted changes, and the warning says that."""
+    now = {"pluralign": "1", "git_commit": "abc+dirty"}
+    monkeypatch.setattr(provenance, "environment", lambda: now)
+    write_record(tmp_path, ARGUMENTS, dict(now))
+    with caplog.at_level(logging.WARNING, logger="pluralign"):
+        resumable_record(str(tmp_path), dict(ARGUMENTS))
+    assert caplog.messages == [f"--resume: this checkout has uncommitted changes (git_commit = abc+dirty, as when the "
+                               f"kept cells of {tmp_path} were made): they may differ from what this code would make"]
+    caplog.clear()
+    write_record(tmp_path, ARGUMENTS, {"pluralign": "1", "git_commit": "abc"})  # other values: both named
+    with caplog.at_level(logging.WARNING, logger="pluralign"):
+        resumable_record(str(tmp_path), dict(ARGUMENTS))
+    assert caplog.messages == [f"--resume: the kept cells of {tmp_path} were made by git_commit = abc, this run is "
+                               "git_commit = abc+dirty: they may differ from what this code would make"]
+
+
 @pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"command": "fit"}', '{"arguments": "seeds 0"}',
                                      '{"arguments": {}, "resumes": 3}'])
 def test_a_run_json_that_is_no_bench_record_is_one_line(tmp_path, content: str) -> None:

@@ -19,7 +19,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png, gaps.png."""
     from pluralign.config import build_model, parse_method_overrides, parse_overrides, preset
     from pluralign.data.synthetic import BENCHMARKS, check_options
-    from pluralign.eval.bench import bench_data, run_bench_seeds
+    from pluralign.eval.bench import bench_data, one_thread, run_bench_seeds
     from pluralign.io import check_output
     from pluralign.provenance import resumable_record, write_run_record
 
@@ -42,6 +42,9 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
         raise ValueError(f"--seeds must be distinct non-negative integers, got {list(seeds)}")
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    if built:  # their values too (n_users=abc), which only the builders check: build each benchmark once now
+        check_data_options([n for n in benchmarks or BENCHMARKS if n not in folders], seeds[0], context, built,
+                           data_options)
     check_output(out, folder=True, inputs=[("--benchmarks", folder) for folder in folders])
     per_method = parse_method_overrides(overrides, methods)
     for folder in folders:  # a folder without its train and test files, or without the users a method needs,
@@ -52,11 +55,26 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
                      overrides=list(overrides), data_options=list(data_options), jobs=jobs, save_runs=save_runs,
                      **({"active": True} if active else {}))  # runs recorded before --active existed resume
     resumes = resumable_record(out, arguments) if resume else None
-    write_run_record(out, "bench", resumes=resumes, **arguments)
+    with one_thread():  # run.json's torch_threads: every cell fits on one thread, whatever --jobs
+        write_run_record(out, "bench", resumes=resumes, **arguments)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
                     overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs, resume=resume,
                     active=active)
     print((Path(out) / "results.md").read_text())
+
+
+def check_data_options(benchmarks: Sequence[str], seed: int, context: str, built: dict,
+                       data_options: Sequence[str]) -> None:
+    """Build each synthetic benchmark with the --data-set values, so that a bad value stops before OUT/run.json is
+    written; the error names the flag and its entries."""
+    from pluralign.eval.bench import bench_data
+
+    for name in benchmarks:
+        try:
+            bench_data(name, seed, context=context, **built)
+        except (ValueError, TypeError) as err:  # DataError is a ValueError; a builder's arithmetic may raise either
+            named = [o for o in data_options if o.partition("=")[0].strip() in str(err)] or list(data_options)
+            raise ValueError(f"--data-set {' '.join(named)}: {err}") from None
 
 
 def known_methods(methods: Sequence[str] | None) -> list[str]:

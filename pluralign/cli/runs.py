@@ -36,6 +36,9 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
         return  # other DDP ranks hold the same weights; rank 0 writes the run
     model.save_pretrained(out)
     stats = model.fit_stats_
+    if stats.get("epochs") == 0:  # a --resume of a finished fit: no figures to give ("0 pairs/s")
+        print(f"{method}: nothing left to train; saved to {out}")
+        return
     memory = f", peak {stats['peak_memory_mb']:,.0f} MB" if "peak_memory_mb" in stats else ""
     print(f"{method}: fit {stats['n_pairs']} pairs in {stats['fit_seconds']:.1f} s "
           f"({stats['pairs_per_second']:,.0f} pairs/s{memory}); saved to {out}")

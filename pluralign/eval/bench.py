@@ -7,8 +7,9 @@ import logging
 import multiprocessing
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -241,6 +242,17 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
     return results
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one intra-op thread for the duration (as in a worker cell), the caller's count restored after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _worker_cell(name: str, seed: int, data_options: dict, method: str, changed: dict,
                  save_to: Path | None = None, active: bool = False) -> dict:
     """A bench cell in a worker process. The worker builds the benchmark itself, so only names, numbers
@@ -345,12 +357,13 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
 
     One seed writes its results into ``out_dir``; several write ``out_dir/seed-N/`` each and, in
     ``out_dir``, results.md (mean ± sd), results.json (``mean`` and every seed's ``runs``) and the
-    plot of the mean curves. ``jobs`` > 1 fits the cells in that many worker processes of one thread
-    each (:func:`run_cells_parallel`); the figures are those of a one-thread run. ``data_options`` are
-    further keywords of the benchmarks' builders (``pluralign bench --data-set``). ``save_runs`` saves every
-    model under its seed's folder (:func:`run_dir`). ``resume`` keeps the cells each seed's results.json
-    already holds (:func:`finished_cells`) and fits only the rest. ``active``: chosen questions, for the methods
-    and the Bayes ceiling alike."""
+    plot of the mean curves. Every cell fits on one thread: ``jobs`` > 1 fits the cells in that many worker
+    processes of one thread each (:func:`run_cells_parallel`), ``jobs`` = 1 in this process on one thread (the
+    cache warmed first on all of them, as for the workers). ``data_options`` are further keywords of the
+    benchmarks' builders (``pluralign bench --data-set``). ``save_runs`` saves every model under its seed's
+    folder (:func:`run_dir`). ``resume`` keeps the cells each seed's results.json already holds
+    (:func:`finished_cells`) and fits only the rest. ``active``: chosen questions, for the methods and the Bayes
+    ceiling alike."""
     out_dir = Path(out_dir)
     overrides = overrides or {}
     options = {"context": context, **(data_options or {})}
@@ -365,6 +378,9 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
         log.info("bench: seed %d: %d cell(s) kept from %s", seed, n_kept, seed_dirs[seed] / "results.json")
     parallel = (run_cells_parallel(methods, benchmarks, seeds, options, overrides, jobs, seed_dirs, save_runs, done,
                                    active) if jobs > 1 else None)
+    if parallel is None and any(m not in done.get(seed, {}).get(name, {})
+                                for seed in seeds for name in benchmarks for m in methods):
+        _warm_cache(methods, benchmarks, seeds, options, overrides)  # embedded on every thread, as for the workers
 
     built = f"Benchmarks built with {', '.join(f'{k}={v}' for k, v in data_options.items())}.\n" if data_options else ""
 
@@ -372,8 +388,9 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
         ceilings = {name: benchmark_ceiling(name, seed, active, **options) for name in benchmarks}
         if parallel is None:
             datasets = {name: bench_data(name, seed, **options) for name in benchmarks}
-            return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings, note=built,
-                             save_runs=save_runs, done=done.get(seed), active=active)
+            with one_thread():  # --jobs 1 fits on one thread too: the workers' figures, and the help's promise
+                return run_bench(methods, datasets, out, seed=seed, overrides=overrides, ceilings=ceilings,
+                                 note=built, save_runs=save_runs, done=done.get(seed), active=active)
         results = parallel[seed]
         for name, ceiling in ceilings.items():
             if ceiling is not None:

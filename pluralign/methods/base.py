@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from pluralign.methods.run_files import load_run, save_run
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.training import (ObjectiveModule, TrainerOptions, build_trainer, caller_random_state, check_resume,
                                 check_trainer_options, quiet_lightning)
+from pluralign.training.trainer import quiet_moved_checkpoints
 from pluralign.training.memory import PeakMemory
 
 
@@ -91,6 +93,8 @@ class PreferenceModel:
 
     name: ClassVar[str] = ""
     uses_user_ids: ClassVar[bool] = True  # False: trains on pooled pairs (BT, MiCRo)
+    # what to fit instead on rows without a user_id (check_training_users' advice)
+    without_users: ClassVar[str] = "bt and micro train on pooled pairs"
     # arguments added after runs were saved, with the value those runs were fitted with: a saved config without
     # one loads with it, not with a default that has since changed
     saved_before: ClassVar[dict[str, Any]] = {}
@@ -121,6 +125,10 @@ class PreferenceModel:
         self.require(lr > 0, "lr", "must be positive")
         self.require(weight_decay >= 0, "weight_decay", "must be non-negative")
         self.require(batch_size >= 1, "batch_size", "must be at least 1")
+        # the range of numpy's seeds (Lightning's seed_everything): checked here, not after the data is read;
+        # a seed of the wrong type is checked_arguments' to name
+        self.require(not isinstance(seed, numbers.Real) or 0 <= seed <= 2**32 - 1, "seed",
+                     "must be an integer in [0, 2**32 - 1]")
         self.require(max_length >= 1, "max_length", "must be at least 1 (tokens a text keeps)")
         self.require(pooling in POOLINGS, "pooling", f"must be one of {', '.join(POOLINGS)}")
         self.require(finetune_layers >= 0, "finetune_layers", "must be 0 (frozen backbone) or a number of top layers")
@@ -174,7 +182,12 @@ class PreferenceModel:
         return self.tuned_network(head) if self.finetune_layers else head
 
     def check_training_users(self, data: PreferenceSet) -> None:
-        """Raise where ``data`` holds too few users for the method to learn from (by default, any number do)."""
+        """Raise where ``data`` holds too few users for the method to learn from: a method that learns each
+        training user's parameters (``uses_user_ids``) needs a user_id on some row. Without one (a misspelled
+        column is dropped as unknown) it would fit 0 users, and every user would get the untrained mix."""
+        if self.uses_user_ids and not data.user_ids:
+            raise DataError(f"{self.name}: {data.source or 'the training rows'}: no row has a user_id; "
+                            f"{self.name} learns each training user's weights ({self.without_users})")
 
     def training_pairs(self, features: PairFeatures) -> PairFeatures:
         """The pairs the objective trains on (VPL leaves out pairs without a user)."""
@@ -308,6 +321,10 @@ class PreferenceModel:
         L.seed_everything(self.seed, workers=True, verbose=False)
         self.user_ids_ = data.user_ids if self.uses_user_ids else []
         self.check_training_users(data)
+        if held_out := sum(role is not None for role in data.column("role")):  # a split's test.jsonl, most likely
+            logging.getLogger("pluralign").warning(
+                "%s: %d training row(s) have a role (context/query: unseen users' held-out rows); %s trains on them "
+                "as ordinary pairs", data.source or "the training rows", held_out, self.name)
         self.uses_embeddings_ = data.has_embeddings
         with PeakMemory() as memory:  # embedding included: a cold cache loads the backbone
             start = time.perf_counter()
@@ -322,6 +339,7 @@ class PreferenceModel:
             start = time.perf_counter()
             self.fit_rows_ = data  # the rows themselves, for training that needs their text (fine-tuning)
             self.resumed_epochs_ = 0  # epochs a --resume checkpoint had already trained: not run, not timed
+            self.trained_epochs_ = 0  # epochs this fit ran, every stage's
             options.clear_checkpoints()  # a fresh fit: no earlier fit's last.ckpt for a later --resume to load
             try:
                 self.fit_features(features, val_features, options)
@@ -346,6 +364,9 @@ class PreferenceModel:
                                    + "; " + self.lower_lr())
         # the epochs fit_seconds covers: fine-tuning's included, those a --resume checkpoint had already run not
         epochs = self.epochs + (self.finetune_epochs if self.finetune_layers else 0) - self.resumed_epochs_
+        if self.resumed_epochs_ and not self.trained_epochs_:  # else "fit N pairs in 0.0 s (0 pairs/s)" says nothing
+            logging.getLogger("pluralign").warning("%s: --resume: already at epoch %d of %d: nothing to train",
+                                                   self.name, self.resumed_epochs_, self.resumed_epochs_)
         self.fit_stats_ = {
             "n_pairs": len(features),
             "n_users": len(self.user_ids_),
@@ -377,7 +398,9 @@ class PreferenceModel:
     def run_lightning(self, objective: torch.nn.Module, features: PairFeatures, val_features: PairFeatures | None,
                       options: TrainerOptions, epochs: int, name: str = "fit", lr: float | None = None) -> L.Trainer:
         with quiet_lightning(not options.progress):
-            trainer = build_trainer(options, max_epochs=epochs, name=name)
+            # the checkpoints carry the method's settings: a --resume under other settings is refused
+            settings = {"method": self.name, **self.get_config()}
+            trainer = build_trainer(options, max_epochs=epochs, name=name, settings=settings)
             # batch_size is the global batch: each of the world_size processes takes its share, so DDP
             # takes the same optimization steps as one process
             per_process = max(1, self.batch_size // trainer.world_size)
@@ -389,11 +412,13 @@ class PreferenceModel:
             module = ObjectiveModule(objective, lr=lr or self.lr, weight_decay=self.weight_decay)
             resume_from = options.checkpoint_to_resume(name)
             if resume_from:
-                check_resume(resume_from, module, epochs, name)
-            trainer.fit(module, loader(features, True), None if val_features is None else loader(val_features, False),
-                        ckpt_path=resume_from)
+                check_resume(resume_from, module, epochs, name, settings)
+            with quiet_moved_checkpoints():
+                trainer.fit(module, loader(features, True),
+                            None if val_features is None else loader(val_features, False), ckpt_path=resume_from)
             if resume_from:
                 self.resumed_epochs_ = getattr(self, "resumed_epochs_", 0) + epochs - module.epochs_trained
+            self.trained_epochs_ = getattr(self, "trained_epochs_", 0) + module.epochs_trained
         self.is_global_zero_ = trainer.is_global_zero
         return trainer
 

@@ -3,6 +3,7 @@ progress bar, CSV logs, checkpoints (``last.ckpt``) and resuming from them."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -26,6 +27,13 @@ for _message in (".*validation_step.*val_dataloader.*", ".*smaller than the logg
                  ".*LeafSpec.*is deprecated.*", ".*does not have many workers.*",
                  ".*Experiment logs directory.*exists and is not empty.*"):
     warnings.filterwarnings("ignore", message=_message)
+
+# the key under which a checkpoint carries the settings (the method's config) of the fit that wrote it
+SETTINGS_KEY = "pluralign_settings"
+# settings a --resume may change: the epochs, raised to train on (check_resume refuses fewer than the checkpoint
+# ran), and where embeddings are cached; any other change would leave the weights trained under one setting and the
+# run's config.json naming another (the optimizer state, lr included, comes back from the checkpoint)
+RESUMABLE_SETTINGS = ("epochs", "finetune_epochs", "cache_dir")
 
 
 @dataclass
@@ -116,6 +124,16 @@ def quiet_lightning(quiet: bool = True) -> Iterator[None]:
             logger.setLevel(level)
 
 
+@contextmanager
+def quiet_moved_checkpoints() -> Iterator[None]:
+    """A run folder moved or copied before --resume: Lightning warns (from its site-packages) that it drops the
+    best-k bookkeeping of the old checkpoint folder. There is none to keep (``save_top_k=0``; last.ckpt is rewritten
+    in the new folder). Filtered here, around the fit, as a filter set at import does not outlive pytest's."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*The dirpath has changed from.*")
+        yield
+
+
 def check_trainer_options(options: TrainerOptions) -> None:
     """Stop before any work where Lightning would refuse the accelerator, devices, strategy or precision (at the
     start of training, after the embedding, in a traceback): a one-line error naming the option."""
@@ -137,9 +155,39 @@ def check_trainer_options(options: TrainerOptions) -> None:
         raise ValueError(f"{named[0] if len(named) == 1 else ' '.join(named)}: {message}") from None
 
 
-def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str = "fit") -> None:
-    """--resume: the checkpoint must be readable, of this model, and not past the epochs this fit trains;
-    Lightning would otherwise fail in the middle of the fit with many lines (or a key listing of the state)."""
+def plain_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as a checkpoint stores them: JSON's types (a tuple as a list), so that torch.load reads them
+    with ``weights_only`` and a fit's settings compare equal to those of the fit that wrote the checkpoint."""
+    return json.loads(json.dumps(settings, default=str))
+
+
+class RecordSettings(L.pytorch.callbacks.Callback):
+    """Writes the fit's settings into every checkpoint, for :func:`check_resume` to compare a resumed fit's with."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = plain_settings(settings)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint[SETTINGS_KEY] = self.settings
+
+
+def changed_settings(saved: Any, settings: dict[str, Any] | None) -> list[str]:
+    """'name=old (this fit: new)' for each setting other than RESUMABLE_SETTINGS that differs; none where the
+    checkpoint predates recorded settings, and none for a setting one side lacks (added since, or another method's,
+    which the state check names)."""
+    if not isinstance(saved, dict) or settings is None:
+        return []
+    now = plain_settings(settings)
+    return [f"{k}={saved[k]!r} (this fit: {now[k]!r})" for k in saved
+            if k in now and k not in RESUMABLE_SETTINGS and saved[k] != now[k]]
+
+
+def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str = "fit",
+                 settings: dict[str, Any] | None = None) -> int:
+    """--resume: the checkpoint must be readable, of this model, not past the epochs this fit trains, and written
+    with this fit's ``settings`` but for RESUMABLE_SETTINGS; Lightning would otherwise fail in the middle of the
+    fit with many lines (or a key listing of the state), or train on under settings the weights never saw.
+    Returns the epochs the checkpoint had run (0 where it does not say)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # no pickle code runs
     except Exception as err:  # a truncated or foreign file: zip, pickle or EOF errors
@@ -159,9 +207,16 @@ def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str 
         past = (f"this fit's {option}={max_epochs} (the preset's or --set's; train on with --set {option}=N, "
                 f"N > {epoch})") if option else f"the {max_epochs} epochs of its stage {name!r}"
         raise ValueError(f"--resume: {path} is at epoch {epoch}, past {past}")
+    if changed := changed_settings(checkpoint.get(SETTINGS_KEY), settings):
+        raise ValueError(f"--resume: {path} was trained with other settings: {', '.join(changed)}; resume with the "
+                         f"checkpoint's settings (only {', '.join(RESUMABLE_SETTINGS)} may change), or fit without "
+                         "--resume to start over")
+    return epoch if isinstance(epoch, int) else 0
 
 
-def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit") -> L.Trainer:
+def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit",
+                  settings: dict[str, Any] | None = None) -> L.Trainer:
+    """The Trainer for one stage ``name``; its checkpoints carry ``settings`` (the method's config) where given."""
     if options.threads is not None:
         if options.threads < 1:
             raise ValueError(f"threads={options.threads} must be at least 1")
@@ -188,7 +243,9 @@ def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit") -
             version = f"{name}-{attempt}"
         kwargs["logger"] = L.pytorch.loggers.CSVLogger(save_dir=str(out), name="logs", version=version)
         kwargs["callbacks"] = [
-            L.pytorch.callbacks.ModelCheckpoint(dirpath=str(options.checkpoint_dir(name)), save_last=True, save_top_k=0)
+            L.pytorch.callbacks.ModelCheckpoint(dirpath=str(options.checkpoint_dir(name)), save_last=True,
+                                                save_top_k=0),
+            *([RecordSettings(settings)] if settings is not None else []),
         ]
         kwargs["default_root_dir"] = str(out)
     else:

@@ -68,3 +68,18 @@ def test_eval_without_unseen_users_says_shots_score_nothing_and_draws_no_empty_c
     assert (f"{seen}: no unseen users' query rows (role query), so --shots 0,1,2,4,8,16 scores nothing; the report "
             "holds seen users only") in caplog.text
     assert json.loads(out.read_text())["unseen"] == {}
+
+
+def test_fit_on_held_out_rows_or_with_nothing_left_to_train_says_so(data_dir, tmp_path, caplog, capsys) -> None:
+    """Fitting a split's test.jsonl trains on unseen users' held-out rows: said. A --resume of a finished fit
+    trains nothing: said, not "fit 60 pairs in 0.0 s (0 pairs/s)"."""
+    test, run = data_dir / "test.jsonl", tmp_path / "run"
+    fit = ["fit", "bt", "--data", str(test), "--out", str(run), "--set", "epochs=1", "--set", "hidden=[8]",
+           "--no-progress"]
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(fit) == 0
+    assert (f"{test}: 21 training row(s) have a role (context/query: unseen users' held-out rows); bt trains on "
+            "them as ordinary pairs") in caplog.messages
+    capsys.readouterr()
+    assert main([*fit, "--resume"]) == 0
+    assert capsys.readouterr().out == f"bt: nothing left to train; saved to {run}\n"

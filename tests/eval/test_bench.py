@@ -161,6 +161,7 @@ def test_bench_data_set_builds_every_benchmark_with_it_and_says_so(tmp_path, cap
     results = json.loads((out / "results.json").read_text())["cyclic"]
     assert results["bt"]["seen"]["n"] == 6 * 12
     assert "Benchmarks built with n_users=6, test_pairs_per_user=12." in (out / "results.md").read_text()
+    assert json.loads((out / "run.json").read_text())["environment"]["torch_threads"] == 1  # --jobs 1: one thread
     # an option one of the benchmarks lacks, or the context, fails before any fit
     for wrong, message in ((["balanced_splits=true"], "benchmark 'pets' has no option 'balanced_splits'"),
                            (["context=survey"], "use --context")):
@@ -170,6 +171,17 @@ def test_bench_data_set_builds_every_benchmark_with_it_and_says_so(tmp_path, cap
     assert main(["bench", "--methods", "bt", "--benchmarks", "petz", "--out", str(tmp_path / "x")]) == 2
     assert "unknown benchmark 'petz'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_bench_data_set_values_are_checked_before_any_output(tmp_path, capsys):
+    """A bad value was caught only by the builder, after OUT/run.json was written (a later --resume took it for a
+    bench), and the message did not name --data-set."""
+    out = tmp_path / "bench"
+    assert main(["bench", "--methods", "bt", "--benchmarks", "pets", "cyclic", "--data-set", "n_users=6",
+                 "--data-set", "pairs_per_user=abc", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == ("pluralign: error: --data-set pairs_per_user=abc: size 'pairs_per_user' "
+                                               "must be an integer >= 1, got 'abc'")
+    assert not out.exists()
 
 
 def test_bench_takes_a_folder_of_real_data_beside_the_benchmarks(tmp_path, caplog, capsys):

@@ -200,3 +200,22 @@ def test_resume_keeps_each_seeds_own_cells_in_both_paths(stand_ins, tmp_path, mo
             cell = written[seed][2][name][method]
             runs = str(out / seed / "runs" / name / method)
             assert cell["kept"] == seed and cell[bench.UNSEEN_HITS]["of"] == [runs, ("test", name, int(seed[-1]))]
+
+
+def test_jobs_1_fits_on_one_thread_and_gives_the_count_back(stand_ins, tmp_path, monkeypatch):
+    """--jobs 1 fitted on every torch thread, though its help says one thread each (as the workers of jobs > 1):
+    the cells fit on one, the cache is warmed before on all of them, and the caller's count comes back."""
+    threads, warmed = [], []
+    fit = bench.fit_and_evaluate
+    monkeypatch.setattr(bench, "fit_and_evaluate", lambda *args, **kw: threads.append(torch.get_num_threads())
+                        or fit(*args, **kw))
+    monkeypatch.setattr(bench, "_warm_cache", lambda *args: warmed.append(torch.get_num_threads()))
+    torch.set_num_threads(2)
+    _bench(tmp_path, 1, seeds=[0, 1])
+    assert threads == [1] * 8 and warmed == [2] and torch.get_num_threads() == 2
+    threads.clear(), warmed.clear()
+    done = {seed: {b: {"m2": {"seen": {"accuracy": 0.5}}, "m1": {"seen": {"accuracy": 0.5}}} for b in "yx"}
+            for seed in (0, 1)}
+    monkeypatch.setattr(bench, "finished_cells", lambda out, benchmarks, seed, *args: done[seed])
+    _bench(tmp_path, 1, seeds=[0, 1], resume=True)  # every cell kept: nothing to embed
+    assert threads == [] and warmed == []

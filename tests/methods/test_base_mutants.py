@@ -170,9 +170,13 @@ def users(n: int) -> list[dict]:
 
 
 @pytest.mark.parametrize("n, known", [(0, "none"), (5, "u0, u1, u2, u3, u4"), (6, "u0, u1, u2, u3, u4 ...")])
-def test_an_unknown_user_names_at_most_five_known_ones(n, known) -> None:
-    """Mutants: " ..." after exactly five users (>= 5), and no "none" for a run without user ids."""
-    model = METHODS["pal-a"](epochs=1, k=2).fit(users(n) or pairs([[1.0]], [[0.0]]), progress=False)
+def test_an_unknown_user_names_at_most_five_known_ones(n, known, monkeypatch) -> None:
+    """Mutants: " ..." after exactly five users (>= 5), and no "none" for a run without user ids (such a fit is
+    refused now, but runs saved before that still load: the check is stubbed out to make one)."""
+    model = METHODS["pal-a"](epochs=1, k=2)
+    if not n:
+        monkeypatch.setattr(type(model), "check_training_users", lambda self, data: None)
+    model.fit(users(n) or pairs([[1.0]], [[0.0]]), progress=False)
     with pytest.raises(KeyError) as err:
         model.known_user("x")
     assert str(err.value) == (f"pal-a: unknown user 'x' (known: {known}); pass a few labelled pairs of theirs to adapt "

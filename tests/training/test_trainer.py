@@ -1,6 +1,11 @@
-"""The Trainer factory's side effects: a quiet fit silences Lightning only while it runs."""
+"""The Trainer factory's side effects: a quiet fit silences Lightning only while it runs; what a checkpoint carries
+for --resume."""
 
 import logging
+import warnings
+
+import pytest
+import torch
 
 from conftest import two_group_rows
 from pluralign.methods import BradleyTerry
@@ -23,3 +28,22 @@ def test_a_fit_without_progress_leaves_lightning_as_it_found_it():
     train, _ = two_group_rows(n_users=2, pairs=20)
     BradleyTerry(epochs=1, hidden=[]).fit(train, progress=False)
     assert logger.level == logging.INFO  # a later fit with a progress bar still prints its info lines
+
+
+def test_resume_refuses_other_settings_and_says_when_nothing_is_left(tmp_path, caplog):
+    """A --resume with another lr was taken without a word: no epoch trained, yet the run's config said the new lr.
+    A resume of a finished fit (from a moved folder) trains nothing and says so, without Lightning's warning that
+    the checkpoint folder changed."""
+    train, _ = two_group_rows(n_users=2, pairs=20)
+    run, moved = tmp_path / "run", tmp_path / "moved"
+    BradleyTerry(epochs=1, hidden=[]).fit(train, out_dir=str(run), progress=False)
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["pluralign_settings"]
+    assert (saved["method"], saved["lr"], saved["hidden"]) == ("bt", 0.001, [])
+    with pytest.raises(ValueError, match=r"last.ckpt was trained with other settings: lr=0.001 \(this fit: 0.01\); "):
+        BradleyTerry(epochs=1, hidden=[], lr=0.01).fit(train, out_dir=str(run), resume=True, progress=False)
+    run.rename(moved)
+    with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING, logger="pluralign"):
+        model = BradleyTerry(epochs=1, hidden=[]).fit(train, out_dir=str(moved), resume=True, progress=False)
+    assert model.fit_stats_["epochs"] == 0
+    assert caplog.messages == ["bt: --resume: already at epoch 1 of 1: nothing to train"]
+    assert not [w for w in caught if "dirpath" in str(w.message)]

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from pluralign.training import ObjectiveModule, TrainerOptions, check_resume
+from pluralign.training.trainer import changed_settings, plain_settings
 
 
 def layout(root):
@@ -70,3 +71,32 @@ def test_a_checkpoint_without_a_state_dict_is_named(tmp_path, content) -> None:
     with pytest.raises(ValueError) as err:
         check_resume(str(path), torch.nn.Linear(2, 1), 2)
     assert str(err.value) == f"--resume: {path}: not a Lightning checkpoint (no state_dict)"
+
+
+SETTINGS = {"method": "bt", "epochs": 2, "lr": 0.001, "seed": 0, "hidden": (8,), "cache_dir": None}
+
+
+def test_resume_under_other_settings_is_refused_naming_each(tmp_path) -> None:
+    """The checkpoint carries its fit's settings; a --resume that changes any but the epochs (raised, to train on)
+    or the cache folder is one line naming each change, old and new: the weights were trained under the old ones
+    (the optimizer state, its lr included, comes back from the checkpoint) while config.json would say the new."""
+    module = torch.nn.Linear(2, 1)
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": module.state_dict(), "epoch": 2, "pluralign_settings": plain_settings(SETTINGS)}, path)
+    assert check_resume(str(path), module, 2, settings=SETTINGS) == 2  # a tuple is the list the checkpoint holds
+    assert check_resume(str(path), module, 5, settings={**SETTINGS, "epochs": 5, "cache_dir": "/elsewhere"}) == 2
+    assert check_resume(str(path), module, 3, settings={**SETTINGS, "dropout": 0.5}) == 2  # an argument added since
+    with pytest.raises(ValueError) as err:
+        check_resume(str(path), module, 3, settings={**SETTINGS, "epochs": 3, "lr": 0.01, "seed": 1})
+    assert str(err.value) == (f"--resume: {path} was trained with other settings: lr=0.001 (this fit: 0.01), seed=0 "
+                              "(this fit: 1); resume with the checkpoint's settings (only epochs, finetune_epochs, "
+                              "cache_dir may change), or fit without --resume to start over")
+
+
+def test_a_checkpoint_without_settings_resumes_as_before(tmp_path) -> None:
+    """Checkpoints written before they carried settings: nothing to compare, the other checks still hold."""
+    module = torch.nn.Linear(2, 1)
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": module.state_dict(), "epoch": 1}, path)
+    assert check_resume(str(path), module, 2, settings={**SETTINGS, "lr": 0.5}) == 1
+    assert changed_settings(None, SETTINGS) == [] and changed_settings(SETTINGS, None) == []

@@ -98,6 +98,7 @@ class GPM(PreferenceModel):
     name = "gpm"
     reweights_prior_points = True  # query_predictions: the same points for every context, reweighted
     few_shot_rules = ("map", "training-users")  # a gradient fit of w_u; the posterior over the training users' w
+    without_users = "personalize=false trains one population model on pooled pairs, as bt does"
 
     def __init__(self, n_blocks: int = 4, hidden: Sequence[int] = (), tau: float = 0.1,
                  normalize: bool = True, prompt_gate: bool = False, personalize: bool = True,
