@@ -7,6 +7,7 @@ problem, so bad input never travels further than the reader.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 import re
@@ -141,6 +142,7 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
     as a null is (and as an empty CSV cell must be); an integer-valued id (3.0, "3.0") is read as the integer.
     """
     out: list[dict] = []
+    columns: dict[str, None] = {}  # every record's keys, in order of appearance: the unknown ones are named below
     embedding_dims: dict[str, int] = {}
     for i, raw in enumerate(rows):
         if not isinstance(raw, dict):
@@ -227,10 +229,24 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
             if not isinstance(value, dict):
                 raise where(column)("expected a mapping from attribute name to number")
             row[column] = {str(k): _as_float(v, where(column)) for k, v in value.items()}
+        columns.update(dict.fromkeys(raw))
         out.append(row)
+    _note_unknown_columns(list(columns), source)
     if not out:
         raise fail(source, None, None, "no rows")
     return out
+
+
+def _note_unknown_columns(columns: list, source: str) -> None:
+    """Columns outside the contract are dropped (real data carries ids, scores, sources); one that looks like a
+    contract column misspelled (``userid``) is a warning, since the method then runs without what it names."""
+    unknown = [c for c in columns if c not in KNOWN_COLUMNS]
+    for column in unknown:
+        close = difflib.get_close_matches(str(column).lower(), KNOWN_COLUMNS, n=1, cutoff=0.8)
+        if close and close[0] not in columns:
+            LOG.warning("%s: column %r is not in the contract (did you mean %r?); ignored", source, column, close[0])
+    if unknown:
+        LOG.debug("%s: columns not in the contract, ignored: %s", source, ", ".join(map(str, unknown)))
 
 
 def warn_duplicates(rows: Sequence[dict], source: str = "<data>", lines: Sequence[int] | None = None) -> int:

@@ -208,3 +208,18 @@ def test_an_attributes_column_that_is_not_a_mapping_is_named(tmp_path) -> None:
     with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, line 3, column 'chosen_attributes': expected a "
                                         r"mapping from attribute name to number$"):
         read_preferences(path)
+
+
+def test_a_misspelled_column_is_named_and_other_extra_columns_are_not(caplog) -> None:
+    """`userid` was dropped without a word and pal-a fitted 0 users; an `id` or a `score` beside the contract's
+    columns is ordinary (debug only), as is a near-name when the real column is there too."""
+    rows = [{**PAIR, "userid": "u", "Group": "g", "score": 3, "id": 1}, {**PAIR, "chosen": "c", "margins": 1}]
+    with caplog.at_level("DEBUG", logger="pluralign.data"):
+        PreferenceSet.from_rows(rows, "x.jsonl")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"x.jsonl: column {c!r} is not in the contract (did you mean {k!r}?); ignored"
+        for c, k in [("userid", "user_id"), ("Group", "group"), ("margins", "margin")]]
+    assert "x.jsonl: columns not in the contract, ignored: userid, Group, score, id, margins" in caplog.messages
+    caplog.clear()
+    PreferenceSet.from_rows([{**PAIR, "user_id": "u", "userid": "u"}], "y.jsonl")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
