@@ -56,7 +56,7 @@ def test_new_users_chat_messages_and_errors(fitted):
     assert egalitarian(prompts, completions) == pytest.approx(maxmin.maxmin_score(prompts, completions).tolist())
     with pytest.raises(ValueError, match="needs MaxMin"):
         reward_function(pal, egalitarian=True)
-    gpm = GPM(n_blocks=1, hidden=[], epochs=1).fit(
+    gpm = GPM(n_blocks=1, hidden=[], epochs=1, personalize=False).fit(
         PreferenceSet.from_rows([{"chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0]}] * 4),
         progress=False)
     with pytest.raises(ValueError, match="no scalar reward"):
