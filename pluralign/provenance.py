@@ -71,8 +71,8 @@ def write_run_record(out: str, command: str, resumes: list | None = None, **argu
 
 def resumable_record(out: str, arguments: dict) -> list:
     """--resume keeps cells only where they were made as this run would make them: the seeds, contexts,
-    overrides, builder options and chosen questions of OUT/run.json must be this command's (methods and
-    benchmarks may differ).
+    overrides, builder options and chosen questions of OUT/run.json must be this command's; methods and
+    benchmarks may be added, not left out (a resume writes results.json with its own alone).
     Other code (pluralign version or git commit) is a warning: the kept cells may not be what this code makes.
     Returns the earlier records, to keep in the new run.json."""
     record_path = Path(out) / "run.json"
@@ -89,6 +89,11 @@ def resumable_record(out: str, arguments: dict) -> list:
         if earlier.get(key) != arguments.get(key):
             raise ValueError(f"--resume: {out} was made with {key} = {earlier.get(key)!r}, this command has "
                              f"{arguments.get(key)!r}; use the same options, or a new --out")
+    for key in ("methods", "benchmarks"):  # more may be added; one left out would lose its finished cells
+        if left_out := [name for name in earlier.get(key) or [] if name not in (arguments.get(key) or [])]:
+            raise ValueError(f"--resume: {out} was made with {key} {', '.join(map(str, left_out))} too, which this "
+                             f"command leaves out: their finished cells would be dropped from results.json; name them "
+                             "too, or use a new --out")
     made_by, now = record.get("environment") or {}, environment()
     for key in ("pluralign", "git_commit"):
         if made_by.get(key) != now.get(key):

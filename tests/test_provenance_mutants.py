@@ -29,6 +29,23 @@ def test_other_data_options_refuse_to_resume(tmp_path, monkeypatch) -> None:
                               "None; use the same options, or a new --out")
 
 
+def test_a_resume_may_add_methods_and_benchmarks_but_not_leave_one_out(tmp_path, monkeypatch) -> None:
+    """A resume with fewer methods rewrote results.json with its own alone: the finished cells of the others
+    vanished without a word."""
+    monkeypatch.setattr(provenance, "environment", lambda: {"pluralign": "1", "git_commit": "abc"})
+    made = {**ARGUMENTS, "methods": ["bt", "pal-a", "gpm"], "benchmarks": ["pets"]}
+    write_record(tmp_path, made, {"pluralign": "1", "git_commit": "abc"})
+    resumable_record(str(tmp_path), {**made, "methods": ["gpm", "bt", "pal-a", "vpl"],
+                                     "benchmarks": ["pets", "cyclic"]})
+    with pytest.raises(ValueError) as err:
+        resumable_record(str(tmp_path), {**made, "methods": ["bt"]})
+    assert str(err.value) == (f"--resume: {tmp_path} was made with methods pal-a, gpm too, which this command leaves "
+                              "out: their finished cells would be dropped from results.json; name them too, or use a "
+                              "new --out")
+    with pytest.raises(ValueError, match=r"made with benchmarks pets too, which this command leaves out"):
+        resumable_record(str(tmp_path), {**made, "benchmarks": ["cyclic"]})
+
+
 def test_kept_records_follow_each_other_without_nesting(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(provenance, "environment", lambda: {"pluralign": "1", "git_commit": "abc"})
     earlier = {"command": "bench", "arguments": {"seeds": [0]}}
