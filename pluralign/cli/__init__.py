@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("adapter", help="prism, tldr, psoups, ultrafeedback, personalllm or pickapic")
     p.add_argument("source", help="the dataset as downloaded: a file, or a folder saved by datasets")
     p.add_argument("--out", required=True, help="a JSONL file of contract rows")
+    p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the adapter, e.g. --set group_by=location for prism (all: pluralign data list)")
     p = _command(data, "split", data_split)
     p.add_argument("source", help="a file of contract rows with user ids (what data convert writes)")
     p.add_argument("--out", required=True, help="folder for train.jsonl, test.jsonl and README.md")

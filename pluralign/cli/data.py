@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import textwrap
@@ -25,9 +26,12 @@ def data_list() -> None:
         print(summary(name, build))
         options = ", ".join(f"{k}={v}" for k, v in builder_options(name).items())
         print(textwrap.fill(f"options: {options}", width=100, initial_indent=" " * 23, subsequent_indent=" " * 23))
-    print("adapters (pluralign data convert NAME INPUT --out FILE):")
+    print("adapters (pluralign data convert NAME INPUT --out FILE [--set OPTION=VALUE]):")
     for name, adapter in ADAPTERS.items():
         print(summary(name, adapter))
+        options = ", ".join(f"{p.name}={p.default}" for p in list(inspect.signature(adapter).parameters.values())[1:])
+        if options:
+            print(textwrap.fill(f"options: {options}", width=100, initial_indent=" " * 23, subsequent_indent=" " * 23))
     print("then, for fit and eval: pluralign data split FILE --out DIR (unseen users held out whole)")
 
 
@@ -43,15 +47,19 @@ def data_build(name: str, out: str, seed: int = 0, context: str = "random", opti
     print(f"wrote {out}/train.jsonl ({len(bench.train)} rows), {out}/test.jsonl ({len(bench.test)} rows)")
 
 
-def data_convert(adapter: str, source: str, out: str) -> None:
+def data_convert(adapter: str, source: str, out: str, options: Sequence[str] = ()) -> None:
     """Map a public dataset in its own format onto the contract, as JSONL."""
-    from pluralign.data.adapters import ADAPTERS
+    from pluralign.config import parse_overrides
+    from pluralign.data.adapters import ADAPTERS, adapter_options
     from pluralign.io import check_output, write_jsonl
 
-    if adapter not in ADAPTERS:
-        raise ValueError(f"unknown adapter {adapter!r} (known: {', '.join(ADAPTERS)})")
+    keywords = adapter_options(adapter, parse_overrides(options))
     check_output(out, inputs=[("SOURCE", source)])
-    data = ADAPTERS[adapter](source)
+    if Path(source).is_dir() and Path(source).resolve() in Path(out).resolve().parents:
+        # an adapter reads a folder's files whole: the output would replace one, or be read as raw data next time
+        raise ValueError(f"--out {out}: inside SOURCE {source}, which the adapter reads whole; "
+                         "choose a file outside it")
+    data = ADAPTERS[adapter](source, **keywords)
     write_jsonl(out, data.rows)
     print(f"wrote {out} ({len(data)} rows)")
 

@@ -95,6 +95,21 @@ def test_tldr_comparisons_folder():
     assert data.meta["dropped"] == {"identical_responses": 1}
 
 
+def test_a_folder_saved_by_datasets_is_read_through_its_arrow_files(tmp_path):
+    """`data convert --help` offers "a folder saved by datasets": its dataset_info.json was read as records
+    ("invalid JSON"); the Arrow files are, every split's."""
+    import datasets
+
+    records = [r for file in sorted((ASSETS / "tldr").glob("*.json")) for r in _jsonl(file)]
+    datasets.Dataset.from_list(records).save_to_disk(str(tmp_path / "saved"))
+    halves = {"train": records[:2], "validation": records[2:]}
+    splits = datasets.DatasetDict({k: datasets.Dataset.from_list(v) for k, v in halves.items()})
+    splits.save_to_disk(str(tmp_path / "dict"))
+    expected = from_tldr(ASSETS / "tldr").rows
+    assert from_tldr(tmp_path / "saved").rows == expected
+    assert sorted(map(str, from_tldr(tmp_path / "dict").rows)) == sorted(map(str, expected))
+
+
 def test_tldr_split_filter_counts_the_rest():
     data = from_tldr(ASSETS / "tldr" / "batch3.json", splits={"train"})
     assert len(data) == 1 and data.meta["dropped"] == {"identical_responses": 1, "other_split": 1}

@@ -440,6 +440,36 @@ def test_data_convert_refuses_to_overwrite_its_source(tmp_path: Path, capsys: py
     assert source.read_text() == before
 
 
+def test_data_convert_refuses_an_output_inside_a_source_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A folder source is read whole: `--out rm/P1A.json` replaced a raw file, and any new file there would be read
+    as raw data by the next convert."""
+    (tmp_path / "rm").mkdir()
+    source = _jsonl(tmp_path / "rm" / "P1A.json", [_psoups("A", "B")])
+    before = source.read_text()
+    for out in (source, tmp_path / "rm" / "rows.jsonl"):
+        assert main(["data", "convert", "psoups", str(source.parent), "--out", str(out)]) == 2
+        assert capsys.readouterr().err == (f"pluralign: error: --out {out}: inside SOURCE {source.parent}, which the "
+                                           "adapter reads whole; choose a file outside it\n")
+    assert source.read_text() == before and [p.name for p in source.parent.iterdir()] == ["P1A.json"]
+
+
+def test_data_convert_passes_the_adapters_options_and_checks_them(tmp_path: Path, capsys) -> None:
+    """`--set` reaches the adapter (PRISM's group_by and survey, which per-group eval and --stratify need); an option
+    the adapter lacks, or a value of the wrong type, is one line before any reading."""
+    prism = Path(__file__).resolve().parents[1] / "assets" / "adapters" / "prism"
+    out = tmp_path / "prism.jsonl"
+    assert main(["data", "convert", "prism", str(prism / "conversations.jsonl"), "--out", str(out),
+                 "--set", f"survey={prism / 'survey.jsonl'}", "--set", "group_by=location.reside_region"]) == 0
+    assert all(json.loads(line).get("group") for line in out.read_text().splitlines())
+    capsys.readouterr()
+    assert main(["data", "convert", "prism", str(prism / "conversations.jsonl"), "--out", str(out),
+                 "--set", "groupby=location"]) == 2
+    assert capsys.readouterr().err == ("pluralign: error: --set groupby: adapter prism has no option 'groupby' (its "
+                                       "options: survey, group_by, drop_ties)\n")
+    assert main(["data", "convert", "personalllm", str(prism), "--out", str(out), "--set", "n_users=ten"]) == 2
+    assert capsys.readouterr().err == "pluralign: error: --set n_users='ten': adapter personalllm's n_users is int\n"
+
+
 # ---- defects the audit found, fixed: each was a traceback, a misleading message or a silently wrong row ----------
 def test_ultrafeedback_binarized_chat_without_the_assistants_reply_is_refused(tmp_path: Path) -> None:
     """A chat that ends with the user's turn has no response: its last message (the prompt) was stored as the

@@ -1,7 +1,13 @@
 """Adapters from public preference datasets, in their own file formats, onto the preference contract.
 
-Each adapter is ``from_X(path, **options) -> PreferenceSet``; ``ADAPTERS`` maps the dataset name to it.
+Each adapter is ``from_X(path, **options) -> PreferenceSet``; ``ADAPTERS`` maps the dataset name to it, and
+:func:`adapter_options` checks options given as text (``pluralign data convert --set``) against its signature.
 """
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
 
 from pluralign.data.adapters.personalllm import from_personalllm
 from pluralign.data.adapters.pickapic import from_pickapic
@@ -19,6 +25,30 @@ ADAPTERS = {
     "pickapic": from_pickapic,
 }
 
+# the Python types an annotation's words admit (``str | Path | None``, ``Sequence[str]``): what --set's YAML gives
+_ANNOTATED_TYPES = {"None": (type(None),), "bool": (bool,), "int": (int,), "float": (int, float), "str": (str,),
+                    "Path": (str,), "Sequence": (list,), "Collection": (list,), "Mapping": (dict,)}
+
+
+def adapter_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` for adapter ``name``, each a keyword it takes with a value of a type its annotation admits (a
+    bool is no int); else a one-line error naming the option and what the adapter takes."""
+    if name not in ADAPTERS:
+        raise ValueError(f"unknown adapter {name!r} (known: {', '.join(ADAPTERS)})")
+    parameters = {p.name: p for p in list(inspect.signature(ADAPTERS[name]).parameters.values())[1:]}
+    for key, value in options.items():
+        if key not in parameters:
+            known = ", ".join(parameters) or "none"
+            raise ValueError(f"--set {key}: adapter {name} has no option {key!r} (its options: {known})")
+        annotation = str(parameters[key].annotation)
+        words = [w.strip().split("[")[0] for w in annotation.split("|")]
+        kinds = tuple(t for w in words for t in _ANNOTATED_TYPES.get(w, ()))
+        if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
+            raise ValueError(f"--set {key}={value!r}: adapter {name}'s {key} is {annotation}")
+    return options
+
+
 __all__ = [
-    "ADAPTERS", "from_personalllm", "from_pickapic", "from_prism", "from_psoups", "from_tldr", "from_ultrafeedback",
+    "ADAPTERS", "adapter_options", "from_personalllm", "from_pickapic", "from_prism", "from_psoups", "from_tldr",
+    "from_ultrafeedback",
 ]

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 from pluralign.data.contract import DataError, PreferenceSet, fail, warn_duplicates
 from pluralign.data.readers import read_jsonl, read_text
+from pluralign.io import first_line
 
 LOG = logging.getLogger("pluralign.data")
 
@@ -18,11 +19,17 @@ RECORD_SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
 def input_files(path: Path, suffixes: Iterable[str] = RECORD_SUFFIXES) -> list[Path]:
-    """``path`` itself, or the files with one of ``suffixes`` directly inside the folder ``path`` (sorted)."""
+    """``path`` itself, or the files with one of ``suffixes`` directly inside the folder ``path`` (sorted); for a
+    folder saved by ``datasets`` (``save_to_disk``), its Arrow files, every split's (its JSON files are metadata)."""
     if not path.exists():
         raise DataError(f"{path}: no such file or directory")
     if path.is_file():
         return [path]
+    if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+        if not (arrows := sorted(path.rglob("*.arrow"))):
+            raise DataError(f"{path}: a folder saved by datasets, but it holds no .arrow files")
+        LOG.info("%s: reading the saved dataset's %s", path, ", ".join(str(a.relative_to(path)) for a in arrows))
+        return arrows
     suffixes = tuple(suffixes)
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     if not files:
@@ -31,9 +38,16 @@ def input_files(path: Path, suffixes: Iterable[str] = RECORD_SUFFIXES) -> list[P
 
 
 def read_records(path: Path) -> list[Any]:
-    """Records of a JSON list, a JSON-lines file (whatever its suffix: OpenAI's ``batch*.json`` are JSON
-    lines) or a Parquet file, text as UTF-8 (a byte-order mark dropped). Later errors name a record's position
-    in this list as its row, the first being row 1."""
+    """Records of a JSON list, a JSON-lines file (whatever its suffix: OpenAI's ``batch*.json`` are JSON lines), a
+    Parquet file or an Arrow file of a saved ``datasets`` folder, text as UTF-8 (a byte-order mark dropped). Later
+    errors name a record's position in this list as its row, the first being row 1."""
+    if path.suffix.lower() == ".arrow":  # a file of a folder saved by datasets
+        import datasets
+
+        try:
+            return datasets.Dataset.from_file(str(path)).to_list()
+        except Exception as err:  # pyarrow's and datasets' several types for a damaged file
+            raise fail(str(path), None, None, f"cannot read Arrow ({first_line(err)})") from None
     if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
