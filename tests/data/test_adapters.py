@@ -239,6 +239,11 @@ def test_personalllm_bad_input_names_file_row_and_field(tmp_path):
     bad = _write_jsonl(tmp_path / "test.jsonl", records)
     with pytest.raises(DataError, match=r"test\.jsonl, row 2, column 'response_2_gemma_7b': missing"):
         from_personalllm(bad)
+    records = _jsonl(ASSETS / "personalllm" / "train.jsonl")
+    records[0]["response_2_gemma_7b"] = None  # in row 1 it once dropped gemma_7b for every row, without a word
+    bad = _write_jsonl(tmp_path / "test.jsonl", records)
+    with pytest.raises(DataError, match=r"test\.jsonl, row 1, column 'response_2_gemma_7b': missing"):
+        from_personalllm(bad)
     with pytest.raises(DataError, match=r"user 'z' weights unknown reward models \['gpt4'\]"):
         from_personalllm(ASSETS / "personalllm", users={"z": {"gpt4": 1.0}})
 

@@ -67,17 +67,19 @@ def from_personalllm(
 
 
 def _reward_models(record: Any, source: str, i: int) -> list[str]:
-    """Reward-model names whose score columns are numeric for every response of the first row."""
+    """Reward-model names with a score column for every response of the first row: a number, or a null, which
+    the row's own check then names (a null in row 1 once dropped the whole model without a word)."""
     if not isinstance(record, dict):
         raise fail(source, i, None, f"expected a record (mapping), got {type(record).__name__}")
     found: dict[str, set[int]] = {}
+    responses = set(_response_numbers(record))  # Parquet's absent responses are nulls, their scores too
     for column, value in record.items():
         for pattern, (n, m) in zip(SCORE, ((1, 2), (2, 1))):
             match = pattern.match(column)
-            if match and isinstance(value, (int, float)) and not isinstance(value, bool) and not is_missing(value):
+            if (match and int(match.group(n)) in responses
+                    and (is_missing(value) or isinstance(value, (int, float)) and not isinstance(value, bool))):
                 found.setdefault(match.group(m), set()).add(int(match.group(n)))
-    n_responses = len(_response_numbers(record))
-    models = sorted(name for name, numbers in found.items() if len(numbers) == n_responses)
+    models = sorted(name for name, numbers in found.items() if numbers == responses)
     if not models:
         raise fail(source, i, "response_1_<model>", "no reward-model score columns found")
     return models
