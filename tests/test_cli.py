@@ -330,6 +330,9 @@ def test_rank_best_of_n_for_a_user(tmp_path, capsys):
                                  (texts[:3], texts[2:])):
         assert record["rewards"] == pytest.approx(worst.maxmin_score(prompt, responses).tolist(), abs=1e-5)
         assert record["best"] == int(torch.tensor(record["rewards"]).argmax())
+    # the egalitarian reward is no record's user's: an id the run never saw was refused, then ignored
+    assert main(["rank", "--run", str(maxmin), "--candidates", str(tmp_path / "new.jsonl"), "--egalitarian",
+                 "--out", str(tmp_path / "e2.jsonl")]) == 0
 
 
 def test_demo_runs_on_the_shipped_data(tmp_path, capsys):

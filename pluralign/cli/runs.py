@@ -297,6 +297,7 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     """Best-of-N for a user: score each prompt's candidate responses with the run's reward for the user (a
     known id, a record's user_id, or a new user inferred from --pairs) and keep the best. Writes JSONL:
     prompt, best (its index), response, rewards."""
+    from pluralign.data.contract import read_id
     from pluralign.data.readers import read_candidates
     from pluralign.io import check_output, write_jsonl
     from pluralign.methods.reward_function import reward_function
@@ -315,13 +316,17 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
         raise ValueError(f"{run}: the run was fitted on embedding features of width {model.dims_[1]}; rank scores "
                          "text candidates")
     records = read_candidates(candidates)
+    if user is not None:  # as the rows' and candidates' ids are read: "1.0" is user 1
+        user = read_id(user, "user_id", lambda message: ValueError(f"--user {user!r}: {message}")) or user
     vector = model.infer_user(_read_rows(pairs, "train", model)) if pairs is not None else None
     score = reward_function(model, user=vector if vector is not None else user, egalitarian=egalitarian)
     columns = {}
-    if user is None and pairs is None and any("user_id" in r for r in records):
+    if (user is None and pairs is None and not egalitarian and model.uses_user_ids
+            and any("user_id" in r for r in records)):
+        # a method without users (bt, micro), or MaxMin's egalitarian reward (every group's worst): no id changes it
         columns["user_id"] = [r.get("user_id") for r in records for _ in r["responses"]]  # each record's own user
         unknown = [(i, r["user_id"]) for i, r in enumerate(records, 1)
-                   if model.uses_user_ids and r.get("user_id") is not None and r["user_id"] not in model.user_ids_]
+                   if r.get("user_id") is not None and r["user_id"] not in model.user_ids_]
         if unknown:
             i, user_id = unknown[0]
             more = f" ({len(unknown)} records in all)" if len(unknown) > 1 else ""

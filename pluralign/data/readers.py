@@ -70,7 +70,7 @@ def read_jsonl(path: Path) -> tuple[list[dict], list[int]]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise fail(str(path), None, None, f"invalid JSON ({err.msg} at char {err.pos})", line_number) from None
+            raise fail(str(path), None, None, f"invalid JSON ({err.msg.removesuffix(' at')} at char {err.pos})", line_number) from None
         lines.append(line_number)
     return rows, lines
 

@@ -83,3 +83,19 @@ def test_fit_on_held_out_rows_or_with_nothing_left_to_train_says_so(data_dir, tm
     capsys.readouterr()
     assert main([*fit, "--resume"]) == 0
     assert capsys.readouterr().out == f"bt: nothing left to train; saved to {run}\n"
+
+
+def test_rank_reads_user_as_the_rows_ids_are_read(tmp_path, capsys) -> None:
+    """A record's "user_id": 1.0 is user 1 (README: an integer-valued id is the integer in every format); --user 1.0
+    was refused as unknown."""
+    write_jsonl(tmp_path / "train.jsonl", [{"prompt": f"q{i}", "chosen": f"a long answer {i}", "rejected": "no",
+                                            "user_id": user} for user in (1, 2) for i in range(4)])
+    run = tmp_path / "run"
+    assert main(["fit", "pal-a", "--data", str(tmp_path / "train.jsonl"), "--out", str(run), "--set", "epochs=1",
+                 "--no-progress"]) == 0
+    write_jsonl(tmp_path / "c.jsonl", [{"prompt": "q0", "responses": ["a long answer", "no"]}])
+    rank = ["rank", "--run", str(run), "--candidates", str(tmp_path / "c.jsonl")]
+    assert main([*rank, "--user", "1", "--out", str(tmp_path / "a.jsonl")]) == 0
+    assert main([*rank, "--user", "1.0", "--out", str(tmp_path / "b.jsonl")]) == 0
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+    assert "ranked for user 1)" in capsys.readouterr().out

@@ -242,6 +242,15 @@ def test_a_lone_cr_in_a_jsonl_line_is_whitespace(tmp_path) -> None:
     assert [r["chosen"] for r in read_preferences(path).rows] == ["a", "c"]
 
 
+def test_a_control_character_in_a_jsonl_string_reads_once(tmp_path) -> None:
+    """json's own message ends in "at": it read "Invalid control character at at char 15"."""
+    path = tmp_path / "tab.jsonl"
+    path.write_text('{"prompt": "a\tb", "chosen": "a", "rejected": "b"}\n')
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, line 1: invalid JSON \(Invalid control "
+                                        r"character at char 13\)$"):
+        read_preferences(path)
+
+
 def test_a_repeated_csv_header_is_named(tmp_path) -> None:
     """Exports joined with their headers: the second header line is refused, not read as the pair of user
     "user_id" whose prompt is "prompt"."""
