@@ -208,6 +208,20 @@ def test_bench_takes_a_folder_of_real_data_beside_the_benchmarks(tmp_path, caplo
     assert "nowhere: no such folder" in capsys.readouterr().err
 
 
+def test_bench_on_a_folder_with_short_contexts_says_which_k_it_cannot_score(tmp_path, caplog):
+    """A split with --context 4: the table's "k = 8" and "k = 16" are the 4-shot figures, as eval warns; bench
+    did not."""
+    train, _ = two_group_rows(n_users=6, pairs=12)
+    write_jsonl(tmp_path / "pooled.jsonl", train)
+    folder = tmp_path / "real"
+    assert main(["data", "split", str(tmp_path / "pooled.jsonl"), "--out", str(folder), "--context", "4"]) == 0
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["bench", "--methods", "bt", "--benchmarks", str(folder), "--set", "epochs=1",
+                     "--out", str(tmp_path / "bench")]) == 0
+    assert (f"--shots 8,16: the largest context in {folder}/test.jsonl is 4 pair(s); at a larger k every unseen user "
+            "adapts on all of theirs") in caplog.messages
+
+
 def test_bench_resume_keeps_the_finished_cells(tmp_path, capsys, caplog):
     """An interrupted bench (here: one that ran bt only) is resumed: its cells are kept as they were (the
     same fit seconds: not refitted), the rest are fitted; with saved models the kept cells' hits are scored
