@@ -206,7 +206,7 @@ def test_version_and_python_dash_m(capsys):
     assert result.returncode == 0 and result.stdout.startswith("usage: pluralign")
 
 
-def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, vpl_run, capsys):
+def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, vpl_run, capsys, caplog):
     rows = [json.loads(line) for line in (data_dir / "test.jsonl").read_text().splitlines()]
     context = [r for r in rows if r.get("role") == "context"]
     write_jsonl(tmp_path / "pairs.jsonl", context[:2])
@@ -225,6 +225,11 @@ def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, vpl_run, capsys)
     assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                  str(tmp_path / "pool.jsonl"), "--queries", "0", "--out", str(tmp_path / "none.json")]) == 2
     assert "--queries must be at least 1" in capsys.readouterr().err and not (tmp_path / "none.json").exists()
+    with caplog.at_level("WARNING", logger="pluralign"):  # more than the pool holds: all of it, said
+        assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
+                     str(tmp_path / "pool.jsonl"), "--queries", "12", "--out", str(tmp_path / "all.json")]) == 0
+    assert sorted(json.loads((tmp_path / "all.json").read_text())["next_queries"]) == list(range(10))
+    assert f"--queries 12: {tmp_path / 'pool.jsonl'} holds 10 pair(s); all of them are ranked" in caplog.messages
 
 
 def test_threads_option_and_its_error(data_dir, tmp_path, capsys):

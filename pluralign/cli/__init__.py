@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", required=True, help="the new user's labelled pairs (prompt, chosen, rejected)")
     p.add_argument("--out", required=True, help="JSON: the user's vector (mean, and variance where the method has one)")
     p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank by what their "
-                   "answer would tell (every method but bt)")
+                   "answer would tell (every method but bt); a pair's two responses go under 'chosen' and "
+                   "'rejected', in either order")
     p.add_argument("--queries", type=int, help="how many pairs to pick from POOL (default 4; with --active)")
 
     p = _command(commands, "rank", rank)

@@ -284,6 +284,8 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
     result = vector.to_dict()
     if active:
         pool = _read_rows(active, "train", model)
+        if queries > len(pool):
+            log.warning("--queries %d: %s holds %d pair(s); all of them are ranked", queries, active, len(pool))
         result["next_queries"] = [int(i) for i in model.select_queries(pool, queries, context=labelled)]
     write_json(out, result)
     print(f"wrote {out} (user from {vector.n_pairs} pairs)")
