@@ -156,7 +156,7 @@ def test_a_fresh_fit_into_a_run_folder_starts_clean(data_dir, tmp_path, capsys):
     (run / "checkpoints" / "notes.txt").write_text("mine")
     assert _fit(data_dir, run, "bt", 1) == 0  # no --resume: the earlier fit's epoch-3 checkpoint must go
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt", "notes.txt"]
-    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 1
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["pluralign_epochs"] == 1
     assert _fit(data_dir, run, "bt", 2, "--resume") == 0  # resumes this fit's epoch 1, not the stale epoch 3
 
 

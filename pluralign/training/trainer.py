@@ -25,11 +25,13 @@ from pluralign.io import first_line, state_mismatches
 for _message in (".*validation_step.*val_dataloader.*", ".*smaller than the logging interval.*",
                  ".*module\\(s\\) in eval mode at the start of training.*",
                  ".*LeafSpec.*is deprecated.*", ".*does not have many workers.*",
-                 ".*Experiment logs directory.*exists and is not empty.*"):
+                 ".*Experiment logs directory.*exists and is not empty.*",
+                 ".*Checkpoint directory .* exists and is not empty.*"):  # a --resume writes last.ckpt again
     warnings.filterwarnings("ignore", message=_message)
 
-# the key under which a checkpoint carries the settings (the method's config) of the fit that wrote it
-SETTINGS_KEY = "pluralign_settings"
+# the keys under which a checkpoint carries the settings (the method's config) of the fit that wrote it, and the
+# epochs it had completed (Lightning's "epoch" is the finished epoch's index in a checkpoint saved at its end)
+SETTINGS_KEY, EPOCHS_KEY = "pluralign_settings", "pluralign_epochs"
 # settings a --resume may change: the epochs, raised to train on (check_resume refuses fewer than the checkpoint
 # ran), and where embeddings are cached; any other change would leave the weights trained under one setting and the
 # run's config.json naming another (the optimizer state, lr included, comes back from the checkpoint)
@@ -76,13 +78,17 @@ class TrainerOptions:
 @contextmanager
 def caller_random_state() -> Iterator[None]:
     """A fit seeds Python's, numpy's and torch's global generators (Lightning's ``seed_everything``) for its own
-    draws; the caller gets them back as they were, so fitting a model does not change the caller's experiment."""
+    draws; the caller gets them back as they were, so fitting a model does not change the caller's experiment (nor
+    its deterministic-algorithms mode, which the fit sets for the whole process)."""
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    env = {name: os.environ.get(name) for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")}
+    # and the process-wide mode Trainer(deterministic=True) sets (--threads is the caller's own choice)
+    env = {name: os.environ.get(name) for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "CUBLAS_WORKSPACE_CONFIG")}
+    deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     try:
         yield
     finally:
+        torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         random.setstate(states[0])
         np.random.set_state(states[1])
         torch.set_rng_state(states[2])
@@ -169,6 +175,7 @@ class RecordSettings(L.pytorch.callbacks.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint[SETTINGS_KEY] = self.settings
+        checkpoint[EPOCHS_KEY] = trainer.current_epoch + 1  # saved at an epoch's end (ModelCheckpoint below)
 
 
 def changed_settings(saved: Any, settings: dict[str, Any] | None) -> list[str]:
@@ -201,7 +208,7 @@ def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str 
         more = f"; {len(problems)} mismatches in all" if len(problems) > 1 else ""
         raise ValueError(f"--resume: {path} is not a checkpoint of this model (another method, or other settings: "
                          f"{problems[0]}{more}); fit without --resume to start over")
-    epoch = checkpoint.get("epoch")
+    epoch = checkpoint.get(EPOCHS_KEY, checkpoint.get("epoch"))  # a checkpoint of before: saved when training ended
     if isinstance(epoch, int) and epoch > max_epochs:
         option = {"fit": "epochs", "finetune": "finetune_epochs"}.get(name)
         past = (f"this fit's {option}={max_epochs} (the preset's or --set's; train on with --set {option}=N, "
@@ -243,8 +250,11 @@ def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit",
             version = f"{name}-{attempt}"
         kwargs["logger"] = L.pytorch.loggers.CSVLogger(save_dir=str(out), name="logs", version=version)
         kwargs["callbacks"] = [
-            L.pytorch.callbacks.ModelCheckpoint(dirpath=str(options.checkpoint_dir(name)), save_last=True,
-                                                save_top_k=0),
+            # last.ckpt at every epoch's end, for --resume after an interruption: save_last with save_top_k=0
+            # writes it only when training ends; the one "top" checkpoint of no monitor is the latest, named last
+            L.pytorch.callbacks.ModelCheckpoint(dirpath=str(options.checkpoint_dir(name)), filename="last",
+                                                save_top_k=1, enable_version_counter=False,
+                                                save_on_train_epoch_end=True),
             *([RecordSettings(settings)] if settings is not None else []),
         ]
         kwargs["default_root_dir"] = str(out)

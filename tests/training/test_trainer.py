@@ -47,3 +47,40 @@ def test_resume_refuses_other_settings_and_says_when_nothing_is_left(tmp_path, c
     assert model.fit_stats_["epochs"] == 0
     assert caplog.messages == ["bt: --resume: already at epoch 1 of 1: nothing to train"]
     assert not [w for w in caught if "dirpath" in str(w.message)]
+
+
+def test_an_interrupted_fit_leaves_a_checkpoint_to_resume_from(tmp_path, monkeypatch):
+    """last.ckpt is written at every epoch's end: with save_last and save_top_k=0 Lightning wrote it only when
+    training ended, so a fit stopped partway (Ctrl-C, a killed job) left nothing for --resume."""
+    from pluralign.training.module import ObjectiveModule
+
+    train, _ = two_group_rows(n_users=2, pairs=20)
+    run = tmp_path / "run"
+    real_end = ObjectiveModule.on_train_epoch_end
+
+    def stop_at_the_second_epoch(self):
+        if self.current_epoch == 1:
+            raise RuntimeError("stopped")
+        return real_end(self)
+
+    monkeypatch.setattr(ObjectiveModule, "on_train_epoch_end", stop_at_the_second_epoch)
+    with pytest.raises(RuntimeError, match="stopped"):
+        BradleyTerry(epochs=3, hidden=[]).fit(train, out_dir=str(run), progress=False)
+    monkeypatch.undo()
+    checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert checkpoints == ["last.ckpt"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["pluralign_epochs"] == 1
+    model = BradleyTerry(epochs=3, hidden=[]).fit(train, out_dir=str(run), resume=True, progress=False)
+    assert model.fit_stats_["epochs"] == 2  # the first epoch came from the checkpoint
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt"]
+
+
+def test_a_fit_leaves_the_deterministic_mode_as_it_found_it():
+    """Trainer(deterministic=True) switches torch's deterministic algorithms on for the whole process (and sets
+    CUBLAS_WORKSPACE_CONFIG): a policy trained afterwards in the same process would run under them."""
+    import os
+
+    train, _ = two_group_rows(n_users=2, pairs=20)
+    before = torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    BradleyTerry(epochs=1, hidden=[]).fit(train, progress=False)
+    assert (torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")) == before
