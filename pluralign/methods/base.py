@@ -500,6 +500,8 @@ class PreferenceModel:
             return user
         if isinstance(user, str):
             return self.known_user(user)
+        if isinstance(user, (int, float)) and not isinstance(user, bool) and float(user).is_integer():
+            return self.known_user(str(int(user)))  # the reader's id of 3 or 3.0 is "3"
         if isinstance(user, (bool, int, float, torch.Tensor)):
             raise TypeError(f"{self.name}: user={type(user).__name__} must be a user id, a UserVector or a few "
                             "labelled pairs (wrap a raw vector as UserVector(mean))")
@@ -512,12 +514,14 @@ class PreferenceModel:
             if len(user) != n:
                 raise ValueError(f"{self.name}: {len(user)} users for {n} rows; give one user per row, or one "
                                  "user (an id, a UserVector, labelled pairs or None) for all")
+            def key(u: Any) -> Any:  # ids by value; vectors and labelled pairs (unhashable lists) by identity
+                return u if u is None or isinstance(u, (str, int, float)) else id(u)
+
             vectors = {}
             for u in user:
-                key = id(u) if isinstance(u, UserVector) else u
-                if key not in vectors:
-                    vectors[key] = checked_user_vector(self.name, self.resolve_user(u).mean, width)
-            return torch.stack([vectors[id(u) if isinstance(u, UserVector) else u] for u in user])
+                if key(u) not in vectors:
+                    vectors[key(u)] = checked_user_vector(self.name, self.resolve_user(u).mean, width)
+            return torch.stack([vectors[key(u)] for u in user])
         return checked_user_vector(self.name, self.resolve_user(user).mean, width).expand(n, -1)
 
     # ---- prediction ---------------------------------------------------------------------------

@@ -77,9 +77,12 @@ def checked_user_vector(method: str, mean: torch.Tensor, width: int) -> torch.Te
 
 
 def is_user_list(method: str, user: Any) -> bool:
-    """A list of per-row users (ids, vectors, None), as opposed to a list of labelled pairs (records)."""
+    """A list of per-row users (ids, vectors, None), as opposed to a list of labelled pairs (records); a list of
+    integers is ids, a list of other numbers a raw vector, refused."""
     if not isinstance(user, (list, tuple)) or not user or isinstance(user[0], dict):
         return False
+    if all(isinstance(u, int) and not isinstance(u, bool) for u in user):
+        return True  # integer ids, as an integer user_id column gives them (TRL passes the column as a list)
     if all(isinstance(u, (int, float)) for u in user):
         raise TypeError(f"{method}: user is a list of numbers; wrap a raw vector as UserVector(mean)")
     return True

@@ -179,3 +179,27 @@ def test_validation_rows_of_another_kind_are_refused_before_training(rows, val, 
     monkeypatch.setattr(type(model), "fit_features", lambda *a: pytest.fail("trained before checking val_data"))
     with pytest.raises(DataError, match=f"^<rows>: validation rows; pal-a trains on {message}"):
         model.fit(rows[0], val_data=val, progress=False)
+
+
+def test_integer_ids_are_the_users_the_reader_made_of_them(rows) -> None:
+    """Rows with user_id 1, 2 train users "1", "2" (as the reader reads ids); user=2, user=2.0 and a list of ints
+    (what TRL passes for an integer user_id column) were refused as "a list of numbers"."""
+    numbered = [{**r, "user_id": int(r["user_id"][1:]) + 1} for r in rows[0]]
+    pal = METHODS["pal-a"](epochs=1).fit(numbered, progress=False)
+    assert pal.user_ids_ == ["1", "2", "3", "4"]
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    by_name = pal.prefer_proba(None, a, b, user=["2", "1", "2"])
+    assert torch.equal(pal.prefer_proba(None, a, b, user=[2, 1, 2]), by_name)
+    assert torch.equal(pal.prefer_proba(None, a, b, user=2.0), pal.prefer_proba(None, a, b, user="2"))
+    with pytest.raises(TypeError, match=r"^pal-a: user=float must be a user id"):
+        pal.prefer_proba(None, a, b, user=2.5)
+
+
+def test_labelled_pairs_per_row_are_one_user_each(fitted, rows) -> None:
+    """A list of labelled-pair lists, one per row (README): unhashable lists crashed the per-row cache."""
+    pal = fitted["pal-a"]
+    a, b = torch.randn(2, 4), torch.randn(2, 4)
+    first, second = rows[1][:4], rows[1][4:8]
+    each = pal.prefer_proba(None, a, b, user=[first, second])
+    torch.testing.assert_close(each[0], pal.prefer_proba(None, a[:1], b[:1], user=first)[0])
+    torch.testing.assert_close(each[1], pal.prefer_proba(None, a[1:], b[1:], user=second)[0])
