@@ -9,7 +9,8 @@ import pytest
 from pluralign.config import build_model, load_config
 from pluralign.methods import ConfigError
 
-PRESETS = sorted((Path(__file__).resolve().parent.parent / "models").glob("*.yaml"))
+ROOT = Path(__file__).resolve().parent.parent
+PRESETS = sorted((ROOT / "models").glob("*.yaml"))
 
 
 def test_there_are_presets():
@@ -24,6 +25,8 @@ def test_preset_runs_as_its_first_comment_says(path):
     words = shlex.split(fit.group(1))
     method = words[0]
     assert words[words.index("--config") + 1] == f"models/{path.name}"
+    data = words[words.index("--data") + 1]  # shipped (data/pets), or built by the command's first half
+    assert (ROOT / data).exists() or f"--out {data} && " in first, f"{path.name}: {data} is neither shipped nor built"
     model = build_model(method, load_config(path, method))
     assert model.name == method
 
