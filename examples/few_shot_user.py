@@ -16,7 +16,7 @@ from pluralign.eval.bench import benchmark_data
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="ideal-points")
-    parser.add_argument("--method", default="bt")
+    parser.add_argument("--method", default="pal-a")
     parser.add_argument("--shots", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=None)
     args = parser.parse_args(argv)

@@ -16,7 +16,7 @@ from pluralign.eval.bench import benchmark_data
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="pets")
-    parser.add_argument("--method", default="bt")
+    parser.add_argument("--method", default="vpl")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     args = parser.parse_args(argv)
     train, test = benchmark_data(args.data)

@@ -100,9 +100,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     log = [{"step": e["step"], "reward": e["reward"], "reward_std": e["reward_std"]}
            for e in trainer.state.log_history if "reward" in e]
     who = "the worst-off group" if args.egalitarian else f"new user {user_id} ({len(context)} pairs)"
-    first, last = (sum(e["reward"] for e in part) / len(part) for part in (log[:5], log[-5:]))
+    n = min(5, len(log))  # --steps 2 has no "first 5"
+    first, last = (sum(e["reward"] for e in part) / len(part) for part in (log[:n], log[-n:]))
     print(f"GRPO for {who}, {len(log)} steps, {args.method}'s reward of the completions: mean {first:+.3f} over the "
-          f"first 5 steps, {last:+.3f} over the last 5")
+          f"first {n} step{'s' * (n > 1)}, {last:+.3f} over the last {n}")
     return log
 
 
