@@ -34,7 +34,7 @@ import torch
 from pluralign.backbones import TextEncoder
 from pluralign.backbones.text_encoder import DEFAULT_BACKBONE, POOLINGS
 from pluralign.data.cache import EmbeddingCache
-from pluralign.data.contract import DataError, PreferenceSet
+from pluralign.data.contract import DataError, PreferenceSet, messages_to_text
 from pluralign.data.features import FeatureCenter, PairDataset, PairFeatures, featurize, keep_batch, user_tensor
 from pluralign.data.readers import read_preferences
 from pluralign.methods.inputs import UnknownUser, as_float_tensor, checked_user_vector, embedding_inputs, is_user_list
@@ -542,7 +542,11 @@ class PreferenceModel:
         if any(len(r) != n for r in responses) or len(prompts) != n:
             raise ValueError(f"{self.name}: prompts and responses must have the same length "
                              f"(got {len(prompts)} prompts and {', '.join(str(len(r)) for r in responses)} responses)")
-        return self.text_features([prompts, *map(list, responses)], cache=cache)
+        try:  # chat messages, as the rows and reward_function take them, read as their text
+            columns = [[messages_to_text(t) for t in column] for column in (prompts, *responses)]
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{self.name}: {err}") from None
+        return self.text_features(columns, cache=cache)
 
     def text_features(self, columns: list[list[str]], cache: bool = True) -> list[torch.Tensor]:
         """The network's inputs for equally long text columns: cached embeddings of the frozen backbone, or

@@ -1,6 +1,7 @@
 """A fitted model as TRL's reward function: the same numbers as ``score``, per-row users, chat messages."""
 
 import pytest
+import torch
 
 from pluralign.data import PreferenceSet
 from pluralign.data.synthetic import build_benchmark
@@ -48,6 +49,13 @@ def test_new_users_chat_messages_and_errors(fitted):
         prompts=[[{"role": "user", "content": p}] for p in prompts],
         completions=[[{"role": "assistant", "content": c}] for c in completions], user_id=["new"] * 3)
     assert chat == pytest.approx(pal.score(prompts, completions, user=new).tolist())
+    # score and prefer_proba read chat messages as the rows and reward_function do (an AttributeError once)
+    as_chat = [[{"role": "assistant", "content": c}] for c in completions]
+    assert pal.score(prompts, as_chat, user=new).tolist() == pytest.approx(chat)
+    assert torch.equal(pal.prefer_proba(prompts, as_chat, completions[::-1]),
+                       pal.prefer_proba(prompts, completions, completions[::-1]))
+    with pytest.raises(TypeError, match=r"^pal-a: message 1 has no content; expected text"):
+        pal.score(prompts, [[{"role": "assistant"}]] * 3)
     with pytest.raises(KeyError, match="unknown user 'stranger'"):
         reward_function(pal)(prompts, completions, user_id=["stranger"] * 3)
     # MaxMin's egalitarian reward: the worst-off group's standardized reward
