@@ -25,8 +25,7 @@ from pluralign.io import first_line, state_mismatches
 for _message in (".*validation_step.*val_dataloader.*", ".*smaller than the logging interval.*",
                  ".*module\\(s\\) in eval mode at the start of training.*",
                  ".*LeafSpec.*is deprecated.*", ".*does not have many workers.*",
-                 ".*Experiment logs directory.*exists and is not empty.*",
-                 ".*Checkpoint directory .* exists and is not empty.*"):  # a --resume writes last.ckpt again
+                 ".*Experiment logs directory.*exists and is not empty.*"):
     warnings.filterwarnings("ignore", message=_message)
 
 # the keys under which a checkpoint carries the settings (the method's config) of the fit that wrote it, and the
@@ -133,10 +132,12 @@ def quiet_lightning(quiet: bool = True) -> Iterator[None]:
 @contextmanager
 def quiet_moved_checkpoints() -> Iterator[None]:
     """A run folder moved or copied before --resume: Lightning warns (from its site-packages) that it drops the
-    best-k bookkeeping of the old checkpoint folder. There is none to keep (``save_top_k=0``; last.ckpt is rewritten
-    in the new folder). Filtered here, around the fit, as a filter set at import does not outlive pytest's."""
+    best-k bookkeeping of the old checkpoint folder; there is none to keep (the one checkpoint is last.ckpt, rewritten
+    in the new folder). A resumed or repeated fit writes last.ckpt into a folder that holds one: Lightning warns of
+    that too. Filtered here, around the fit, as a filter set at import does not outlive pytest's."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*The dirpath has changed from.*")
+        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
         yield
 
 
