@@ -92,7 +92,7 @@ def _require_scored_rows(indices, data: str) -> None:
                          "rows to score role=query, or leave the role out for seen users)")
 
 
-def _warn_if_shots_exceed_contexts(rows, shots: Sequence[int]) -> None:
+def warn_if_shots_exceed_contexts(rows, shots: Sequence[int]) -> None:
     """A k above an unseen user's context size scores what the user's whole context scores (none: the population
     model), and their query rows stay in the k-shot rows: say so, naming the users."""
     from pluralign.eval.protocol import short_contexts, unseen_rows
@@ -145,7 +145,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
     rows = _read_rows(data, "test", model)
     _warn_about_users(rows, model)
     _warn_if_no_posterior(model, active)
-    _warn_if_shots_exceed_contexts(rows, [shots])
+    warn_if_shots_exceed_contexts(rows, [shots])
     indices, probs = score_rows(model, rows, shots, active=active)
     _require_scored_rows(indices, rows.source or data)
     users = rows.column("user_id")
@@ -187,7 +187,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
                              "there is no few-shot curve to draw; leave out --plot")
         log.warning("%s: no unseen users' query rows (role query), so --shots %s scores nothing; the report holds "
                     "seen users only", rows.source or data, shots)
-    _warn_if_shots_exceed_contexts(rows, ks)
+    warn_if_shots_exceed_contexts(rows, ks)
     report = run_protocol(model, rows, shots=ks, active=active)
     write_json(out, report)
     print("\n".join(summary_lines(report)))
@@ -217,7 +217,7 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
     for model in (model_a, model_b):
         _warn_if_no_posterior(model, active)
     _require_scored_rows([r for r in rows.column("role") if r != "context"], rows.source or data)
-    _warn_if_shots_exceed_contexts(rows, [shots])
+    warn_if_shots_exceed_contexts(rows, [shots])
     report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, rows, shots, active)}
     write_json(out, report)
     for name, label in (("seen", "seen users"), ("unseen", f"unseen users at k = {shots}")):
@@ -250,7 +250,7 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
     check_output(Path(out).with_suffix(".json"), inputs=[("--data", data), ("--run", run)])
     model = _load_run(run)
     rows = _read_rows(data, "test", model)
-    _warn_if_shots_exceed_contexts(rows, [shots])
+    warn_if_shots_exceed_contexts(rows, [shots])
     records = user_vectors(model, rows, shots)
     recovery = type_recovery(records) if shots else None  # at k = 0 every unseen user is the population vector
     title = f"{model.name}: unseen users from {shots} context pairs"
