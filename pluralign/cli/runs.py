@@ -55,8 +55,9 @@ def _warn_about_users(rows, *models) -> None:
     from pluralign.eval.protocol import unknown_users, unseen_rows
 
     warnings: dict[str, None] = {}
+    unseen = set(unseen_rows(rows)[1])
     for model in models:
-        if trained := sorted(set(unseen_rows(rows)[1]) & set(model.user_ids_)):
+        if trained := sorted(unseen & set(model.user_ids_)):
             warnings[f"{rows.source}: query rows of {len(trained)} user(s) the run was trained on ({trained[0]}, "
                      "...) are scored as unseen users, adapted on their context rows; leave the role out to score "
                      "them with their learned vectors"] = None
@@ -102,7 +103,7 @@ def warn_if_shots_exceed_contexts(rows, shots: Sequence[int]) -> None:
         return
     source = rows.source or "the data"
     largest = max(len(contexts.get(user, [])) for user in queries)
-    if none := sorted(u for u, n in short_contexts(rows, 1).items()):
+    if none := sorted(short_contexts(rows, 1)):
         log.warning("%s: %d unseen user(s) with query rows have no context rows (%s); they are scored with the "
                     "population model at every k", source, len(none), _named(none))
     if largest and (over := [k for k in shots if k > largest]):
@@ -252,7 +253,7 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
     rows = _read_rows(data, "test", model)
     warn_if_shots_exceed_contexts(rows, [shots])
     records = user_vectors(model, rows, shots)
-    recovery = type_recovery(records) if shots else None  # at k = 0 every unseen user is the population vector
+    recovery = type_recovery(records)  # none at k = 0, where every unseen user is the population vector
     title = f"{model.name}: unseen users from {shots} context pairs"
     if recovery is not None:
         title += f"\n{recovery:.0%} of them nearest their own group's seen users"
