@@ -91,31 +91,37 @@ def parse_overrides(pairs: Sequence[str], flag: str = "--set") -> dict[str, Any]
     """``--set KEY=VALUE`` pairs as constructor arguments, each value read as YAML (``k=4`` is an int). A blank
     key or value is refused here: it would reach the constructor as an argument named '' or as None, and the
     error would not say which entry was wrong."""
-    parsed = {}
+    parsed, given = {}, {}
     for pair in pairs:
         key, equals, value = pair.partition("=")
         if not equals or not key.strip() or not value.strip():
             raise ValueError(f"{flag} {pair!r}: expected KEY=VALUE (write KEY=null for none)")
-        parsed[key.strip()] = yaml.safe_load(value)
+        if key.strip() in parsed:  # as YAML refuses a key twice: which one was meant?
+            raise ValueError(f"{flag} {pair!r}: {key.strip()} is already set ({flag} {given[key.strip()]})")
+        parsed[key.strip()], given[key.strip()] = yaml.safe_load(value), pair
     return parsed
 
 
 def parse_method_overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
     """``pluralign bench --set``: ``METHOD.KEY=VALUE`` overrides one method's preset, ``KEY=VALUE`` every
-    method's; returns each method's overrides (checked against its constructor at once, before any fit)."""
-    per_method: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    method's (a method's own value wins, in any order); returns each method's overrides (checked against its
+    constructor at once, before any fit)."""
+    scoped = []  # (method, or "" for every method; KEY=VALUE; the entry as given)
     for pair in pairs:
         scope, _, rest = pair.partition(".")
         if "=" in scope or not rest:  # no method before the key: every method
-            targets, assignment = list(methods), pair
-        elif scope in per_method:
-            targets, assignment = [scope], rest
-        else:
+            scope, rest = "", pair
+        elif scope not in methods:
             raise ValueError(f"--set {pair!r}: {scope!r} is not one of the methods run ({', '.join(methods)})")
-        key, equals, value = assignment.partition("=")
+        key, equals, value = rest.partition("=")
         if not equals or not key.strip() or not value.strip():  # "pal-a.=3": name the whole entry, not "=3"
             raise ValueError(f"--set {pair!r}: expected KEY=VALUE or METHOD.KEY=VALUE (write KEY=null for none)")
-        for method in targets:
+        if earlier := next((p for s, r, p in scoped if s == scope and r.partition("=")[0].strip() == key.strip()), None):
+            raise ValueError(f"--set {pair!r}: {key.strip()} is already set (--set {earlier})")
+        scoped.append((scope, rest, pair))
+    per_method: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    for scope, assignment, _ in sorted(scoped, key=lambda entry: bool(entry[0])):  # every method's first
+        for method in [scope] if scope else methods:
             per_method[method].update(parse_overrides([assignment]))
     for method, overrides in per_method.items():
         build_model(method, preset(method), **overrides)  # a wrong key or value fails here, not after hours
@@ -140,21 +146,22 @@ def _describe(hint: Any) -> str:
     return names.get(hint, str(hint))
 
 
-def conform(value: Any, hint: Any) -> tuple[bool, Any]:
+def conform(value: Any, hint: Any, parse_strings: bool = True) -> tuple[bool, Any]:
     """Whether ``value`` fits the type ``hint``, and the value to use: a float written as ``1e-3`` (which YAML
-    reads as a string) becomes the number; inf and nan do not fit (an infinite lr trains weights to NaN). Hints
-    this does not know are left to the constructor."""
+    reads as a string) becomes the number, unless ``parse_strings`` is off (a constructor called in Python gets
+    the string itself); inf and nan do not fit (an infinite lr trains weights to NaN). Hints this does not know
+    are left to the constructor."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         for option in typing.get_args(hint):
-            ok, converted = conform(value, option)
+            ok, converted = conform(value, option, parse_strings)
             if ok:
                 return True, converted
         return False, value
     if origin in (collections.abc.Sequence, list, tuple):
         if not isinstance(value, (list, tuple)):
             return False, value
-        items = [conform(v, typing.get_args(hint)[0]) for v in value]
+        items = [conform(v, typing.get_args(hint)[0], parse_strings) for v in value]
         return all(ok for ok, _ in items), [v for _, v in items]
     if hint is type(None):
         return value is None, value
@@ -163,7 +170,7 @@ def conform(value: Any, hint: Any) -> tuple[bool, Any]:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool), value
     if hint is float:
-        if isinstance(value, str):
+        if isinstance(value, str) and parse_strings:
             try:
                 value = float(value)
             except ValueError:
@@ -185,13 +192,14 @@ def build_model(method: str, config: dict[str, Any] | None = None, **overrides):
     return klass(**checked_arguments(klass, arguments))
 
 
-def checked_arguments(klass, arguments: dict[str, Any]) -> dict[str, Any]:
-    """``arguments`` conformed to ``klass``'s constructor hints (``1e-3`` as a string becomes the number); a value
-    of the wrong type, or not finite, is a one-line :class:`ConfigError` naming the method and the argument."""
+def checked_arguments(klass, arguments: dict[str, Any], parse_strings: bool = True) -> dict[str, Any]:
+    """``arguments`` conformed to ``klass``'s constructor hints (``1e-3`` as a string becomes the number, unless
+    ``parse_strings`` is off); a value of the wrong type, or not finite, is a one-line :class:`ConfigError` naming
+    the method and the argument."""
     hints, checked = argument_types(klass), dict(arguments)
     for name, value in arguments.items():
         if name in hints:
-            ok, checked[name] = conform(value, hints[name])
+            ok, checked[name] = conform(value, hints[name], parse_strings)
             if not ok:
                 raise ConfigError(f"{klass.name}: {name}={value!r} must be {_describe(hints[name])}")
     return checked

@@ -66,3 +66,31 @@ def test_a_hint_the_checks_do_not_know_is_left_to_the_constructor() -> None:
     table = {"a": 1}
     assert checked_arguments(Custom, {"table": table, "rate": "1e-2"}) == {"table": table, "rate": 0.01}
     assert checked_arguments(Custom, {"table": "not a dict"}) == {"table": "not a dict"}  # the constructor's to refuse
+
+
+def test_a_key_set_twice_is_refused() -> None:
+    """A second ``--set lr=...`` was kept silently (YAML presets refuse a key twice); a method's own value wins over
+    every method's, in whichever order they come."""
+    with pytest.raises(ValueError, match=r"^--set 'lr=2': lr is already set \(--set lr=1\)$"):
+        parse_overrides(["lr=1", "lr=2"])
+    with pytest.raises(ValueError, match=r"^--set 'vpl.lr=2': lr is already set \(--set vpl.lr=1\)$"):
+        parse_method_overrides(["vpl.lr=1", "vpl.lr=2"], ["bt", "vpl"])
+    assert parse_method_overrides(["vpl.lr=0.003", "lr=0.01"], ["bt", "vpl"]) == {
+        "bt": {"lr": 0.01}, "vpl": {"lr": 0.003}}
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"lr": "1e-3"}, "vpl: lr='1e-3' must be a finite number"),
+    ({"hidden": 64}, "vpl: hidden=64 must be a list of integers"),
+    ({"latent_dim": "8"}, "vpl: latent_dim='8' must be an integer"),
+])
+def test_a_constructor_called_in_python_names_an_argument_of_the_wrong_type(arguments, message) -> None:
+    """``VPL(lr="1e-3")`` raised torch-free but raw "'>' not supported between 'str' and 'int'"."""
+    from pluralign.methods import VPL
+
+    with pytest.raises(ConfigError) as err:
+        VPL(**arguments)
+    assert str(err.value) == message
+    with pytest.raises(ConfigError, match="latent_dim='8'"):
+        VPL("8")  # positionally too
+    assert build_model("vpl", lr="1e-3").lr == 1e-3  # a preset's string (YAML's reading of 1e-3) is still the number

@@ -157,11 +157,29 @@ def _read_parquet(path: Path) -> tuple[list[dict], None]:
         raise fail(str(path), None, None, f"cannot read Parquet ({first_line(err)})") from None
 
 
+def _is_columns(table: dict) -> bool:
+    """Whether a dict is columns (``Dataset.from_dict``'s input: ``{"chosen": [text, ...], ...}``) rather than one
+    record, whose ``chosen`` is a text or a list of chat messages and whose ``chosen_embedding`` is numbers."""
+    if "chosen" in table:
+        column = table["chosen"]
+        return isinstance(column, (list, tuple)) and all(isinstance(c, (str, list, tuple)) for c in column)
+    column = table["chosen_embedding"]
+    return isinstance(column, (list, tuple)) and all(hasattr(c, "__len__") for c in column)
+
+
+def _columns_to_records(table: dict) -> list[dict]:
+    lengths = {name: len(column) if isinstance(column, (list, tuple)) else None for name, column in table.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{n} {'is not a list' if k is None else f'has {k}'}" for n, k in lengths.items())
+        raise DataError(f"a dict of columns needs one list per column, all as long ({shown})")
+    return [dict(zip(table, values)) for values in zip(*table.values())]
+
+
 def _read_dataset(dataset: Any, split: str) -> list[dict]:
     """The records of an in-memory table: a ``datasets`` Dataset, a DatasetDict's ``split``, a pandas DataFrame,
-    or one record (a dict with the pair's columns)."""
+    a dict of columns, or one record (a dict with the pair's columns)."""
     if isinstance(dataset, dict) and any(c in dataset for c in ("chosen", "chosen_embedding")):
-        return [dataset]
+        return _columns_to_records(dataset) if _is_columns(dataset) else [dataset]
     if hasattr(dataset, "to_dict") and hasattr(dataset, "columns"):  # a pandas DataFrame
         return dataset.to_dict("records")
     if hasattr(dataset, "keys") and isinstance(getattr(dataset, "column_names", {}), dict):  # a DatasetDict

@@ -99,6 +99,20 @@ class PreferenceModel:
     # one loads with it, not with a default that has since changed
     saved_before: ClassVar[dict[str, Any]] = {}
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> "PreferenceModel":
+        # an argument of the wrong type is named here, before __init__ compares it ("'>' not supported between
+        # 'str' and 'int'"); build_model has already made a preset's "1e-3" the number, Python gets no such help
+        if args or kwargs:
+            from pluralign.config import checked_arguments
+
+            signature = inspect.signature(cls.__init__)
+            arguments = {}
+            for name, value in list(signature.bind(None, *args, **kwargs).arguments.items())[1:]:  # past self
+                keywords = signature.parameters[name].kind == inspect.Parameter.VAR_KEYWORD
+                arguments.update(value if keywords else {name: value})
+            checked_arguments(cls, arguments, parse_strings=False)
+        return super().__new__(cls)
+
     def __init__(
         self,
         epochs: int = 30,
@@ -297,7 +311,8 @@ class PreferenceModel:
     @caller_random_state()
     def fit(self, data: Any, val_data: Any = None, trainer: TrainerOptions | None = None,
             **trainer_kwargs) -> "PreferenceModel":
-        """Train on preference rows (a path, a PreferenceSet, a ``datasets`` dataset or a list of dicts).
+        """Train on preference rows (a path, a PreferenceSet, a ``datasets`` dataset, a list of dicts or a dict of
+        columns).
 
         ``trainer_kwargs`` are :class:`TrainerOptions` fields (accelerator, devices, strategy, precision,
         out_dir, resume, progress).
@@ -554,7 +569,8 @@ class PreferenceModel:
         if self.tuned is not None:
             return [self.tuned.backbone.tokenize(column) for column in columns]
         vectors = self.cache.embed([t for column in columns for t in column], self.encoder, store=cache)
-        vectors = list(vectors.split(len(columns[0])))
+        # no rows: split(0) would give one part, not one per column
+        vectors = list(vectors.split(len(columns[0]))) if columns[0] else [vectors] * len(columns)
         return self.feature_center_.vectors(*vectors) if self.feature_center_ is not None else vectors
 
     @torch.no_grad()

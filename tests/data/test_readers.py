@@ -273,3 +273,18 @@ def test_a_saved_dataset_without_splits_is_its_train_split_alone(tmp_path) -> No
                                         r"train split; it has no test split \(save a DatasetDict\)$"):
         read_preferences(folder, split="test")
 
+
+
+def test_a_dict_of_columns_is_read_as_its_rows() -> None:
+    """``fit({"prompt": [...], "chosen": [...], ...})`` (Dataset.from_dict's input) was read as one row whose prompt
+    is a list; one record, chat messages or an embedding included, stays one row."""
+    columns = {"prompt": ["p", "q"], "chosen": ["a", "b"], "rejected": ["c", "d"], "user_id": [1, 2]}
+    data = read_preferences(columns)
+    assert data.column("chosen") == ["a", "b"] and data.user_ids == ["1", "2"]
+    message = {"prompt": "p", "chosen": [{"role": "assistant", "content": "a"}], "rejected": "c"}
+    assert len(read_preferences(message)) == 1
+    assert len(read_preferences({"chosen_embedding": [0.0, 1.0], "rejected_embedding": [1.0, 0.0]})) == 1
+    assert len(read_preferences({"chosen_embedding": [[0.0, 1.0]] * 3, "rejected_embedding": [[1.0, 0.0]] * 3})) == 3
+    with pytest.raises(DataError, match=r"^a dict of columns needs one list per column, all as long "
+                                        r"\(prompt has 1, chosen has 2, rejected has 2\)$"):
+        read_preferences({"prompt": ["p"], "chosen": ["a", "b"], "rejected": ["c", "d"]})

@@ -54,6 +54,9 @@ def test_new_users_chat_messages_and_errors(fitted):
     assert pal.score(prompts, as_chat, user=new).tolist() == pytest.approx(chat)
     assert torch.equal(pal.prefer_proba(prompts, as_chat, completions[::-1]),
                        pal.prefer_proba(prompts, completions, completions[::-1]))
+    # no rows (an empty batch): no rewards, not "not enough values to unpack"
+    assert pal.score([], []).shape == (0,) and pal.prefer_proba([], [], []).shape == (0,)
+    assert maxmin.maxmin_score([], []).shape == (0,)
     with pytest.raises(TypeError, match=r"^pal-a: message 1 has no content; expected text"):
         pal.score(prompts, [[{"role": "assistant"}]] * 3)
     with pytest.raises(KeyError, match="unknown user 'stranger'"):
