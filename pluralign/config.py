@@ -116,8 +116,9 @@ def parse_method_overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict
         key, equals, value = rest.partition("=")
         if not equals or not key.strip() or not value.strip():  # "pal-a.=3": name the whole entry, not "=3"
             raise ValueError(f"--set {pair!r}: expected KEY=VALUE or METHOD.KEY=VALUE (write KEY=null for none)")
-        if earlier := next((p for s, r, p in scoped if s == scope and r.partition("=")[0].strip() == key.strip()), None):
-            raise ValueError(f"--set {pair!r}: {key.strip()} is already set (--set {earlier})")
+        earlier = [p for s, r, p in scoped if s == scope and r.partition("=")[0].strip() == key.strip()]
+        if earlier:
+            raise ValueError(f"--set {pair!r}: {key.strip()} is already set (--set {earlier[0]})")
         scoped.append((scope, rest, pair))
     per_method: dict[str, dict[str, Any]] = {m: {} for m in methods}
     for scope, assignment, _ in sorted(scoped, key=lambda entry: bool(entry[0])):  # every method's first

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader never sees half a file (write to a temporary name, then rename)."""
+"""Atomic file writes: a reader never sees half a file (write to a temporary name, then rename); and ``counted``,
+the "N rows" of the line that reports what was written."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+
+def counted(n: int, noun: str) -> str:
+    """``"1 row"``, ``"3 rows"``: a count with its noun (regular plurals: row, pair, user)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _umask() -> int:

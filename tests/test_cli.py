@@ -308,6 +308,9 @@ def test_rank_best_of_n_for_a_user(tmp_path, capsys):
     assert "each record's user_id" in capsys.readouterr().out
     assert main([*rank, "--out", str(tmp_path / "n.jsonl"), "--pairs", str(tmp_path / "pairs.jsonl")]) == 0
     assert "a new user from 4 pairs" in capsys.readouterr().out
+    write_jsonl(tmp_path / "one.jsonl", [r for r in bench.test if r.get("role") == "context"][:1])
+    assert main([*rank, "--out", str(tmp_path / "o.jsonl"), "--pairs", str(tmp_path / "one.jsonl")]) == 0
+    assert "ranked for a new user from 1 pair)" in capsys.readouterr().out  # not "1 pairs"
     for extra, message in ((["--egalitarian"], "needs MaxMin's group rewards"),
                            (["--user", "nobody"], "unknown user 'nobody'"),
                            (["--egalitarian", "--user", users[0]], "takes no --user or --pairs")):

@@ -7,7 +7,11 @@ import os
 import pytest
 import torch
 
-from pluralign.io import check_output, state_mismatches
+from pluralign.io import check_output, counted, state_mismatches
+
+
+def test_a_count_of_one_takes_the_singular() -> None:
+    assert [counted(n, "seen user") for n in (0, 1, 2)] == ["0 seen users", "1 seen user", "2 seen users"]
 
 
 def test_an_existing_output_folder_must_itself_be_writable(tmp_path, monkeypatch) -> None:

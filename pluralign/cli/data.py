@@ -9,6 +9,8 @@ import textwrap
 from pathlib import Path
 from typing import Sequence
 
+from pluralign.io import counted
+
 
 def data_list() -> None:
     """Print the synthetic benchmarks and the dataset adapters."""
@@ -44,7 +46,8 @@ def data_build(name: str, out: str, seed: int = 0, context: str = "random", opti
     check_output(out, folder=True)
     bench = build_benchmark(name, seed=seed, context=context, **parse_overrides(options))
     bench.write(out)
-    print(f"wrote {out}/train.jsonl ({len(bench.train)} rows), {out}/test.jsonl ({len(bench.test)} rows)")
+    print(f"wrote {out}/train.jsonl ({counted(len(bench.train), 'row')}), "
+          f"{out}/test.jsonl ({counted(len(bench.test), 'row')})")
 
 
 def data_convert(adapter: str, source: str, out: str, options: Sequence[str] = ()) -> None:
@@ -61,7 +64,7 @@ def data_convert(adapter: str, source: str, out: str, options: Sequence[str] = (
                          "choose a file outside it")
     data = ADAPTERS[adapter](source, **keywords)
     write_jsonl(out, data.rows)
-    print(f"wrote {out} ({len(data)} rows)")
+    print(f"wrote {out} ({counted(len(data), 'row')})")
 
 
 def data_split(source: str, out: str, unseen_users: int | None = None, context: int = 16,
@@ -80,5 +83,6 @@ def data_split(source: str, out: str, unseen_users: int | None = None, context: 
     write_files({Path(out) / "train.jsonl": jsonl_text(split.train.rows),
                  Path(out) / "test.jsonl": jsonl_text(split.test.rows),
                  Path(out) / "README.md": split.card(source, seed, context, test_fraction, stratify)})
-    print(f"wrote {out}/train.jsonl ({len(split.train)} rows, {len(split.seen_users)} seen users), "
-          f"{out}/test.jsonl ({len(split.test)} rows, {len(split.unseen_users)} unseen users)")
+    print(f"wrote {out}/train.jsonl ({counted(len(split.train), 'row')}, "
+          f"{counted(len(split.seen_users), 'seen user')}), "
+          f"{out}/test.jsonl ({counted(len(split.test), 'row')}, {counted(len(split.unseen_users), 'unseen user')})")

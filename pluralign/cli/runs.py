@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
+from pluralign.io import counted
+
 log = logging.getLogger("pluralign")
 
 
@@ -40,7 +42,7 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
         print(f"{method}: nothing left to train; saved to {out}")
         return
     memory = f", peak {stats['peak_memory_mb']:,.0f} MB" if "peak_memory_mb" in stats else ""
-    print(f"{method}: fit {stats['n_pairs']} pairs in {stats['fit_seconds']:.1f} s "
+    print(f"{method}: fit {counted(stats['n_pairs'], 'pair')} in {stats['fit_seconds']:.1f} s "
           f"({stats['pairs_per_second']:,.0f} pairs/s{memory}); saved to {out}")
     for line in diagnostic_lines(stats):
         print(f"  {line}")
@@ -152,7 +154,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
     users = rows.column("user_id")
     write_jsonl(out, ({"index": int(i), "user_id": users[i], "p_chosen": round(float(p), 6)}
                       for i, p in zip(indices, probs)))
-    print(f"wrote {out} ({len(indices)} rows)")
+    print(f"wrote {out} ({counted(len(indices), 'row')})")
 
 
 def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: str | None = None,
@@ -230,8 +232,9 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
             if not r["users"]:
                 label, who = "rows without a user (population)", ""
             else:
-                who = f"{r['users']} users, " + (f"{anonymous} rows without a user, " if anonymous else "")
-            print(f"{label} ({who}{r['n']} pairs): {model_a.name} {r['accuracy_a']:.3f}, "
+                who = f"{counted(r['users'], 'user')}, " + (
+                    f"{counted(anonymous, 'row')} without a user, " if anonymous else "")
+            print(f"{label} ({who}{counted(r['n'], 'pair')}): {model_a.name} {r['accuracy_a']:.3f}, "
                   f"{model_b.name} {r['accuracy_b']:.3f}, difference {100 * r['difference']:+.1f}{interval} points"
                   + (" (95%)" if interval else ""))
     print(f"wrote {out}")
@@ -260,7 +263,7 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
     plot_user_map(records, out, title)
     vectors = Path(out).with_suffix(".json")
     write_json(vectors, {"method": model.name, "shots": shots, "type_recovery": recovery, "users": records})
-    print(f"wrote {out} and {vectors} ({len(records)} users" +
+    print(f"wrote {out} and {vectors} ({counted(len(records), 'user')}" +
           (f"; type recovery {recovery:.0%})" if recovery is not None else ")"))
 
 
@@ -289,7 +292,7 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
             log.warning("--queries %d: %s holds %d pair(s); all of them are ranked", queries, active, len(pool))
         result["next_queries"] = [int(i) for i in model.select_queries(pool, queries, context=labelled)]
     write_json(out, result)
-    print(f"wrote {out} (user from {vector.n_pairs} pairs)")
+    print(f"wrote {out} (user from {counted(vector.n_pairs, 'pair')})")
     if active:
         print(f"ask next, most informative first: rows {', '.join(map(str, result['next_queries']))} of {active} "
               "(0-based; next_queries in the JSON)")
@@ -347,7 +350,7 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     if egalitarian:
         who = "the worst-off group"
     elif vector is not None:
-        who = f"a new user from {vector.n_pairs} pairs"
+        who = f"a new user from {counted(vector.n_pairs, 'pair')}"
     else:
         who = f"user {user}" if user is not None else "each record's user_id" if columns else "the population"
-    print(f"wrote {out} ({len(records)} prompts, {len(rewards)} responses ranked for {who})")
+    print(f"wrote {out} ({counted(len(records), 'prompt')}, {counted(len(rewards), 'response')} ranked for {who})")

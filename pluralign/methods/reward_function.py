@@ -27,7 +27,7 @@ def reward_function(model: PreferenceModel, user: Any = None, users: Mapping[str
                     egalitarian: bool = False) -> Callable[..., list[float]]:
     """``f(prompts, completions, **columns) -> list[float]``: the model's reward of each completion."""
     if isinstance(model, GPM):
-        raise ValueError("gpm: no scalar reward to train a policy on (GPM models preferences, which may be "
+        raise ValueError("gpm: no scalar reward to score completions by (GPM models preferences, which may be "
                          "intransitive); use a reward model (bt, pal-a, pal-b, vpl, micro, maxmin)")
     if egalitarian and not hasattr(model, "maxmin_score"):
         raise ValueError(f"{model.name}: egalitarian=True needs MaxMin's group rewards")

@@ -38,7 +38,9 @@ CONVERT_HINT = ("PAL's .joblib samples are pickles and are not loaded here; conv
 
 
 def from_pickapic(path: str | Path, prompt_embeddings: bool = True) -> PreferenceSet:
-    """Read PAL-style Pick-a-Pic embeddings from a safe container (see the module docstring)."""
+    """Read PAL-style Pick-a-Pic embeddings: arrays uid, p, x_left, x_right, y in a .npz, .safetensors or .pt
+    file or a folder of .npy files (PAL's .joblib pickles are refused: convert them to these arrays once, in a
+    trusted environment)."""
     path = Path(path)
     arrays = _check(_load(path), str(path))
     rows: list[dict] = []
