@@ -51,20 +51,26 @@ def data_build(name: str, out: str, seed: int = 0, context: str = "random", opti
 
 
 def data_convert(adapter: str, source: str, out: str, options: Sequence[str] = ()) -> None:
-    """Map a public dataset in its own format onto the contract, as JSONL."""
+    """Map a public dataset in its own format onto the contract, as JSONL; beside it, OUT's stem + .meta.json holds
+    what the adapter recorded (its options, what it dropped, PersonalLLM's simulated users' weights)."""
+    import json
+
     from pluralign.config import parse_overrides
     from pluralign.data.adapters import ADAPTERS, adapter_options
-    from pluralign.io import check_output, write_jsonl
+    from pluralign.io import check_output, jsonl_text, write_files
 
     keywords = adapter_options(adapter, parse_overrides(options))
+    meta = Path(out).with_name(f"{Path(out).stem}.meta.json")
     check_output(out, inputs=[("SOURCE", source)])
+    check_output(meta, inputs=[("SOURCE", source)])
     if Path(source).is_dir() and Path(source).resolve() in Path(out).resolve().parents:
         # an adapter reads a folder's files whole: the output would replace one, or be read as raw data next time
         raise ValueError(f"--out {out}: inside SOURCE {source}, which the adapter reads whole; "
                          "choose a file outside it")
     data = ADAPTERS[adapter](source, **keywords)
-    write_jsonl(out, data.rows)
-    print(f"wrote {out} ({counted(len(data), 'row')})")
+    record = {"source": source, "options": keywords, "n_rows": len(data), "n_users": len(data.user_ids), **data.meta}
+    write_files({Path(out): jsonl_text(data.rows), meta: json.dumps(record, indent=2, default=str) + "\n"})
+    print(f"wrote {out} ({counted(len(data), 'row')}) and {meta}")
 
 
 def data_split(source: str, out: str, unseen_users: int | None = None, context: int = 16,

@@ -309,3 +309,17 @@ def test_pickapic_bad_arrays_name_file_row_and_field(tmp_path):
     np.savez(tmp_path / "short.npz", **{**arrays, "x_right": arrays["x_right"][:3]})
     with pytest.raises(DataError, match=r"short\.npz, column 'x_right': has 3 rows, y has 4"):
         from_pickapic(tmp_path / "short.npz")
+
+
+def test_personalllm_simulated_users_weights_are_written_beside_the_rows(tmp_path, capsys):
+    """The sampled weightings are the simulated users' ground truth: `data convert` writes them (they were only in
+    the log), with the options that drew them."""
+    from pluralign.cli import main
+
+    out = tmp_path / "personal.jsonl"
+    assert main(["data", "convert", "personalllm", str(ASSETS / "personalllm" / "train.jsonl"), "--out", str(out),
+                 "--set", "n_users=3", "--set", "seed=7"]) == 0
+    meta = json.loads((tmp_path / "personal.meta.json").read_text())
+    drawn = from_personalllm(ASSETS / "personalllm" / "train.jsonl", n_users=3, seed=7)
+    assert meta["users"] == drawn.meta["users"] and meta["options"] == {"n_users": 3, "seed": 7}
+    assert meta["n_rows"] == len(drawn) and meta["n_users"] == 3 and meta["adapter"] == "personalllm"

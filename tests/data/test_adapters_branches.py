@@ -4,6 +4,7 @@ adapter's public entry (or ``pluralign data convert``) on tiny inline files: the
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -409,7 +410,8 @@ def test_ultrafeedback_binarized_response_that_is_no_text(tmp_path: Path) -> Non
 # --- pluralign data convert ------------------------------------------------------------------------
 
 def test_data_convert_writes_the_rows_and_says_how_many(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """``pluralign data convert psoups P1A.json --out out/rows.jsonl``: exit 0, both rows written, "(2 rows)"."""
+    """``pluralign data convert psoups P1A.json --out out/rows.jsonl``: exit 0, both rows written, "(2 rows)", and
+    beside them what the adapter recorded."""
     source = _jsonl(tmp_path / "P1A.json", [_psoups("A", "B"), _psoups("C", "D", preference=2)])
     out = tmp_path / "out" / "rows.jsonl"
     assert main(["data", "convert", "psoups", str(source), "--out", str(out)]) == 0
@@ -417,7 +419,10 @@ def test_data_convert_writes_the_rows_and_says_how_many(tmp_path: Path, capsys: 
         {"prompt": "Q", "chosen": "A", "rejected": "B", "user_id": "P1A", "group": "P1"},
         {"prompt": "Q", "chosen": "D", "rejected": "C", "user_id": "P1A", "group": "P1"},
     ]
-    assert capsys.readouterr().out == f"wrote {out} (2 rows)\n"
+    meta = out.with_name("rows.meta.json")
+    assert capsys.readouterr().out == f"wrote {out} (2 rows) and {meta}\n"
+    assert json.loads(meta.read_text()) == {"source": str(source), "options": {}, "n_rows": 2, "n_users": 1,
+                                            "adapter": "psoups", "dropped": {}}
 
 
 def test_data_convert_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -466,6 +471,7 @@ def test_data_convert_passes_the_adapters_options_and_checks_them(tmp_path: Path
                  "--set", "groupby=location"]) == 2
     assert capsys.readouterr().err == ("pluralign: error: --set groupby: adapter prism has no option 'groupby' (its "
                                        "options: survey, group_by, drop_ties)\n")
+    assert json.loads(out.with_name("prism.meta.json").read_text())["group_by"] == "location.reside_region"
     assert main(["data", "convert", "personalllm", str(prism), "--out", str(out), "--set", "n_users=ten"]) == 2
     assert capsys.readouterr().err == "pluralign: error: --set n_users='ten': adapter personalllm's n_users is int\n"
 
@@ -545,3 +551,14 @@ def test_prism_a_survey_without_group_by_is_not_recorded_as_used(tmp_path: Path)
     path = _jsonl(tmp_path / "conversations.jsonl", [_conversation("u1", ONE_PAIR)])
     data = from_prism(path, survey=tmp_path / "no_such_survey.jsonl")
     assert data.meta["survey"] is None and [r["user_id"] for r in data.rows] == ["u1"]
+
+
+def test_prism_a_choice_rated_below_the_other_response_is_warned(tmp_path: Path, caplog) -> None:
+    """The participant chose A but rated it 30 against B's 70: margin -40, kept, counted and warned (TRL's margin loss
+    would read it as nearly a tie)."""
+    history = [_user(0, "Q"), _model(0, "A", 30, True, 0), _model(0, "B", 70, False, 1), _model(0, "C", 10, False, 2)]
+    path = _jsonl(tmp_path / "conversations.jsonl", [_conversation("u", history)])
+    with caplog.at_level(logging.WARNING, logger="pluralign.data"):
+        data = from_prism(path)
+    assert data.column("margin") == [-40.0, 20.0] and data.meta["chosen_rated_lower"] == 1
+    assert f"{path}: 1 pair(s) whose chosen response the participant rated below the rejected one" in caplog.text

@@ -7,7 +7,9 @@ Format read: ``conversations.jsonl``, one conversation per line, with ``conversa
 Optionally ``survey.jsonl`` (one participant per line, keyed by ``user_id``) supplies a ``group``.
 
 Pairs: in every turn, chosen = the model response with ``if_chosen``; rejected = each other response
-of that turn; margin = chosen ``score`` minus rejected ``score``. The prompt is the conversation so far
+of that turn; margin = chosen ``score`` minus rejected ``score``, negative where the participant chose the
+response they rated lower (kept as it is, counted in ``meta["chosen_rated_lower"]`` and warned: TRL's margin
+loss, -log σ(r_c - r_r - margin), would read such a pair as nearly a tie). The prompt is the conversation so far
 as chat messages (earlier user messages and the *chosen* responses, which is what the participant
 continued from) ending with this turn's user message.
 """
@@ -18,7 +20,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from pluralign.data.adapters._common import field, finish, is_missing, number, pair_problem, read_records
+from pluralign.data.adapters._common import LOG, field, finish, is_missing, number, pair_problem, read_records
 from pluralign.data.contract import DataError, PreferenceSet, fail
 
 HISTORY = "conversation_history"
@@ -57,9 +59,12 @@ def from_prism(
             if not is_missing(group):
                 row["group"] = str(group)
             rows.append(row)
+    if lower := sum(row.get("margin", 0) < 0 for row in rows):
+        LOG.warning("%s: %d pair(s) whose chosen response the participant rated below the rejected one: their "
+                    "margin is negative", source, lower)
     # the survey is read only for group_by's values: without group_by, no survey went into these rows
     return finish(rows, source, dropped, "prism", survey=str(survey) if survey and group_by else None,
-                  group_by=group_by)
+                  group_by=group_by, chosen_rated_lower=lower)
 
 
 def _conversation_pairs(conversation: dict, source: str, i: int, dropped: Counter, drop_ties: bool) -> list[dict]:
