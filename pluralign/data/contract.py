@@ -38,8 +38,20 @@ class DataError(ValueError):
     """Bad preference input; the message says what is wrong and where (file, line or row, column)."""
 
 
+class LineNumber(int):
+    """A record's place given as its 1-based line in a JSON-lines file: where errors say "line N", not "row N"
+    (the two differ after a blank line). The adapters pass it where they pass a record's 0-based row."""
+
+
+def place(source: str, row: int) -> str:
+    """Where a record is, as errors name it: "FILE, row 3" (0-based ``row`` 2), or "FILE, line 3" (a LineNumber)."""
+    return _where(source, row, None)
+
+
 def _where(source: str, row: int | None, column: str | None, line: int | None = None) -> str:
     parts = [source]
+    if line is None and isinstance(row, LineNumber):
+        line = int(row)
     if line is not None:
         parts.append(f"line {line}")
     elif row is not None:
@@ -134,12 +146,15 @@ def _as_vector(value: Any, where: Callable[[str], DataError]) -> list[float]:
     return vector
 
 
-def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[int] | None = None) -> list[dict]:
+def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[int] | None = None,
+                  origins: Sequence[str] | None = None) -> list[dict]:
     """Check and normalize rows against the contract; return new dicts holding only contract columns.
 
     Errors name the file line of each row where ``lines`` gives them (JSONL, CSV), else its row: the first
-    record is row 1 (Parquet, a JSON list, a dataset). An empty or blank ``user_id``/``group`` is read as none,
-    as a null is (and as an empty CSV cell must be); an integer-valued id (3.0, "3.0") is read as the integer.
+    record is row 1 (Parquet, a JSON list, a dataset). Rows an adapter converted name the input record they came
+    from instead (``origins``: "conversations.jsonl, line 3"), as a converted row's number is nowhere to look.
+    An empty or blank ``user_id``/``group`` is read as none, as a null is (and as an empty CSV cell must be); an
+    integer-valued id (3.0, "3.0") is read as the integer.
     """
     out: list[dict] = []
     columns: dict[str, None] = {}  # every record's keys, in order of appearance: the unknown ones are named below
@@ -147,9 +162,11 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
     for i, raw in enumerate(rows):
         if not isinstance(raw, dict):
             raise fail(source, i, None, f"expected a record (mapping), got {type(raw).__name__}",
-                       lines[i] if lines else None)
+                       lines[i] if lines else None)  # adapters' rows are their own dicts: no origin needed
 
         def where(column: str, _i: int = i) -> Callable[[str], DataError]:
+            if origins:
+                return lambda message: DataError(f"{origins[_i]}, converted pair's column '{column}': {message}")
             return lambda message: fail(source, _i, column, message, lines[_i] if lines else None)
 
         row: dict[str, Any] = {}
@@ -290,8 +307,9 @@ class PreferenceSet:
             self.rows, self.checked = validate_rows(self.rows, self.source), True
 
     @classmethod
-    def from_rows(cls, rows: Iterable[dict], source: str = "<data>") -> "PreferenceSet":
-        return cls(validate_rows(rows, source), source, checked=True)
+    def from_rows(cls, rows: Iterable[dict], source: str = "<data>",
+                  origins: Sequence[str] | None = None) -> "PreferenceSet":
+        return cls(validate_rows(rows, source, origins=origins), source, checked=True)
 
     def __len__(self) -> int:
         return len(self.rows)

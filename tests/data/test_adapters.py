@@ -67,13 +67,13 @@ def test_prism_bad_input_names_file_row_and_field(tmp_path):
     conversations = _jsonl(ASSETS / "prism" / "conversations.jsonl")
     del conversations[1]["conversation_history"][2]["role"]
     bad = _write_jsonl(tmp_path / "conversations.jsonl", conversations)
-    where = r"conversations\.jsonl, row 2, column 'conversation_history\[2\]\.role': missing"
+    where = r"conversations\.jsonl, line 2, column 'conversation_history\[2\]\.role': missing"
     with pytest.raises(DataError, match=where):
         from_prism(bad)
     conversations = _jsonl(ASSETS / "prism" / "conversations.jsonl")
     conversations[0]["conversation_history"][2]["if_chosen"] = True
     _write_jsonl(bad, conversations)
-    with pytest.raises(DataError, match=r"row 1, column 'conversation_history\[2\]\.if_chosen': turn 0 has several"):
+    with pytest.raises(DataError, match=r"line 1, column 'conversation_history\[2\]\.if_chosen': turn 0 has several"):
         from_prism(bad)
 
 
@@ -119,7 +119,7 @@ def test_tldr_bad_choice_names_file_row_and_field(tmp_path):
     records = _jsonl(ASSETS / "tldr" / "batch3.json")
     records[1]["choice"] = 2
     bad = _write_jsonl(tmp_path / "batch9.json", records)
-    with pytest.raises(DataError, match=r"batch9\.json, row 2, column 'choice': expected 0 or 1, got 2"):
+    with pytest.raises(DataError, match=r"batch9\.json, line 2, column 'choice': expected 0 or 1, got 2"):
         from_tldr(bad)
 
 
@@ -189,7 +189,7 @@ def test_ultrafeedback_bad_rating_names_file_row_and_field(tmp_path):
     records = _jsonl(ASSETS / "ultrafeedback" / "evol_instruct.jsonl")
     records[0]["completions"][1]["annotations"]["helpfulness"]["Rating"] = "five"
     bad = _write_jsonl(tmp_path / "sharegpt.jsonl", records)
-    with pytest.raises(DataError, match=r"sharegpt\.jsonl, row 1, column 'completions\[1\]\.annotations\.helpfulness"
+    with pytest.raises(DataError, match=r"sharegpt\.jsonl, line 1, column 'completions\[1\]\.annotations\.helpfulness"
                                         r"\.Rating': expected a number, got 'five'"):
         from_ultrafeedback(bad)
 
@@ -237,12 +237,12 @@ def test_personalllm_bad_input_names_file_row_and_field(tmp_path):
     records = _jsonl(ASSETS / "personalllm" / "train.jsonl")
     del records[1]["response_2_gemma_7b"]
     bad = _write_jsonl(tmp_path / "test.jsonl", records)
-    with pytest.raises(DataError, match=r"test\.jsonl, row 2, column 'response_2_gemma_7b': missing"):
+    with pytest.raises(DataError, match=r"test\.jsonl, line 2, column 'response_2_gemma_7b': missing"):
         from_personalllm(bad)
     records = _jsonl(ASSETS / "personalllm" / "train.jsonl")
     records[0]["response_2_gemma_7b"] = None  # in row 1 it once dropped gemma_7b for every row, without a word
     bad = _write_jsonl(tmp_path / "test.jsonl", records)
-    with pytest.raises(DataError, match=r"test\.jsonl, row 1, column 'response_2_gemma_7b': missing"):
+    with pytest.raises(DataError, match=r"test\.jsonl, line 1, column 'response_2_gemma_7b': missing"):
         from_personalllm(bad)
     with pytest.raises(DataError, match=r"user 'z' weights unknown reward models \['gpt4'\]"):
         from_personalllm(ASSETS / "personalllm", users={"z": {"gpt4": 1.0}})

@@ -99,9 +99,9 @@ def test_a_json_list_with_a_trailing_comma_names_its_line(tmp_path: Path) -> Non
 
 
 def test_a_record_that_is_not_a_mapping_names_its_row(tmp_path: Path) -> None:
-    """A TL;DR batch whose 2nd line is a bare string (a stray line): "row 2: expected a record (mapping), got str"."""
+    """A TL;DR batch whose 2nd line is a bare string (a stray line): "line 2: expected a record (mapping), got str"."""
     path = _jsonl(tmp_path / "batch1.json", [_comparison(("A", "B")), "oops"])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 2: expected a record (mapping), got str")):
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 2: expected a record (mapping), got str")):
         from_tldr(path)
 
 
@@ -127,7 +127,7 @@ def test_personalllm_no_numeric_score_columns(tmp_path: Path) -> None:
     """Only ``response_{n}_model`` columns, holding the generating model's name (text): no reward model found."""
     record = {"prompt": "P", "response_1": "A", "response_2": "B", "response_1_model": "gpt", "response_2_model": "x"}
     path = _jsonl(tmp_path / "train.jsonl", [record])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 1, column 'response_1_<model>': no reward-model score "
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 1, column 'response_1_<model>': no reward-model score "
                                                  "columns found")):
         from_personalllm(path)
 
@@ -136,7 +136,7 @@ def test_personalllm_a_prompt_with_one_response_names_its_row(tmp_path: Path) ->
     """Row 2 has response_2 null (Parquet's absent response) and so one response: no pair can be made."""
     path = _jsonl(tmp_path / "train.jsonl", [_personalllm("P", ["A", "B"], [1.0, 2.0]),
                                               _personalllm("Q", ["C", None], [1.0, None])])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 2, column 'response_2': missing: need at least two "
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 2, column 'response_2': missing: need at least two "
                                                  "responses")):
         from_personalllm(path, users={"u": [1.0]})
 
@@ -268,10 +268,10 @@ def test_prism_a_folder_without_conversations(tmp_path: Path) -> None:
 
 
 def test_prism_an_utterance_that_is_not_a_mapping(tmp_path: Path) -> None:
-    """Conversation 2's history holds a bare string at index 1: row 2, column conversation_history[1]."""
+    """Conversation 2's history holds a bare string at index 1: line 2, column conversation_history[1]."""
     path = _jsonl(tmp_path / "conversations.jsonl", [_conversation("u", ONE_PAIR),
                                                       _conversation("v", [_user(0, "Q"), "A"])])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 2, column 'conversation_history[1]': expected an "
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 2, column 'conversation_history[1]': expected an "
                                                  "utterance (mapping)")):
         from_prism(path)
 
@@ -287,11 +287,11 @@ def test_prism_a_turn_with_one_response_is_counted(tmp_path: Path) -> None:
 
 
 def test_prism_an_unknown_role_names_the_utterance(tmp_path: Path) -> None:
-    """Conversation 2 spells the model's role "assistant" (OpenAI's word, not PRISM's "model"): row 2, index 1."""
+    """Conversation 2 spells the model's role "assistant" (OpenAI's word, not PRISM's "model"): line 2, index 1."""
     path = _jsonl(tmp_path / "conversations.jsonl", [
         _conversation("u", ONE_PAIR), _conversation("v", [_user(0, "Q"), {**_model(0, "A", 60, True, 0),
                                                                           "role": "assistant"}])])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 2, column 'conversation_history[1].role': unknown role "
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 2, column 'conversation_history[1].role': unknown role "
                                                  "'assistant' (expected 'user' or 'model')")):
         from_prism(path)
 
@@ -326,7 +326,7 @@ def test_psoups_identical_and_empty_completions_are_dropped(tmp_path: Path) -> N
 def test_psoups_a_record_of_another_format_names_the_expected_fields(tmp_path: Path) -> None:
     """Row 2 is in the prompt/chosen/rejected format (not RLPHF's or AlpacaFarm's): the fields expected are named."""
     path = _jsonl(tmp_path / "P1B.json", [_psoups("C", "D"), {"prompt": "Q", "chosen": "A", "rejected": "B"}])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 2, column 'user_input': missing (expected "
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 2, column 'user_input': missing (expected "
                                                  "user_input/completion_a/completion_b)")):
         from_psoups(path)
 
@@ -334,10 +334,10 @@ def test_psoups_a_record_of_another_format_names_the_expected_fields(tmp_path: P
 def test_psoups_a_preference_that_is_not_a_number(tmp_path: Path) -> None:
     """preference "1" (a string, as a CSV export writes it) and true: refused, not read as 1 or as a tie."""
     path = _jsonl(tmp_path / "P1C.json", [_psoups("C", "D"), _psoups("A", "B", preference="1")])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 2, column 'preference': expected 1 or 2, got '1'")):
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 2, column 'preference': expected 1 or 2, got '1'")):
         from_psoups(path)
     _jsonl(path, [_psoups("A", "B", preference=True)])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 1, column 'preference': expected 1 or 2, got True")):
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 1, column 'preference': expected 1 or 2, got True")):
         from_psoups(path)
 
 
@@ -346,14 +346,14 @@ def test_psoups_a_preference_that_is_not_a_number(tmp_path: Path) -> None:
 def test_tldr_a_comparison_of_three_summaries(tmp_path: Path) -> None:
     """Row 2 lists three summaries (a comparison is of two): refused, naming the count."""
     path = _jsonl(tmp_path / "batch1.json", [_comparison(("A", "B")), _comparison(("A", "B", "C"))])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 2, column 'summaries': expected 2 summaries, got 3")):
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 2, column 'summaries': expected 2 summaries, got 3")):
         from_tldr(path)
 
 
 def test_tldr_no_post_and_no_article(tmp_path: Path) -> None:
     """Row 2's info has post "" and article null: no default query can be built; info.post named."""
     path = _jsonl(tmp_path / "batch1.json", [_comparison(("A", "B")), _comparison(("A", "B"), post="")])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 2, column 'info.post': missing (and no info.article "
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 2, column 'info.post': missing (and no info.article "
                                                  "either)")):
         from_tldr(path)
 
@@ -402,7 +402,7 @@ def test_ultrafeedback_binarized_response_that_is_no_text(tmp_path: Path) -> Non
     """Row 2's chosen is an empty message list (a truncated export): neither text nor messages with a reply."""
     path = _jsonl(tmp_path / "train_prefs.jsonl", [{"prompt": "Ok", "chosen": "Yes.", "rejected": "No."},
                                                     {"prompt": "Hi", "chosen": [], "rejected": "Go."}])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 2, column 'chosen': expected a string or chat messages "
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 2, column 'chosen': expected a string or chat messages "
                                                  "ending with the response")):
         from_ultrafeedback(path)
 
@@ -426,11 +426,11 @@ def test_data_convert_writes_the_rows_and_says_how_many(tmp_path: Path, capsys: 
 
 
 def test_data_convert_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    """A P-SOUPS file whose row 2 has a string preference: exit 2, the adapter's one-line error, no --out file."""
+    """A P-SOUPS file whose line 2 has a string preference: exit 2, the adapter's one-line error, no --out file."""
     source = _jsonl(tmp_path / "P1A.json", [_psoups("A", "B"), _psoups("C", "D", preference="2")])
     out = tmp_path / "rows.jsonl"
     assert main(["data", "convert", "psoups", str(source), "--out", str(out)]) == 2
-    assert capsys.readouterr().err == (f"pluralign: error: {source}, row 2, column 'preference': expected 1 or 2, "
+    assert capsys.readouterr().err == (f"pluralign: error: {source}, line 2, column 'preference': expected 1 or 2, "
                                        "got '2'\n")
     assert not out.exists()
 
@@ -486,7 +486,7 @@ def test_ultrafeedback_binarized_chat_without_the_assistants_reply_is_refused(tm
         {"prompt": "Hi", "chosen": [{"role": "user", "content": "Hi"}],
          "rejected": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Go away."}]},
     ])
-    with pytest.raises(DataError, match=_exactly(f"{path}, row 2, column 'chosen': the chat ends with a 'user' "
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 2, column 'chosen': the chat ends with a 'user' "
                                                  "message, not the assistant's response")):
         from_ultrafeedback(path)
     assert from_ultrafeedback(_jsonl(tmp_path / "one.jsonl", [json.loads(path.read_text().splitlines()[0])])).rows == [
@@ -562,3 +562,21 @@ def test_prism_a_choice_rated_below_the_other_response_is_warned(tmp_path: Path,
         data = from_prism(path)
     assert data.column("margin") == [-40.0, 20.0] and data.meta["chosen_rated_lower"] == 1
     assert f"{path}: 1 pair(s) whose chosen response the participant rated below the rejected one" in caplog.text
+
+
+def test_an_adapters_errors_name_the_input_line_and_record(tmp_path: Path) -> None:
+    """A blank line before conversation 2: its error names line 3 (record 2 was called "row 2"). A lone surrogate in
+    a response passes the adapter and fails the contract's check after the conversion: that names the input record,
+    not the converted pair's number (which is nowhere to look)."""
+    path = tmp_path / "conversations.jsonl"
+    path.write_text(json.dumps(_conversation("u", ONE_PAIR)) + "\n\n"
+                    + json.dumps(_conversation("v", [_user(0, "Q"), {**_model(0, "A", 60, True, 0), "role": "bot"}]))
+                    + "\n")
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 3, column 'conversation_history[1].role': unknown "
+                                                 "role 'bot' (expected 'user' or 'model')")):
+        from_prism(path)
+    surrogate = [_user(0, "Q"), _model(0, "A\ud800", 60, True, 0), _model(0, "B", 40, False, 1)]
+    path.write_text(json.dumps(_conversation("u", ONE_PAIR)) + "\n\n" + json.dumps(_conversation("v", surrogate)) + "\n")
+    with pytest.raises(DataError, match=_exactly(f"{path}, line 3, converted pair's column 'chosen': not valid Unicode "
+                                                 "(a lone surrogate \\ud800 at character 2)")):
+        from_prism(path)

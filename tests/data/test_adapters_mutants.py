@@ -66,7 +66,7 @@ def test_a_json_list_after_leading_whitespace_is_a_list(tmp_path: Path) -> None:
 def test_a_boolean_choice_is_not_an_int(tmp_path: Path) -> None:
     """``choice: true`` is a bool, not the index 1 (bool is an int subclass in Python, so it must be refused)."""
     bad = _jsonl(tmp_path / "batch1.json", [_comparison(("A", "B"), choice=True)])
-    with pytest.raises(DataError, match=r"batch1\.json, row 1, column 'choice': expected int, got bool True"):
+    with pytest.raises(DataError, match=r"batch1\.json, line 1, column 'choice': expected int, got bool True"):
         from_tldr(bad)
 
 
@@ -74,7 +74,7 @@ def test_a_boolean_score_is_not_a_number(tmp_path: Path) -> None:
     """``score_chosen: true`` is refused rather than read as 1.0 (which would give margin 1.0 - 0.0)."""
     bad = _jsonl(tmp_path / "prefs.jsonl", [
         {"prompt": "Hi", "chosen": "Hello!", "rejected": "Go.", "score_chosen": True, "score_rejected": 0.0}])
-    with pytest.raises(DataError, match=r"prefs\.jsonl, row 1, column 'score_chosen': expected a finite number, "
+    with pytest.raises(DataError, match=r"prefs\.jsonl, line 1, column 'score_chosen': expected a finite number, "
                                         r"got True"):
         from_ultrafeedback(bad)
 
@@ -128,11 +128,11 @@ def test_prism_next_turn_continues_from_the_chosen_response(tmp_path: Path) -> N
 
 
 def test_prism_survey_error_names_its_row(tmp_path: Path) -> None:
-    """The survey's 2nd record has a region but no user_id: "survey.jsonl, row 2" (rows count from 1)."""
+    """The survey's 2nd record has a region but no user_id: "survey.jsonl, line 2" (lines count from 1)."""
     history = [_user(0, "Q"), _model(0, "A", 60, True, 0), _model(0, "B", 50, False, 1)]
     path = _jsonl(tmp_path / "conversations.jsonl", [_conversation("u", history)])
     survey = _jsonl(tmp_path / "survey.jsonl", [{"user_id": "u", "region": "Europe"}, {"region": "Asia"}])
-    with pytest.raises(DataError, match=r"survey\.jsonl, row 2, column 'user_id': missing"):
+    with pytest.raises(DataError, match=r"survey\.jsonl, line 2, column 'user_id': missing"):
         from_prism(path, survey=survey, group_by="region")
 
 
@@ -160,9 +160,9 @@ def test_tldr_prompt_template_is_used(tmp_path: Path) -> None:
 
 
 def test_tldr_template_with_an_absent_field_names_row_1(tmp_path: Path) -> None:
-    """The first record already lacks info.nope: the error names row 1 (not 2)."""
+    """The first record already lacks info.nope: the error names line 1 (not 2)."""
     path = _jsonl(tmp_path / "batch1.json", [_comparison(("A", "B"))])
-    with pytest.raises(DataError, match=r"batch1\.json, row 1, column 'info': prompt_template needs field 'nope'"):
+    with pytest.raises(DataError, match=r"batch1\.json, line 1, column 'info': prompt_template needs field 'nope'"):
         from_tldr(path, prompt_template="{nope}")
 
 

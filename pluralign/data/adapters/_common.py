@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-from pluralign.data.contract import DataError, PreferenceSet, fail, warn_duplicates
+from pluralign.data.contract import DataError, LineNumber, PreferenceSet, fail, place, warn_duplicates
 from pluralign.data.readers import read_jsonl, read_text
 from pluralign.io import first_line
 
@@ -37,31 +37,56 @@ def input_files(path: Path, suffixes: Iterable[str] = RECORD_SUFFIXES) -> list[P
     return files
 
 
-def read_records(path: Path) -> list[Any]:
+class SourcedRows(list):
+    """An adapter's converted rows, each remembering the input record it came from (``origin``, set before that
+    record's rows are added): the contract's checks after the conversion name that record, not a converted row's
+    number, which is nowhere to look."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.origin, self.origins = "", []
+
+    def append(self, row: dict) -> None:
+        super().append(row)
+        self.origins.append(self.origin)
+
+    def extend(self, rows: Iterable[dict]) -> None:
+        before = len(self)
+        super().extend(rows)
+        self.origins += [self.origin] * (len(self) - before)
+
+    def at(self, source: str, row: int) -> None:
+        """The rows added next come from record ``row`` of ``source`` (a :class:`LineNumber` for a text file)."""
+        self.origin = place(source, row)
+
+
+def read_records(path: Path) -> list[tuple[int, Any]]:
     """Records of a JSON list, a JSON-lines file (whatever its suffix: OpenAI's ``batch*.json`` are JSON lines), a
-    Parquet file or an Arrow file of a saved ``datasets`` folder, text as UTF-8 (a byte-order mark dropped). Later
-    errors name a record's position in this list as its row, the first being row 1."""
+    Parquet file or an Arrow file of a saved ``datasets`` folder, text as UTF-8 (a byte-order mark dropped); each
+    with its place for errors to name: a JSON-lines record's line (a :class:`LineNumber`: "line 3"), else its
+    0-based row ("row 1" for the first)."""
     if path.suffix.lower() == ".arrow":  # a file of a folder saved by datasets
         import datasets
 
         try:
-            return datasets.Dataset.from_file(str(path)).to_list()
+            return list(enumerate(datasets.Dataset.from_file(str(path)).to_list()))
         except Exception as err:  # pyarrow's and datasets' several types for a damaged file
             raise fail(str(path), None, None, f"cannot read Arrow ({first_line(err)})") from None
     if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
         try:
-            return pq.read_table(path).to_pylist()
+            return list(enumerate(pq.read_table(path).to_pylist()))
         except Exception as err:  # pyarrow raises several types for a corrupt file
             raise fail(str(path), None, None, f"cannot read Parquet ({err})") from None
     text = read_text(path)
     if text.lstrip()[:1] == "[":
         try:
-            return json.loads(text)
+            return list(enumerate(json.loads(text)))
         except json.JSONDecodeError as err:
             raise fail(str(path), None, None, f"invalid JSON ({err.msg} at line {err.lineno})") from None
-    return read_jsonl(path)[0]
+    records, lines = read_jsonl(path)
+    return [(LineNumber(line), record) for line, record in zip(lines, records)]
 
 
 def field(record: Any, key: str, source: str, row: int, kinds: type | tuple[type, ...] | None = None,
@@ -109,7 +134,8 @@ def finish(rows: list[dict], path: str | Path, dropped: Counter, what: str, **me
     drops = {reason: count for reason, count in sorted(dropped.items()) if count}
     if drops:
         LOG.warning("%s: dropped %s while reading %s", source, ", ".join(f"{n} {r}" for r, n in drops.items()), what)
-    data = PreferenceSet.from_rows(rows, source=source)  # no rows at all is an error, not "0 pairs"
+    # no rows at all is an error, not "0 pairs"
+    data = PreferenceSet.from_rows(rows, source=source, origins=getattr(rows, "origins", None))
     LOG.info("%s: %d preference pairs from %s", source, len(rows), what)
     warn_duplicates(data.rows, source)
     data.meta.update(meta, adapter=what, dropped=drops)

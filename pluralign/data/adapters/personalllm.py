@@ -24,7 +24,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from pluralign.data.adapters._common import field, finish, input_files, is_missing, number, pair_problem, read_records
+from pluralign.data.adapters._common import (
+    SourcedRows, field, finish, input_files, is_missing, number, pair_problem, read_records,
+)
 from pluralign.data.contract import DataError, PreferenceSet, fail
 
 RESPONSE = re.compile(r"^response_(\d+)$")
@@ -45,15 +47,16 @@ def from_personalllm(
     ``pairs_per_prompt``: per user and prompt, sample this many response pairs (with ``seed``); None
     keeps every pair. ``reward_models``: which score columns to use (default: all found in the data).
     """
-    records = [(str(file), i, r) for file in input_files(Path(path)) for i, r in enumerate(read_records(file))]
+    records = [(str(file), i, r) for file in input_files(Path(path)) for i, r in read_records(file)]
     if not records:
         raise DataError(f"{path}: no rows")
     models = list(reward_models) if reward_models is not None else _reward_models(records[0][2], *records[0][:2])
     weights = _user_weights(users, models, n_users, alpha, seed, str(path))
     rng = np.random.default_rng(seed)
-    rows: list[dict] = []
+    rows = SourcedRows()
     dropped: Counter = Counter()
     for source, i, record in records:
+        rows.at(source, i)
         prompt = field(record, "prompt", source, i, str)
         responses, scores = _responses(record, models, source, i, dropped)
         for user_id, w in weights.items():

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from pluralign.data.adapters._common import finish
+from pluralign.data.adapters._common import SourcedRows, finish
 from pluralign.data.contract import DataError, PreferenceSet, fail
 
 ARRAYS = ("uid", "p", "x_left", "x_right", "y")
@@ -43,9 +43,10 @@ def from_pickapic(path: str | Path, prompt_embeddings: bool = True) -> Preferenc
     trusted environment)."""
     path = Path(path)
     arrays = _check(_load(path), str(path))
-    rows: list[dict] = []
+    rows = SourcedRows()
     dropped: Counter = Counter()
     for i, (uid, label) in enumerate(zip(arrays["uid"], arrays["y"])):
+        rows.at(str(path), i)
         if label == 0:
             dropped["ties"] += 1
             continue

@@ -20,7 +20,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from pluralign.data.adapters._common import LOG, field, finish, is_missing, number, pair_problem, read_records
+from pluralign.data.adapters._common import (
+    LOG, SourcedRows, field, finish, is_missing, number, pair_problem, read_records,
+)
 from pluralign.data.contract import DataError, PreferenceSet, fail
 
 HISTORY = "conversation_history"
@@ -48,9 +50,10 @@ def from_prism(
         survey = path / "survey.jsonl"
     survey_groups = _survey_groups(Path(survey), group_by) if survey is not None and group_by else {}
 
-    rows: list[dict] = []
+    rows = SourcedRows()
     dropped: Counter = Counter()
-    for i, conversation in enumerate(read_records(conversations)):
+    for i, conversation in read_records(conversations):
+        rows.at(source, i)
         user_id = str(field(conversation, "user_id", source, i))
         group = _lookup(conversation, group_by) if group_by else None
         group = survey_groups.get(user_id) if is_missing(group) else group
@@ -134,7 +137,7 @@ def _survey_groups(survey: Path, group_by: str) -> dict[str, Any]:
     if not survey.exists():
         raise DataError(f"{survey}: no such file (expected PRISM's survey.jsonl)")
     groups = {}
-    for i, record in enumerate(read_records(survey)):
+    for i, record in read_records(survey):
         value = _lookup(record, group_by)
         if not is_missing(value):
             groups[str(field(record, "user_id", str(survey), i))] = value

@@ -20,7 +20,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pluralign.data.adapters._common import field, finish, input_files, is_missing, pair_problem, read_records
+from pluralign.data.adapters._common import (
+    SourcedRows, field, finish, input_files, is_missing, pair_problem, read_records,
+)
 from pluralign.data.contract import PreferenceSet, fail
 
 PROFILE = re.compile(r"^(P\d)[A-Z]$", re.IGNORECASE)
@@ -30,11 +32,12 @@ FIELD_SETS = (("user_input", "completion_a", "completion_b"), ("instruction", "o
 
 def from_psoups(path: str | Path) -> PreferenceSet:
     """Read P-SOUPS preference files: one ``P*.json`` file or the folder holding them."""
-    rows: list[dict] = []
+    rows = SourcedRows()
     dropped: Counter = Counter()
     for file in input_files(Path(path), (".json", ".jsonl")):
         source = str(file)
-        for i, record in enumerate(read_records(file)):
+        for i, record in read_records(file):
+            rows.at(source, i)
             row = _record(record, file.stem, source, i, dropped)
             if row is not None:
                 rows.append(row)

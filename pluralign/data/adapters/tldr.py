@@ -16,7 +16,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Collection
 
-from pluralign.data.adapters._common import field, finish, input_files, is_missing, pair_problem, read_records
+from pluralign.data.adapters._common import (
+    SourcedRows, field, finish, input_files, is_missing, pair_problem, read_records,
+)
 from pluralign.data.contract import PreferenceSet, fail
 
 REDDIT_TEMPLATE = "SUBREDDIT: r/{subreddit}\nTITLE: {title}\nPOST: {post}\n\nTL;DR:"
@@ -34,11 +36,12 @@ def from_tldr(
     are counted under ``other_split``. ``prompt_template``: a ``str.format`` template over the ``info``
     fields (default: the Reddit TL;DR query, or the article query where ``post`` is empty).
     """
-    rows: list[dict] = []
+    rows = SourcedRows()
     dropped: Counter = Counter()
     for file in input_files(Path(path), (".json", ".jsonl")):
         source = str(file)
-        for i, record in enumerate(read_records(file)):
+        for i, record in read_records(file):
+            rows.at(source, i)
             if splits is not None and field(record, "split", source, i) not in splits:
                 dropped["other_split"] += 1
                 continue

@@ -23,7 +23,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
-from pluralign.data.adapters._common import field, finish, input_files, is_missing, number, pair_problem, read_records
+from pluralign.data.adapters._common import (
+    SourcedRows, field, finish, input_files, is_missing, number, pair_problem, read_records,
+)
 from pluralign.data.contract import DataError, PreferenceSet, fail
 
 ATTRIBUTES = ("helpfulness", "honesty", "instruction_following", "truthfulness")
@@ -38,11 +40,12 @@ def from_ultrafeedback(
     unknown = set(attributes) - set(ATTRIBUTES)
     if unknown or not attributes:
         raise DataError(f"{path}: attributes must be a non-empty subset of {ATTRIBUTES}, got {list(attributes)}")
-    rows: list[dict] = []
+    rows = SourcedRows()
     dropped: Counter = Counter()
     for file in input_files(Path(path)):
         source = str(file)
-        for i, record in enumerate(read_records(file)):
+        for i, record in read_records(file):
+            rows.at(source, i)
             if isinstance(record, dict) and "completions" not in record and "chosen" in record:
                 rows.extend(_binarized(record, source, i, dropped))
             else:
