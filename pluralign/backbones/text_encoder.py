@@ -140,15 +140,27 @@ class TextEncoder:
         self.normalize, self.device, self.trust_remote_code = normalize, device, trust_remote_code
         self._model = None
         self._tokenizer = None
+        self._fingerprint: str | None = None  # the model folder's part of identity
 
     @property
     def identity(self) -> str:
-        """What makes two encoders give the same vectors: the cache key prefix."""
+        """What makes two encoders give the same vectors: the cache key prefix. A local model folder is known by
+        its config and by the name, size and modification time of each of its files (weights, tokenizer): two
+        fine-tunes of one base model share a config.json, and in folders of the same name they once shared
+        cached vectors. Hashing the weights' bytes would be surer, but costs seconds to minutes per process
+        for a large backbone; a file written anew gets a new time, so it is embedded anew."""
         path = Path(_resolve(self.model_name))
-        config = path / "config.json"
-        fingerprint = hashlib.sha256(config.read_bytes()).hexdigest()[:12] if config.exists() else self.model_name
+        if self._fingerprint is None:  # read once: a folder of many files is listed once per encoder
+            self._fingerprint = self.model_name
+            if path.is_dir():
+                files = sorted(p for p in path.iterdir() if p.is_file())
+                stamp = "".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in files)
+                config = path / "config.json"
+                digest = hashlib.sha256((config.read_bytes() if config.exists() else b"") + stamp.encode())
+                self._fingerprint = digest.hexdigest()[:12]
         # "fixed": batches of fixed shape (encode); vectors made otherwise differ in their last bits
-        return f"{path.name}:{fingerprint}:{self.pooling}:{self.max_length}:{int(self.normalize)}:fixed{self.batch_size}"
+        return (f"{path.name}:{self._fingerprint}:{self.pooling}:{self.max_length}:{int(self.normalize)}"
+                f":fixed{self.batch_size}")
 
     def _load(self) -> None:
         if self._model is not None:

@@ -162,7 +162,9 @@ class PreferenceModel:
         self.dims_: tuple[int, int] = (0, 0)  # prompt and response feature widths
         self.is_global_zero_ = True
         self._encoder: TextEncoder | None = None
+        self._encoder_settings: tuple = ()  # (backbone, pooling, max_length) the encoder was built with
         self._cache: EmbeddingCache | None = None
+        self._cache_dir: str | None = None
 
     # ---- config -----------------------------------------------------------------------------
     def require(self, condition: bool, argument: str, message: str) -> None:
@@ -214,14 +216,18 @@ class PreferenceModel:
     # ---- features ---------------------------------------------------------------------------
     @property
     def encoder(self) -> TextEncoder:
-        if self._encoder is None:
+        # built again where its settings changed since (model.pooling = "cls" before a refit): the old one would
+        # embed the fit while config.json records the new setting, which a reloaded model then embeds with
+        settings = (self.backbone, self.pooling, self.max_length)
+        if self._encoder is None or self._encoder_settings != settings:
             self._encoder = TextEncoder(self.backbone, pooling=self.pooling, max_length=self.max_length)
+            self._encoder_settings = settings
         return self._encoder
 
     @property
     def cache(self) -> EmbeddingCache:
-        if self._cache is None:
-            self._cache = EmbeddingCache(self.cache_dir)
+        if self._cache is None or self._cache_dir != self.cache_dir:
+            self._cache, self._cache_dir = EmbeddingCache(self.cache_dir), self.cache_dir
         return self._cache
 
     def featurize(self, data: PreferenceSet, progress: bool = False) -> PairFeatures:
@@ -370,6 +376,7 @@ class PreferenceModel:
                 del self.fit_rows_
             seconds = time.perf_counter() - start
         self.network_.cpu().eval()
+        self.network_.zero_grad(set_to_none=True)  # the last step's gradients: a copy of the weights nothing reads
         weights = self.network_.state_dict().items()
         if diverged := [n for n, w in weights if w.is_floating_point() and not w.isfinite().all()]:
             self.network_ = None  # not a fitted model: nothing to predict with or save, nor to --resume from

@@ -4,6 +4,8 @@ layer, L2-normalized, texts cut at ``max_length`` tokens, each vector in its own
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from pluralign.backbones import TextEncoder
@@ -73,3 +75,21 @@ def test_texts_are_cut_at_max_length_tokens() -> None:
     assert torch.allclose(cut[0], cut[1], atol=1e-6)
     whole = long.encode(texts)
     assert not torch.allclose(whole[0], whole[1], atol=1e-2)
+
+
+def test_two_model_folders_of_one_name_and_config_are_two_identities(tmp_path) -> None:
+    """Two fine-tunes of one base model share its config.json; in folders of the same name (runs/a/model,
+    runs/b/model) they shared cached vectors. The folder's files (name, size, time) are part of the identity."""
+    import os
+    import shutil
+
+    from pluralign.backbones.text_encoder import default_backbone_path
+
+    first, second = tmp_path / "a" / "model", tmp_path / "b" / "model"
+    for folder in (first, second):
+        folder.mkdir(parents=True)
+        shutil.copy(Path(default_backbone_path()) / "config.json", folder / "config.json")
+        (folder / "model.safetensors").write_bytes(b"weights")
+    os.utime(second / "model.safetensors", ns=(1, 1))  # a fine-tune written at another time
+    assert TextEncoder(str(first)).identity != TextEncoder(str(second)).identity
+    assert TextEncoder(str(first)).identity == TextEncoder(str(first)).identity  # a folder left alone: its vectors

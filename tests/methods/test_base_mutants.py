@@ -41,6 +41,7 @@ def stand_in(model, tmp_path):
     """The model's backbone and cache as the stand-in encoder (a text's vector: its length, its first character's
     code) and an empty cache of its own."""
     model._encoder, model._cache = StandInEncoder(), EmbeddingCache(tmp_path / "cache")
+    model._encoder_settings, model._cache_dir = (model.backbone, model.pooling, model.max_length), model.cache_dir
     return model
 
 
@@ -321,3 +322,21 @@ def test_predictions_carry_no_autograd_graph(tmp_path) -> None:
     assert model.score("p", ["aa"]).numpy().tolist() == [1.0]
     expected = 1 / (1 + math.exp(-1.0))  # σ(r(aa) − r(b)) = σ(1 − 0)
     assert model.prefer_proba("p", "aa", "b").numpy().tolist() == pytest.approx([expected])
+
+
+def test_an_encoder_and_cache_follow_the_settings_they_were_built_with(tmp_path) -> None:
+    """``model.pooling = "cls"`` then a refit: the mean-pooling encoder built before embedded the fit, while
+    config.json recorded cls, which a reloaded model then embeds with (its predictions moved)."""
+    model = METHODS["bt"](epochs=1, cache_dir=str(tmp_path / "a"))
+    encoder, cache = model.encoder, model.cache
+    assert model.encoder is encoder and model.cache is cache  # built once while nothing changes
+    model.pooling, model.max_length = "cls", 64
+    assert model.encoder is not encoder and (model.encoder.pooling, model.encoder.max_length) == ("cls", 64)
+    model.cache_dir = str(tmp_path / "b")
+    assert model.cache is not cache and model.cache.root == EmbeddingCache(tmp_path / "b").root
+
+
+def test_a_fitted_network_keeps_no_gradients() -> None:
+    """Lightning clears gradients before a step, not after the last: every fitted model held a second copy of its
+    trainable weights as .grad."""
+    assert all(p.grad is None for p in bt(ROWS * 4).network_.parameters())

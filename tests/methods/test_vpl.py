@@ -315,3 +315,31 @@ def test_pairs_without_a_user_are_left_out_of_training(data, caplog) -> None:
     assert mixed.fit_stats_["n_pairs"] == alone.fit_stats_["n_pairs"] == len(data[0])
     assert all(torch.equal(a, b) for a, b in zip(mixed.network_.state_dict().values(),
                                                   alone.network_.state_dict().values()))
+
+
+def test_users_of_many_pairs_are_encoded_in_chunks(monkeypatch) -> None:
+    """The known users' posteriors were one padded batch of every user's every pair: attention scores of
+    users × pairs², gigabytes for a few users of thousands of pairs (UltraFeedback-P, PersonalLLM). Sets up to
+    ENCODE_PAIRS give one pass's posterior whatever the batching; a longer set is the average over its chunks."""
+    import pluralign.methods.vpl.model as model
+
+    torch.manual_seed(0)
+    network = VPLNetwork(0, 6, 3, latent_dim=4).eval()
+    features = PairFeatures(torch.zeros(90, 0), torch.randn(90, 6), torch.randn(90, 6), torch.arange(90) % 3)
+    sets = [torch.nonzero(features.user == u).flatten() for u in range(3)]
+    context = model.pad_contexts(features, sets)
+    one_pass = network.encode(context["prompt"], context["chosen"], context["rejected"], context["mask"])
+    seen = []
+    encode = network.encode
+    monkeypatch.setattr(network, "encode", lambda *a: seen.append(tuple(a[3].shape)) or encode(*a))
+    monkeypatch.setattr(model, "ENCODE_CELLS", 2 * 30 ** 2)  # two sets of 30 pairs a batch
+    mean, log_var = model.encode_sets(network, features, sets)
+    assert seen == [(2, 30), (1, 30)]
+    assert torch.allclose(mean, one_pass[0], atol=1e-6) and torch.allclose(log_var, one_pass[1], atol=1e-6)
+    seen.clear()
+    monkeypatch.setattr(model, "ENCODE_PAIRS", 12)  # 30 pairs: chunks of 10
+    mean, log_var = model.encode_sets(network, features, sets)
+    assert seen == [(9, 10)]  # nine chunks of 10 fit one batch
+    first = [encode(features.prompt[c], features.chosen[c], features.rejected[c]) for c in sets[0].split(10)]
+    assert torch.allclose(mean[0], torch.stack([m for m, _ in first]).mean(0), atol=1e-6)
+    assert torch.allclose(log_var[0], torch.stack([v for _, v in first]).mean(0), atol=1e-6)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from pluralign.data.features import PairFeatures
+from pluralign.methods.vpl.model import encode_sets
 
 if TYPE_CHECKING:
     from pluralign.methods.vpl.estimator import VPL
@@ -25,7 +26,7 @@ def posterior_samples(model: "VPL", context: PairFeatures | None, n: int) -> tor
         mean, std = torch.zeros(network.user_dim), torch.ones(network.user_dim)
     else:
         _, context = model.head_inputs(context)
-        mean, log_var = network.encode(context.prompt, context.chosen, context.rejected)
+        mean, log_var = (v[0] for v in encode_sets(network, context, [torch.arange(len(context))]))
         std = (0.5 * log_var).exp()
     generator = torch.Generator().manual_seed(model.seed)
     return mean + std * torch.randn(n, network.user_dim, generator=generator)

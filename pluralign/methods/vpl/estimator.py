@@ -23,7 +23,7 @@ from pluralign.data.readers import read_preferences
 from pluralign.methods.base import PreferenceModel, UserVector
 from pluralign.methods.common import logits_per_user
 from pluralign.methods.vpl.active import posterior_samples
-from pluralign.methods.vpl.model import ELBOObjective, pad_contexts
+from pluralign.methods.vpl.model import ELBOObjective, encode_sets
 from pluralign.methods.vpl.network import VPLNetwork
 from pluralign.training import TrainerOptions
 
@@ -116,12 +116,13 @@ class VPL(PreferenceModel):
     def _summarize_users(self, features: PairFeatures) -> None:
         """Known users' posterior means (from all their pairs), the population and the collapse check."""
         network, features = self.head_inputs(features)
-        means, _ = self._posteriors(features)
-        network.user_means.copy_(means)
+        posteriors = self._posteriors(features)
+        network.user_means.copy_(posteriors[0])
         # population (k = 0): the mean of the users' posterior means, the centre of the latents the decoder
         # was trained on (the prior mean 0 is off that support when normalize_z puts z on a sphere)
+        means = posteriors[0]
         network.population.copy_(means.mean(0) if len(means) else torch.zeros(self.latent_dim))
-        self._collapse = self._diagnose(features)
+        self._collapse = self._diagnose(features, posteriors)
 
     def fit(self, data: Any, *args, **kwargs) -> "VPL":
         super().fit(data, *args, **kwargs)
@@ -138,9 +139,8 @@ class VPL(PreferenceModel):
         if n == 0:
             return torch.zeros(0, self.latent_dim), torch.zeros(0, self.latent_dim)
         missing = [len(s) == 0 for s in sets]
-        context = pad_contexts(features, [s if len(s) else torch.zeros(1, dtype=torch.long) for s in sets])
-        mean, log_var = self.head_network.encode(context["prompt"], context["chosen"], context["rejected"],
-                                                 context["mask"])
+        mean, log_var = encode_sets(self.head_network, features,
+                                    [s if len(s) else torch.zeros(1, dtype=torch.long) for s in sets])
         gone = torch.tensor(missing)
         return mean.masked_fill(gone.unsqueeze(-1), 0.0), log_var.masked_fill(gone.unsqueeze(-1), 0.0)
 
@@ -148,7 +148,7 @@ class VPL(PreferenceModel):
         self.check_fitted().eval()
         network, features = self.head_inputs(features)
         with torch.no_grad():
-            mean, log_var = network.encode(features.prompt, features.chosen, features.rejected)
+            mean, log_var = (v[0] for v in encode_sets(network, features, [torch.arange(len(features))]))
             if self.readout == "training-users" and len(network.user_means):
                 point = training_user_readout(network.user_means, mean, log_var)
                 return UserVector(point, log_var.exp(), method=self.name, extra={"posterior_mean": mean.tolist()})
@@ -156,8 +156,8 @@ class VPL(PreferenceModel):
 
     # ---- diagnostics ------------------------------------------------------------------------
     @torch.no_grad()
-    def _diagnose(self, features: PairFeatures) -> dict:
-        mean, log_var = self._posteriors(features)
+    def _diagnose(self, features: PairFeatures, posteriors: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+        mean, log_var = posteriors or self._posteriors(features)
         users = torch.unique(features.user[features.user >= 0])
         mean, log_var = mean[users], log_var[users]
         kl = kl_to_prior(mean, log_var).mean(0)

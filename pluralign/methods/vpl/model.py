@@ -145,6 +145,41 @@ def pad_contexts(features: PairFeatures, sets: list[torch.Tensor]) -> dict:
             "rejected": features.rejected[index], "mask": mask}
 
 
+ENCODE_PAIRS = 1024  # the most pairs one encoder pass attends over (its scores cost pairs² per user)
+ENCODE_CELLS = 2**24  # users × pairs² of one padded batch's attention scores (64 MB of float32 per head)
+
+
+@torch.no_grad()
+def encode_sets(network: VPLNetwork, features: PairFeatures, sets: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """q(z | C) of each non-empty index set of ``features`` (the head's input vectors): mean and log-variance [S, L].
+
+    Self-attention over C pairs costs C² per set, so one padded batch of every training user at once ran out of
+    memory on data with few users of many pairs (UltraFeedback-P, PersonalLLM). Sets are batched so that a batch's
+    scores stay under ENCODE_CELLS; a set of more than ENCODE_PAIRS pairs (the encoder trained on context_max) is
+    read in near-equal chunks, and their means and log-variances are averaged: the chunks are exchangeable
+    samples of one user's context. Sets of at most ENCODE_PAIRS pairs give what one pass over them gives."""
+    pieces = [(u, chunk) for u, s in enumerate(sets)
+              for chunk in torch.tensor_split(s, math.ceil(len(s) / ENCODE_PAIRS))]
+    batches, batch, widest = [], [], 0
+    for _, chunk in pieces:
+        if batch and (len(batch) + 1) * max(widest, len(chunk)) ** 2 > ENCODE_CELLS:
+            batches.append(batch)
+            batch, widest = [], 0
+        batch.append(chunk)
+        widest = max(widest, len(chunk))
+    batches.append(batch)
+    means, log_vars = [], []
+    for batch in batches:
+        context = pad_contexts(features, batch)
+        mean, log_var = network.encode(context["prompt"], context["chosen"], context["rejected"], context["mask"])
+        means.append(mean), log_vars.append(log_var)
+    mean, log_var = torch.cat(means), torch.cat(log_vars)
+    owner = torch.tensor([u for u, _ in pieces], device=mean.device)
+    counts = torch.bincount(owner, minlength=len(sets)).unsqueeze(-1)
+    total = mean.new_zeros(len(sets), mean.shape[-1])
+    return total.index_add(0, owner, mean) / counts, total.index_add(0, owner, log_var) / counts
+
+
 class ELBOObjective(torch.nn.Module):
     """The loss the generic LightningModule minimizes: −ELBO per query pair, with β annealed per epoch."""
 
