@@ -90,15 +90,16 @@ def test_the_guide_uses_the_standard_deviation() -> None:
 # ---- training ------------------------------------------------------------------------------------------------
 def test_contexts_leave_out_the_batchs_own_rows() -> None:
     """User 0 owns rows 0, 1, 2 (chosen = the row's number). With rows 0 and 1 in the batch, a context of up to 3
-    pairs holds row 2 alone; with all three in the batch there is nothing else, so they may overlap."""
+    pairs holds row 2 alone; with all three in the batch there is nothing else: the user is named as left without
+    a set (their rows then get one each), where their own rows once made the context, labels and all."""
     users = torch.tensor([0, 0, 0, 1])
     features = PairFeatures(torch.zeros(4, 0), torch.arange(4.0).unsqueeze(1), torch.zeros(4, 1), users)
     sampler = ContextSampler(features, min_size=3, max_size=3)
     torch.manual_seed(0)
-    left = sampler(torch.tensor([0]), torch.tensor([0, 1]))
-    assert left["chosen"][0, left["mask"][0], 0].tolist() == [2.0]
-    overlap = sampler(torch.tensor([0]), torch.tensor([0, 1, 2]))
-    assert sorted(overlap["chosen"][0, overlap["mask"][0], 0].tolist()) == [0.0, 1.0, 2.0]
+    left, inside = sampler(torch.tensor([0]), torch.tensor([0, 1]))
+    assert left["chosen"][0, left["mask"][0], 0].tolist() == [2.0] and inside.tolist() == [False]
+    overlap, inside = sampler(torch.tensor([0]), torch.tensor([0, 1, 2]))
+    assert not overlap["mask"].any() and inside.tolist() == [True]
 
 
 def test_the_training_accuracy_reads_chosen_over_rejected() -> None:
@@ -160,3 +161,25 @@ def test_active_draws_without_context_come_from_the_prior_with_the_models_seed()
     assert z.mean(0).tolist() == pytest.approx([0.0, 0.0], abs=0.05)
     assert z.std(0).tolist() == pytest.approx([1.0, 1.0], rel=0.03)
     assert torch.equal(draws(3, 4), draws(3, 4)) and not torch.allclose(draws(3, 4), draws(4, 4))
+
+
+def test_no_query_reads_its_own_label_in_its_context() -> None:
+    """User 0's rows 0-2 are all in the batch; user 1 keeps rows 4, 5 outside it. User 1's rows share one set of
+    outside pairs; each of user 0's rows gets a set of user 0's other rows, never itself (the sets once fell back
+    to the batch's rows, the query's label included: 1.8% of pairs on PRISM-like data). An empty set is the prior."""
+    users = torch.tensor([0, 0, 0, 1, 1, 1])
+    features = PairFeatures(torch.zeros(6, 0), torch.arange(6.0).unsqueeze(1), torch.zeros(6, 1), users)
+    net = VPLNetwork(0, 1, 2, latent_dim=2, hidden=(), encoder_hidden=(4,), encoder_width=4)
+    objective = ELBOObjective(net, features, kl_weight=1.0, kl_cycle=1, kl_ramp=1.0, kl_baseline=1.0,
+                              context_min=2, context_max=2)
+    seen = []
+    z_dist = objective.guide.z_dist
+    objective.guide.z_dist = lambda context: seen.append(context) or z_dist(context)
+    torch.manual_seed(0)
+    objective(features[torch.tensor([0, 1, 2, 3])].as_batch() | {"row": torch.tensor([0, 1, 2, 3])})
+    sets = [seen[0]["chosen"][k, seen[0]["mask"][k], 0].long().tolist() for k in range(len(seen[0]["mask"]))]
+    assert sets[0] == [] and sorted(sets[1]) == [4, 5]  # user 0: no outside pair (the prior, no KL); user 1: two
+    assert [sorted(s) for s in sets[2:]] == [[1, 2], [0, 2], [0, 1]]  # rows 0, 1, 2: the other two of user 0
+    mean, log_var = net.encode(torch.zeros(1, 2, 0), torch.ones(1, 2, 1), torch.zeros(1, 2, 1),
+                               torch.zeros(1, 2, dtype=torch.bool))
+    assert mean.tolist() == [[0.0, 0.0]] and log_var.tolist() == [[0.0, 0.0]]

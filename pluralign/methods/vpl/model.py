@@ -52,7 +52,8 @@ class VPLModel(PyroModule):
     def label_dist(self, queries: PairFeatures, z: torch.Tensor) -> dist.Distribution:
         return dist.Bernoulli(logits=self.network.logits(queries.prompt, queries.chosen, queries.rejected, z))
 
-    def forward(self, context: dict, queries: PairFeatures, owner: torch.Tensor, beta: float) -> None:
+    def forward(self, context: dict, queries: PairFeatures, owner: torch.Tensor,
+                beta: float | torch.Tensor) -> None:
         n_users = context["mask"].shape[0]
         with pyro.plate("users", n_users), poutine.scale(scale=beta):
             z = pyro.sample("z", self.z_dist(n_users, owner.device))
@@ -71,7 +72,8 @@ class VPLGuide(PyroModule):
         mean, log_var = self.network.encode(context["prompt"], context["chosen"], context["rejected"], context["mask"])
         return dist.Normal(mean, (0.5 * log_var).exp()).to_event(1)
 
-    def forward(self, context: dict, queries: PairFeatures, owner: torch.Tensor, beta: float) -> None:
+    def forward(self, context: dict, queries: PairFeatures, owner: torch.Tensor,
+                beta: float | torch.Tensor) -> None:
         with pyro.plate("users", context["mask"].shape[0]), poutine.scale(scale=beta):
             pyro.sample("z", self.z_dist(context))
 
@@ -83,7 +85,10 @@ class ContextSampler:
     share it; the batch's own rows are left out), ``per_pair`` one set per query pair (the pair itself is
     left out), as WEIRDLabUW/vpl_llm does: each of its training examples carries its own context. The set
     size is drawn per set in [min_size, max_size] so the encoder learns every k it will see at few-shot time
-    (the reference trains with a fixed size).
+    (the reference trains with a fixed size). A query's own label is never in its context: a user with every
+    pair in the batch gets a set per query pair (``__call__`` returns their rows), and a user's only pair an
+    empty set, the prior. Reading the label it is scored on, the encoder would learn to copy it into z, which
+    no few-shot context allows.
     """
 
     def __init__(self, features: PairFeatures, min_size: int, max_size: int) -> None:
@@ -102,16 +107,18 @@ class ContextSampler:
             self.pool[slot, : len(members)] = members
             self.position_of[members] = torch.arange(len(members))
 
-    def __call__(self, users: torch.Tensor, exclude: torch.Tensor | None = None) -> dict:
-        chosen_sets = []
+    def __call__(self, users: torch.Tensor, exclude: torch.Tensor | None = None) -> tuple[dict, torch.Tensor]:
+        """One set per user drawn from their pairs outside ``exclude`` (the batch's rows), and the users left
+        without one (every pair in the batch: a bool per user), whose rows need ``per_pair`` sets."""
+        chosen_sets, inside = [], []
         for user in users.tolist():
             pool = self.pairs_of[user]
             if exclude is not None:
-                kept = pool[~torch.isin(pool, exclude)]
-                pool = kept if len(kept) > 0 else pool  # a user with every pair in the batch: allow overlap
+                pool = pool[~torch.isin(pool, exclude)]
+            inside.append(len(pool) == 0)
             size = int(torch.randint(self.min_size, self.max_size + 1, ()))
             chosen_sets.append(pool[torch.randperm(len(pool))[:size]])
-        return pad_contexts(self.features, chosen_sets)
+        return pad_contexts(self.features, chosen_sets), torch.tensor(inside, dtype=torch.bool)
 
     def per_pair(self, rows: torch.Tensor) -> dict:
         """One random context per query row: up to a drawn size of the row's user's other pairs."""
@@ -121,13 +128,12 @@ class ContextSampler:
         keys = torch.rand(len(rows), width)
         positions = torch.arange(width)
         invalid = positions.unsqueeze(0) >= count.unsqueeze(1)
-        invalid |= (positions.unsqueeze(0) == self.position_of[rows].unsqueeze(1)) & (count.unsqueeze(1) > 1)
+        invalid |= positions.unsqueeze(0) == self.position_of[rows].unsqueeze(1)  # never the row itself
         keys = keys.masked_fill(invalid, float("inf"))
         take = min(self.max_size, width)
         picked = keys.topk(take, dim=1, largest=False).indices  # random order of the valid positions
         size = torch.randint(self.min_size, self.max_size + 1, (len(rows),))
-        available = count - (count > 1).long()  # the row itself is left out where the user has others
-        size = torch.minimum(size, available).clamp_min(1)
+        size = torch.minimum(size, count - 1)  # a user's only pair: an empty set, the prior
         mask = torch.arange(take).unsqueeze(0) < size.unsqueeze(1)
         index = self.pool[slots.unsqueeze(1), picked] * mask
         return {"prompt": self.features.prompt[index], "chosen": self.features.chosen[index],
@@ -180,6 +186,17 @@ def encode_sets(network: VPLNetwork, features: PairFeatures, sets: list[torch.Te
     return total.index_add(0, owner, mean) / counts, total.index_add(0, owner, log_var) / counts
 
 
+def stack_contexts(first: dict, second: dict) -> dict:
+    """Two padded context batches as one: [U1 + U2, max(C1, C2), ·], the narrower one padded (mask False)."""
+    width = max(first["mask"].shape[1], second["mask"].shape[1])
+
+    def widened(tensor: torch.Tensor) -> torch.Tensor:
+        padding = [0, 0] * (tensor.dim() - 2) + [0, width - tensor.shape[1]]
+        return torch.nn.functional.pad(tensor, padding)
+
+    return {key: torch.cat([widened(first[key]), widened(second[key])]) for key in first}
+
+
 class ELBOObjective(torch.nn.Module):
     """The loss the generic LightningModule minimizes: −ELBO per query pair, with β annealed per epoch."""
 
@@ -203,19 +220,28 @@ class ELBOObjective(torch.nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         queries = PairFeatures(batch["prompt"], batch["chosen"], batch["rejected"], batch["user"])
-        rows = batch.get("row")
+        rows, kl_scale = batch.get("row"), None
         if self.context_per_pair and rows is not None:  # one z per query pair, from its own context
             owner = torch.arange(len(queries), device=queries.user.device)
             context = self.sampler.per_pair(rows.cpu())
         else:  # one z per user of the batch, shared by that user's query pairs
             users, owner = torch.unique(queries.user, return_inverse=True)
-            context = self.sampler(users.cpu(), None if rows is None else rows.cpu())
+            context, inside = self.sampler(users.cpu(), None if rows is None else rows.cpu())
+            if bool(inside.any()):  # users with every pair in the batch: a set per query row, never the row
+                alone = inside.to(owner.device)[owner]
+                context = stack_contexts(context, self.sampler.per_pair(rows[alone].cpu()))
+                # each of those rows' KL weighs 1 / (the user's rows): a user's KL counts once, as a shared z's does
+                shares = torch.bincount(owner[alone], minlength=len(users)).float()[owner[alone]]
+                kl_scale = torch.cat([torch.ones(len(users), device=owner.device), 1.0 / shares])
+                owner = owner.clone()
+                owner[alone] = len(users) + torch.arange(int(alone.sum()), device=owner.device)
         context = {k: v.to(owner.device) for k, v in context.items()}
         if self.embed_sets is not None:  # the backbone trains through the context pairs too
             mask = context["mask"]
             prompt, chosen, rejected = self.embed_sets(mask, context["prompt"], context["chosen"], context["rejected"])
             context = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "mask": mask}
         beta = max(self.beta, 1e-12)  # poutine.scale needs a positive factor; β = 0 is "no KL"
+        beta = beta * kl_scale if kl_scale is not None else beta
         with pyro.settings.context(module_local_params=True):
             loss = self.elbo.differentiable_loss(self.model, self.guide, context, queries, owner, beta) / len(queries)
         with torch.no_grad():

@@ -28,7 +28,8 @@ LOG_VAR_RANGE = (-8.0, 4.0)  # keeps exp(log_var) finite early in training; the 
 
 
 class ContextEncoder(nn.Module):
-    """Padded context sets [U, C, ·] with a mask [U, C] → Gaussian mean and log-variance [U, L]."""
+    """Padded context sets [U, C, ·] with a mask [U, C] → Gaussian mean and log-variance [U, L]; an empty set
+    (a user whose only pair is the query itself) gives the prior N(0, I): no pair, no evidence."""
 
     def __init__(self, prompt_dim: int, response_dim: int, hidden: Sequence[int], width: int, latent_dim: int) -> None:
         super().__init__()
@@ -41,11 +42,13 @@ class ContextEncoder(nn.Module):
                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.pair(torch.cat([prompt, chosen, rejected], dim=-1))  # [U, C, W]
         scores = self.query(h) @ self.key(h).transpose(1, 2) / math.sqrt(h.shape[-1])
-        scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))  # padded pairs are no keys
+        empty = ~mask.any(1, keepdim=True)  # [U, 1]; its keys stay unmasked: a row of -inf would softmax to NaN
+        scores = scores.masked_fill(~(mask | empty).unsqueeze(1), float("-inf"))  # padded pairs are no keys
         attended = torch.softmax(scores, dim=-1) @ self.value(h)
         weights = mask.unsqueeze(-1).float()
         pooled = (attended * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-        return self.mean(pooled), self.log_var(pooled).clamp(*LOG_VAR_RANGE)
+        mean, log_var = self.mean(pooled), self.log_var(pooled).clamp(*LOG_VAR_RANGE)
+        return mean.masked_fill(empty, 0.0), log_var.masked_fill(empty, 0.0)
 
 
 class VPLNetwork(PreferenceNetwork):
