@@ -7,7 +7,9 @@ an unseen user's first k context pairs,
     p(u | C_k) ∝ p(u) Π_{(c, r) ∈ C_k} σ(ℓ_u(c, r)),
 
 and predicts each query pair with the posterior predictive P(c ≻ r | C_k) = Σ_u p(u | C_k) σ(ℓ_u(c, r))
-(a sum over the types, or a Monte Carlo average over prior draws for continuous users). No predictor
+(a sum over the types, or a Monte Carlo average over prior draws for continuous users). Where a prompt tells of
+its user (``attributes`` with ``prompt_hints``), every prompt the learner reads is evidence too: the context's,
+and the query's own, p(u | C_k, x_q) ∝ p(u | C_k) p(x_q | u). No predictor
 has a higher expected accuracy given the same pairs; the oracle, which knows the user, bounds the
 benchmark. On one draw of a dozen unseen users a method can land above it by chance, not in expectation.
 
@@ -45,14 +47,18 @@ def log_posterior(prior: UserPrior, context: Sequence[dict]) -> np.ndarray:
     log_post = np.zeros(len(prior.params)) if prior.log_weights is None else np.array(prior.log_weights, float)
     if len(context):
         log_post = log_post + log_sigmoid(prior.logits(prior.params, context)).sum(1)
+        if prior.prompt_log_likelihood is not None:
+            log_post = log_post + prior.prompt_log_likelihood(prior.params, context).sum(1)
     return log_post
 
 
 def posterior_predictive(prior: UserPrior, context: Sequence[dict], queries: Sequence[dict]) -> np.ndarray:
     """P(chosen ≻ rejected | context) for each query row, under the generator's prior and rewards."""
-    log_post = log_posterior(prior, context)
-    weights = np.exp(log_post - log_post.max())
-    p = (weights / weights.sum()) @ sigmoid(prior.logits(prior.params, queries))
+    log_post = log_posterior(prior, context)[:, None]  # [users, 1], or [users, queries] with each query's prompt
+    if prior.prompt_log_likelihood is not None and len(queries):
+        log_post = log_post + prior.prompt_log_likelihood(prior.params, queries)
+    weights = np.exp(log_post - log_post.max(0))
+    p = ((weights / weights.sum(0)) * sigmoid(prior.logits(prior.params, queries))).sum(0)
     return np.round(p, 9)  # an exact tie (a user the context cannot place) scores half, as a coin flip would
 
 

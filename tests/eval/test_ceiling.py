@@ -36,6 +36,29 @@ def test_posterior_predictive_by_hand():
     assert posterior_predictive(weighted, [], [{}])[0] == pytest.approx(0.75 * s2 + 0.25 * (1 - s2), abs=1e-8)
 
 
+def test_a_prompt_that_names_its_user_is_evidence_of_the_ceiling() -> None:
+    """``attributes`` with prompt_hints: a prompt ending in the length user's hint is that user's (P = h), a
+    prompt without one any user's (1 − h). The ceiling conditioned on the labels alone was beaten by a rule that
+    reads the prompt (0.878 against 0.695 at k = 0, with every prompt hinted)."""
+    from pluralign.data.synthetic.attributes import HINTS, hint_log_likelihood
+    from pluralign.data.text_attributes import ATTRIBUTES
+
+    types = np.eye(4)
+    hinted, plain = {"prompt": f"Q {HINTS[ATTRIBUTES[0]]}"}, {"prompt": "Q"}
+    log_likelihood = hint_log_likelihood(0.25)(types, [hinted, plain])
+    assert log_likelihood[:, 0].tolist() == [np.log(0.25)] + [-np.inf] * 3
+    assert log_likelihood[:, 1] == pytest.approx([np.log(0.75)] * 4)
+    logits = np.array([[3.0], [-1.0], [-1.0], [-1.0]])  # only the length user prefers chosen
+    prior = UserPrior(types, lambda w, rows: np.repeat(logits, len(rows), 1), names=tuple(ATTRIBUTES),
+                      prompt_log_likelihood=hint_log_likelihood(0.25))
+    s = 1 / (1 + np.exp(-logits[:, 0]))
+    assert posterior_predictive(prior, [], [hinted, plain]) == pytest.approx([s[0], s.mean()], abs=1e-8)
+    assert posterior_predictive(prior, [hinted], [plain])[0] == pytest.approx(s[0], abs=1e-8)  # the context's too
+    bench = build_benchmark("attributes", seed=0, prompt_hints=1.0, **SMALL)
+    unseen = bayes_few_shot(bench.prior, bench.test, shots=(0,))["unseen"]["0"]
+    assert unseen["accuracy"] == unseen["oracle_accuracy"]  # every prompt names its user
+
+
 def test_ceiling_is_below_the_oracle_and_grows_with_k():
     ceiling = benchmark_ceiling("pets", 0, context="survey")
     unseen = ceiling["unseen"]

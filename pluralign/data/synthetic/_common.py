@@ -58,12 +58,16 @@ class UserPrior:
     type), ``log_weights`` their log prior weights (None: equally likely) and ``logits(params, rows)`` the
     generator's logit of P(chosen ≻ rejected) for every user and row, read from the rows' own columns.
     ``names``: where the prior is a finite set of user types, the group name of each row of ``params``.
+    ``prompt_log_likelihood(params, rows)``: where a row's prompt depends on its user (``attributes`` with
+    ``prompt_hints``), log P(the row's prompt | user) for every user and row; a ceiling that ignored it would be
+    beaten by reading the prompt.
     """
 
     params: np.ndarray
     logits: Callable[[np.ndarray, Sequence[dict]], np.ndarray]
     log_weights: np.ndarray | None = None
     names: tuple[str, ...] | None = None
+    prompt_log_likelihood: Callable[[np.ndarray, Sequence[dict]], np.ndarray] | None = None
 
 
 def prior_draws(seed: int, alpha: float, basis: np.ndarray, n: int = 50_000) -> np.ndarray:

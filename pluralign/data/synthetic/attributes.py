@@ -46,6 +46,19 @@ HINTS = {  # the direction each single-attribute user prefers (higher z), said i
 }
 
 
+def hint_log_likelihood(fraction: float):
+    """log P(a row's prompt | user) under ``prompt_hints=fraction``: a prompt states its user's criterion (the
+    dominant attribute's HINTS) with probability ``fraction``, else none; another user's hint is impossible."""
+    def log_likelihood(weights: np.ndarray, rows: list[dict]) -> np.ndarray:
+        dominant = np.argmax(weights, axis=1)  # [users]
+        stated = [next((k for k, a in enumerate(ATTRIBUTES) if str(r.get("prompt", "")).endswith(HINTS[a])), -1)
+                  for r in rows]
+        with np.errstate(divide="ignore"):  # log 0 = -inf: that user could not have written this prompt
+            return np.stack([np.full(len(weights), np.log1p(-fraction)) if s < 0
+                             else np.where(dominant == s, np.log(fraction), -np.inf) for s in stated], axis=1)
+    return log_likelihood
+
+
 def standardize(attributes: dict[str, float], stats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """z-scores of the four attributes (length on a log scale: 10 -> 20 words matters more than 100 -> 110)."""
     x = np.array([np.log(attributes["length"]) if k == "length" else attributes[k] for k in ATTRIBUTES])
@@ -198,7 +211,8 @@ def build(
     types = np.eye(len(ATTRIBUTES))
     prior = UserPrior(types if user_mix == "single" else prior_draws(seed, dirichlet_alpha, types),
                       lambda weights, rows: weights @ z_gaps(rows).T / temperature,
-                      names=tuple(ATTRIBUTES) if user_mix == "single" else None)
+                      names=tuple(ATTRIBUTES) if user_mix == "single" else None,
+                      prompt_log_likelihood=hint_log_likelihood(prompt_hints) if prompt_hints > 0 else None)
     mix = ("one attribute per user (four user types)" if user_mix == "single"
            else f"Dirichlet({dirichlet_alpha}) mixtures over the attributes (group = dominant attribute)")
     return assemble(
