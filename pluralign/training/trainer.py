@@ -78,16 +78,19 @@ class TrainerOptions:
 def caller_random_state() -> Iterator[None]:
     """A fit seeds Python's, numpy's and torch's global generators (Lightning's ``seed_everything``) for its own
     draws; the caller gets them back as they were, so fitting a model does not change the caller's experiment (nor
-    its deterministic-algorithms mode, which the fit sets for the whole process)."""
+    its deterministic-algorithms mode, which the fit sets for the whole process, nor its thread count, which
+    ``threads`` sets for the fit alone)."""
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    # and the process-wide mode Trainer(deterministic=True) sets (--threads is the caller's own choice)
+    # and the process-wide mode Trainer(deterministic=True) sets, and the thread count of TrainerOptions.threads
+    threads = torch.get_num_threads()
     env = {name: os.environ.get(name) for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "CUBLAS_WORKSPACE_CONFIG")}
     deterministic = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
+        torch.set_num_threads(threads)
         random.setstate(states[0])
         np.random.set_state(states[1])
         torch.set_rng_state(states[2])

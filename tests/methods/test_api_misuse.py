@@ -43,7 +43,9 @@ def test_fit_leaves_the_callers_generators_as_they_were(rows) -> None:
     random.seed(1), np.random.seed(5), torch.manual_seed(5)
     first = METHODS["pal-a"](epochs=1, seed=3).fit(rows[0], progress=False)
     assert draws() == expected and "PL_GLOBAL_SEED" not in os.environ
-    second = METHODS["pal-a"](epochs=1, seed=3).fit(rows[0], progress=False)  # its own seed still decides the fit
+    threads = torch.get_num_threads()
+    second = METHODS["pal-a"](epochs=1, seed=3).fit(rows[0], progress=False, threads=threads + 1)
+    assert torch.get_num_threads() == threads  # the fit's own count, not left to the caller (it once was)
     assert all(torch.equal(a, b) for a, b in zip(first.network_.state_dict().values(),
                                                   second.network_.state_dict().values()))
 
