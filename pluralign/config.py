@@ -120,9 +120,11 @@ def parse_method_overrides(pairs: Sequence[str], methods: Sequence[str]) -> dict
         if earlier:
             raise ValueError(f"--set {pair!r}: {key.strip()} is already set (--set {earlier[0]})")
         scoped.append((scope, rest, pair))
+    own = {(scope, rest.partition("=")[0].strip()) for scope, rest, _ in scoped if scope}
     per_method: dict[str, dict[str, Any]] = {m: {} for m in methods}
-    for scope, assignment, _ in sorted(scoped, key=lambda entry: bool(entry[0])):  # every method's first
-        for method in [scope] if scope else methods:
+    for scope, assignment, _ in scoped:  # in the order given, a method's own value never replaced
+        key = assignment.partition("=")[0].strip()
+        for method in [scope] if scope else [m for m in methods if (m, key) not in own]:
             per_method[method].update(parse_overrides([assignment]))
     for method, overrides in per_method.items():
         build_model(method, preset(method), **overrides)  # a wrong key or value fails here, not after hours

@@ -236,12 +236,11 @@ def test_threads_option_and_its_error(data_dir, tmp_path, capsys):
     import torch
 
     before = torch.get_num_threads()
-    try:
-        assert main(["fit", "bt", "--data", str(data_dir), "--out", str(tmp_path / "r"), "--set", "epochs=1",
-                     "--threads", "1", "--no-progress"]) == 0
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+    assert main(["fit", "bt", "--data", str(data_dir), "--out", str(tmp_path / "r"), "--set", "epochs=1",
+                 "--threads", "1", "--no-progress"]) == 0
+    record = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert record["fit"]["threads"] == 1 and record["environment"]["torch_threads"] == 1  # what the fit ran on
+    assert torch.get_num_threads() == before  # and the process's count back, as for fit() in Python
     assert main(["fit", "bt", "--data", str(data_dir), "--out", str(tmp_path / "r2"), "--threads", "0"]) == 2
     assert "threads=0 must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "r2" / "model.safetensors").exists()

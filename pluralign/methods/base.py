@@ -375,6 +375,7 @@ class PreferenceModel:
             finally:
                 del self.fit_rows_
             seconds = time.perf_counter() - start
+            threads = torch.get_num_threads()  # what trained (TrainerOptions.threads); the caller's comes back
         self.network_.cpu().eval()
         self.network_.zero_grad(set_to_none=True)  # the last step's gradients: a copy of the weights nothing reads
         weights = self.network_.state_dict().items()
@@ -396,6 +397,7 @@ class PreferenceModel:
             "embed_seconds": round(embed_seconds, 3),
             "fit_seconds": round(seconds, 3),
             "pairs_per_second": round(len(features) * epochs / max(seconds, 1e-9), 1),
+            "threads": threads,
             **memory.stats(),
         }
         return self

@@ -118,7 +118,9 @@ def save_run(model: PreferenceModel, directory: Path) -> None:
         "uses_embeddings": model.uses_embeddings_,
         "fit": model.fit_stats_,
         **({"frozen_backbone": {"tensors": len(frozen), "sha256": fingerprint(frozen)}} if frozen else {}),
-        "environment": environment(),  # what produced these weights: code, libraries, machine
+        # what produced these weights: code, libraries, machine, and the threads the fit ran on (not the caller's)
+        "environment": {**environment(), **({"torch_threads": model.fit_stats_["threads"]}
+                                            if "threads" in model.fit_stats_ else {})},
     })
 
 
