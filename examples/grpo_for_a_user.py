@@ -1,13 +1,14 @@
 """Train a policy for one user with TRL's GRPO, rewarded by that user's personalized reward.
 
-    python examples/grpo_for_a_user.py [--data pets] [--method pal-a] [--shots 8] [--steps 10]
+    python examples/grpo_for_a_user.py [--data pets] [--method pal-a] [--shots 8] [--steps 10] [--egalitarian]
                                        [--policy PATH] [--out runs/grpo]
 
 The third use of pluralign, generation conditioned on a user vector, as policy training: fit a user-mixture
 reward model, infer a *new* user's vector from their first k labelled pairs (no other label of theirs is
 used), and hand TRL's ``GRPOTrainer`` the reward of that user (``pluralign.methods.reward_function``). Every
 prompt row of the dataset carries the user's id, so one trainer could as well serve many users, each row
-rewarded for its own. ``--egalitarian`` rewards MaxMin's worst-off group instead (MaxMin-RLHF's objective).
+rewarded for its own. ``--egalitarian`` rewards MaxMin's worst-off group instead (MaxMin-RLHF's objective;
+the method is then maxmin).
 
 ``--policy`` is a local causal language model (a folder ``from_pretrained`` reads; nothing downloads). Without
 it the example builds a tiny randomly initialized GPT-2 on the shipped backbone's tokenizer, so it runs
@@ -55,7 +56,8 @@ def local_policy(path: str):
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="pets", help="a text benchmark (pets, attributes, majority-minority)")
-    parser.add_argument("--method", default="pal-a", help="the reward model (any method but gpm)")
+    parser.add_argument("--method", default=None,
+                        help="the reward model (any method but gpm; default pal-a, maxmin with --egalitarian)")
     parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     parser.add_argument("--shots", type=int, default=8, help="labelled pairs of the new user")
     parser.add_argument("--steps", type=int, default=10, help="GRPO steps")
@@ -68,6 +70,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--data-set", action="append", default=[], metavar="KEY=VALUE", help="a builder option")
     parser.add_argument("--out", default=None, help="the trainer's output folder (default: a temporary one)")
     args = parser.parse_args(argv)
+    args.method = args.method or ("maxmin" if args.egalitarian else "pal-a")
+    if args.egalitarian and args.method != "maxmin":  # refused before the fit, not after it
+        parser.error(f"--egalitarian needs --method maxmin (the worst-off group's reward), not {args.method}")
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 

@@ -4,6 +4,7 @@ the "N rows" of the line that reports what was written."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import stat
@@ -133,3 +134,15 @@ def state_mismatches(expected: dict, found: dict, there: str = "the file") -> li
     return problems + [f"{key}: {list(found[key].shape)} in {there}, {list(value.shape)} in the model"
                        for key, value in expected.items()
                        if key in found and getattr(found[key], "shape", None) != value.shape]
+
+
+def fingerprint(tensors: dict[str, Any]) -> str:
+    """sha256 of tensors' names, dtypes, shapes and bytes, in name order."""
+    import torch  # here, not at the top: the data tools import this module without needing torch
+
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()

@@ -186,6 +186,12 @@ def test_help_for_every_subcommand(capsys):
     assert "Train METHOD on DATA" in helps["fit"] and "compare " in helps[""]
     assert all(name in helps["fit"] for name in METHODS)
     assert all(name in helps["data convert"] for name in ADAPTERS)
+    # an option's default is said once: argparse's value where the help did not say it, never a flag's True/False
+    flat = {k: " ".join(v.split()) for k, v in helps.items()}
+    assert "(default: 0,1,2,4,8,16)" in flat["eval"] and "(default: 32-true)" in flat["fit"]
+    assert "(default: True)" not in flat["fit"] and "(default: False)" not in flat["eval"]
+    assert flat["data split"].count("(default: 16)") == 1
+    assert "(default: a tenth of those with enough pairs)" in flat["data split"]
 
 
 def test_version_and_python_dash_m(capsys):

@@ -66,3 +66,12 @@ def test_grpo_for_a_user():
     log = load("grpo_for_a_user").main(["--method", "pal-a", "--epochs", "2", "--steps", "2", "--max-length", "4",
                                         "--data-set", "n_users=4", "--data-set", "n_unseen_users=1"])
     assert [e["step"] for e in log] == [1, 2] and all(isinstance(e["reward"], float) for e in log)
+
+
+def test_grpo_egalitarian_needs_maxmin_and_says_so_before_fitting(capsys):
+    """--egalitarian with pal-a failed after the fit with a traceback; now argparse's one line, at once."""
+    with pytest.raises(SystemExit) as exit_:
+        load("grpo_for_a_user").main(["--egalitarian", "--method", "pal-a"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        "error: --egalitarian needs --method maxmin (the worst-off group's reward), not pal-a")

@@ -41,12 +41,25 @@ DEBUG = argparse.ArgumentParser(add_help=False)
 DEBUG.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Each option's help ends with its default where it has one and the help does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (action.option_strings and not isinstance(action.default, bool)
+                and action.default not in (None, [], argparse.SUPPRESS)
+                and "default" not in text and not isinstance(action, argparse._VersionAction)):
+            value = ",".join(map(str, action.default)) if isinstance(action.default, list) else "%(default)s"
+            text += f" (default: {value})"
+        return text
+
+
 def _command(commands, name: str, function) -> argparse.ArgumentParser:
     """A subcommand whose help is FUNCTION's docstring: its first sentence in the list, all of it under
     ``--help`` (argparse reads help text as %-format, so a literal % is doubled)."""
     doc = " ".join((function.__doc__ or "").split())
     return commands.add_parser(name, help=doc.split(". ")[0].rstrip(".").replace("%", "%%"), description=doc,
-                               parents=[DEBUG])
+                               parents=[DEBUG], formatter_class=_Help)
 
 
 class _Version(argparse.Action):
@@ -76,20 +89,20 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pluralign", description=DESCRIPTION, epilog=WORKFLOW,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                     formatter_class=_Help)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action=_Version, help="print the version (and git commit) and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = commands.add_parser("data", help="benchmarks and dataset adapters", description="Benchmarks and "
                                "dataset adapters: list them, build a benchmark, convert a dataset, split it by user",
-                               parents=[DEBUG])
+                               parents=[DEBUG], formatter_class=_Help)
     data = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     _command(data, "list", data_list)
     p = _command(data, "build", data_build)
     p.add_argument("name", help="a synthetic benchmark (pluralign data list)")
     p.add_argument("--out", required=True, help="folder for train.jsonl, test.jsonl and README.md")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the random seed")
     p.add_argument("--context", choices=["random", "survey"], default="random",
                    help="unseen users' context pairs: like any pair, or controversial only (VPL's survey protocol)")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
@@ -100,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="a JSONL file of contract rows (and beside it, OUT's stem + "
                    ".meta.json: the adapter's options, what it dropped, PersonalLLM's simulated users)")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
-                   help="an option of the adapter, e.g. --set group_by=location for prism (all: pluralign data list)")
+                   help="an option of the adapter, e.g. --set group_by=location.reside_region for prism "
+                        "(all: pluralign data list)")
     p = _command(data, "split", data_split)
     p.add_argument("source", help="a file of contract rows with user ids (what data convert writes)")
     p.add_argument("--out", required=True, help="folder for train.jsonl, test.jsonl and README.md")
@@ -109,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", type=int, default=16, help="each unseen user's context pairs (adapt on the first k)")
     p.add_argument("--test-fraction", dest="test_fraction", type=float, default=0.2,
                    help="each seen user's pairs held out for the test split")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the random seed")
     p.add_argument("--stratify", action="store_true",
                    help="draw the unseen users group by group (the group column), so every group has some")
 
@@ -126,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, fsdp, ...")
     p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.add_argument("--threads", type=int, help="torch CPU threads (1 is fastest for small heads when jobs share cores)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's, one per core; 1 is fastest "
+                   "for small heads when jobs share cores)")
 
     p = _command(commands, "predict", predict)
     p.add_argument("--run", required=True, help=RUN_HELP)

@@ -27,17 +27,27 @@ from pluralign.io import RUN_CONFIG, write_json, write_text
 
 log = logging.getLogger("pluralign.bench")
 
-# a cell's per-row hits on unseen users at k = 8, for the paired table: kept in memory, never written
+# a cell's per-row hits on unseen users at k = 8, for the paired table: written to hits.json, not results.json
 UNSEEN_HITS = "_unseen_hits"
 # with --active, the same model's hits after the file's first 8 context pairs, for the paired gain of choosing
 GIVEN_HITS = "_given_hits"
+HIDDEN = (UNSEEN_HITS, GIVEN_HITS)
+HITS_FILE = "hits.json"
 
 
 def public(results: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
     """``results`` without the per-row hits, as results.json holds them."""
-    hidden = (UNSEEN_HITS, GIVEN_HITS)
-    return {name: {m: {k: v for k, v in r.items() if k not in hidden} for m, r in by_method.items()}
+    return {name: {m: {k: v for k, v in r.items() if k not in HIDDEN} for m, r in by_method.items()}
             for name, by_method in results.items()}
+
+
+def write_results(out_dir: str | Path, results: dict[str, dict[str, dict]]) -> None:
+    """results.json (the figures) and hits.json (each cell's per-row hits: what ``bench --resume`` needs to keep a
+    finished cell in the paired tables without its saved model)."""
+    write_json(Path(out_dir) / "results.json", public(results))
+    write_json(Path(out_dir) / HITS_FILE, {name: {m: {k: r[k] for k in HIDDEN if r.get(k)} for m, r in by_method.items()
+                                                  if any(r.get(k) for k in HIDDEN)}
+                                           for name, by_method in results.items()})
 
 
 def _cell(metrics: dict | None, with_oracle: bool = True) -> str:
@@ -174,20 +184,25 @@ def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, see
 
 def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, data_options: dict,
                    save_runs: bool, active: bool = False) -> dict[str, dict[str, dict]]:
-    """The cells an interrupted bench wrote to ``out_dir/results.json`` (``bench --resume`` keeps them).
-    Their per-row hits were never written: where the cell's model was saved, they are scored again from it
-    (with ``active``, the file order's too), so the paired tables keep every method; else the cell stays out
-    of them."""
+    """The cells an interrupted bench wrote to ``out_dir/results.json`` (``bench --resume`` keeps them), with
+    their per-row hits from hits.json. A bench of before wrote no hits: where the cell's model was saved, they are
+    scored again from it (with ``active``, the file order's too), so the paired tables keep every method; else the
+    cell stays out of them."""
     path = Path(out_dir) / "results.json"
     if not path.exists():
         return {}
     saved = json.loads(path.read_text())
     kept = {name: {m: r for m, r in by_method.items() if m != CEILING and "seen" in r}
             for name, by_method in saved.items() if name in benchmarks and isinstance(by_method, dict)}
+    hits_path = Path(out_dir) / HITS_FILE
+    hits = json.loads(hits_path.read_text()) if hits_path.exists() else {}
     from pluralign.methods import PreferenceModel
 
     for name, by_method in kept.items():
-        saved_models = {m: run_dir(out_dir, name, m) for m in by_method}
+        for method, report in by_method.items():
+            report.update(hits.get(name, {}).get(method, {}))
+        scored = [m for m, r in by_method.items() if r.get(UNSEEN_HITS) and (r.get(GIVEN_HITS) or not active)]
+        saved_models = {m: run_dir(out_dir, name, m) for m in by_method if m not in scored}
         saved_models = {m: d for m, d in saved_models.items() if save_runs and (d / RUN_CONFIG).exists()}
         if saved_models:
             _, test = bench_data(name, seed, **data_options)
@@ -196,17 +211,17 @@ def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, da
                 by_method[method][UNSEEN_HITS] = unseen_hits(model, test, active=active)
                 if active:
                     by_method[method][GIVEN_HITS] = unseen_hits(model, test)
-        if unsaved := [m for m in by_method if m not in saved_models]:
+        if unsaved := [m for m in by_method if m not in saved_models and m not in scored]:
             log.warning("bench: the kept cells of %s, seed %d (%s) have no saved model (--save-runs), so they stay "
                         "out of the paired table", name, seed, ", ".join(unsaved))
     return {name: by_method for name, by_method in kept.items() if by_method}
 
 
 def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path, note: str = "") -> None:
-    """results.json, results.md (the table, the paired comparison, then ``note``), few_shot.png and gaps.png
+    """results.json, hits.json, results.md (the table, the paired comparison, then ``note``), few_shot.png and gaps.png
     into ``out_dir``."""
     out_dir = Path(out_dir)
-    write_json(out_dir / "results.json", public(results))
+    write_results(out_dir, results)
     write_text(out_dir / "results.md", table(results) + paired_table({0: results}, UNSEEN_HITS)
                + gain_table({0: results}, UNSEEN_HITS, GIVEN_HITS)
                + (f"\n{note}" if note else ""))
@@ -235,7 +250,7 @@ def run_bench(methods: Sequence[str], datasets: dict[str, tuple[PreferenceSet, P
             log.info("bench: %s on %s", method, name)
             results[name][method] = fit_and_evaluate(method, train, test, seed, (overrides or {}).get(method), progress,
                                                      run_dir(out_dir, name, method) if save_runs else None, active)
-            write_json(Path(out_dir) / "results.json", public(results))  # partial results survive an interruption
+            write_results(out_dir, results)  # partial results survive an interruption
         if (ceilings or {}).get(name) is not None:
             results[name][CEILING] = ceilings[name]
     write_bench(results, out_dir, note)
@@ -313,7 +328,7 @@ def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds:
                 raise RuntimeError(f"bench: {method} on {name} (seed {seed}) failed: {error}") from error
             log.info("bench: %s on %s (seed %d) done [%d/%d]", method, name, seed, done, len(cells))
             if out_dirs is not None:
-                write_json(Path(out_dirs[seed]) / "results.json", public(in_order(seed, reports)))
+                write_results(out_dirs[seed], in_order(seed, reports))
     return {seed: in_order(seed, reports) for seed in seeds}
 
 

@@ -11,7 +11,6 @@ from the backbone's own files after checking that hash.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from pluralign.backbones.text_encoder import DEFAULT_BACKBONE
 from pluralign.data.features import FeatureCenter
-from pluralign.io import RUN_CONFIG, RUN_WEIGHTS, atomic_path, first_line, state_mismatches, write_json
+from pluralign.io import RUN_CONFIG, RUN_WEIGHTS, atomic_path, fingerprint, first_line, state_mismatches, write_json
 from pluralign.provenance import environment
 
 if TYPE_CHECKING:
@@ -76,16 +75,6 @@ def frozen_weights(network: torch.nn.Module) -> dict[str, torch.Tensor]:
     if not isinstance(network, TunedNetwork):
         return {}
     return {f"backbone.{name}": tensor for name, tensor in network.backbone.frozen_state().items()}
-
-
-def fingerprint(tensors: dict[str, torch.Tensor]) -> str:
-    """sha256 of tensors' names, dtypes, shapes and bytes, in name order."""
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        tensor = tensors[name].detach().cpu().contiguous()
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()
 
 
 def check_frozen(frozen: dict[str, torch.Tensor], recorded: dict, config_path: Path, backbone: str) -> None:

@@ -7,8 +7,15 @@ and test share one step.
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import torch
+
+from pluralign.io import fingerprint
+
+# a checkpoint's sha256 of the frozen backbone weights it leaves out (see on_save_checkpoint)
+FROZEN_KEY = "pluralign_frozen_sha256"
 
 
 class ObjectiveModule(L.LightningModule):
@@ -18,6 +25,30 @@ class ObjectiveModule(L.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
         self.epochs_trained = 0  # in this run: fewer than max_epochs where --resume starts from a checkpoint
+        self._frozen_sha256: str | None = None
+        # a checkpoint leaves the frozen backbone weights out; the model already holds them (check_resume
+        # compares their sha256 and the state's names before Lightning loads)
+        self.strict_loading = not self.frozen_state()
+
+    def frozen_state(self) -> dict[str, torch.Tensor]:
+        """The state entries a "Large" fit never changes (a tuned backbone's, by its ``frozen_state``), by this
+        module's state names; none on cached features."""
+        return {f"{prefix}.{name}": tensor for prefix, module in self.named_modules()
+                if prefix and callable(getattr(module, "frozen_state", None))
+                for name, tensor in module.frozen_state().items()}
+
+    def frozen_sha256(self) -> str:
+        if self._frozen_sha256 is None:  # hashed once: these weights do not change
+            self._frozen_sha256 = fingerprint(self.frozen_state())
+        return self._frozen_sha256
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # the backbone's own files hold its frozen weights: a checkpoint of them would be 90 MB of copies
+        frozen = self.frozen_state()
+        if frozen:
+            for name in frozen:
+                checkpoint["state_dict"].pop(name, None)
+            checkpoint[FROZEN_KEY] = self.frozen_sha256()
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         out = self.objective(batch)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from pluralign.io import first_line, state_mismatches
+from pluralign.training.module import FROZEN_KEY, ObjectiveModule
 
 
 # Lightning's advice that does not apply here: validation is optional, tiny datasets have few batches, a
@@ -207,7 +208,13 @@ def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str 
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"--resume: {path}: not a Lightning checkpoint (no state_dict)")
-    problems = state_mismatches(module.state_dict(), state, "the checkpoint")
+    frozen = module.frozen_state() if isinstance(module, ObjectiveModule) else {}
+    if frozen and checkpoint.get(FROZEN_KEY, module.frozen_sha256()) != module.frozen_sha256():
+        raise ValueError(f"--resume: {path} was trained on other frozen backbone weights (another backbone, or "
+                         "its files changed); fit without --resume to start over")
+    # frozen weights are left out of checkpoints (those of before hold them: either way, the model has them)
+    expected = {k: v for k, v in module.state_dict().items() if k not in frozen}
+    problems = state_mismatches(expected, {k: v for k, v in state.items() if k not in frozen}, "the checkpoint")
     if problems:
         more = f"; {len(problems)} mismatches in all" if len(problems) > 1 else ""
         raise ValueError(f"--resume: {path} is not a checkpoint of this model (another method, or other settings: "

@@ -313,6 +313,31 @@ def test_prism_a_missing_survey_is_named(tmp_path: Path) -> None:
         from_prism(path, survey=survey, group_by="region")
 
 
+def test_prism_finds_the_survey_beside_a_conversations_file(tmp_path: Path) -> None:
+    """The file, not its folder, given: survey.jsonl beside it still supplies group_by's values."""
+    path = _jsonl(tmp_path / "conversations.jsonl", [_conversation("u", ONE_PAIR)])
+    _jsonl(tmp_path / "survey.jsonl", [{"user_id": "u", "location": {"reside_region": "Asia"}}])
+    assert from_prism(path, group_by="location.reside_region").column("group") == ["Asia"]
+
+
+def test_prism_group_by_that_matches_nothing_is_an_error(tmp_path: Path) -> None:
+    """A misspelt group_by gave every pair no group, silently; now the field and where it was looked for are named."""
+    path = _jsonl(tmp_path / "conversations.jsonl", [_conversation("u", ONE_PAIR)])
+    with pytest.raises(DataError, match=_exactly(f"{path}: group_by 'regoin': no pair got a group: no such field in "
+                                                 "the conversations (no survey.jsonl found)")):
+        from_prism(path, group_by="regoin")
+
+
+def test_prism_group_by_naming_a_mapping_is_an_error(tmp_path: Path) -> None:
+    """group_by=location names the survey's whole location record: refused, with a field inside it as example."""
+    path = _jsonl(tmp_path / "conversations.jsonl", [_conversation("u", ONE_PAIR)])
+    _jsonl(tmp_path / "survey.jsonl", [{"user_id": "u", "location": {"reside_region": "Asia"}}])
+    with pytest.raises(DataError, match=_exactly(f"{tmp_path / 'survey.jsonl'}, line 1, column 'location': group_by "
+                                                 "names a mapping, not a value: name a field inside it, e.g. "
+                                                 "location.reside_region")):
+        from_prism(path, group_by="location")
+
+
 # --- P-SOUPS ---------------------------------------------------------------------------------------
 
 def test_psoups_identical_and_empty_completions_are_dropped(tmp_path: Path) -> None:

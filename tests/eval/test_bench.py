@@ -260,19 +260,27 @@ def test_bench_resume_keeps_the_finished_cells(tmp_path, capsys, caplog):
     assert "no earlier bench" in capsys.readouterr().err
 
 
-def test_bench_resume_without_saved_models_keeps_the_cells_out_of_the_paired_table(tmp_path, caplog):
-    """Without --save-runs a kept cell has no model to score its rows again: its figures stay in the table, it
-    stays out of the paired one, and the log says so. A bench stopped before its first cell keeps none."""
+def test_bench_resume_without_saved_models_keeps_the_cells_hits_from_hits_json(tmp_path, caplog):
+    """Without --save-runs a kept cell has no model to score its rows again: its per-row hits come from hits.json,
+    so it stays in the paired table (a bench of before, with no hits.json: it stays out, and the log says so).
+    A bench stopped before its first cell keeps none."""
     out = tmp_path / "bench"
     base = ["bench", "--benchmarks", "cyclic", "--set", "epochs=2", "--out", str(out)]
     assert main([*base, "--methods", "bt"]) == 0
+    hits = json.loads((out / "hits.json").read_text())["cyclic"]["bt"]["_unseen_hits"]
+    assert len(hits["hit"]) == len(hits["user"]) > 0 and set(hits["hit"]) <= {0.0, 1.0}
+    with caplog.at_level("WARNING", logger="pluralign.bench"):
+        assert main([*base, "--methods", "bt", "pal-a", "--resume"]) == 0
+    assert "no saved model" not in caplog.text
+    paired = (out / "results.md").read_text().split("against the best one")[1]
+    assert "| bt |" in paired and "| pal-a |" in paired
+    (out / "hits.json").unlink()  # a bench of before: no hits written
     with caplog.at_level("WARNING", logger="pluralign.bench"):
         assert main([*base, "--methods", "bt", "pal-a", "pal-b", "--resume"]) == 0
-    assert "the kept cells of cyclic, seed 0 (bt) have no saved model (--save-runs)" in caplog.text
+    assert "the kept cells of cyclic, seed 0 (bt, pal-a) have no saved model (--save-runs)" in caplog.text
     assert list(json.loads((out / "results.json").read_text())["cyclic"]) == ["bt", "pal-a", "pal-b", "bayes-ceiling"]
-    table, paired = (out / "results.md").read_text().split("against the best one")
-    assert "| cyclic | bt (epochs=2) |" in table and "| bt |" not in paired
-    assert "| pal-a |" in paired and "| pal-b |" in paired
+    table = (out / "results.md").read_text()
+    assert "| cyclic | bt (epochs=2) |" in table and "against the best one" not in table  # pal-b alone has hits
     (out / "results.json").unlink()  # interrupted before any cell finished: run.json alone
     assert finished_cells(out, ["cyclic"], 0, {}, save_runs=False) == {}
 

@@ -15,6 +15,7 @@ from pluralign.methods.common import preference_nll
 from pluralign.methods.pal import PalA, PalANetwork, PalB, PalBNetwork
 from pluralign.methods.pal.model import PalObjective, dirichlet_moments, dirichlet_posterior_mean
 from pluralign.methods.pal.network import conformal_penalty, hinge_loss
+from pluralign.training.module import FROZEN_KEY
 
 FAST = dict(epochs=15, lr=2e-2, hidden=[16], pref_dim=8, few_shot_steps=40, few_shot_lr=0.2,
             metric_reg=0.0)  # a 4-d toy of 6 users: the preset's metric_reg is tuned for 384-d embeddings
@@ -318,7 +319,11 @@ def test_finetuning_trains_the_top_layer_and_round_trips(pets_text, tmp_path):
     tuned = PalA(**large).fit(train, progress=False, out_dir=str(tmp_path / "run"))
     # each stage keeps its own checkpoint, so a resumed fit loads each stage's weights into that stage
     assert (tmp_path / "run/checkpoints/last.ckpt").exists()
-    assert (tmp_path / "run/checkpoints/finetune/last.ckpt").exists()
+    checkpoint = torch.load(tmp_path / "run/checkpoints/finetune/last.ckpt", weights_only=True)
+    # the frozen layers stay out (the backbone's files hold them): the top layer's weights and their sha256 are in
+    assert {k.split(".")[6] for k in checkpoint["state_dict"] if ".encoder.layer." in k} == {"5"}
+    assert not any(".embeddings." in k for k in checkpoint["state_dict"])
+    assert len(checkpoint[FROZEN_KEY]) == 64
     resumed = PalA(**large).fit(train, progress=False, out_dir=str(tmp_path / "run"), resume=True)
     assert isinstance(tuned.network_, TunedNetwork) and not isinstance(frozen.network_, TunedNetwork)
     base = TunedBackbone(None, layers=1).encoder.state_dict()  # the pretrained weights

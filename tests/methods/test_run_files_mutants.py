@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pluralign.methods.run_files import check_weights, fingerprint, read_run_config
+from pluralign.io import fingerprint
+from pluralign.methods.run_files import check_weights, read_run_config
 
 
 def test_fingerprint_by_hand_in_name_order() -> None:

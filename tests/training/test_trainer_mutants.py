@@ -100,3 +100,35 @@ def test_a_checkpoint_without_settings_resumes_as_before(tmp_path) -> None:
     torch.save({"state_dict": module.state_dict(), "epoch": 1}, path)
     assert check_resume(str(path), module, 2, settings={**SETTINGS, "lr": 0.5}) == 1
     assert changed_settings(None, SETTINGS) == [] and changed_settings(SETTINGS, None) == []
+
+
+class _HalfFrozen(torch.nn.Module):
+    """A tuned backbone's shape: ``frozen`` never trains (named by ``frozen_state``), ``top`` does."""
+
+    def __init__(self, frozen: float) -> None:
+        super().__init__()
+        self.frozen = torch.nn.Parameter(torch.full((3,), frozen), requires_grad=False)
+        self.top = torch.nn.Linear(3, 1)
+
+    def frozen_state(self) -> dict[str, torch.Tensor]:
+        return {"frozen": self.frozen}
+
+
+def test_checkpoints_leave_the_frozen_weights_out_and_resume_checks_their_sha256(tmp_path) -> None:
+    """The checkpoint holds the trained weights and the frozen ones' sha256; a model whose frozen weights differ
+    is refused; one with the same loads (not strictly: the frozen names are not in the file)."""
+    from pluralign.io import fingerprint
+    from pluralign.training.module import FROZEN_KEY
+
+    module = ObjectiveModule(torch.nn.Sequential(_HalfFrozen(1.0)))
+    assert not module.strict_loading and set(module.frozen_state()) == {"objective.0.frozen"}
+    checkpoint = {"state_dict": module.state_dict(), "epoch": 1}
+    module.on_save_checkpoint(checkpoint)
+    assert set(checkpoint["state_dict"]) == {"objective.0.top.weight", "objective.0.top.bias"}
+    assert checkpoint[FROZEN_KEY] == fingerprint({"objective.0.frozen": torch.ones(3)})
+    path = tmp_path / "last.ckpt"
+    torch.save(checkpoint, path)
+    assert check_resume(str(path), ObjectiveModule(torch.nn.Sequential(_HalfFrozen(1.0))), 2) == 1
+    with pytest.raises(ValueError, match=r"^--resume: .*last\.ckpt was trained on other frozen backbone weights "):
+        check_resume(str(path), ObjectiveModule(torch.nn.Sequential(_HalfFrozen(2.0))), 2)
+    assert ObjectiveModule(torch.nn.Linear(3, 1)).strict_loading  # nothing frozen: loaded strictly, as before

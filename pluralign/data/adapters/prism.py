@@ -46,8 +46,9 @@ def from_prism(
     if not conversations.exists():
         raise DataError(f"{conversations}: no such file (expected PRISM's conversations.jsonl)")
     source = str(conversations)
-    if survey is None and path.is_dir() and (path / "survey.jsonl").exists():
-        survey = path / "survey.jsonl"
+    # the dataset ships survey.jsonl beside conversations.jsonl: found there whether the folder or the file is given
+    if survey is None and (conversations.parent / "survey.jsonl").exists():
+        survey = conversations.parent / "survey.jsonl"
     survey_groups = _survey_groups(Path(survey), group_by) if survey is not None and group_by else {}
 
     rows = SourcedRows()
@@ -55,13 +56,16 @@ def from_prism(
     for i, conversation in read_records(conversations):
         rows.at(source, i)
         user_id = str(field(conversation, "user_id", source, i))
-        group = _lookup(conversation, group_by) if group_by else None
+        group = _group(conversation, group_by, source, i) if group_by else None
         group = survey_groups.get(user_id) if is_missing(group) else group
         for row in _conversation_pairs(conversation, source, i, dropped, drop_ties):
             row["user_id"] = user_id
             if not is_missing(group):
                 row["group"] = str(group)
             rows.append(row)
+    if group_by and not any("group" in row for row in rows):
+        looked = f"the conversations or {survey}" if survey is not None else "the conversations (no survey.jsonl found)"
+        raise DataError(f"{source}: group_by {group_by!r}: no pair got a group: no such field in {looked}")
     if lower := sum(row.get("margin", 0) < 0 for row in rows):
         LOG.warning("%s: %d pair(s) whose chosen response the participant rated below the rejected one: their "
                     "margin is negative", source, lower)
@@ -138,10 +142,22 @@ def _survey_groups(survey: Path, group_by: str) -> dict[str, Any]:
         raise DataError(f"{survey}: no such file (expected PRISM's survey.jsonl)")
     groups = {}
     for i, record in read_records(survey):
-        value = _lookup(record, group_by)
+        value = _group(record, group_by, str(survey), i)
         if not is_missing(value):
             groups[str(field(record, "user_id", str(survey), i))] = value
     return groups
+
+
+def _group(record: dict, group_by: str, source: str, i: Any) -> Any:
+    """The record's ``group_by`` value; a mapping or list there is an error (it would be written as a group)."""
+    value = _lookup(record, group_by)
+    if isinstance(value, dict):
+        example = f"{group_by}.{next(iter(value))}" if value else f"{group_by}.<field>"
+        raise fail(source, i, group_by,
+                   f"group_by names a mapping, not a value: name a field inside it, e.g. {example}")
+    if isinstance(value, list):
+        raise fail(source, i, group_by, "group_by names a list, not a value")
+    return value
 
 
 def _lookup(record: Any, dotted: str) -> Any:
