@@ -1,6 +1,6 @@
 """Real data, few-shot protocol: split a pooled file by user, fit, and evaluate on held-out users.
 
-    python examples/split_real_data.py FILE.jsonl [--method vpl] [--unseen-users 10] [--out runs/example]
+    python examples/split_real_data.py FILE.jsonl [--method vpl] [--unseen-users 10] [--context 16] [--out runs/example]
 
 FILE is any preference file with a user_id column, e.g. the output of `pluralign data convert prism ...`.
 Without FILE the example pools the train rows of the `pets` benchmark into one file first, standing in for a
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("file", nargs="?")
     parser.add_argument("--method", default="vpl")
     parser.add_argument("--unseen-users", dest="unseen_users", type=int, default=6)
+    parser.add_argument("--context", type=int, default=16, help="each unseen user's context pairs")
     parser.add_argument("--data", default="pets", help="the benchmark pooled when no FILE is given")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--out", default="runs/split-example")
@@ -35,10 +36,10 @@ def main(argv: list[str] | None = None) -> dict:
         args.file = str(out / "pooled.jsonl")
         write_jsonl(args.file, benchmark_data(args.data)[0].rows)
 
-    split = split_by_user(read_preferences(args.file), unseen_users=args.unseen_users, n_context=16, seed=0)
+    split = split_by_user(read_preferences(args.file), unseen_users=args.unseen_users, n_context=args.context, seed=0)
     config = preset(args.method) | ({"epochs": args.epochs} if args.epochs else {})
     model = build_model(args.method, config).fit(split.train, progress=False)
-    report = evaluate(model, split.test, shots=(0, 4, 8, 16))
+    report = evaluate(model, split.test, shots=sorted({0, *(k for k in (4, 8, 16) if k <= args.context)}))
     print(f"{args.method}: {len(split.seen_users)} seen users, seen-user accuracy {report['seen']['accuracy']:.3f}")
     for k, entry in report["unseen"].items():
         print(f"  {len(split.unseen_users)} unseen users, k = {k:>2}: accuracy {entry['accuracy']:.3f}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections.abc
 import inspect
 import math
+import numbers
 import types
 import typing
 from pathlib import Path
@@ -170,15 +171,18 @@ def conform(value: Any, hint: Any, parse_strings: bool = True) -> tuple[bool, An
         return value is None, value
     if hint is bool:
         return isinstance(value, bool), value
+    # numpy's scalars (a sweep's np.int64, rng.integers' seeds) are the Python numbers they stand for
     if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        return ok, int(value) if ok else value
     if hint is float:
         if isinstance(value, str) and parse_strings:
             try:
                 value = float(value)
             except ValueError:
                 return False, value
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value), value
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+        return ok, float(value) if ok and not isinstance(value, int) else value
     if hint is str:
         return isinstance(value, str), value
     return True, value

@@ -266,10 +266,13 @@ def _note_unknown_columns(columns: list, source: str) -> None:
         LOG.debug("%s: columns not in the contract, ignored: %s", source, ", ".join(map(str, unknown)))
 
 
-def warn_duplicates(rows: Sequence[dict], source: str = "<data>", lines: Sequence[int] | None = None) -> int:
+def warn_duplicates(rows: Sequence[dict], source: str = "<data>", lines: Sequence[int] | None = None,
+                    origins: Sequence[str] | None = None) -> int:
     """Log one warning for rows that repeat an earlier one (same user_id, prompt, chosen and rejected) and
     return their number. Not an error: real data has repeats (an annotator shown a pair twice), and so do the
-    synthetic benchmarks, which draw pairs at random; so a warning only past 1% of the rows, else a debug line."""
+    synthetic benchmarks, which draw pairs at random; so a warning only past 1% of the rows, else a debug line.
+    ``lines``: each row's line in ``source``; ``origins``: each row's input record ("FILE, line N"), for rows an
+    adapter converted (a row's own number is nowhere to look)."""
     first: dict[tuple, int] = {}
     repeats, example = 0, (0, 0)  # the first repeat and the earlier row it repeats
     for i, row in enumerate(rows):
@@ -279,7 +282,8 @@ def warn_duplicates(rows: Sequence[dict], source: str = "<data>", lines: Sequenc
             repeats += 1
             example = example if repeats > 1 else (i, earlier)
     if repeats:
-        at = (lambda j: f"line {lines[j]}") if lines else (lambda j: f"row {j + 1}")
+        at = ((lambda j: origins[j]) if origins else (lambda j: f"line {lines[j]}") if lines
+              else (lambda j: f"row {j + 1}"))
         LOG.log(logging.WARNING if repeats > 0.01 * len(rows) else logging.DEBUG,
                 "%s: %d repeated row(s) (%.1f%%; same user_id, prompt, chosen and rejected), kept as repeated "
                 "judgements; the first is %s, a repeat of %s (drop them if they are copies)", source, repeats,

@@ -167,6 +167,14 @@ def _is_columns(table: dict) -> bool:
     return isinstance(column, (list, tuple)) and all(hasattr(c, "__len__") for c in column)
 
 
+def _as_list(column: Any) -> Any:
+    """A numpy array or pandas Series as the list of its rows (an [N, D] embedding array: N lists of D numbers),
+    so a dict of them reads as the dict of lists it stands for; anything else as it is."""
+    if hasattr(column, "tolist") and hasattr(column, "shape") and len(getattr(column, "shape", ())) >= 1:
+        return column.tolist()
+    return column
+
+
 def _columns_to_records(table: dict) -> list[dict]:
     lengths = {name: len(column) if isinstance(column, (list, tuple)) else None for name, column in table.items()}
     if len(set(lengths.values())) > 1:
@@ -179,6 +187,7 @@ def _read_dataset(dataset: Any, split: str) -> list[dict]:
     """The records of an in-memory table: a ``datasets`` Dataset, a DatasetDict's ``split``, a pandas DataFrame,
     a dict of columns, or one record (a dict with the pair's columns)."""
     if isinstance(dataset, dict) and any(c in dataset for c in ("chosen", "chosen_embedding")):
+        dataset = {name: _as_list(column) for name, column in dataset.items()}
         return _columns_to_records(dataset) if _is_columns(dataset) else [dataset]
     if hasattr(dataset, "to_dict") and hasattr(dataset, "columns"):  # a pandas DataFrame
         return dataset.to_dict("records")

@@ -23,7 +23,7 @@ from pluralign.eval.compare import gain_table, paired_table, unseen_hits
 from pluralign.eval.metrics import standard_error_of_mean
 from pluralign.eval.plots import plot_few_shot, plot_gaps
 from pluralign.eval.protocol import evaluate
-from pluralign.io import RUN_CONFIG, write_json, write_text
+from pluralign.io import RUN_CONFIG, write_files, write_json, write_text
 
 log = logging.getLogger("pluralign.bench")
 
@@ -44,10 +44,10 @@ def public(results: dict[str, dict[str, dict]]) -> dict[str, dict[str, dict]]:
 def write_results(out_dir: str | Path, results: dict[str, dict[str, dict]]) -> None:
     """results.json (the figures) and hits.json (each cell's per-row hits: what ``bench --resume`` needs to keep a
     finished cell in the paired tables without its saved model)."""
-    write_json(Path(out_dir) / "results.json", public(results))
-    write_json(Path(out_dir) / HITS_FILE, {name: {m: {k: r[k] for k in HIDDEN if r.get(k)} for m, r in by_method.items()
-                                                  if any(r.get(k) for k in HIDDEN)}
-                                           for name, by_method in results.items()})
+    hits = {name: {m: {k: r[k] for k in HIDDEN if r.get(k)} for m, r in by_method.items() if any(map(r.get, HIDDEN))}
+            for name, by_method in results.items()}
+    write_files({Path(out_dir) / "results.json": json.dumps(public(results), indent=2) + "\n",  # both or neither
+                 Path(out_dir) / HITS_FILE: json.dumps(hits) + "\n"})
 
 
 def _cell(metrics: dict | None, with_oracle: bool = True) -> str:
@@ -173,7 +173,8 @@ def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, see
     if save_to is not None:
         model.save_pretrained(save_to)
     query_probs: dict = {}
-    report = evaluate(model, test, query_probs=query_probs, active=active)
+    # a folder's short contexts are warned of once, before the cells (pluralign bench)
+    report = evaluate(model, test, query_probs=query_probs, active=active, warn_short=False)
     report[UNSEEN_HITS] = unseen_hits(model, test, 8, scored=query_probs.get(8))
     if active:
         report[GIVEN_HITS] = unseen_hits(model, test, 8)

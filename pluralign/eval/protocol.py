@@ -141,12 +141,15 @@ def _metrics(rows: np.ndarray, probs: np.ndarray, oracle: list, users: list | No
 
 
 def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
-             query_probs: dict | None = None, active: bool = False) -> dict:
+             query_probs: dict | None = None, active: bool = False, warn_short: bool = True) -> dict:
     """Every figure of the protocol as one JSON-ready dict (keys: seen, unseen, groups, worst_group,
     controversial, fit, predict). A dict passed as ``query_probs`` receives, for each k, the unseen users'
     query rows and their P(chosen ≻ rejected), so a caller needs not adapt every user again. ``active``: each
     unseen user's k context rows are the first k the model asks (:func:`chosen_contexts`), not the first k
-    in the file; the report then holds ``"questions": "chosen"``. ``data``: anything ``fit`` reads."""
+    in the file; the report then holds ``"questions": "chosen"``. ``data``: anything ``fit`` reads.
+    An unseen user with fewer than k context rows adapts on all they have: that k's entry then says so
+    (``users_short_of_k``, and ``context_pairs``, the mean context size the users adapted on), and, with
+    ``warn_short``, the log (the CLI warns before it calls this, naming the users)."""
     data = read_preferences(data, split="test")
     shots = [shots] if isinstance(shots, int) else list(shots)
     if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in shots):
@@ -170,6 +173,7 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     report["unseen"] = {}
     by_k: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if (roles == "query").any():
+        contexts, queries = unseen_rows(data)
         # greedy questions: the first k of the longest order are the order for k, so it is chosen once
         order = chosen_contexts(model, data, max(shots), features) if active and shots else None
         for k in shots:
@@ -183,6 +187,14 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
             entry = _metrics(*by_k[k], oracle, users)  # with the gap's standard error over unseen users
             hard = contested[by_k[k][0]]
             entry["controversial"] = _metrics(by_k[k][0][hard], by_k[k][1][hard], oracle, users)
+            if short := short_contexts(data, k):  # "k = 16" on users of 4 context pairs is a 4-shot figure
+                sizes = [min(k, len(contexts.get(u, []))) for u in queries]
+                entry.update(users_short_of_k=len(short), context_pairs=round(float(np.mean(sizes)), 2))
+                if warn_short:
+                    log.warning("shots=%d: %d of %d unseen users have fewer context pairs (%s); they adapt on all "
+                                "of theirs, %.1f pairs on average", k, len(short), len(queries),
+                                ", ".join(f"{u}: {n}" for u, n in sorted(short.items())[:3])
+                                + (" ..." if len(short) > 3 else ""), float(np.mean(sizes)))
             report["unseen"][str(k)] = entry
 
     # groups on seen users' held-out rows; where there are none, on unseen users' queries at k = 8

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pluralign.data import PreferenceSet
+from pluralign.data import PreferenceSet, read_preferences
 
 
 def user_groups(data: PreferenceSet) -> dict[str, tuple[str | None, bool]]:
@@ -40,6 +40,7 @@ def user_vectors(model, data: PreferenceSet, shots: int = 8) -> list[dict]:
     their first ``shots`` context rows. Users of neither kind (seen by the data, unknown to the model)
     are left out."""
     model.check_fitted()
+    data = read_preferences(data, split="test")  # a path too, as evaluate takes one
     if model.network_.user_dim == 0:
         raise ValueError(f"{model.name}: this method has no user vectors (one reward for everyone)")
     features = model.featurize(data)

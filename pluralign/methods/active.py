@@ -17,6 +17,8 @@ protocol's chosen questions (``pluralign eval --active``, ``pluralign bench --ac
 
 from __future__ import annotations
 
+import numbers
+
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
@@ -114,8 +116,9 @@ def select_queries(model: "PreferenceModel", pool_pairs: Any, n: int = 1, contex
     pool = pair_features(model, pool_pairs)
     if pool is None or len(pool) == 0:
         raise ValueError(f"{model.name}: the pool of candidate pairs is empty")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:  # numpy's integers too
         raise ValueError(f"{model.name}: n={n!r} must be a whole number, at least 1")
+    n = int(n)
     context = pair_features(model, context)
     gain = expected_information_gain(model, pool, context)
     if context is not None:  # a pair the user has answered tells nothing new: asked last, if at all

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import lightning as L
+import numpy as np
 import torch
 
 from pluralign.backbones import TextEncoder
@@ -45,6 +46,13 @@ from pluralign.training import (ObjectiveModule, TrainerOptions, build_trainer, 
                                 check_trainer_options, quiet_lightning)
 from pluralign.training.trainer import quiet_moved_checkpoints
 from pluralign.training.memory import PeakMemory
+
+
+def _plain(value: Any) -> Any:
+    """numpy's scalars (an argument from a sweep's array) as the Python numbers config.json can hold."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass
@@ -105,7 +113,12 @@ class PreferenceModel:
         if args or kwargs:
             from pluralign.config import checked_arguments
 
+            from pluralign.config import accepted_arguments
+
             signature = inspect.signature(cls.__init__)
+            if unknown := sorted(set(kwargs) - accepted_arguments(cls)):  # as a --config's unknown key is named
+                raise ConfigError(f"{cls.name}: unknown argument(s) {', '.join(unknown)} (accepted: "
+                                  f"{', '.join(sorted(accepted_arguments(cls)))})")
             arguments = {}
             for name, value in list(signature.bind(None, *args, **kwargs).arguments.items())[1:]:  # past self
                 keywords = signature.parameters[name].kind == inspect.Parameter.VAR_KEYWORD
@@ -178,7 +191,7 @@ class PreferenceModel:
                 continue
             params = inspect.signature(klass.__init__).parameters
             names += [n for n, p in params.items() if n != "self" and p.kind == p.POSITIONAL_OR_KEYWORD]
-        return {n: getattr(self, n) for n in dict.fromkeys(names)}
+        return {n: _plain(getattr(self, n)) for n in dict.fromkeys(names)}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -463,7 +476,12 @@ class PreferenceModel:
 
     def select_queries(self, pool_pairs: Any, n: int = 1, context: Any = None) -> list[int]:
         """Indices of the ``n`` pool pairs whose answer would tell most about the user (expected information
-        gain under the posterior given ``context``), best first."""
+        gain under the posterior given ``context``), best first.
+
+        ``pool_pairs``: unlabelled candidates as rows (or anything ``fit`` reads) with the contract's columns;
+        which response stands in ``chosen`` does not matter (the gain is the same either way). ``context``: the
+        user's answers so far as labelled rows, ``chosen`` the response they preferred (None: no answers yet);
+        pool pairs already answered come last."""
         if not self.has_active_queries:
             raise ValueError(f"{self.name}: no posterior over users to choose questions by (active queries: "
                              "every method but bt)")
@@ -472,6 +490,8 @@ class PreferenceModel:
         return select_queries(self, pool_pairs, n, context)
 
     def next_query(self, pool_pairs: Any, context: Any = None) -> int:
+        """The index of the one pool pair to ask next (``select_queries`` with ``n=1``); ask, put the answered
+        row (the preferred response as ``chosen``) into ``context``, and call again."""
         return self.select_queries(pool_pairs, 1, context)[0]
 
     # ---- users --------------------------------------------------------------------------------
@@ -521,12 +541,14 @@ class PreferenceModel:
         if user is None:
             return self.population_user()
         if isinstance(user, UserVector):
+            if user.method and user.method != self.name:  # same width, other meaning: PAL's weights are no VPL latent
+                raise ValueError(f"{self.name}: a user vector of {user.method}; infer the user with this model")
             return user
         if isinstance(user, str):
             return self.known_user(user)
-        if isinstance(user, (int, float)) and not isinstance(user, bool) and float(user).is_integer():
-            return self.known_user(str(int(user)))  # the reader's id of 3 or 3.0 is "3"
-        if isinstance(user, (bool, int, float, torch.Tensor)):
+        if isinstance(user, numbers.Real) and not isinstance(user, bool) and float(user).is_integer():
+            return self.known_user(str(int(user)))  # the reader's id of 3 or 3.0 (numpy's too) is "3"
+        if isinstance(user, (bool, numbers.Number, torch.Tensor, np.ndarray)):
             raise TypeError(f"{self.name}: user={type(user).__name__} must be a user id, a UserVector or a few "
                             "labelled pairs (wrap a raw vector as UserVector(mean))")
         return self.infer_user(user)
@@ -534,6 +556,8 @@ class PreferenceModel:
     def user_matrix(self, user: Any, n: int) -> torch.Tensor:
         """[n, user_dim]: one user for all rows, or a sequence of n users (ids, vectors, None)."""
         width = self.check_fitted().user_dim
+        if isinstance(user, np.ndarray) and user.dtype.kind in "OUSiu" or type(user).__name__ in ("Series", "Index"):
+            user = user.tolist()  # per-row ids as numpy or pandas hold them (a float array stays a raw vector)
         if is_user_list(self.name, user):
             if len(user) != n:
                 raise ValueError(f"{self.name}: {len(user)} users for {n} rows; give one user per row, or one "
@@ -551,6 +575,9 @@ class PreferenceModel:
     # ---- prediction ---------------------------------------------------------------------------
     def _texts_to_features(self, prompts: Any, *responses: Any, cache: bool = True) -> list[torch.Tensor]:
         self.check_fitted()  # before the inputs are checked against the fit's widths
+        if any(isinstance(r, np.ndarray) for r in responses):  # numpy embeddings, as the rows may hold them too
+            responses = tuple(as_float_tensor(r, "responses") for r in responses)
+            prompts = as_float_tensor(prompts, "prompts") if isinstance(prompts, np.ndarray) else prompts
         if any(isinstance(r, torch.Tensor) for r in responses):  # precomputed embeddings
             if self.tuned is not None:
                 raise TypeError(f"{self.name}: a fine-tuned backbone reads text (token ids), not precomputed "
@@ -609,5 +636,7 @@ class PreferenceModel:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "PreferenceModel":
-        """A saved run; a damaged or mismatched folder is a one-line ValueError naming the file."""
-        return load_run(Path(directory), None if cls is PreferenceModel else cls)
+        """A saved run; a damaged or mismatched folder is a one-line ValueError naming the file. The caller's torch
+        generator is left as it was (the network is built at random, then its weights are read over it)."""
+        with torch.random.fork_rng(devices=[]):
+            return load_run(Path(directory), None if cls is PreferenceModel else cls)

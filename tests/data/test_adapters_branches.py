@@ -348,6 +348,15 @@ def test_psoups_identical_and_empty_completions_are_dropped(tmp_path: Path) -> N
     assert data.meta["dropped"] == {"empty_response": 1, "identical_responses": 1}
 
 
+def test_adapter_repeats_are_named_by_their_input_lines(tmp_path: Path, caplog) -> None:
+    """A repeated pair in an adapter's input: the warning names the input lines (3 repeats 1; line 2 is dropped as
+    a tie), not the converted rows' numbers (row 2 repeats row 1), which are nowhere to look."""
+    path = _jsonl(tmp_path / "P1A.json", [_psoups("A", "B"), _psoups("C", "C"), _psoups("A", "B")])
+    with caplog.at_level(logging.WARNING):
+        from_psoups(path)
+    assert f"the first is {path}, line 3, a repeat of {path}, line 1" in caplog.text
+
+
 def test_psoups_a_record_of_another_format_names_the_expected_fields(tmp_path: Path) -> None:
     """Row 2 is in the prompt/chosen/rejected format (not RLPHF's or AlpacaFarm's): the fields expected are named."""
     path = _jsonl(tmp_path / "P1B.json", [_psoups("C", "D"), {"prompt": "Q", "chosen": "A", "rejected": "B"}])

@@ -1,6 +1,7 @@
 import json
 import re
 
+import numpy as np
 import pytest
 
 from pluralign.data import DataError, read_preferences
@@ -288,3 +289,8 @@ def test_a_dict_of_columns_is_read_as_its_rows() -> None:
     with pytest.raises(DataError, match=r"^a dict of columns needs one list per column, all as long "
                                         r"\(prompt has 1, chosen has 2, rejected has 2\)$"):
         read_preferences({"prompt": ["p"], "chosen": ["a", "b"], "rejected": ["c", "d"]})
+    # numpy columns (an [N, D] embedding array, df[col].values) are the lists they hold: they were one record
+    arrays = {"chosen_embedding": np.eye(3), "rejected_embedding": np.ones((3, 3)), "user_id": np.array([1, 2, 1])}
+    data = read_preferences(arrays)
+    assert len(data) == 3 and data.rows[1]["chosen_embedding"] == [0.0, 1.0, 0.0] and data.user_ids == ["1", "2"]
+    assert len(read_preferences({"chosen_embedding": np.eye(3)[0], "rejected_embedding": np.ones(3)})) == 1

@@ -249,3 +249,27 @@ def test_an_unseen_user_without_enough_context_rows_is_named_and_scored_at_every
     vector = model.infer_user(features[new2])
     expected = torch.sigmoid(model.logits_features(features[queries], vector.mean.expand(len(queries), -1)))
     assert np.allclose(eight[1][np.isin(eight[0], queries)], expected.numpy(), atol=1e-6)
+
+
+def test_a_k_above_the_users_context_says_so_in_the_report_and_the_log(model_and_test, caplog) -> None:
+    """Every unseen user here has n context rows (checked below): k = 2n adapts on those n, so its entry records
+    it (users_short_of_k, context_pairs) and the log warns; k = n and n/2 do not."""
+    from pluralign.eval.protocol import unseen_rows
+
+    model, test = model_and_test
+    contexts, queries = unseen_rows(test)
+    sizes = sorted({len(contexts[u]) for u in queries})
+    assert len(sizes) == 1 and sizes[0] >= 2
+    n = sizes[0]
+    with caplog.at_level("WARNING", logger="pluralign"):
+        report = evaluate(model, test, shots=(n // 2, n, 2 * n))
+    for k in (n // 2, n):
+        assert "users_short_of_k" not in report["unseen"][str(k)] and "context_pairs" not in report["unseen"][str(k)]
+    assert report["unseen"][str(2 * n)]["users_short_of_k"] == len(queries)
+    assert report["unseen"][str(2 * n)]["context_pairs"] == n
+    assert f"shots={2 * n}: {len(queries)} of {len(queries)} unseen users have fewer context pairs" in caplog.text
+    assert f"shots={n}:" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pluralign"):
+        evaluate(model, test, shots=(2 * n,), warn_short=False)
+    assert "fewer context pairs" not in caplog.text

@@ -36,6 +36,8 @@ def test_vectors_of_seen_and_unseen_users_and_the_plot(tmp_path):
     context = [r for r in test if r.get("user_id") == "new1" and r.get("role") == "context"][:8]
     assert records[-1]["vector"] == pytest.approx(model.infer_user(context).mean.tolist())
     assert type_recovery(records) == 1.0  # two opposed groups, 8 pairs each: both new users placed right
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in test))
+    assert user_vectors(model, tmp_path / "test.jsonl", shots=8) == records  # a path, as evaluate takes one
     path = plot_user_map(records, tmp_path / "users.png", "pal-a")
     assert path.read_bytes()[:4] == b"\x89PNG"
     bt = METHODS["bt"](epochs=1, hidden=[4]).fit(train, progress=False)

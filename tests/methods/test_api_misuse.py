@@ -205,3 +205,16 @@ def test_labelled_pairs_per_row_are_one_user_each(fitted, rows) -> None:
     each = pal.prefer_proba(None, a, b, user=[first, second])
     torch.testing.assert_close(each[0], pal.prefer_proba(None, a[:1], b[:1], user=first)[0])
     torch.testing.assert_close(each[1], pal.prefer_proba(None, a[1:], b[1:], user=second)[0])
+
+
+def test_an_unknown_constructor_argument_is_named_with_the_accepted_ones() -> None:
+    """A typo (kk=50) gave Python's "PreferenceModel.__init__() got an unexpected keyword argument", naming
+    neither the method nor what it takes; numpy's scalars (a sweep's values) are taken as the numbers they are."""
+    with pytest.raises(ConfigError, match=r"^pal-a: unknown argument\(s\) kk \(accepted: backbone, "
+                                          r"batch_size, .*\bk\b"):
+        METHODS["pal-a"](epochs=2, kk=50)
+    model = METHODS["pal-a"](epochs=np.int64(2), lr=np.float32(0.01), hidden=[np.int64(4)])
+    assert model.get_config()["epochs"] == 2 and type(model.get_config()["epochs"]) is int
+    assert type(model.get_config()["lr"]) is float and model.get_config()["hidden"] == [4]
+    with pytest.raises(ConfigError, match=r"^pal-a: epochs=np.float64\(2.5\) must be an integer"):
+        METHODS["pal-a"](epochs=np.float64(2.5))

@@ -111,3 +111,38 @@ def test_prompt_embeddings_are_checked_for_nan(bt_on_prompts) -> None:
     prompts[1, 0] = float("nan")
     with pytest.raises(ValueError, match=r"^bt: prompts\[1\] holds NaN or inf$"):
         bt_on_prompts.prefer_proba(prompts, A, B)
+
+
+def test_numpy_embeddings_ids_and_vectors_are_read_as_torch_and_python_ones(pal) -> None:
+    """Researchers hold embeddings and ids in numpy (and pandas): an array of embeddings was refused as "text",
+    an int64 id or an array of ids as "not preference rows"; a float array is still no user vector."""
+    pandas = pytest.importorskip("pandas")
+    expected = pal.prefer_proba(None, A, B, user="u1")
+    assert torch.equal(pal.prefer_proba(None, A.numpy(), B.numpy(), user="u1"), expected)
+    assert torch.equal(pal.prefer_proba(None, A.numpy().astype(np.float64), B.numpy(), user="u1"), expected)
+    per_row = pal.prefer_proba(None, A, B, user=["u0", "u1", "u1"])
+    assert torch.equal(pal.prefer_proba(None, A, B, user=np.array(["u0", "u1", "u1"])), per_row)
+    assert torch.equal(pal.prefer_proba(None, A, B, user=pandas.Series(["u0", "u1", "u1"])), per_row)
+    with pytest.raises(TypeError, match=r"^pal-a: user=ndarray must be a user id, a UserVector or a few labelled "
+                                        r"pairs \(wrap a raw vector as UserVector\(mean\)\)$"):
+        pal.prefer_proba(None, A, B, user=np.zeros(2))
+
+
+def test_integer_ids_of_numpy_are_the_reader_s_ids() -> None:
+    """np.int64(3) and an int array of ids name users "3" (as the reader reads an integer id column)."""
+    rows = [dict(r, user_id=int(r["user_id"][1:]) + 3) for r in ROWS]  # users 3 and 4
+    model = METHODS["pal-a"](k=2, pref_dim=2, hidden=[], epochs=2, batch_size=4, seed=np.int64(0)).fit(
+        rows, progress=False)
+    assert model.user_ids_ == ["3", "4"] and model.get_config()["seed"] == 0 and type(model.get_config()["seed"]) is int
+    assert torch.equal(model.prefer_proba(None, A, B, user=np.int64(4)), model.prefer_proba(None, A, B, user="4"))
+    assert torch.equal(model.prefer_proba(None, A, B, user=np.array([3, 4, 4])),
+                       model.prefer_proba(None, A, B, user=["3", "4", "4"]))
+
+
+def test_a_user_vector_of_another_method_is_refused(pal) -> None:
+    """A VPL latent as wide as PAL-A's weights was used as them without a word; a vector with no method (a raw
+    UserVector(mean)) is still taken as it is."""
+    with pytest.raises(ValueError, match=r"^pal-a: a user vector of vpl; infer the user with this model$"):
+        pal.prefer_proba(None, A, B, user=UserVector(torch.tensor([0.5, 0.5]), method="vpl"))
+    raw = pal.prefer_proba(None, A, B, user=UserVector(torch.tensor([0.5, 0.5])))
+    assert torch.equal(raw, pal.prefer_proba(None, A, B, user=UserVector(torch.tensor([0.5, 0.5]), method="pal-a")))

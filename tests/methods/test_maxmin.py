@@ -79,6 +79,8 @@ def test_maxmin_score_and_best_of_n(fitted):
     assert torch.allclose(scores, per_group.min(-1).values)
     best = fitted.best_of_n(None, candidates)
     assert best.index == int(scores.argmax()) and torch.equal(best.candidate, candidates[best.index])
+    with pytest.raises(ValueError, match=r"^maxmin: best_of_n of no candidates; give at least one$"):
+        fitted.best_of_n(None, candidates[:0])  # was torch's "argmax(): Expected reduction dim"
 
 
 def test_save_load_round_trip(fitted, data, tmp_path):

@@ -67,6 +67,14 @@ def test_new_users_chat_messages_and_errors(fitted):
     assert egalitarian(prompts, completions) == pytest.approx(maxmin.maxmin_score(prompts, completions).tolist())
     with pytest.raises(ValueError, match="needs MaxMin"):
         reward_function(pal, egalitarian=True)
+    # a user with egalitarian=True was silently not read: the worst-off group's reward is everyone's
+    for who in ({"user": "u000"}, {"users": {"new": new}}):
+        with pytest.raises(ValueError, match=r"^maxmin: egalitarian=True scores the worst-off group, for every "
+                                             r"user alike; user and users are not read$"):
+            reward_function(maxmin, egalitarian=True, **who)
+    # users' keys are ids as the reader makes them: 7, 7.0 and "7" are one user (TRL passes an int column as ints)
+    by_int = reward_function(pal, users={7: new})(prompts, completions, user_id=["7", 7.0, 7])
+    assert by_int == pytest.approx(pal.score(prompts, completions, user=new).tolist())
     gpm = GPM(n_blocks=1, hidden=[], epochs=1, personalize=False).fit(
         PreferenceSet.from_rows([{"chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0]}] * 4),
         progress=False)

@@ -98,3 +98,13 @@ def test_a_feature_center_that_does_not_match_the_config_is_named(tmp_path: Path
     with pytest.raises(ValueError, match=rf"^{re.escape(str(weights))}: the feature center does not match the "
                                          rf"config \({problem}\)$"):
         PreferenceModel.from_pretrained(run)
+
+
+def test_loading_a_run_leaves_the_callers_torch_generator_as_it_was(run: Path) -> None:
+    """The network is built at random before its weights are read: that draw no longer moves the caller's torch
+    generator (fit and prediction already left it alone)."""
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    PreferenceModel.from_pretrained(run)
+    assert torch.equal(torch.rand(3), expected)

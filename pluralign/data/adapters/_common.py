@@ -137,7 +137,7 @@ def finish(rows: list[dict], path: str | Path, dropped: Counter, what: str, **me
     # no rows at all is an error, not "0 pairs"
     data = PreferenceSet.from_rows(rows, source=source, origins=getattr(rows, "origins", None))
     LOG.info("%s: %d preference pairs from %s", source, len(rows), what)
-    warn_duplicates(data.rows, source)
+    warn_duplicates(data.rows, source, origins=getattr(rows, "origins", None))
     data.meta.update(meta, adapter=what, dropped=drops)
     return data
 

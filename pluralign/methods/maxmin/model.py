@@ -141,6 +141,8 @@ class MaxMin(MaxMinFitting, PreferenceModel):
     def best_of_n(self, prompt: Any, candidates: Any) -> BestOfN:
         """The candidate whose worst-off group is best off (MaxMin best-of-N)."""
         n = candidates.shape[0] if isinstance(candidates, torch.Tensor) else len(candidates)
+        if n == 0:
+            raise ValueError(f"{self.name}: best_of_n of no candidates; give at least one")
         prompts = prompt.expand(n, -1) if isinstance(prompt, torch.Tensor) else [prompt] * n
         scores = self.maxmin_score(prompts, candidates)
         index = int(scores.argmax())
