@@ -342,3 +342,11 @@ def test_users_of_many_pairs_are_encoded_in_chunks(monkeypatch) -> None:
     first = [encode(features.prompt[c], features.chosen[c], features.rejected[c]) for c in sets[0].split(10)]
     assert torch.allclose(mean[0], torch.stack([m for m, _ in first]).mean(0), atol=1e-6)
     assert torch.allclose(log_var[0], torch.stack([v for _, v in first]).mean(0), atol=1e-6)
+    # narrow sets are bounded by their gathered inputs (sets × pairs × 12 floats here), not their scores alone
+    seen.clear()
+    monkeypatch.setattr(model, "ENCODE_CELLS", 4 * 10 * 12)
+    model.encode_sets(network, features, sets)
+    assert seen == [(4, 10), (4, 10), (1, 10)]  # 10² × 9 would have fit one batch
+    # an empty set is the prior, not tensor_split's "number of sections must be larger than 0"
+    mean, log_var = model.encode_sets(network, features, [torch.arange(0), sets[1]])
+    assert torch.equal(mean[0], torch.zeros(4)) and torch.equal(log_var[0], torch.zeros(4))

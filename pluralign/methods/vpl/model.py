@@ -152,7 +152,9 @@ def pad_contexts(features: PairFeatures, sets: list[torch.Tensor]) -> dict:
 
 
 ENCODE_PAIRS = 1024  # the most pairs one encoder pass attends over (its scores cost pairs² per user)
-ENCODE_CELLS = 2**24  # users × pairs² of one padded batch's attention scores (64 MB of float32 per head)
+# floats of one padded batch: its attention scores (sets × pairs²) or its gathered inputs (sets × pairs × the
+# prompt's and both responses' widths), whichever is larger: 64 MB of float32
+ENCODE_CELLS = 2**24
 
 
 @torch.no_grad()
@@ -163,12 +165,15 @@ def encode_sets(network: VPLNetwork, features: PairFeatures, sets: list[torch.Te
     memory on data with few users of many pairs (UltraFeedback-P, PersonalLLM). Sets are batched so that a batch's
     scores stay under ENCODE_CELLS; a set of more than ENCODE_PAIRS pairs (the encoder trained on context_max) is
     read in near-equal chunks, and their means and log-variances are averaged: the chunks are exchangeable
-    samples of one user's context. Sets of at most ENCODE_PAIRS pairs give what one pass over them gives."""
+    samples of one user's context. Sets of at most ENCODE_PAIRS pairs give what one pass over them gives; an empty
+    set gives the prior (0, 0), as the encoder reads an empty context."""
     pieces = [(u, chunk) for u, s in enumerate(sets)
-              for chunk in torch.tensor_split(s, math.ceil(len(s) / ENCODE_PAIRS))]
+              for chunk in torch.tensor_split(s, max(1, math.ceil(len(s) / ENCODE_PAIRS)))]
+    row_width = features.prompt.shape[-1] + features.chosen.shape[-1] + features.rejected.shape[-1]
     batches, batch, widest = [], [], 0
     for _, chunk in pieces:
-        if batch and (len(batch) + 1) * max(widest, len(chunk)) ** 2 > ENCODE_CELLS:
+        width = max(widest, len(chunk), 1)
+        if batch and (len(batch) + 1) * width * max(width, row_width) > ENCODE_CELLS:
             batches.append(batch)
             batch, widest = [], 0
         batch.append(chunk)
