@@ -147,7 +147,7 @@ def _as_vector(value: Any, where: Callable[[str], DataError]) -> list[float]:
 
 
 def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[int] | None = None,
-                  origins: Sequence[str] | None = None) -> list[dict]:
+                  origins: Sequence[str] | None = None, ignored: list | None = None) -> list[dict]:
     """Check and normalize rows against the contract; return new dicts holding only contract columns.
 
     Errors name the file line of each row where ``lines`` gives them (JSONL, CSV), else its row: the first
@@ -248,13 +248,22 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
             row[column] = {str(k): _as_float(v, where(column)) for k, v in value.items()}
         columns.update(dict.fromkeys(raw))
         out.append(row)
-    _note_unknown_columns(list(columns), source)
+    unknown = _note_unknown_columns(list(columns), source)
+    if ignored is not None:  # the caller's record of the dropped columns (PreferenceSet.meta["ignored_columns"])
+        ignored.extend(unknown)
     if not out:
         raise fail(source, None, None, "no rows")
     return out
 
 
-def _note_unknown_columns(columns: list, source: str) -> None:
+def ignored_columns_note(data: "PreferenceSet") -> str:
+    """' (columns ignored, not in the contract: user, worker_id; ...)' for an error about a missing column, or ''."""
+    ignored = [str(c) for c in data.meta.get("ignored_columns") or []]
+    shown = ", ".join(ignored[:6]) + (" ..." if len(ignored) > 6 else "")
+    return f" (columns ignored, not in the contract: {shown}; the user's column is named user_id)" if ignored else ""
+
+
+def _note_unknown_columns(columns: list, source: str) -> list:
     """Columns outside the contract are dropped (real data carries ids, scores, sources); one that looks like a
     contract column misspelled (``userid``) is a warning, since the method then runs without what it names."""
     unknown = [c for c in columns if c not in KNOWN_COLUMNS]
@@ -264,6 +273,7 @@ def _note_unknown_columns(columns: list, source: str) -> None:
             LOG.warning("%s: column %r is not in the contract (did you mean %r?); ignored", source, column, close[0])
     if unknown:
         LOG.debug("%s: columns not in the contract, ignored: %s", source, ", ".join(map(str, unknown)))
+    return unknown
 
 
 def warn_duplicates(rows: Sequence[dict], source: str = "<data>", lines: Sequence[int] | None = None,
@@ -308,12 +318,17 @@ class PreferenceSet:
 
     def __post_init__(self) -> None:
         if not self.checked:
-            self.rows, self.checked = validate_rows(self.rows, self.source), True
+            ignored: list = []
+            self.rows, self.checked = validate_rows(self.rows, self.source, ignored=ignored), True
+            if ignored:
+                self.meta.setdefault("ignored_columns", ignored)
 
     @classmethod
     def from_rows(cls, rows: Iterable[dict], source: str = "<data>",
                   origins: Sequence[str] | None = None) -> "PreferenceSet":
-        return cls(validate_rows(rows, source, origins=origins), source, checked=True)
+        ignored: list = []
+        rows = validate_rows(rows, source, origins=origins, ignored=ignored)
+        return cls(rows, source, {"ignored_columns": ignored} if ignored else {}, checked=True)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import re
+import types
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -212,8 +213,8 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
     """
     if isinstance(source, PreferenceSet):
         return source
-    if isinstance(source, list):
-        return PreferenceSet.from_rows(source, "<rows>")
+    if isinstance(source, (list, tuple, types.GeneratorType)):  # records as a sequence or a generator of them
+        return PreferenceSet.from_rows(list(source), "<rows>")
     if not isinstance(source, (str, os.PathLike)):
         return PreferenceSet.from_rows(_read_dataset(source, split), f"<dataset:{split}>")
     path = Path(source)
@@ -242,9 +243,10 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
             return data
         raise DataError(f"{path}: directory holds no {split}.jsonl/.parquet/.csv/.json nor a saved dataset")
     rows, lines = _read_file(path)
-    rows = validate_rows(rows, str(path), lines)
+    ignored: list = []
+    rows = validate_rows(rows, str(path), lines, ignored=ignored)
     warn_duplicates(rows, str(path), lines)  # files only: rows in memory were checked when they were read
-    return PreferenceSet(rows, str(path), checked=True)
+    return PreferenceSet(rows, str(path), {"ignored_columns": ignored} if ignored else {}, checked=True)
 
 
 def _read_file(path: Path) -> tuple[list, list[int] | None]:

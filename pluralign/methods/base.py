@@ -35,7 +35,7 @@ import torch
 from pluralign.backbones import TextEncoder
 from pluralign.backbones.text_encoder import DEFAULT_BACKBONE, POOLINGS
 from pluralign.data.cache import EmbeddingCache
-from pluralign.data.contract import DataError, PreferenceSet, messages_to_text
+from pluralign.data.contract import DataError, PreferenceSet, ignored_columns_note, messages_to_text
 from pluralign.data.features import FeatureCenter, PairDataset, PairFeatures, featurize, keep_batch, user_tensor
 from pluralign.data.readers import read_preferences
 from pluralign.methods.inputs import UnknownUser, as_float_tensor, checked_user_vector, embedding_inputs, is_user_list
@@ -215,8 +215,9 @@ class PreferenceModel:
         training user's parameters (``uses_user_ids``) needs a user_id on some row. Without one (a misspelled
         column is dropped as unknown) it would fit 0 users, and every user would get the untrained mix."""
         if self.uses_user_ids and not data.user_ids:
-            raise DataError(f"{self.name}: {data.source or 'the training rows'}: no row has a user_id; "
-                            f"{self.name} learns each training user's weights ({self.without_users})")
+            raise DataError(f"{self.name}: {data.source or 'the training rows'}: no row has a user_id"
+                            f"{ignored_columns_note(data)}; {self.name} learns each training user's weights "
+                            f"({self.without_users})")
 
     def training_pairs(self, features: PairFeatures) -> PairFeatures:
         """The pairs the objective trains on (VPL leaves out pairs without a user)."""
@@ -587,6 +588,8 @@ class PreferenceModel:
             return self.feature_center_.vectors(*vectors) if self.feature_center_ is not None else vectors
         if self.uses_embeddings_:
             raise TypeError(f"{self.name}: this model was trained on embeddings; pass tensors, not text")
+        if prompts is None:  # "no prompt features" is for a model fitted on embeddings
+            raise TypeError(f"{self.name}: prompts=None; this model reads text: give a prompt per row (or one for all)")
         responses = tuple([r] if isinstance(r, str) else list(r) for r in responses)  # one pair: plain strings
         n = len(responses[0])
         prompts = [prompts] * n if isinstance(prompts, str) else list(prompts)  # one prompt for every response

@@ -294,3 +294,8 @@ def test_a_dict_of_columns_is_read_as_its_rows() -> None:
     data = read_preferences(arrays)
     assert len(data) == 3 and data.rows[1]["chosen_embedding"] == [0.0, 1.0, 0.0] and data.user_ids == ["1", "2"]
     assert len(read_preferences({"chosen_embedding": np.eye(3)[0], "rejected_embedding": np.ones(3)})) == 1
+    # records as a tuple or a generator are the list they hold ("expected preference rows ... got tuple")
+    records = [{"prompt": "p", "chosen": "a", "rejected": "b"}] * 2
+    as_list = read_preferences(records).rows
+    assert len(as_list) == 2 and read_preferences(tuple(records)).rows == as_list
+    assert read_preferences(r for r in records).rows == as_list

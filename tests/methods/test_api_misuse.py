@@ -3,6 +3,7 @@ silently mislabelled figures, and no change to the caller's random generators.""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 
@@ -218,3 +219,25 @@ def test_an_unknown_constructor_argument_is_named_with_the_accepted_ones() -> No
     assert type(model.get_config()["lr"]) is float and model.get_config()["hidden"] == [4]
     with pytest.raises(ConfigError, match=r"^pal-a: epochs=np.float64\(2.5\) must be an integer"):
         METHODS["pal-a"](epochs=np.float64(2.5))
+
+
+def test_no_prompts_on_a_text_model_is_named() -> None:
+    """prompts=None (a model on embeddings' "no prompt features") on a text model: "'NoneType' object is not
+    iterable" before; now one line naming the argument."""
+    rows = [{"prompt": "p", "chosen": "a good answer", "rejected": "a bad one"}] * 2
+    model = METHODS["bt"](epochs=1, hidden=[]).fit(rows, progress=False)
+    with pytest.raises(TypeError, match=r"^bt: prompts=None; this model reads text: give a prompt per row"):
+        model.prefer_proba(None, ["a"], ["b"])
+
+
+def test_no_user_id_names_the_columns_that_were_dropped(tmp_path) -> None:
+    """`user` and `worker_id` (not misspellings close enough to warn of) vanished into a debug line; the error that
+    no row has a user_id now names them, from memory and from a file alike."""
+    rows = [{"chosen_embedding": [1.0, 0.0], "rejected_embedding": [0.0, 1.0], "user": "a", "worker_id": 3}] * 3
+    note = r"no row has a user_id \(columns ignored, not in the contract: user, worker_id; the user's column is named "
+    with pytest.raises(DataError, match=r"^pal-a: <rows>: " + note + r"user_id\); pal-a learns"):
+        METHODS["pal-a"](epochs=1).fit(rows, progress=False)
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError, match=r"^vpl: .*rows\.jsonl: " + note + r"user_id\); VPL learns"):
+        METHODS["vpl"](epochs=1).fit(path, progress=False)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import torch
 
-from pluralign.data.contract import DataError, PreferenceSet
+from pluralign.data.contract import DataError, PreferenceSet, ignored_columns_note
 from pluralign.data.features import PairFeatures
 from pluralign.data.readers import read_preferences
 from pluralign.methods.base import PreferenceModel, UserVector
@@ -91,8 +91,9 @@ class VPL(PreferenceModel):
 
     def check_training_users(self, data: PreferenceSet) -> None:
         if not data.user_ids:
-            raise DataError(f"vpl: {data.source or 'the training rows'}: no row has a user_id; VPL learns a user "
-                            "from their own pairs (bt and micro train on pooled pairs)")
+            raise DataError(f"vpl: {data.source or 'the training rows'}: no row has a user_id"
+                            f"{ignored_columns_note(data)}; VPL learns a user from their own pairs (bt and micro "
+                            "train on pooled pairs)")
 
     def training_pairs(self, features: PairFeatures) -> PairFeatures:
         known = features.user >= 0
