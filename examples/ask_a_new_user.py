@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import random
 
-import torch
 
 from pluralign.config import build_model, preset
 from pluralign.eval.bench import benchmark_data
@@ -30,8 +29,7 @@ def swapped(row: dict) -> dict:
 
 
 def accuracy(model, answered: list[dict], queries) -> float:
-    user = model.infer_user(answered)
-    p = torch.sigmoid(model.logits_features(model.featurize(queries), user.mean.expand(len(queries), -1)))
+    p = model.pair_proba(queries, user=model.infer_user(answered))
     return float((p > 0.5).float().mean())
 
 

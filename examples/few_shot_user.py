@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-import torch
 
 from pluralign.config import build_model, preset
 from pluralign.eval.bench import benchmark_data
@@ -28,8 +27,7 @@ def main(argv: list[str] | None = None) -> float:
     context = test.subset(lambda r: r.get("user_id") == new_user and r.get("role") == "context")
     queries = test.subset(lambda r: r.get("user_id") == new_user and r.get("role") == "query")
     user = model.infer_user(context.subset(range(args.shots)))  # no labels of the queries are used
-    features = model.featurize(queries)
-    p = torch.sigmoid(model.logits_features(features, user.mean.expand(len(queries), -1)))
+    p = model.pair_proba(queries, user=user)
     accuracy = float((p > 0.5).float().mean())
     print(f"{args.method}: user {new_user} from {user.n_pairs} pairs -> vector {user.mean[:4].tolist()}..., "
           f"accuracy on their {len(queries)} query pairs {accuracy:.3f}")

@@ -624,6 +624,13 @@ class PreferenceModel:
         with torch.no_grad():
             return torch.sigmoid(self.check_fitted().logits(prompt, first, second, users))
 
+    def pair_proba(self, pairs: Any, user: Any = None) -> torch.Tensor:
+        """P(chosen ≻ rejected | prompt, user) for each row of ``pairs`` (anything ``fit`` reads: a file, rows, a
+        DataFrame; text or embeddings, as the fit's): ``prefer_proba`` on rows instead of three columns."""
+        features = pairs if isinstance(pairs, PairFeatures) else self.featurize(read_preferences(pairs))
+        users = self.user_matrix(user, len(features))
+        return torch.sigmoid(self.logits_features(features, users))
+
     def score(self, prompts: Any, responses: Any, user: Any = None, cache: bool = True) -> torch.Tensor:
         """Scalar reward r(prompt, response | user) where the method defines one (``cache=False``: texts
         not met again, such as a policy's samples, are embedded without growing the embedding cache)."""

@@ -146,3 +146,11 @@ def test_a_user_vector_of_another_method_is_refused(pal) -> None:
         pal.prefer_proba(None, A, B, user=UserVector(torch.tensor([0.5, 0.5]), method="vpl"))
     raw = pal.prefer_proba(None, A, B, user=UserVector(torch.tensor([0.5, 0.5])))
     assert torch.equal(raw, pal.prefer_proba(None, A, B, user=UserVector(torch.tensor([0.5, 0.5]), method="pal-a")))
+
+
+def test_pair_proba_is_prefer_proba_on_rows(pal) -> None:
+    """Rows (here the training rows, embeddings) scored for a user: the same numbers as prefer_proba's columns."""
+    a = torch.tensor([r["chosen_embedding"] for r in ROWS])
+    b = torch.tensor([r["rejected_embedding"] for r in ROWS])
+    for user in ("u0", None, ["u0", "u0", "u1", "u1"]):
+        assert torch.equal(pal.pair_proba(ROWS, user=user), pal.prefer_proba(None, a, b, user=user))
