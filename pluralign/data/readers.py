@@ -213,8 +213,12 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
     """
     if isinstance(source, PreferenceSet):
         return source
-    if isinstance(source, (list, tuple, types.GeneratorType)):  # records as a sequence or a generator of them
-        return PreferenceSet.from_rows(list(source), "<rows>")
+    if isinstance(source, types.GeneratorType):
+        source = tuple(source)
+    if isinstance(source, tuple) and all(isinstance(r, dict) for r in source):  # records as a tuple, or generated
+        source = list(source)
+    if isinstance(source, list):
+        return PreferenceSet.from_rows(source, "<rows>")
     if not isinstance(source, (str, os.PathLike)):
         return PreferenceSet.from_rows(_read_dataset(source, split), f"<dataset:{split}>")
     path = Path(source)
