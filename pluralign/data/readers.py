@@ -171,7 +171,7 @@ def _is_columns(table: dict) -> bool:
 def _as_list(column: Any) -> Any:
     """A numpy array or pandas Series as the list of its rows (an [N, D] embedding array: N lists of D numbers),
     so a dict of them reads as the dict of lists it stands for; anything else as it is."""
-    if hasattr(column, "tolist") and hasattr(column, "shape") and len(getattr(column, "shape", ())) >= 1:
+    if hasattr(column, "tolist") and getattr(column, "shape", ()):  # not a 0-d array: a number is no column
         return column.tolist()
     return column
 

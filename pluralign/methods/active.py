@@ -18,7 +18,6 @@ protocol's chosen questions (``pluralign eval --active``, ``pluralign bench --ac
 from __future__ import annotations
 
 import numbers
-
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
