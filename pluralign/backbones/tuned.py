@@ -63,6 +63,15 @@ class _Stop(Exception):
     """Raised by the capture hook once the frozen layers' output is in hand: nothing above them runs."""
 
 
+def frozen_entries(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The state entries fine-tuning never changes of every tuned backbone inside ``module`` (anything with a
+    ``frozen_state``: the backbone below its trained layers, or beside its LoRA adapters), by ``module``'s state
+    names; none for a module on cached features. What saved runs and checkpoints leave out."""
+    return {f"{prefix}.{name}": tensor for prefix, inner in module.named_modules()
+            if prefix and callable(getattr(inner, "frozen_state", None))
+            for name, tensor in inner.frozen_state().items()}
+
+
 class TunedBackbone(nn.Module):
     """``forward(ids [N, T]) -> [N, D]``: pooled (and L2-normalized) text vectors, the top ``layers`` layers
     trainable: in full, or through LoRA adapters of rank ``lora_rank`` (:mod:`pluralign.backbones.lora`)."""

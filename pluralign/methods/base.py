@@ -111,9 +111,7 @@ class PreferenceModel:
         # an argument of the wrong type is named here, before __init__ compares it ("'>' not supported between
         # 'str' and 'int'"); build_model has already made a preset's "1e-3" the number, Python gets no such help
         if args or kwargs:
-            from pluralign.config import checked_arguments
-
-            from pluralign.config import accepted_arguments
+            from pluralign.config import accepted_arguments, checked_arguments
 
             signature = inspect.signature(cls.__init__)
             if unknown := sorted(set(kwargs) - accepted_arguments(cls)):  # as a --config's unknown key is named

@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from pluralign.backbones.text_encoder import DEFAULT_BACKBONE
+from pluralign.backbones.tuned import frozen_entries
 from pluralign.data.features import FeatureCenter
 from pluralign.io import RUN_CONFIG, RUN_WEIGHTS, atomic_path, fingerprint, first_line, state_mismatches, write_json
 from pluralign.provenance import environment
@@ -67,16 +68,6 @@ def check_weights(expected: dict[str, torch.Tensor], found: dict[str, torch.Tens
     raise ValueError(f"{config_path}: {what} ({problems[0]}{more})")
 
 
-def frozen_weights(network: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The entries of a "Large" network's state that fine-tuning never changed (the backbone below its trained
-    layers, or beside its LoRA adapters), by state name; none for a network on cached features."""
-    from pluralign.methods.tuned import TunedNetwork
-
-    if not isinstance(network, TunedNetwork):
-        return {}
-    return {f"backbone.{name}": tensor for name, tensor in network.backbone.frozen_state().items()}
-
-
 def check_frozen(frozen: dict[str, torch.Tensor], recorded: dict, config_path: Path, backbone: str) -> None:
     """A run saved without its frozen backbone weights reloads them from the backbone's files: they must be the
     ones it was fine-tuned on."""
@@ -93,7 +84,7 @@ def save_run(model: PreferenceModel, directory: Path) -> None:
     model, and what produced it), each written by a temporary name then a rename."""
     network = model.check_fitted()
     directory.mkdir(parents=True, exist_ok=True)
-    frozen = frozen_weights(network)  # a tuned backbone's untouched weights: its own files hold them
+    frozen = frozen_entries(network)  # a tuned backbone's untouched weights: its own files hold them
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items() if k not in frozen}
     if model.feature_center_ is not None:  # beside the network's weights, under a prefix they cannot have
         state.update({f"{CENTER_PREFIX}{k}": v.contiguous() for k, v in model.feature_center_.state_dict().items()})
@@ -165,7 +156,7 @@ def load_run(directory: Path, expected: type[PreferenceModel] | None = None) -> 
     model.network_ = model.restore_network(*model.dims_, len(model.user_ids_))
     expected_state = model.network_.state_dict()
     if "frozen_backbone" in saved:  # saved without the backbone's frozen weights: the backbone's files hold them
-        frozen = frozen_weights(model.network_)
+        frozen = frozen_entries(model.network_)
         check_frozen(frozen, saved["frozen_backbone"], config_path, model.backbone or DEFAULT_BACKBONE)
         expected_state = {k: v for k, v in expected_state.items() if k not in frozen}
     check_weights(expected_state, state, config_path, klass.name)

@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from pluralign.backbones.tuned import frozen_entries
 from pluralign.io import fingerprint
 
 # a checkpoint's sha256 of the frozen backbone weights it leaves out (see on_save_checkpoint)
@@ -31,11 +32,8 @@ class ObjectiveModule(L.LightningModule):
         self.strict_loading = not self.frozen_state()
 
     def frozen_state(self) -> dict[str, torch.Tensor]:
-        """The state entries a "Large" fit never changes (a tuned backbone's, by its ``frozen_state``), by this
-        module's state names; none on cached features."""
-        return {f"{prefix}.{name}": tensor for prefix, module in self.named_modules()
-                if prefix and callable(getattr(module, "frozen_state", None))
-                for name, tensor in module.frozen_state().items()}
+        """The state entries a "Large" fit never changes, by this module's state names (none on cached features)."""
+        return frozen_entries(self)
 
     def frozen_sha256(self) -> str:
         if self._frozen_sha256 is None:  # hashed once: these weights do not change
