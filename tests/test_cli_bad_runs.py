@@ -229,7 +229,7 @@ def test_nothing_to_score_and_shots(bt_run, data_dir, tmp_path, capsys, caplog):
     assert _one_line(capsys) == "--shots '': give at least one shot count, e.g. --shots 0,4,8"
     assert not out.exists()
     assert main(["eval", "--run", str(bt_run), "--data", str(data_dir), "--shots", "0,2,100", "--out", str(out)]) == 0
-    assert (f"--shots 100: the largest context in {data_dir / 'test.jsonl'} is 4 pair(s); at a larger k every "
+    assert (f"shots 100: the largest context in {data_dir / 'test.jsonl'} is 4 pair(s); at a larger k every "
             "unseen user adapts on all of theirs") in caplog.text
 
 

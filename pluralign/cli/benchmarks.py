@@ -19,9 +19,8 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png, gaps.png."""
     from pluralign.config import build_model, parse_method_overrides, parse_overrides, preset
     from pluralign.data.synthetic import BENCHMARKS, check_options
-    from pluralign.cli.runs import warn_if_shots_exceed_contexts
     from pluralign.eval.bench import bench_data, one_thread, run_bench_seeds
-    from pluralign.eval.protocol import DEFAULT_SHOTS
+    from pluralign.eval.protocol import DEFAULT_SHOTS, warn_short_contexts
     from pluralign.io import check_output
     from pluralign.provenance import resumable_record, write_run_record
 
@@ -51,7 +50,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     per_method = parse_method_overrides(overrides, methods)
     for folder in folders:  # a folder without its train and test files, or without the users a method needs,
         train, test = bench_data(folder)  # stops here, before run.json is written
-        warn_if_shots_exceed_contexts(test, DEFAULT_SHOTS)  # a split with --context 4 scores "k = 8" on 4 pairs
+        warn_short_contexts(test, DEFAULT_SHOTS)  # a split with --context 4 scores "k = 8" on 4 pairs
         for m in methods:
             build_model(m, {**preset(m), **per_method.get(m, {})}).check_training_users(train)
     arguments = dict(methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds), context=context,

@@ -48,13 +48,9 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
         print(f"  {line}")
 
 
-def _named(users: Sequence[str]) -> str:
-    return ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
-
-
 def _warn_about_users(rows, *models) -> None:
     """Rows a run scores otherwise than their role or user id suggests; each warning once, however many runs."""
-    from pluralign.eval.protocol import unknown_users, unseen_rows
+    from pluralign.eval.protocol import named, unknown_users, unseen_rows
 
     warnings: dict[str, None] = {}
     unseen = set(unseen_rows(rows)[1])
@@ -64,7 +60,7 @@ def _warn_about_users(rows, *models) -> None:
                      "...) are scored as unseen users, adapted on their context rows; leave the role out to score "
                      "them with their learned vectors"] = None
         if unknown := unknown_users(model, rows):
-            warnings[f"{rows.source}: {len(unknown)} user(s) the run was not trained on ({_named(unknown)}) are "
+            warnings[f"{rows.source}: {len(unknown)} user(s) the run was not trained on ({named(unknown)}) are "
                      "scored with the population model; to adapt to them, mark their labelled rows role=context "
                      "and the rest role=query"] = None
         # a null user_id means no user (README): a personalized run scores such rows with no user's vector
@@ -95,29 +91,6 @@ def _require_scored_rows(indices, data: str) -> None:
                          "rows to score role=query, or leave the role out for seen users)")
 
 
-def warn_if_shots_exceed_contexts(rows, shots: Sequence[int]) -> None:
-    """A k above an unseen user's context size scores what the user's whole context scores (none: the population
-    model), and their query rows stay in the k-shot rows: say so, naming the users."""
-    from pluralign.eval.protocol import short_contexts, unseen_rows
-
-    contexts, queries = unseen_rows(rows)
-    if not queries or not shots or max(shots) == 0:
-        return
-    source = rows.source or "the data"
-    largest = max(len(contexts.get(user, [])) for user in queries)
-    if none := sorted(short_contexts(rows, 1)):
-        log.warning("%s: %d unseen user(s) with query rows have no context rows (%s); they are scored with the "
-                    "population model at every k", source, len(none), _named(none))
-    if largest and (over := [k for k in shots if k > largest]):
-        log.warning("--shots %s: the largest context in %s is %d pair(s); at a larger k every unseen user adapts "
-                    "on all of theirs", ",".join(map(str, over)), source, largest)
-    k = min(max(shots), largest)  # above the largest context, the warning above says it of every user
-    if short := sorted((u, n) for u, n in short_contexts(rows, k).items() if n):
-        log.warning("--shots %d: %d unseen user(s) in %s have fewer than %d context pairs (%s); at a k above theirs "
-                    "they adapt on all of them", max(shots), len(short), source, k,
-                    _named([f"{u} has {n}" for u, n in short]))
-
-
 def _read_rows(data: str, split: str, *models):
     """DATA's rows, of the kind (text or embeddings) the run(s) were fitted on: the other kind is one line here,
     before any warning about the rows."""
@@ -139,6 +112,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
     """Write P(chosen ≻ rejected) for each scored row of DATA as JSONL (index, user_id, p_chosen); with
     --active, unseen users are adapted on the context pairs the model asks first."""
     from pluralign.eval import score_rows
+    from pluralign.eval.protocol import warn_short_contexts
     from pluralign.io import check_output, write_jsonl
 
     if shots < 0:
@@ -148,7 +122,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
     rows = _read_rows(data, "test", model)
     _warn_about_users(rows, model)
     _warn_if_no_posterior(model, active)
-    warn_if_shots_exceed_contexts(rows, [shots])
+    warn_short_contexts(rows, [shots])
     indices, probs = score_rows(model, rows, shots, active=active)
     _require_scored_rows(indices, rows.source or data)
     users = rows.column("user_id")
@@ -190,8 +164,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
                              "there is no few-shot curve to draw; leave out --plot")
         log.warning("%s: no unseen users' query rows (role query), so --shots %s scores nothing; the report holds "
                     "seen users only", rows.source or data, shots)
-    warn_if_shots_exceed_contexts(rows, ks)
-    report = run_protocol(model, rows, shots=ks, active=active, warn_short=False)  # warned above, by name
+    report = run_protocol(model, rows, shots=ks, active=active)  # warns of users short of a k, by name
     write_json(out, report)
     print("\n".join(summary_lines(report)))
     print(f"wrote {out}")
@@ -207,6 +180,7 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
     the users (paired, so it needs no oracle: the interval real data gets). With --active, each run asks its
     own questions of the unseen users' context pairs."""
     from pluralign.eval.compare import compare as paired
+    from pluralign.eval.protocol import warn_short_contexts
     from pluralign.io import check_output, write_json
 
     if len(runs) != 2:
@@ -220,7 +194,7 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
     for model in (model_a, model_b):
         _warn_if_no_posterior(model, active)
     _require_scored_rows([r for r in rows.column("role") if r != "context"], rows.source or data)
-    warn_if_shots_exceed_contexts(rows, [shots])
+    warn_short_contexts(rows, [shots])
     report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, rows, shots, active)}
     write_json(out, report)
     for name, label in (("seen", "seen users"), ("unseen", f"unseen users at k = {shots}")):
@@ -243,6 +217,7 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
 def users(run: str, data: str, out: str, shots: int = 8) -> None:
     """Map the user vectors by group: seen users' learned vectors, unseen users' inferred from SHOTS context
     pairs; writes OUT (PNG) and the vectors beside it (OUT with .json)."""
+    from pluralign.eval.protocol import warn_short_contexts
     from pluralign.eval.user_map import plot_user_map, type_recovery, user_vectors
     from pluralign.io import check_output, write_json
 
@@ -254,7 +229,7 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
     check_output(Path(out).with_suffix(".json"), inputs=[("--data", data), ("--run", run)])
     model = _load_run(run)
     rows = _read_rows(data, "test", model)
-    warn_if_shots_exceed_contexts(rows, [shots])
+    warn_short_contexts(rows, [shots])
     records = user_vectors(model, rows, shots)
     recovery = type_recovery(records)  # none at k = 0, where every unseen user is the population vector
     title = f"{model.name}: unseen users from {shots} context pairs"

@@ -14,7 +14,7 @@ has a higher expected accuracy given the same pairs; the oracle, which knows the
 benchmark. On one draw of a dozen unseen users a method can land above it by chance, not in expectation.
 
 With chosen questions (``active``) the Bayes learner asks its own: each next context pair is the one of largest
-expected information gain under the true posterior (:func:`~pluralign.methods.active.greedy_order`). Greedy
+expected information gain under the true posterior given the questions asked so far (their answers and prompts) (:func:`~pluralign.methods.active.greedy_order`). Greedy
 questions are not the best k questions, so that row is the reference of the protocol rather than its bound.
 """
 
@@ -64,10 +64,14 @@ def posterior_predictive(prior: UserPrior, context: Sequence[dict], queries: Seq
 
 def chosen_order(prior: UserPrior, pool: Sequence[dict], n: int) -> list[int]:
     """The Bayes learner's questions: the first ``n`` pool rows in the order it asks them, by the true posterior
-    (:func:`log_posterior`: the prior's users reweighted by the answers)."""
+    (:func:`log_posterior`: the prior's users reweighted by the answers, and by the prompts of the questions
+    asked where a prompt tells of its user, as the ceiling's context is)."""
     logits = prior.logits(prior.params, pool)  # [users of the prior, pool]
+    evidence = log_sigmoid(logits)
+    if prior.prompt_log_likelihood is not None:
+        evidence = evidence + prior.prompt_log_likelihood(prior.params, pool)
     return reweighted_order(torch.from_numpy(sigmoid(logits)), torch.from_numpy(log_posterior(prior, [])), n,
-                            log_answers=torch.from_numpy(log_sigmoid(logits)))
+                            log_answers=torch.from_numpy(evidence))
 
 
 def bayes_few_shot(prior: UserPrior, test_rows: Sequence[dict], shots: Sequence[int] = DEFAULT_SHOTS,

@@ -83,6 +83,31 @@ def short_contexts(data: PreferenceSet, shots: int) -> dict[str, int]:
     return {user: len(contexts.get(user, [])) for user in queries if len(contexts.get(user, [])) < shots}
 
 
+def named(users: Sequence[str]) -> str:
+    return ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+
+
+def warn_short_contexts(data: PreferenceSet, shots: Sequence[int]) -> None:
+    """A k above an unseen user's context size scores what the user's whole context scores (none: the population
+    model), and their query rows stay in the k-shot rows: say so once, naming the users."""
+    contexts, queries = unseen_rows(data)
+    if not queries or not shots or max(shots) == 0:
+        return
+    source = data.source or "the data"
+    largest = max(len(contexts.get(user, [])) for user in queries)
+    if none := sorted(short_contexts(data, 1)):
+        log.warning("%s: %d unseen user(s) with query rows have no context rows (%s); they are scored with the "
+                    "population model at every k", source, len(none), named(none))
+    if largest and (over := [k for k in shots if k > largest]):
+        log.warning("shots %s: the largest context in %s is %d pair(s); at a larger k every unseen user adapts "
+                    "on all of theirs", ",".join(map(str, over)), source, largest)
+    k = min(max(shots), largest)  # above the largest context, the warning above says it of every user
+    if short := sorted((u, n) for u, n in short_contexts(data, k).items() if n):
+        log.warning("shots %d: %d unseen user(s) in %s have fewer than %d context pairs (%s); at a k above "
+                    "theirs they adapt on all of them", max(shots), len(short), source, k,
+                    named([f"{u} has {n}" for u, n in short]))
+
+
 def chosen_contexts(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None
                     ) -> dict[str, list[int]]:
     """Each unseen user's context rows in the order the model asks them (at most ``shots``): the rows are the
@@ -149,11 +174,13 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     in the file; the report then holds ``"questions": "chosen"``. ``data``: anything ``fit`` reads.
     An unseen user with fewer than k context rows adapts on all they have: that k's entry then says so
     (``users_short_of_k``, and ``context_pairs``, the mean context size the users adapted on), and, with
-    ``warn_short``, the log (the CLI warns before it calls this, naming the users)."""
+    ``warn_short``, the log names them (:func:`warn_short_contexts`)."""
     data = read_preferences(data, split="test")
     shots = [shots] if isinstance(shots, int) else list(shots)
     if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in shots):
         raise ValueError(f"shots={shots}: shot counts must be non-negative integers")
+    if warn_short:
+        warn_short_contexts(data, shots)
     features = model.featurize(data)
     oracle = data.column("oracle_p")
     groups = np.asarray(data.column("group"), dtype=object)
@@ -190,11 +217,6 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
             if short := short_contexts(data, k):  # "k = 16" on users of 4 context pairs is a 4-shot figure
                 sizes = [min(k, len(contexts.get(u, []))) for u in queries]
                 entry.update(users_short_of_k=len(short), context_pairs=round(float(np.mean(sizes)), 2))
-                if warn_short:
-                    log.warning("shots=%d: %d of %d unseen users have fewer context pairs (%s); they adapt on all "
-                                "of theirs, %.1f pairs on average", k, len(short), len(queries),
-                                ", ".join(f"{u}: {n}" for u, n in sorted(short.items())[:3])
-                                + (" ..." if len(short) > 3 else ""), float(np.mean(sizes)))
             report["unseen"][str(k)] = entry
 
     # groups on seen users' held-out rows; where there are none, on unseen users' queries at k = 8

@@ -515,8 +515,9 @@ class PreferenceModel:
             return UserVector(network.known_users(index)[0], method=self.name)
 
     def infer_user(self, pairs: Any) -> UserVector:
-        """Few-shot: the vector of a new user from their labelled pairs (k = 0 gives the population)."""
-        self.check_fitted()
+        """Few-shot: the vector of a new user from their labelled pairs (k = 0 gives the population). A method
+        without user vectors (bt) returns the population with ``n_pairs=0``: the pairs change nothing."""
+        network = self.check_fitted()
         if pairs is None or (isinstance(pairs, (list, PreferenceSet)) and len(pairs) == 0):
             return self.population_user()
         if isinstance(pairs, str) and pairs in self.user_ids_ and not Path(pairs).exists():
@@ -533,7 +534,7 @@ class PreferenceModel:
         if len(features) == 0:
             return self.population_user()
         vector = self.adapt(features)
-        vector.n_pairs = len(features)
+        vector.n_pairs = len(features) if network.user_dim else 0
         return vector
 
     def resolve_user(self, user: Any) -> UserVector:

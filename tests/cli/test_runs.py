@@ -39,7 +39,7 @@ def test_unseen_users_with_fewer_context_rows_than_k_are_named(bt_run, data_dir,
         assert main(["eval", "--run", str(bt_run), "--data", str(test), "--shots", "0,2,4", "--out", str(out)]) == 0
     assert (f"{test}: 1 unseen user(s) with query rows have no context rows (new1); they are scored with the "
             "population model at every k") in caplog.text
-    assert (f"--shots 4: 1 unseen user(s) in {test} have fewer than 4 context pairs (new2 has 2); at a k above "
+    assert (f"shots 4: 1 unseen user(s) in {test} have fewer than 4 context pairs (new2 has 2); at a k above "
             "theirs they adapt on all of them") in caplog.text
     assert "the largest context" not in caplog.text  # new0 has 4: no k is above every user's context
     assert {k: m["n"] for k, m in json.loads(out.read_text())["unseen"].items()} == {"0": 15, "2": 15, "4": 15}
@@ -52,7 +52,7 @@ def test_unseen_users_with_fewer_context_rows_than_k_are_named(bt_run, data_dir,
         assert main(["predict", "--run", str(bt_run), "--data", str(test), "--shots", "8", "--out",
                      str(tmp_path / "p.jsonl")]) == 0
     assert "the largest context in" in caplog.text and "(new1)" in caplog.text
-    assert "--shots 8: 1 unseen user(s)" in caplog.text and "fewer than 4 context pairs (new2 has 2)" in caplog.text
+    assert "shots 8: 1 unseen user(s)" in caplog.text and "fewer than 4 context pairs (new2 has 2)" in caplog.text
 
 
 def test_eval_without_unseen_users_says_shots_score_nothing_and_draws_no_empty_curve(

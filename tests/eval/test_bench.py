@@ -218,7 +218,7 @@ def test_bench_on_a_folder_with_short_contexts_says_which_k_it_cannot_score(tmp_
     with caplog.at_level("WARNING", logger="pluralign"):
         assert main(["bench", "--methods", "bt", "--benchmarks", str(folder), "--set", "epochs=1",
                      "--out", str(tmp_path / "bench")]) == 0
-    assert (f"--shots 8,16: the largest context in {folder}/test.jsonl is 4 pair(s); at a larger k every unseen user "
+    assert (f"shots 8,16: the largest context in {folder}/test.jsonl is 4 pair(s); at a larger k every unseen user "
             "adapts on all of theirs") in caplog.messages
 
 

@@ -82,6 +82,22 @@ def test_the_bayes_learner_asks_its_own_questions():
     assert chosen["unseen"]["2"]["accuracy"] > given["unseen"]["2"]["accuracy"]
 
 
+def test_the_bayes_learner_reads_the_prompts_of_its_questions() -> None:
+    """Question 0's prompt names the length user, who (with the verbosity user) prefers its chosen response:
+    once asked, its answer leaves two users and its prompt one, so nothing is left to ask and the next questions
+    keep the pool's order. The old order read the answer alone and asked question 2, which splits the two."""
+    from pluralign.data.synthetic.attributes import HINTS, hint_log_likelihood
+    from pluralign.data.text_attributes import ATTRIBUTES
+
+    pool = [{"prompt": f"Q {HINTS[ATTRIBUTES[0]]}", "l": [3.0, 3.0, -3.0, -3.0]},
+            {"prompt": "Q", "l": [0.0, 0.0, 3.0, -3.0]},
+            {"prompt": "Q", "l": [3.0, -3.0, 0.0, 0.0]}]
+    prior = UserPrior(np.eye(4), lambda w, rows: np.array([r["l"] for r in rows]).T, names=tuple(ATTRIBUTES),
+                      prompt_log_likelihood=hint_log_likelihood(0.25))
+    assert chosen_order(prior, pool, 3) == [0, 1, 2]
+    assert chosen_order(UserPrior(np.eye(4), prior.logits), pool, 3) == [0, 2, 1]  # without hints: split them
+
+
 def test_script_puts_the_ceiling_beside_bench_results(tmp_path, benchmark_script):
     module = benchmark_script("few_shot_bound")
     results = module.main(["--benchmarks", "pets", "--seeds", "0", "1", "--contexts", "survey",

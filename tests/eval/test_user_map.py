@@ -123,5 +123,5 @@ def test_users_command_at_zero_shots_and_beyond_the_contexts(tmp_path, capsys, c
     with caplog.at_level("WARNING", logger="pluralign"):
         assert main(["users", "--run", str(run), "--data", str(tmp_path), "--out", str(tmp_path / "many.png"),
                      "--shots", "100"]) == 0
-    assert (f"--shots 100: the largest context in {tmp_path / 'test.jsonl'} is 4 pair(s); at a larger k every unseen "
+    assert (f"shots 100: the largest context in {tmp_path / 'test.jsonl'} is 4 pair(s); at a larger k every unseen "
             "user adapts on all of theirs") in caplog.text
