@@ -152,6 +152,21 @@ def test_collapse_diagnostic(fitted, data):
     assert blind["decoder_spread"] == 0 and blind["decoder_ignores_z"]
 
 
+def test_a_latent_the_decoder_ignores_is_warned_of_at_fit(data, caplog):
+    """One group of users: z tells nothing, the users' predictions do not differ, and the fit says so (the
+    two-group fit, whose z flips predictions, says nothing)."""
+    one_group = [r for r in data[0] if r["group"] == "a"]
+    with caplog.at_level("WARNING", logger="pluralign"):
+        model = VPL(**FAST).fit(one_group, progress=False)
+    assert model.fit_stats_["collapse"]["decoder_ignores_z"]
+    assert "vpl: the latent is ignored by the decoder: " in caplog.text
+    assert "few-shot users will get about the population's predictions" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pluralign"):
+        VPL(**FAST).fit(data[0], progress=False)  # the fixture's fit
+    assert "the latent" not in caplog.text
+
+
 def test_infer_user_is_one_encoder_pass(fitted, data):
     context = [r for r in data[1] if r.get("role") == "context"][:6]
     before = {k: v.clone() for k, v in fitted.network_.state_dict().items()}

@@ -127,7 +127,14 @@ class VPL(PreferenceModel):
 
     def fit(self, data: Any, *args, **kwargs) -> "VPL":
         super().fit(data, *args, **kwargs)
-        self.fit_stats_["collapse"] = self._collapse
+        self.fit_stats_["collapse"] = collapse = self._collapse
+        if collapse["collapsed"] or collapse["decoder_ignores_z"]:  # a user's pairs would change nothing
+            state = "collapsed" if collapse["collapsed"] else "is ignored by the decoder"
+            logging.getLogger("pluralign").warning(
+                "vpl: the latent %s: %d of %d units active, KL %.2f nats, users' P(a ≻ b) differ by %.3f (sd); "
+                "few-shot users will get about the population's predictions (if the users do differ, more pairs "
+                "per user, more epochs or a smaller kl_weight may help)", state, collapse["active_units_kl"],
+                collapse["latent_dim"], collapse["kl_total"], collapse["decoder_spread"])
         return self
 
     # ---- users ------------------------------------------------------------------------------
