@@ -93,6 +93,10 @@ def test_paired_table_by_hand():
     assert "| m1 | best |" in text and f"| m2 | -50.0 ± {196 * np.sqrt(0.75) / 4:.1f} |" in text
     assert "bayes-ceiling" not in text  # no rows of its own: it is no method
     assert paired_table({0: {"bench": {"m1": runs[0]["bench"]["m1"]}}}, "rows") == ""  # nothing to compare
+    # a third method: three pairs of methods, each interval at 1 − 0.05/3, z = Φ⁻¹(1 − 0.05/6) = 2.3940
+    runs[0]["bench"]["m3"] = {"rows": {"user": users, "hit": [1, 0, 0, 0]}}
+    text = paired_table(runs, "rows")
+    assert f"| m2 | -50.0 ± {239.40 * np.sqrt(0.75) / 4:.1f} |" in text and "| m3 | -50.0 ± 51.8 |" in text
 
 
 def test_paired_table_compares_on_the_rows_most_methods_have():
