@@ -1,10 +1,13 @@
 """Real data, few-shot protocol: split a pooled file by user, fit, and evaluate on held-out users.
 
-    python examples/split_real_data.py FILE.jsonl [--method vpl] [--unseen-users 10] [--context 16] [--out runs/example]
+    python examples/split_real_data.py FILE.jsonl [--method vpl] [--unseen-users 10] [--context 16]
+        [--hold-out-prompts] [--out runs/example]
 
 FILE is any preference file with a user_id column, e.g. the output of `pluralign data convert prism ...`.
 Without FILE the example pools the train rows of the `pets` benchmark into one file first, standing in for a
-converted dataset (its oracle columns are kept, so the report also shows the gap to the oracle).
+converted dataset (its oracle columns are kept, so the report also shows the gap to the oracle). Where users
+label the same pairs, ``--hold-out-prompts`` keeps the test's prompts out of training (the split says how many
+test pairs training holds).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--method", default="vpl")
     parser.add_argument("--unseen-users", dest="unseen_users", type=int, default=6)
     parser.add_argument("--context", type=int, default=16, help="each unseen user's context pairs")
+    parser.add_argument("--hold-out-prompts", dest="hold_out_prompts", action="store_true",
+                        help="hold out a fifth of the prompts too (unseen users' queries are on them)")
     parser.add_argument("--data", default="pets", help="the benchmark pooled when no FILE is given")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--out", default="runs/split-example")
@@ -36,7 +41,10 @@ def main(argv: list[str] | None = None) -> dict:
         args.file = str(out / "pooled.jsonl")
         write_jsonl(args.file, benchmark_data(args.data)[0].rows)
 
-    split = split_by_user(read_preferences(args.file), unseen_users=args.unseen_users, n_context=args.context, seed=0)
+    split = split_by_user(read_preferences(args.file), unseen_users=args.unseen_users, n_context=args.context, seed=0,
+                          hold_out_prompts=args.hold_out_prompts)
+    trained, queries = split.pairs_in_training()["query"]
+    print(f"{trained} of {queries} query pairs were labelled in training (by other users)")
     config = preset(args.method) | ({"epochs": args.epochs} if args.epochs else {})
     model = build_model(args.method, config).fit(split.train, progress=False)
     report = evaluate(model, split.test, shots=sorted({0, *(k for k in (4, 8, 16) if k <= args.context)}))

@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import two_group_rows
+from pluralign.io import write_jsonl
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -45,6 +48,19 @@ def test_split_real_data(tmp_path):
     report = load("split_real_data").main(["--data", "ideal-points", "--method", "pal-a", "--epochs", "2",
                                             "--unseen-users", "4", "--out", str(tmp_path)])
     assert set(report["unseen"]) == {"0", "4", "8", "16"} and (tmp_path / "report.json").exists()
+
+
+def test_split_real_data_holding_out_prompts(tmp_path, capsys):
+    """Users who label pairs on 10 prompts (embedding rows): with the prompts held out too, no query pair was
+    trained on."""
+    train, _ = two_group_rows(n_users=8, pairs=40)
+    rows = [{**r, "prompt_embedding": [float(i % 10), 1.0]} for i, r in enumerate(train)]
+    write_jsonl(tmp_path / "pooled.jsonl", rows)
+    report = load("split_real_data").main([str(tmp_path / "pooled.jsonl"), "--method", "pal-a", "--epochs", "2",
+                                            "--context", "8", "--unseen-users", "2", "--hold-out-prompts",
+                                            "--out", str(tmp_path)])
+    assert set(report["unseen"]) == {"0", "4", "8"} and report["unseen"]["8"]["n"] == 16  # 2 users × 8 on 2 prompts
+    assert capsys.readouterr().out.startswith("0 of 16 query pairs were labelled in training")
 
 
 def test_personalized_best_of_n():

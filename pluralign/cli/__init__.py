@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="the random seed")
     p.add_argument("--stratify", action="store_true",
                    help="draw the unseen users group by group (the group column), so every group has some")
+    p.add_argument("--hold-out-prompts", dest="hold_out_prompts", action="store_true",
+                   help="hold out --test-fraction of the prompts too: every pair on them is test (seen users' "
+                        "held-out rows, unseen users' queries), unseen users' context pairs are on the others")
 
     p = _command(commands, "fit", fit)
     p.add_argument("method", help="bt, pal-a, pal-b, vpl, micro, gpm or maxmin")

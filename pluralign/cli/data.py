@@ -74,9 +74,10 @@ def data_convert(adapter: str, source: str, out: str, options: Sequence[str] = (
 
 
 def data_split(source: str, out: str, unseen_users: int | None = None, context: int = 16,
-               test_fraction: float = 0.2, seed: int = 0, stratify: bool = False) -> None:
+               test_fraction: float = 0.2, seed: int = 0, stratify: bool = False,
+               hold_out_prompts: bool = False) -> None:
     """Split a dataset by user into DIR/train.jsonl and DIR/test.jsonl (held-out pairs of seen users; unseen
-    users' context and query rows), for `fit` and `eval` on real data."""
+    users' context and query rows), for `fit` and `eval` on real data; with --hold-out-prompts, by prompt too."""
     from pluralign.data import read_preferences
     from pluralign.data.split import split_by_user
     from pluralign.io import check_output, jsonl_text, write_files
@@ -85,10 +86,17 @@ def data_split(source: str, out: str, unseen_users: int | None = None, context: 
     if Path(source).is_dir():
         logging.getLogger("pluralign").warning("%s: a folder; splitting its train split alone", source)
     data = read_preferences(source)
-    split = split_by_user(data, unseen_users, context, test_fraction, seed, stratify)
+    split = split_by_user(data, unseen_users, context, test_fraction, seed, stratify, hold_out_prompts)
     write_files({Path(out) / "train.jsonl": jsonl_text(split.train.rows),
                  Path(out) / "test.jsonl": jsonl_text(split.test.rows),
-                 Path(out) / "README.md": split.card(source, seed, context, test_fraction, stratify)})
+                 Path(out) / "README.md": split.card(source, seed, context, test_fraction, stratify,
+                                                     hold_out_prompts)})
+    trained, queries = split.pairs_in_training()["query"]
+    if not hold_out_prompts and queries and trained > queries / 2:  # users label the same pairs (PersonalLLM, ...)
+        logging.getLogger("pluralign").warning(
+            "%s: %d of %d query rows are pairs that training holds, labelled by other users: the unseen users' "
+            "figures measure those labels, not new pairs; --hold-out-prompts keeps the test's prompts out of "
+            "training", source, trained, queries)
     print(f"wrote {out}/train.jsonl ({counted(len(split.train), 'row')}, "
           f"{counted(len(split.seen_users), 'seen user')}), "
           f"{out}/test.jsonl ({counted(len(split.test), 'row')}, {counted(len(split.unseen_users), 'unseen user')})")

@@ -137,3 +137,70 @@ def test_stratify_draws_every_group():
     for n, expected in ((2, {"a": 2}), (3, {"a": 1, "b": 1, "c": 1}), (5, {"a": 3, "b": 1, "c": 1})):
         assert Counter(groups[u] for u in _stratified(rng, users, groups, n)) == expected
 
+
+
+def shared_pairs(n_users: int = 6, n_prompts: int = 10, repeat: bool = False) -> list[dict]:
+    """Every user labels the same pairs (as PersonalLLM's simulated users do): prompt q{p}, responses a{p}, b{p};
+    even users prefer a, odd users b. With ``repeat``, u0 labels each pair twice."""
+    rows = []
+    for u in range(n_users):
+        for p in range(n_prompts) if not (repeat and u == 0) else [*range(n_prompts)] * 2:
+            a, b = (f"a{p}", f"b{p}") if u % 2 == 0 else (f"b{p}", f"a{p}")
+            rows.append({"user_id": f"u{u}", "prompt": f"q{p}", "chosen": a, "rejected": b, "group": str(u % 2)})
+    return rows
+
+
+def test_a_user_split_of_shared_pairs_tests_pairs_that_training_holds_and_says_so(tmp_path, caplog):
+    """Users held out, pairs not: every query pair was labelled in training by another user. The card counts it,
+    and the CLI warns; --hold-out-prompts puts no test prompt in training."""
+    data = PreferenceSet.from_rows(shared_pairs(), "shared.jsonl")
+    split = split_by_user(data, unseen_users=1, n_context=4, test_fraction=0.2)
+    assert split.pairs_in_training() == {"query": (6, 6), "held_out": (10, 10)}
+    assert "6 of 6 query rows, 10 of 10 held-out rows" in split.card("shared.jsonl", 0, 4, 0.2)
+    write_jsonl(tmp_path / "shared.jsonl", data.rows)
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["data", "split", str(tmp_path / "shared.jsonl"), "--out", str(tmp_path / "a"), "--context", "4",
+                     "--unseen-users", "1"]) == 0
+    assert "6 of 6 query rows are pairs that training holds, labelled by other users" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["data", "split", str(tmp_path / "shared.jsonl"), "--out", str(tmp_path / "b"), "--context", "4",
+                     "--unseen-users", "1", "--test-fraction", "0.3", "--hold-out-prompts"]) == 0
+    assert "training holds" not in caplog.text
+    card = (tmp_path / "b" / "README.md").read_text()
+    assert "--seed 0 --hold-out-prompts`" in card and "0 of 3 query rows, 0 of 15 held-out rows" in card
+    train, test = read_preferences(tmp_path / "b", "train"), read_preferences(tmp_path / "b", "test")
+    held = {r["prompt"] for r in test.rows if r.get("role") != "context"}
+    assert len(held) == 3 and not held & {r["prompt"] for r in train.rows}  # 0.3 of the 10 prompts
+    context = [r for r in test.rows if r.get("role") == "context"]
+    assert len(context) == 4 and not held & {r["prompt"] for r in context}
+    # the unseen user's 3 other training-prompt pairs are left out, not trained on
+    assert len(train) + len(test) == 60 - 3 and "3 pairs of unseen users on training prompts" in card
+
+
+def test_hold_out_prompts_bad_requests_are_one_line():
+    data = PreferenceSet.from_rows(shared_pairs(n_prompts=1), "one.jsonl")
+    with pytest.raises(DataError, match="needs two prompts at least"):
+        split_by_user(data, unseen_users=0, hold_out_prompts=True)
+    data = PreferenceSet.from_rows(shared_pairs(), "shared.jsonl")
+    with pytest.raises(DataError, match=r"--test-fraction 0.0: with --hold-out-prompts"):
+        split_by_user(data, unseen_users=0, test_fraction=0.0, hold_out_prompts=True)
+    with pytest.raises(DataError, match=r"no user has more than --context 8 pairs on the training prompts"):
+        split_by_user(data, n_context=8, hold_out_prompts=True)  # 8 of the 10 prompts train: 8 pairs, not more
+    embeddings = [{"user_id": "u0", "chosen_embedding": [1.0], "rejected_embedding": [0.0]}] * 3
+    with pytest.raises(DataError, match="no row has a prompt to hold out"):
+        split_by_user(PreferenceSet.from_rows(embeddings, "e.jsonl"), unseen_users=0, hold_out_prompts=True)
+
+
+def test_an_unseen_users_repeat_of_a_context_pair_is_no_query():
+    """u0 labels every pair twice: a query that repeats one of their context pairs has its answer in the context,
+    so it is left out (and the card says how many)."""
+    data = PreferenceSet.from_rows(shared_pairs(n_users=2, repeat=True), "repeats.jsonl")
+    split = split_by_user(data, unseen_users=1, n_context=10, seed=3)  # u0's 20 pairs: the one with more than 10
+    assert split.unseen_users == ["u0"]
+    context = {(r["prompt"], r["chosen"]) for r in split.test if r.get("role") == "context"}
+    queries = [(r["prompt"], r["chosen"]) for r in split.test if r.get("role") == "query"]
+    assert not context & set(queries)
+    dropped = split.dropped["query rows repeating a pair of the user's own context"]
+    assert len(queries) == 20 - 10 - dropped and dropped >= 1
+    assert f"{dropped} query rows repeating a pair" in split.card("repeats.jsonl", 3, 10, 0.2)
