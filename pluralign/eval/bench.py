@@ -337,7 +337,7 @@ def mean_over_seeds(runs: Sequence[Any], shared_users: bool = False) -> Any:
     """Several seeds' reports (same structure) as one: numbers averaged, every ``accuracy`` with its
     standard deviation across seeds beside it (``accuracy_sd``, ddof 1), keys that some seed lacks left out.
     The worst group is the one whose mean accuracy is lowest (not a mean over each seed's own worst).
-    A standard error (``gap_to_oracle_se``) becomes that of the mean: √(Σ SE²) / n where each seed draws its
+    A standard error (``gap_to_oracle_se``, ``expected_gap_to_oracle_se``) becomes that of the mean: √(Σ SE²) / n where each seed draws its
     own users (a synthetic benchmark); where the seeds share them (``shared_users``: a folder of data, whose
     rows are the same under every seed) the mean of the SEs, since the seeds' errors then move together, and
     dividing by √n would count the same users n times."""
@@ -347,9 +347,10 @@ def mean_over_seeds(runs: Sequence[Any], shared_users: bool = False) -> Any:
         merged = {k: mean_over_seeds([r[k] for r in runs], shared_users) for k in keys}
         if "accuracy" in merged and len(runs) > 1 and merged["accuracy"] is not None:
             merged["accuracy_sd"] = float(np.std([r["accuracy"] for r in runs], ddof=1))
-        if merged.get("gap_to_oracle_se") is not None:
-            errors = [r["gap_to_oracle_se"] for r in runs]
-            merged["gap_to_oracle_se"] = float(np.mean(errors)) if shared_users else standard_error_of_mean(errors)
+        for key in ("gap_to_oracle_se", "expected_gap_to_oracle_se"):
+            if merged.get(key) is not None:
+                errors = [r[key] for r in runs]
+                merged[key] = float(np.mean(errors)) if shared_users else standard_error_of_mean(errors)
         groups = {g: m for g, m in (merged.get("groups") or {}).items() if m.get("accuracy") is not None}
         if "worst_group" in merged and groups:
             worst = min(groups, key=lambda g: groups[g]["accuracy"])

@@ -59,7 +59,12 @@ def preference_metrics(p_chosen: Sequence[float], oracle_p: Sequence[float | Non
     confidence), and ``oracle_accuracy`` — the accuracy
     of the true model on the same sampled labels — where every row has ``oracle_p``. With ``clusters``
     (each row's user), also ``gap_to_oracle_se``: the standard error of the gap over those users, so a
-    reader sees how much a dozen unseen users can tell (gap ± 1.96 SE is a 95% interval)."""
+    reader sees how much a dozen unseen users can tell (gap ± 1.96 SE is a 95% interval).
+
+    Both accuracies are on the sampled labels. Where ``oracle_p`` is the true P(chosen ≻ rejected) (synthetic
+    data), ``expected_gap_to_oracle`` (and its ``_se``) takes the expectation over the labels instead: a row
+    the oracle calls gives it max(o, 1 − o), and the model o where it agrees with the label's side, 1 − o where
+    not, ½ at a tie. Same expectation as the gap, without the label noise of the rows drawn."""
     p = np.asarray(p_chosen, dtype=np.float64)
     out: dict = {"n": int(p.size)}
     if p.size == 0:
@@ -71,10 +76,13 @@ def preference_metrics(p_chosen: Sequence[float], oracle_p: Sequence[float | Non
         o = np.asarray(oracle_p, dtype=np.float64)
         out["oracle_accuracy"] = float(np.mean(hits(o)))
         out["gap_to_oracle"] = out["oracle_accuracy"] - out["accuracy"]
+        expected = np.maximum(o, 1 - o) - np.where(p > 0.5, o, np.where(p < 0.5, 1 - o, 0.5))
+        out["expected_gap_to_oracle"] = float(expected.mean())
         if clusters is not None:
-            se = clustered_standard_error(hits(o) - hits(p), clusters)
-            if se is not None:
-                out["gap_to_oracle_se"] = se
+            for key, values in (("gap_to_oracle_se", hits(o) - hits(p)), ("expected_gap_to_oracle_se", expected)):
+                se = clustered_standard_error(values, clusters)
+                if se is not None:
+                    out[key] = se
     return out
 
 

@@ -42,10 +42,12 @@ def test_the_worst_group_over_seeds_is_the_lowest_mean():
 def test_gap_interval_over_seeds_and_its_table():
     runs = [report(0.8, "a", 0.7), report(0.6, "a", 0.75)]
     for run, se in zip(runs, (0.03, 0.04)):
-        run["unseen"]["8"].update(gap_to_oracle=0.8 - run["unseen"]["8"]["accuracy"], gap_to_oracle_se=se)
+        run["unseen"]["8"].update(gap_to_oracle=0.8 - run["unseen"]["8"]["accuracy"], gap_to_oracle_se=se,
+                                  expected_gap_to_oracle_se=se / 2)
     merged = mean_over_seeds(runs)["unseen"]["8"]
     assert merged["gap_to_oracle"] == pytest.approx(0.075)
     assert merged["gap_to_oracle_se"] == pytest.approx(0.025)  # of the mean of two seeds: √(0.03² + 0.04²) / 2
+    assert merged["expected_gap_to_oracle_se"] == pytest.approx(0.0125)  # the same rule
     # a folder's users are the same under every seed: their errors move together, no √n to divide by
     assert mean_over_seeds(runs, shared_users=True)["unseen"]["8"]["gap_to_oracle_se"] == pytest.approx(0.035)
     text = gap_table({"bench": {"bt": {"unseen": {"8": merged}}, "gpm": {"unseen": {}}}})

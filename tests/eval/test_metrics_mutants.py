@@ -38,3 +38,14 @@ def test_gap_standard_error_is_clustered_by_user() -> None:
     m = preference_metrics([0.4, 0.3, 0.8, 0.9], oracle_p=[0.8, 0.9, 0.7, 0.6], clusters=["u", "u", "v", "v"])
     assert m["gap_to_oracle"] == pytest.approx(0.5)
     assert m["gap_to_oracle_se"] == pytest.approx(0.5)
+
+
+def test_expected_gap_by_hand() -> None:
+    """Labels averaged out: oracle max(o, 1 − o) = 0.8, 0.9, 0.7, 0.6; the model, on the label's side where
+    p > 0.5, gets o (0.7, 0.6), against it 1 − o (0.2, 0.1), a tie ½. p = 0.4, 0.3, 0.8, 0.9 → per-row gaps
+    0.6, 0.8, 0, 0, mean 0.35; per-user residual sums +0.7, −0.7: SE = √(2 · 0.98) / 4. A tie at p = ½ against
+    o = 0.3 gives 0.7 − 0.5."""
+    m = preference_metrics([0.4, 0.3, 0.8, 0.9], oracle_p=[0.8, 0.9, 0.7, 0.6], clusters=["u", "u", "v", "v"])
+    assert m["expected_gap_to_oracle"] == pytest.approx(0.35)
+    assert m["expected_gap_to_oracle_se"] == pytest.approx((2 * 0.98) ** 0.5 / 4)
+    assert preference_metrics([0.5], oracle_p=[0.3])["expected_gap_to_oracle"] == pytest.approx(0.2)
