@@ -262,6 +262,10 @@ def test_settings_must_be_finite_and_a_diverged_fit_writes_no_run(data_dir, tmp_
         METHODS["pal-a"](user_gain=float("inf"), epochs=1).fit(str(data_dir), progress=False)
     assert _fit(data_dir, out, "bt", 5, "--set", "lr=1e30") == 2
     assert _one_line(capsys).startswith("bt: training diverged: ")
+    assert not out.exists()  # not even its logs: a folder that looks like a run
+    out.mkdir()
+    assert _fit(data_dir, out, "bt", 5, "--set", "lr=1e30") == 2
+    assert _one_line(capsys).startswith("bt: training diverged: ")
     assert not (out / "model.safetensors").exists() and not (out / "config.json").exists()
     assert not list(out.rglob("*.ckpt"))
     assert _fit(data_dir, out, "bt", 1, "--set", "lr=1e38") == 2  # a step float32 cannot hold, in torch's words

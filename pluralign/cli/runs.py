@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +20,7 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     from pluralign.data import read_preferences
     from pluralign.eval.protocol import diagnostic_lines
     from pluralign.io import check_output
+    from pluralign.methods.base import TrainingDiverged
     from pluralign.training import TrainerOptions, check_trainer_options
 
     check_output(out, folder=True, inputs=[("--data", data), ("--config", config)])
@@ -33,7 +35,13 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     if resume and options.checkpoint_to_resume() is None:
         log.warning("--resume: no checkpoint at %s; training from the start", options.checkpoint_dir() / "last.ckpt")
     train = read_preferences(data, split="train")
-    model.fit(train, trainer=options)
+    created = not Path(out).exists()
+    try:
+        model.fit(train, trainer=options)
+    except TrainingDiverged:  # no folder of logs that looks like a run (an interrupted one keeps its checkpoint)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     if not model.is_global_zero_:
         return  # other DDP ranks hold the same weights; rank 0 writes the run
     model.save_pretrained(out)

@@ -20,7 +20,9 @@ precomputed, frozen or tuned (:class:`~pluralign.data.features.FeatureCenter`, s
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import logging
 import numbers
 import time
@@ -38,6 +40,7 @@ from pluralign.data.cache import EmbeddingCache
 from pluralign.data.contract import DataError, PreferenceSet, ignored_columns_note, messages_to_text
 from pluralign.data.features import FeatureCenter, PairDataset, PairFeatures, featurize, keep_batch, user_tensor
 from pluralign.data.readers import read_preferences
+from pluralign.io import fingerprint
 from pluralign.methods.inputs import UnknownUser, as_float_tensor, checked_user_vector, embedding_inputs, is_user_list
 from pluralign.methods.network import PreferenceNetwork, PreferenceObjective
 from pluralign.methods.run_files import load_run, save_run
@@ -86,6 +89,13 @@ class UserVector:
         if not isinstance(d, dict) or "mean" not in d:
             raise ValueError("a user vector is a mapping with a 'mean' (as pluralign adapt writes user.json)")
         return cls(d["mean"], d.get("variance"), d.get("method", ""), int(d.get("n_pairs", 0)), d.get("extra", {}))
+
+
+def training_data_identity(features: PairFeatures, user_ids: list[str]) -> str:
+    """The pairs a fit trains on and its users in order, as a checkpoint records them: 'N pairs of U users,
+    sha256 …' of the features' bytes and the user ids."""
+    digest = hashlib.sha256((fingerprint(features.as_batch()) + json.dumps(user_ids)).encode()).hexdigest()
+    return f"{len(features)} pairs of {len(user_ids)} users, sha256 {digest[:16]}"
 
 
 class ConfigError(ValueError):
@@ -366,6 +376,9 @@ class PreferenceModel:
                 self.feature_center_ = FeatureCenter.of(features)
                 features = self.feature_center_(features)
             self.dims_ = (features.prompt_dim, features.response_dim)
+            # what the checkpoints of this fit were trained on: a --resume on other pairs, or on the same users
+            # listed in another order (a user's row of weights is their place in user_ids_), is refused
+            self._training_data = training_data_identity(features, self.user_ids_)
             val_features = None if val_data is None else self.validation_features(read_preferences(val_data))
             embed_seconds = time.perf_counter() - start
             self.network_ = self.build_network(*self.dims_, len(self.user_ids_))
@@ -382,8 +395,17 @@ class PreferenceModel:
                 if "without overflow" not in str(err):
                     raise
                 self.network_ = None
+                options.clear_checkpoints()
                 raise TrainingDiverged(f"{self.name}: the optimizer's step overflowed float32 ({err}); "
                                        + self.lower_lr()) from None
+            except ValueError as err:  # Pyro's words (VPL) for a distribution given NaN: 30 lines of tensors
+                if "but found invalid values" not in str(err):
+                    raise
+                self.network_ = None
+                options.clear_checkpoints()
+                parameter = str(err).split(" (", 1)[0].removeprefix("Expected parameter ")
+                raise TrainingDiverged(f"{self.name}: training diverged: the {parameter} of a distribution in the "
+                                       "ELBO became NaN or inf during training; " + self.lower_lr()) from None
             finally:
                 del self.fit_rows_
             seconds = time.perf_counter() - start
@@ -397,6 +419,11 @@ class PreferenceModel:
             raise TrainingDiverged(f"{self.name}: training diverged: {diverged[0]} holds NaN or inf after the fit"
                                    + (f" ({len(diverged)} weight tensors in all)" if len(diverged) > 1 else "")
                                    + "; " + self.lower_lr())
+        if not self._forward_pass_is_finite(features[:64]):  # finite weights can still overflow when applied
+            self.network_ = None
+            options.clear_checkpoints()
+            raise TrainingDiverged(f"{self.name}: training diverged: the weights are finite, but its predictions on "
+                                   f"training pairs are NaN or inf; " + self.lower_lr())
         # the epochs fit_seconds covers: fine-tuning's included, those a --resume checkpoint had already run not
         epochs = self.epochs + (self.finetune_epochs if self.finetune_layers else 0) - self.resumed_epochs_
         if self.resumed_epochs_ and not self.trained_epochs_:  # else "fit N pairs in 0.0 s (0 pairs/s)" says nothing
@@ -413,6 +440,15 @@ class PreferenceModel:
             **memory.stats(),
         }
         return self
+
+    @torch.no_grad()
+    def _forward_pass_is_finite(self, sample: PairFeatures) -> bool:
+        network = self.network_
+        if self.user_ids_:
+            users = network.known_users(sample.user.clamp_min(0))  # a row without a user: any user will do here
+        else:
+            users = network.population_user().expand(len(sample), -1)
+        return bool(torch.isfinite(network.logits(sample.prompt, sample.chosen, sample.rejected, users)).all())
 
     def validation_features(self, data: PreferenceSet) -> PairFeatures:
         """Validation rows of the training rows' kind and widths: checked before training, not at its first
@@ -435,7 +471,8 @@ class PreferenceModel:
                       options: TrainerOptions, epochs: int, name: str = "fit", lr: float | None = None) -> L.Trainer:
         with quiet_lightning(not options.progress):
             # the checkpoints carry the method's settings: a --resume under other settings is refused
-            settings = {"method": self.name, **self.get_config()}
+            settings = {"method": self.name, **self.get_config(),
+                        **({"training_data": self._training_data} if hasattr(self, "_training_data") else {})}
             trainer = build_trainer(options, max_epochs=epochs, name=name, settings=settings)
             # batch_size is the global batch: each of the world_size processes takes its share, so DDP
             # takes the same optimization steps as one process
@@ -614,14 +651,22 @@ class PreferenceModel:
     @torch.no_grad()
     def logits_features(self, features: PairFeatures, users: torch.Tensor) -> torch.Tensor:
         network = self.check_fitted()
-        return network.logits(features.prompt, features.chosen, features.rejected, users)
+        return self.finite(network.logits(features.prompt, features.chosen, features.rejected, users))
+
+    def finite(self, values: torch.Tensor, what: str = "predictions") -> torch.Tensor:
+        """``values``, refused where some are NaN or inf: finite weights so large that the forward pass overflows
+        (a fit at too large an lr) would otherwise score as 0% accuracy, or be written as NaN."""
+        if not (ok := torch.isfinite(values)).all():
+            raise TrainingDiverged(f"{self.name}: {int((~ok).sum())} of {values.numel()} {what} are NaN or inf: the "
+                                   f"weights overflow; refit with a " + self.lower_lr())
+        return values
 
     def prefer_proba(self, prompts: Any, a: Any, b: Any, user: Any = None) -> torch.Tensor:
         """P(a ≻ b | prompt, user) for each row; ``user`` is an id, a UserVector, labelled pairs or None."""
         prompt, first, second = self._texts_to_features(prompts, a, b)
         users = self.user_matrix(user, first.shape[0])
         with torch.no_grad():
-            return torch.sigmoid(self.check_fitted().logits(prompt, first, second, users))
+            return torch.sigmoid(self.finite(self.check_fitted().logits(prompt, first, second, users)))
 
     def pair_proba(self, pairs: Any, user: Any = None) -> torch.Tensor:
         """P(chosen ≻ rejected | prompt, user) for each row of ``pairs`` (anything ``fit`` reads: a file, rows, a
@@ -636,7 +681,7 @@ class PreferenceModel:
         prompt, response = self._texts_to_features(prompts, responses, cache=cache)
         users = self.user_matrix(user, response.shape[0])
         with torch.no_grad():
-            return self.check_fitted().reward(prompt, response, users)
+            return self.finite(self.check_fitted().reward(prompt, response, users), "rewards")
 
     # ---- persistence (pluralign.methods.run_files) ----------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:

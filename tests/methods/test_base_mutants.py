@@ -153,6 +153,33 @@ def test_a_fit_whose_weights_are_not_finite_is_refused(monkeypatch, poison, mess
     assert model.network_ is None
 
 
+def test_finite_weights_whose_predictions_overflow_are_refused(monkeypatch) -> None:
+    """Weights of 1e30 are finite, but a pair's logit (1e30 · 1e30) is inf, and inf − inf NaN: such a fit was
+    accepted, and predict wrote NaN, eval scored it as 0% accuracy. Refused after the fit; and a model whose
+    weights were made so after it refuses to predict or score, in one line."""
+    model = METHODS["bt"](epochs=1, hidden=[])
+
+    def train(self, *args):
+        self.network_.head[0].weight.data.fill_(1e30)
+
+    monkeypatch.setattr(type(model), "fit_features", train)
+    rows = [{**r, "chosen_embedding": [1e30, 1e30], "rejected_embedding": [-1e30, 1e30]} for r in ROWS]
+    with pytest.raises(TrainingDiverged, match=r"^bt: training diverged: the weights are finite, but its predictions "
+                                               r"on training pairs are NaN or inf; lower lr=0.001$"):
+        model.fit(rows, progress=False)
+    assert model.network_ is None
+    monkeypatch.undo()
+    model.fit(ROWS, progress=False)
+    model.network_.head[0].weight.data.fill_(1e30)
+    huge = torch.full((2, 2), 1e30)
+    with pytest.raises(TrainingDiverged, match=r"^bt: 2 of 2 predictions are NaN or inf: the weights overflow; "
+                                               r"refit with a lower lr=0.001$"):
+        model.prefer_proba(None, huge, -huge)
+    with pytest.raises(TrainingDiverged, match=r"^bt: 2 of 2 rewards are NaN or inf"):
+        model.score(None, huge)
+    assert model.prefer_proba(None, torch.zeros(1, 2), torch.zeros(1, 2)).tolist() == [0.5]  # finite: as before
+
+
 def test_fit_stats_count_the_epochs_run_and_the_pairs_per_second(monkeypatch) -> None:
     """Mutants: the epochs a --resume checkpoint had already run are added instead of subtracted, and
     pairs_per_second leaves out the epochs. A clock that ticks 1 s per reading: fit_seconds 1.0; epochs=5 of which

@@ -167,6 +167,17 @@ def test_a_latent_the_decoder_ignores_is_warned_of_at_fit(data, caplog):
     assert "the latent" not in caplog.text
 
 
+def test_a_fit_that_diverges_inside_pyro_is_one_line_and_leaves_no_checkpoint(data, tmp_path):
+    """lr=1e6: Pyro's distributions get NaN parameters; its ValueError was 34 lines of tensors and trace shapes, and
+    the diverged model's checkpoint stayed for a --resume."""
+    from pluralign.methods.base import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match=r"^vpl: training diverged: the loc of a distribution in the ELBO became "
+                                               r"NaN or inf during training; lower lr=1000000.0$"):
+        VPL(**{**FAST, "epochs": 3, "lr": 1e6}).fit(data[0][:80], out_dir=str(tmp_path), progress=False)
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
 def test_infer_user_is_one_encoder_pass(fitted, data):
     context = [r for r in data[1] if r.get("role") == "context"][:6]
     before = {k: v.clone() for k, v in fitted.network_.state_dict().items()}

@@ -49,6 +49,23 @@ def test_resume_refuses_other_settings_and_says_when_nothing_is_left(tmp_path, c
     assert not [w for w in caught if "dirpath" in str(w.message)]
 
 
+def test_resume_on_other_pairs_or_users_in_another_order_is_refused(tmp_path):
+    """A user's row of weights is their place in user_ids: resuming on the same rows in reverse order gave u1's
+    vector to u0 (and any other data was trained on without a word). The checkpoint records what it trained on."""
+    from pluralign.methods import PalA
+
+    train, _ = two_group_rows(n_users=2, pairs=20)
+    run = tmp_path / "run"
+    PalA(epochs=1, k=2).fit(train, out_dir=str(run), progress=False)
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["pluralign_settings"]
+    assert saved["training_data"].startswith("40 pairs of 2 users, sha256 ")
+    for rows in (train[::-1], train[:-1]):
+        with pytest.raises(ValueError, match=r"last.ckpt was trained with other settings: training_data='40 pairs "
+                                             r"of 2 users, sha256 \w+' \(this fit: '(40|39) pairs of 2 users"):
+            PalA(epochs=2, k=2).fit(rows, out_dir=str(run), resume=True, progress=False)
+    assert PalA(epochs=2, k=2).fit(train, out_dir=str(run), resume=True, progress=False).fit_stats_["epochs"] == 1
+
+
 def test_an_interrupted_fit_leaves_a_checkpoint_to_resume_from(tmp_path, monkeypatch):
     """last.ckpt is written at every epoch's end: with save_last and save_top_k=0 Lightning wrote it only when
     training ended, so a fit stopped partway (Ctrl-C, a killed job) left nothing for --resume."""

@@ -165,7 +165,7 @@ class GPM(PreferenceModel):
         prompt, first, second = self._texts_to_features(prompts, a, b)
         users = self.user_matrix(user, first.shape[0])
         with torch.no_grad():
-            return complementary_sigmoid(self.check_fitted().logits(prompt, first, second, users))
+            return complementary_sigmoid(self.finite(self.check_fitted().logits(prompt, first, second, users)))
 
     def score(self, prompts: Any, responses: Any, user: Any = None, cache: bool = True) -> torch.Tensor:
         raise NotImplementedError(NO_SCALAR_REWARD)
