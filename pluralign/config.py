@@ -99,7 +99,21 @@ def parse_overrides(pairs: Sequence[str], flag: str = "--set") -> dict[str, Any]
             raise ValueError(f"{flag} {pair!r}: expected KEY=VALUE (write KEY=null for none)")
         if key.strip() in parsed:  # as YAML refuses a key twice: which one was meant?
             raise ValueError(f"{flag} {pair!r}: {key.strip()} is already set ({flag} {given[key.strip()]})")
-        parsed[key.strip()], given[key.strip()] = yaml.safe_load(value), pair
+        parsed[key.strip()], given[key.strip()] = read_value(value, pair, flag), pair
+    return parsed
+
+
+def read_value(value: str, pair: str, flag: str = "--set") -> Any:
+    """A ``--set`` value as YAML reads it; one line where YAML cannot, or where it would drop a ' #…' comment."""
+    key = pair.partition("=")[0].strip()
+    quote = f"quote a text value: {flag} '{key}=\"...\"'"
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        problem = str(getattr(err, "problem", None) or err).splitlines()[0]
+        raise ValueError(f"{flag} {pair!r}: not valid YAML ({problem}); {quote}") from None
+    if "#" in value and "#" not in yaml.safe_dump(parsed):  # "a #1": YAML's comment, cut without a word
+        raise ValueError(f"{flag} {pair!r}: YAML reads ' #' as the start of a comment and drops the rest; {quote}")
     return parsed
 
 

@@ -4,6 +4,8 @@ argument given a word is named, and a hint the checks do not know is left to the
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pluralign.config import (
@@ -29,6 +31,21 @@ def test_a_presets_unknown_key_names_the_file_and_the_key(tmp_path) -> None:
 
 def test_set_keys_are_stripped() -> None:
     assert parse_overrides([" k = 4", "lr= 1e-3"]) == {"k": 4, "lr": "1e-3"}
+
+
+@pytest.mark.parametrize("pair, problem", [
+    ("hidden=[64", "not valid YAML (expected ',' or ']', but got '<stream end>')"),
+    ("group_by=a: b: c", "not valid YAML (mapping values are not allowed here)"),
+    ("prompt_template=Summarize {post} #1 TL;DR", "YAML reads ' #' as the start of a comment and drops the rest"),
+])
+def test_a_set_value_yaml_cannot_read_or_would_cut_is_one_line(pair, problem) -> None:
+    """YAML's errors were tracebacks, and ' #…' was cut from the value without a word."""
+    key = pair.partition("=")[0]
+    with pytest.raises(ValueError, match=re.escape(f"--set {pair!r}: {problem}; quote a text value: --set "
+                                                   f"'{key}=\"...\"'")):
+        parse_overrides([pair])
+    assert parse_overrides(['prompt_template="Summarize {post} #1: TL;DR"', "tag=a#1"]) == {
+        "prompt_template": "Summarize {post} #1: TL;DR", "tag": "a#1"}  # quoted, or no comment: kept whole
 
 
 def test_a_subclass_type_hint_wins() -> None:

@@ -508,6 +508,15 @@ def test_data_convert_passes_the_adapters_options_and_checks_them(tmp_path: Path
     assert json.loads(out.with_name("prism.meta.json").read_text())["group_by"] == "location.reside_region"
     assert main(["data", "convert", "personalllm", str(prism), "--out", str(out), "--set", "n_users=ten"]) == 2
     assert capsys.readouterr().err == "pluralign: error: --set n_users='ten': adapter personalllm's n_users is int\n"
+    # a list is no mapping of users, though a user's weights may be a list (a '|' inside the brackets): it reached
+    # the adapter and failed there with "'list' object has no attribute 'items'"
+    assert main(["data", "convert", "personalllm", str(prism), "--out", str(out), "--set", "users=[1, 2]"]) == 2
+    assert capsys.readouterr().err.startswith("pluralign: error: --set users=[1, 2]: adapter personalllm's users is "
+                                              "Mapping[")
+    # braces are a YAML mapping: the error says to quote the text
+    assert main(["data", "convert", "tldr", str(prism), "--out", str(out), "--set", "prompt_template={post}"]) == 2
+    assert capsys.readouterr().err.endswith("(YAML read a mapping or list: quote a text value, --set "
+                                            "'prompt_template=\"...\"')\n")
 
 
 # ---- defects the audit found, fixed: each was a traceback, a misleading message or a silently wrong row ----------

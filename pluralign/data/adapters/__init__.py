@@ -41,11 +41,25 @@ def adapter_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
             known = ", ".join(parameters) or "none"
             raise ValueError(f"--set {key}: adapter {name} has no option {key!r} (its options: {known})")
         annotation = str(parameters[key].annotation)
-        words = [w.strip().split("[")[0] for w in annotation.split("|")]
+        words = [w.strip().split("[")[0] for w in _top_level(annotation)]
         kinds = tuple(t for w in words for t in _ANNOTATED_TYPES.get(w, ()))
         if not isinstance(value, kinds) or isinstance(value, bool) and bool not in kinds:
-            raise ValueError(f"--set {key}={value!r}: adapter {name}'s {key} is {annotation}")
+            hint = (f" (YAML read a mapping or list: quote a text value, --set '{key}=\"...\"')"
+                    if str in kinds and isinstance(value, (dict, list)) else "")
+            raise ValueError(f"--set {key}={value!r}: adapter {name}'s {key} is {annotation}{hint}")
     return options
+
+
+def _top_level(annotation: str) -> list[str]:
+    """An annotation's alternatives, split at the '|' outside brackets: Mapping[str, A | B] | None is a mapping
+    or None (its values' alternatives are no alternatives of its own)."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(annotation):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "|" and depth == 0:
+            parts.append(annotation[start:i])
+            start = i + 1
+    return [*parts, annotation[start:]]
 
 
 __all__ = [
