@@ -119,6 +119,16 @@ def write_files(texts: dict[Path, str]) -> None:
             tmp.write_text(texts[path], encoding="utf-8")
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file pluralign wrote, or one line naming the file and what is wrong with it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text (not a file pluralign wrote)") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: invalid JSON ({err.msg}, line {err.lineno}, column {err.colno})") from None
+
+
 def first_line(err: BaseException) -> str:
     """The first non-empty line of an exception's text (its type's name if it has none): a library's multi-line
     message kept to the one line an error of ours allows."""

@@ -89,6 +89,11 @@ def resumable_record(out: str, arguments: dict) -> list:
         if earlier.get(key) != arguments.get(key):
             raise ValueError(f"--resume: {out} was made with {key} = {earlier.get(key)!r}, this command has "
                              f"{arguments.get(key)!r}; use the same options, or a new --out")
+    for folder, digest in (earlier.get("folder_rows") or {}).items():  # a folder of data changed since: other rows
+        if (arguments.get("folder_rows") or {}).get(folder, digest) != digest:
+            raise ValueError(f"--resume: the rows of {folder} changed since {out} was made (sha256 "
+                             f"{digest[:12]}, now {arguments['folder_rows'][folder][:12]}): its kept cells are of "
+                             "other data; use a new --out")
     for key in ("methods", "benchmarks"):  # more may be added; one left out would lose its finished cells
         if left_out := [name for name in earlier.get(key) or [] if name not in (arguments.get(key) or [])]:
             raise ValueError(f"--resume: {out} was made with {key} {', '.join(map(str, left_out))} too, which this "

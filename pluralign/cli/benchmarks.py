@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from pathlib import Path
@@ -21,7 +23,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     from pluralign.data.synthetic import BENCHMARKS, check_options
     from pluralign.eval.bench import bench_data, one_thread, run_bench_seeds
     from pluralign.eval.protocol import DEFAULT_SHOTS, warn_short_contexts
-    from pluralign.io import check_output
+    from pluralign.io import check_output, read_json
     from pluralign.provenance import resumable_record, write_run_record
 
     methods = known_methods(methods)
@@ -48,21 +50,37 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
                            data_options)
     check_output(out, folder=True, inputs=[("--benchmarks", folder) for folder in folders])
     per_method = parse_method_overrides(overrides, methods)
+    contents = {}  # each folder's rows, by their sha256: a --resume keeps a folder's cells only on the same rows
     for folder in folders:  # a folder without its train and test files, or without the users a method needs,
         train, test = bench_data(folder)  # stops here, before run.json is written
         warn_short_contexts(test, DEFAULT_SHOTS)  # a split with --context 4 scores "k = 8" on 4 pairs
         for m in methods:
             build_model(m, {**preset(m), **per_method.get(m, {})}).check_training_users(train)
+        contents[folder] = rows_sha256(train.rows, test.rows)
     arguments = dict(methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds), context=context,
                      overrides=list(overrides), data_options=list(data_options), jobs=jobs, save_runs=save_runs,
-                     **({"active": True} if active else {}))  # runs recorded before --active existed resume
+                     **({"active": True} if active else {}),  # runs recorded before --active existed resume
+                     **({"folder_rows": contents} if contents else {}))
     resumes = resumable_record(out, arguments) if resume else None
+    if resume:  # the files a resume keeps cells from, read now: a damaged one stops before run.json is rewritten
+        for kept in (*Path(out).rglob("results.json"), *Path(out).rglob("hits.json")):
+            read_json(kept)
     with one_thread():  # run.json's torch_threads: every cell fits on one thread, whatever --jobs
         write_run_record(out, "bench", resumes=resumes, **arguments)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
                     overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs, resume=resume,
                     active=active)
     print((Path(out) / "results.md").read_text())
+
+
+def rows_sha256(*row_lists: Sequence[dict]) -> str:
+    """sha256 of rows as JSON (keys sorted), list after list."""
+    digest = hashlib.sha256()
+    for rows in row_lists:
+        for row in rows:
+            digest.update(json.dumps(row, sort_keys=True, default=str).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def check_data_options(benchmarks: Sequence[str], seed: int, context: str, built: dict,

@@ -23,7 +23,7 @@ from pluralign.eval.compare import gain_table, paired_table, unseen_hits
 from pluralign.eval.metrics import standard_error_of_mean
 from pluralign.eval.plots import plot_few_shot, plot_gaps
 from pluralign.eval.protocol import evaluate
-from pluralign.io import RUN_CONFIG, write_files, write_json, write_text
+from pluralign.io import RUN_CONFIG, read_json, write_files, write_json, write_text
 
 log = logging.getLogger("pluralign.bench")
 
@@ -192,11 +192,11 @@ def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, da
     path = Path(out_dir) / "results.json"
     if not path.exists():
         return {}
-    saved = json.loads(path.read_text())
+    saved = read_json(path)
     kept = {name: {m: r for m, r in by_method.items() if m != CEILING and "seen" in r}
             for name, by_method in saved.items() if name in benchmarks and isinstance(by_method, dict)}
     hits_path = Path(out_dir) / HITS_FILE
-    hits = json.loads(hits_path.read_text()) if hits_path.exists() else {}
+    hits = read_json(hits_path) if hits_path.exists() else {}
     from pluralign.methods import PreferenceModel
 
     for name, by_method in kept.items():

@@ -11,9 +11,7 @@ from the backbone's own files after checking that hash.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import torch
@@ -22,7 +20,8 @@ from safetensors.torch import load_file, save_file
 from pluralign.backbones.text_encoder import DEFAULT_BACKBONE
 from pluralign.backbones.tuned import frozen_entries
 from pluralign.data.features import FeatureCenter
-from pluralign.io import RUN_CONFIG, RUN_WEIGHTS, atomic_path, fingerprint, first_line, state_mismatches, write_json
+from pluralign.io import (RUN_CONFIG, RUN_WEIGHTS, atomic_path, fingerprint, first_line, read_json, state_mismatches,
+                          write_json)
 from pluralign.provenance import environment
 
 if TYPE_CHECKING:
@@ -35,12 +34,7 @@ RUN_CONFIG_KEYS = {"method": str, "config": dict, "dims": dict, "user_ids": list
 
 def read_run_config(path: Path) -> dict:
     """A run's config.json, checked for the keys :meth:`PreferenceModel.from_pretrained` reads."""
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not UTF-8 text (not a saved pluralign config)") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: invalid JSON ({err.msg}, line {err.lineno}, column {err.colno})") from None
+    saved = read_json(path)
     if not isinstance(saved, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(saved).__name__}")
     for key, kind in RUN_CONFIG_KEYS.items():

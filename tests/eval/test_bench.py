@@ -224,6 +224,40 @@ def test_bench_on_a_folder_with_short_contexts_says_which_k_it_cannot_score(tmp_
             "adapts on all of theirs") in caplog.messages
 
 
+def test_bench_resume_refuses_a_folder_whose_rows_changed(tmp_path, capsys):
+    """run.json named the folder, not its rows: a resume after the folder's files changed kept the old data's
+    cells (and a method added on the resume would share one table with them)."""
+    train, _ = two_group_rows(n_users=6, pairs=20)
+    write_jsonl(tmp_path / "pooled.jsonl", train)
+    folder, out = tmp_path / "real", tmp_path / "bench"
+    assert main(["data", "split", str(tmp_path / "pooled.jsonl"), "--out", str(folder), "--context", "4"]) == 0
+    base = ["bench", "--methods", "bt", "--benchmarks", str(folder), "--set", "epochs=1", "--out", str(out)]
+    assert main(base) == 0
+    digest = json.loads((out / "run.json").read_text())["arguments"]["folder_rows"][str(folder)]
+    assert main([*base, "--resume"]) == 0  # the same rows: kept
+    assert main(["data", "split", str(tmp_path / "pooled.jsonl"), "--out", str(folder), "--context", "4",
+                 "--seed", "1"]) == 0  # the folder rewritten: another split of the same users
+    capsys.readouterr()
+    assert main([*base, "--resume"]) == 2
+    assert capsys.readouterr().err.startswith(f"pluralign: error: --resume: the rows of {folder} changed since {out} "
+                                              f"was made (sha256 {digest[:12]}, now ")
+
+
+def test_bench_resume_from_a_damaged_hits_file_names_it_and_leaves_run_json(tmp_path, capsys):
+    """A half-written hits.json stopped the resume with json's words alone ("Expecting ',' delimiter"), after
+    run.json had gained a record of a resume that never ran."""
+    out = tmp_path / "bench"
+    base = ["bench", "--methods", "bt", "--benchmarks", "cyclic", "--set", "epochs=1", "--out", str(out)]
+    assert main(base) == 0
+    hits = out / "hits.json"
+    hits.write_text(hits.read_text()[:40])
+    record = (out / "run.json").read_text()
+    capsys.readouterr()
+    assert main([*base, "--resume"]) == 2
+    assert capsys.readouterr().err.startswith(f"pluralign: error: {hits}: invalid JSON (")
+    assert (out / "run.json").read_text() == record
+
+
 def test_bench_resume_keeps_the_finished_cells(tmp_path, capsys, caplog):
     """An interrupted bench (here: one that ran bt only) is resumed: its cells are kept as they were (the
     same fit seconds: not refitted), the rest are fitted; with saved models the kept cells' hits are scored

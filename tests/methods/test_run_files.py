@@ -39,8 +39,8 @@ def test_a_config_that_is_not_utf8_is_one_line(run: Path) -> None:
     """config.json replaced by a file in another encoding (or binary bytes copied over it)."""
     config = run / "config.json"
     config.write_bytes(b'{"method": "bt\xff"}')
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(config))}: not UTF-8 text \(not a saved pluralign "
-                                         r"config\)$"):
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(config))}: not UTF-8 text \(not a file pluralign "
+                                         r"wrote\)$"):
         PreferenceModel.from_pretrained(run)
 
 
