@@ -45,11 +45,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def check_output(path: str | os.PathLike, folder: bool = False, flag: str = "--out",
-                 inputs: Iterable[tuple[str, str | os.PathLike | None]] = ()) -> None:
+                 inputs: Iterable[tuple[str, str | os.PathLike | None]] = (), suffix: str | None = None) -> None:
     """Stop before any work when ``path`` cannot be written: an empty name, a file where a folder is wanted (or
     the reverse), a file in the way of its folders, or a folder that is not writable. A long job should not fail
     at its end. ``inputs`` ((flag, path) pairs) are what the command reads: ``path`` must not replace one of them, nor
-    a file inside an input folder (a run's config.json, a data folder's test.jsonl)."""
+    a file inside an input folder (a run's config.json, a data folder's test.jsonl). ``suffix``: the one the
+    file's format has (".jsonl": another would be read back as CSV or JSON, and fail)."""
     kind = "folder" if folder else "file"
     if not os.fspath(path).strip():
         raise ValueError(f"{flag}: empty path; name a {kind}")
@@ -64,6 +65,8 @@ def check_output(path: str | os.PathLike, folder: bool = False, flag: str = "--o
         if source is not None and folder and path.resolve() in Path(source).resolve().parents:
             # what the command writes there (a split's train.jsonl, a run's config.json) could be the input
             raise ValueError(f"{flag} {path}: holds {input_flag} {source}; choose a folder that does not")
+    if suffix and path.suffix.lower() != suffix:
+        raise ValueError(f"{flag} {path}: expected a {suffix} file (what it holds is written as JSON lines)")
     for ancestor in (path, *path.parents) if folder else path.parents:
         if ancestor.exists():  # the nearest existing one: where the missing folders would be made
             if not ancestor.is_dir():
@@ -88,9 +91,11 @@ def read_from_folder(path: Path) -> bool:
 
 def overwrites(out: Path, source: Path) -> bool:
     """Whether writing ``out`` replaces ``source``, or a file the folder ``source`` is read through (whether it
-    exists or not: a new test.jsonl beside a test.parquet would change what is read)."""
+    exists or not: a new test.jsonl beside a test.parquet would change what is read), or one of a run's checkpoints
+    (what ``fit --resume`` reads)."""
     out, source = out.resolve(), source.resolve()
-    return out == source or (source.is_dir() and source in out.parents and read_from_folder(out))
+    return out == source or (source.is_dir() and source in out.parents and (
+        read_from_folder(out) or out.relative_to(source).parts[0] == "checkpoints"))  # a run's, for fit --resume
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

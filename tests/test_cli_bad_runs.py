@@ -123,10 +123,10 @@ def test_every_command_that_loads_a_run_reports_its_damage(bt_run, data_dir, tmp
     _damage(run, "truncated weights")
     data, pairs = str(data_dir / "test.jsonl"), str(data_dir / "pairs.jsonl")
     for command in (["eval", "--run", str(run), "--data", data, "--out", str(tmp_path / "o.json")],
-                    ["predict", "--run", str(run), "--data", data, "--out", str(tmp_path / "o.json")],
+                    ["predict", "--run", str(run), "--data", data, "--out", str(tmp_path / "o.jsonl")],
                     ["compare", "--runs", str(bt_run), str(run), "--data", data, "--out", str(tmp_path / "o.json")],
                     ["adapt", "--run", str(run), "--pairs", pairs, "--out", str(tmp_path / "o.json")],
-                    ["rank", "--run", str(run), "--candidates", pairs, "--out", str(tmp_path / "o.json")],
+                    ["rank", "--run", str(run), "--candidates", pairs, "--out", str(tmp_path / "o.jsonl")],
                     ["users", "--run", str(run), "--data", data, "--out", str(tmp_path / "o.png")]):
         assert main(command) == 2, command
         assert _one_line(capsys).startswith(f"{run}/model.safetensors: cannot read the weights ("), command
@@ -165,7 +165,8 @@ def test_rows_of_the_other_kind_or_width(bt_run, data_dir, tmp_path, capsys):
     assert main(["eval", "--run", str(bt_run), "--data", str(data_dir / "wide.jsonl"), "--out", str(out)]) == 2
     assert _one_line(capsys) == (f"{data_dir / 'wide.jsonl'}: the run (bt) was fitted on response embedding "
                                  "features of width 4; these rows give width 6")
-    assert main(["predict", "--run", str(bt_run), "--data", str(data_dir / "text.jsonl"), "--out", str(out)]) == 2
+    assert main(["predict", "--run", str(bt_run), "--data", str(data_dir / "text.jsonl"), "--out",
+                 str(out.with_suffix(".jsonl"))]) == 2
     assert _one_line(capsys) == (f"{data_dir / 'text.jsonl'}: the run (bt) was fitted on embedding features of "
                                  "width 4; these rows are text (give chosen_embedding and rejected_embedding)")
     text_run = tmp_path / "text_run"  # a run that says it was fitted on text
@@ -214,16 +215,18 @@ def test_bt_has_no_user_to_infer(bt_run, data_dir, tmp_path, capsys):
     pairs, out = str(data_dir / "pairs.jsonl"), tmp_path / "o.json"
     assert main(["adapt", "--run", str(bt_run), "--pairs", pairs, "--out", str(out)]) == 2
     assert _one_line(capsys).startswith(f"bt has no user vector: {bt_run} scores every user with one reward")
-    assert main(["rank", "--run", str(bt_run), "--candidates", pairs, "--pairs", pairs, "--out", str(out)]) == 2
+    assert main(["rank", "--run", str(bt_run), "--candidates", pairs, "--pairs", pairs, "--out",
+                 str(out.with_suffix(".jsonl"))]) == 2
     assert _one_line(capsys).startswith("bt has no user vector: ")
-    assert not out.exists()
+    assert not out.exists() and not out.with_suffix(".jsonl").exists()
 
 
 def test_nothing_to_score_and_shots(bt_run, data_dir, tmp_path, capsys, caplog):
     context_only, out = data_dir / "context_only.jsonl", tmp_path / "o.json"
     for command in (["eval", "--run", str(bt_run)], ["predict", "--run", str(bt_run)],
                     ["compare", "--runs", str(bt_run), str(bt_run)]):
-        assert main([*command, "--data", str(context_only), "--out", str(out)]) == 2
+        written = out.with_suffix(".jsonl") if command[0] == "predict" else out  # predict writes JSON lines
+        assert main([*command, "--data", str(context_only), "--out", str(written)]) == 2
         assert _one_line(capsys).startswith(f"{context_only}: no query rows to score"), command
     assert main(["eval", "--run", str(bt_run), "--data", str(data_dir), "--shots", "", "--out", str(out)]) == 2
     assert _one_line(capsys) == "--shots '': give at least one shot count, e.g. --shots 0,4,8"
@@ -282,6 +285,14 @@ def test_an_output_never_replaces_an_input(bt_run, data_dir, tmp_path, capsys):
     config = bt_run / "config.json"
     assert main(["predict", "--run", str(bt_run), "--data", str(test), "--out", str(config)]) == 2
     assert _one_line(capsys) == f"--out {config}: would overwrite --run {bt_run}; choose another file"
+    csv = tmp_path / "p.csv"  # JSON lines under a .csv name: pluralign's readers then read it as CSV, and fail
+    assert main(["predict", "--run", str(bt_run), "--data", str(test), "--out", str(csv)]) == 2
+    assert _one_line(capsys) == f"--out {csv}: expected a .jsonl file (what it holds is written as JSON lines)"
+    assert main(["data", "convert", "psoups", str(test), "--out", str(tmp_path / "c.json")]) == 2
+    assert _one_line(capsys).endswith("c.json: expected a .jsonl file (what it holds is written as JSON lines)")
+    last = bt_run / "checkpoints" / "last.ckpt"  # what fit --resume reads: a JSON over it broke the resume
+    assert main(["eval", "--run", str(bt_run), "--data", str(test), "--shots", "0", "--out", str(last)]) == 2
+    assert _one_line(capsys) == f"--out {last}: would overwrite --run {bt_run}; choose another file"
     out = tmp_path / "m.png"
     assert main(["eval", "--run", str(bt_run), "--data", str(test), "--out", str(out), "--plot", str(out)]) == 2
     assert _one_line(capsys) == f"--plot {out}: would overwrite --out {out}; choose another file"
@@ -309,7 +320,7 @@ def test_option_errors_are_one_line(bt_run, data_dir, tmp_path, capsys):
                  "--queries", "3"]) == 2
     assert _one_line(capsys) == "--queries picks pairs from an --active POOL; give --active POOL too"
     assert main(["rank", "--run", str(bt_run), "--candidates", pairs, "--user", "u0", "--out",
-                 str(tmp_path / "o")]) == 2
+                 str(tmp_path / "o.jsonl")]) == 2
     assert _one_line(capsys).startswith("bt has no user vector: ")
     assert main(["bench", "--methods", "bt", "bt", "--out", str(tmp_path / "b")]) == 2
     assert _one_line(capsys) == "--methods names bt more than once"

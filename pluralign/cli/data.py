@@ -61,12 +61,12 @@ def data_convert(adapter: str, source: str, out: str, options: Sequence[str] = (
 
     keywords = adapter_options(adapter, parse_overrides(options))
     meta = Path(out).with_name(f"{Path(out).stem}.meta.json")
-    check_output(out, inputs=[("SOURCE", source)])
-    check_output(meta, inputs=[("SOURCE", source)])
     if Path(source).is_dir() and Path(source).resolve() in Path(out).resolve().parents:
         # an adapter reads a folder's files whole: the output would replace one, or be read as raw data next time
         raise ValueError(f"--out {out}: inside SOURCE {source}, which the adapter reads whole; "
                          "choose a file outside it")
+    check_output(out, inputs=[("SOURCE", source)], suffix=".jsonl")
+    check_output(meta, inputs=[("SOURCE", source)])
     data = ADAPTERS[adapter](source, **keywords)
     record = {"source": source, "options": keywords, "n_rows": len(data), "n_users": len(data.user_ids), **data.meta}
     write_files({Path(out): jsonl_text(data.rows), meta: json.dumps(record, indent=2, default=str) + "\n"})

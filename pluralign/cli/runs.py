@@ -125,7 +125,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
 
     if shots < 0:
         raise ValueError(f"--shots {shots}: must be non-negative")
-    check_output(out, inputs=[("--data", data), ("--run", run)])
+    check_output(out, inputs=[("--data", data), ("--run", run)], suffix=".jsonl")
     model = _load_run(run)
     rows = _read_rows(data, "test", model)
     _warn_about_users(rows, model)
@@ -291,7 +291,7 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     from pluralign.io import check_output, write_jsonl
     from pluralign.methods.reward_function import reward_function
 
-    check_output(out, inputs=[("--run", run), ("--candidates", candidates), ("--pairs", pairs)])
+    check_output(out, inputs=[("--run", run), ("--candidates", candidates), ("--pairs", pairs)], suffix=".jsonl")
     if user is not None and pairs is not None:
         raise ValueError("--user and --pairs: give one (a known user's id, or a new user's labelled pairs)")
     if egalitarian and (user is not None or pairs is not None):
