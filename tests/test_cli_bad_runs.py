@@ -221,6 +221,19 @@ def test_bt_has_no_user_to_infer(bt_run, data_dir, tmp_path, capsys):
     assert not out.exists() and not out.with_suffix(".jsonl").exists()
 
 
+def test_rank_for_a_user_of_a_run_that_keeps_none_is_refused(data_dir, tmp_path, capsys):
+    """micro trains on pooled pairs: `rank --user nobody-at-all` said it ranked for that user, with the
+    population's rewards."""
+    run = tmp_path / "micro"
+    assert _fit(data_dir, run, "micro", 1) == 0
+    capsys.readouterr()
+    assert main(["rank", "--run", str(run), "--candidates", str(data_dir / "pairs.jsonl"), "--user", "nobody",
+                 "--out", str(tmp_path / "r.jsonl")]) == 2
+    assert _one_line(capsys) == (f"--user nobody: micro keeps no users ({run} was trained on pooled pairs), so any "
+                                 "id would be ranked with the population; give --pairs FILE of the user's labelled "
+                                 "pairs to adapt to them, or leave --user out")
+
+
 def test_nothing_to_score_and_shots(bt_run, data_dir, tmp_path, capsys, caplog):
     context_only, out = data_dir / "context_only.jsonl", tmp_path / "o.json"
     for command in (["eval", "--run", str(bt_run)], ["predict", "--run", str(bt_run)],

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from pluralign.io import counted
 
@@ -77,6 +78,17 @@ def _warn_about_users(rows, *models) -> None:
                      "population model, and counted as no user"] = None
     for warning in warnings:
         log.warning(warning)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(written: str | Path | None) -> Iterator[None]:
+    """A file just written is removed where the one written after it fails: a command's outputs are all or none."""
+    try:
+        yield
+    except BaseException:
+        if written is not None:
+            Path(written).unlink(missing_ok=True)
+        raise
 
 
 def _load_run(run: str):
@@ -173,14 +185,14 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
         log.warning("%s: no unseen users' query rows (role query), so --shots %s scores nothing; the report holds "
                     "seen users only", rows.source or data, shots)
     report = run_protocol(model, rows, shots=ks, active=active)  # warns of users short of a k, by name
-    write_json(out, report)
-    print("\n".join(summary_lines(report)))
-    print(f"wrote {out}")
-    if plot is not None:
+    if plot is not None:  # drawn first: a plot that fails leaves no report behind
         from pluralign.eval.plots import plot_few_shot
 
         plot_few_shot({Path(data).name if Path(data).is_dir() else Path(data).stem: {model.name: report}}, plot)
-        print(f"wrote {plot}")
+    with _removed_on_failure(plot):
+        write_json(out, report)
+    print("\n".join(summary_lines(report)))
+    print(f"wrote {out}" + (f" and {plot}" if plot is not None else ""))
 
 
 def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bool = False) -> None:
@@ -245,7 +257,8 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
         title += f"\n{recovery:.0%} of them nearest their own group's seen users"
     plot_user_map(records, out, title)
     vectors = Path(out).with_suffix(".json")
-    write_json(vectors, {"method": model.name, "shots": shots, "type_recovery": recovery, "users": records})
+    with _removed_on_failure(out):  # the map and its vectors: both or neither
+        write_json(vectors, {"method": model.name, "shots": shots, "type_recovery": recovery, "users": records})
     print(f"wrote {out} and {vectors} ({counted(len(records), 'user')}" +
           (f"; type recovery {recovery:.0%})" if recovery is not None else ")"))
 
@@ -301,6 +314,10 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
         _require_user_vector(model, run, "--pairs would change nothing (rank without --pairs)")
     if user is not None:
         _require_user_vector(model, run, "--user would change nothing (rank without --user)")
+        if not model.uses_user_ids:  # micro: trained on pooled pairs, every id would get the population
+            raise ValueError(f"--user {user}: {model.name} keeps no users ({run} was trained on pooled pairs), so "
+                             "any id would be ranked with the population; give --pairs FILE of the user's labelled "
+                             "pairs to adapt to them, or leave --user out")
     if model.uses_embeddings_:
         raise ValueError(f"{run}: the run was fitted on embedding features of width {model.dims_[1]}; rank scores "
                          "text candidates")

@@ -87,11 +87,11 @@ def plot_user_map(records: list[dict], path: str | Path, title: str = "") -> Pat
         raise ValueError("no users to draw: the data has no user ids the model knows, and no unseen users")
     vectors = np.array([r["vector"] for r in records], dtype=float)
     centred = vectors - vectors.mean(0)
-    if centred.shape[1] >= 2:
-        _, _, basis = np.linalg.svd(centred, full_matrices=False)
-        points = centred @ basis[:2].T
-    else:  # a one-dimensional user vector: draw it on a line
-        points = np.column_stack([centred[:, 0], np.zeros(len(centred))])
+    _, _, basis = np.linalg.svd(centred, full_matrices=False)
+    # one user, or one-dimensional vectors, give fewer than two components: the missing ones are 0 (a line, a point)
+    points = np.zeros((len(centred), 2))
+    projected = centred @ basis[:2].T
+    points[:, :projected.shape[1]] = projected
     fig, ax = plt.subplots(figsize=(5.2, 4.4))
     groups = list(dict.fromkeys(str(r["group"]) for r in records))
     colours = {g: plt.get_cmap("tab10")(i % 10) for i, g in enumerate(groups)}

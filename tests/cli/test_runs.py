@@ -99,3 +99,34 @@ def test_rank_reads_user_as_the_rows_ids_are_read(tmp_path, capsys) -> None:
     assert main([*rank, "--user", "1.0", "--out", str(tmp_path / "b.jsonl")]) == 0
     assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
     assert "ranked for user 1)" in capsys.readouterr().out
+
+
+def test_eval_writes_its_report_and_plot_both_or_neither(bt_run, data_dir, tmp_path, monkeypatch, capsys) -> None:
+    """The report was written before the plot: a plot that failed (a path the check could not foresee) left the
+    report; and where the report fails after the plot, the plot goes too."""
+    import pluralign.cli.runs as runs
+    import pluralign.eval.plots as plots
+
+    out, plot = tmp_path / "m.json", tmp_path / "m.png"
+    command = ["eval", "--run", str(bt_run), "--data", str(data_dir), "--shots", "0,2", "--out", str(out),
+               "--plot", str(plot)]
+
+    def no_plot(*args):
+        raise OSError(28, "No space left on device", str(plot))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(plots, "plot_few_shot", no_plot)
+        assert main(command) == 2
+    assert not out.exists() and not plot.exists()
+
+    def no_report(*args):
+        raise OSError(28, "No space left on device", str(out))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(runs, "write_json", no_report, raising=False)
+        patched.setattr("pluralign.io.write_json", no_report)
+        assert main(command) == 2
+    assert not out.exists() and not plot.exists()
+    capsys.readouterr()
+    assert main(command) == 0 and out.exists() and plot.exists()
+    assert capsys.readouterr().out.strip().endswith(f"wrote {out} and {plot}")

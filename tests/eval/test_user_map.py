@@ -74,6 +74,12 @@ def test_one_dimensional_user_vectors_are_drawn_on_a_line(tmp_path) -> None:
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_one_user_is_drawn_as_a_point(tmp_path) -> None:
+    """One user's vector has no second principal component: the map raised IndexError."""
+    path = plot_user_map([{"vector": [0.2, 0.5, 0.1], "seen": True, "group": "a"}], tmp_path / "one.png")
+    assert path.stat().st_size > 0
+
+
 def test_users_the_model_cannot_place_are_left_out_and_none_is_an_error(tmp_path, capsys) -> None:
     """Rows without a user_id, and seen users the run never trained, have no vector: left out of the map; a map
     with no user at all is a one-line error, and neither the PNG nor the JSON is written."""
