@@ -269,6 +269,10 @@ def test_data_build_takes_builder_options(tmp_path, capsys):
     assert main(["data", "build", "pets", "--out", str(tmp_path / "c"), "--set", "n_user=4"]) == 2
     assert "benchmark 'pets' has no option 'n_user'" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+    for option in ("context=survey", "seed=3"):  # `data list` shows them as options; here they are flags
+        assert main(["data", "build", "pets", "--out", str(tmp_path / "c"), "--set", option]) == 2
+        flag = option.partition("=")[0]
+        assert capsys.readouterr().err == f"pluralign: error: --set {flag}=...: use --{flag}\n"
     assert main(["data", "list"]) == 0  # every builder's options with their defaults, for an installed package too
     listed = " ".join(capsys.readouterr().out.split())
     assert "options: n_users=30, n_unseen_users=12, pairs_per_user=100," in listed and "balanced_splits=False" in listed

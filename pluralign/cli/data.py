@@ -43,8 +43,12 @@ def data_build(name: str, out: str, seed: int = 0, context: str = "random", opti
     from pluralign.data.synthetic import build_benchmark
     from pluralign.io import check_output
 
+    built = parse_overrides(options)
+    for flag in ("seed", "context"):
+        if flag in built:  # the builder's keyword, given as a flag: two values for one keyword
+            raise ValueError(f"--set {flag}=...: use --{flag}")
     check_output(out, folder=True)
-    bench = build_benchmark(name, seed=seed, context=context, **parse_overrides(options))
+    bench = build_benchmark(name, seed=seed, context=context, **built)
     bench.write(out)
     print(f"wrote {out}/train.jsonl ({counted(len(bench.train), 'row')}), "
           f"{out}/test.jsonl ({counted(len(bench.test), 'row')})")

@@ -399,7 +399,10 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
                                 for seed in seeds for name in benchmarks for m in methods):
         _warm_cache(methods, benchmarks, seeds, options, overrides)  # embedded on every thread, as for the workers
 
-    built = f"Benchmarks built with {', '.join(f'{k}={v}' for k, v in data_options.items())}.\n" if data_options else ""
+    folders = [name for name in benchmarks if name not in BENCHMARKS and Path(name).is_dir()]  # read as they stand
+    built = ("Benchmarks built with " + ", ".join(f"{k}={v}" for k, v in data_options.items())
+             + (f" (not the folders {', '.join(folders)}: read as they stand)" if folders else "") + ".\n"
+             if data_options and len(folders) < len(benchmarks) else "")
 
     def run(seed: int, out: Path) -> dict:
         ceilings = {name: benchmark_ceiling(name, seed, active, **options) for name in benchmarks}

@@ -623,3 +623,27 @@ def test_an_adapters_errors_name_the_input_line_and_record(tmp_path: Path) -> No
     with pytest.raises(DataError, match=_exactly(f"{path}, line 3, converted pair's column 'chosen': not valid Unicode "
                                                  "(a lone surrogate \\ud800 at character 2)")):
         from_prism(path)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"pairs_per_prompt": -1}, "--set pairs_per_prompt=-1: must be at least 1 (or null: every pair)"),
+    ({"seed": -1}, "--set seed=-1: must be a non-negative integer"),
+    ({"reward_models": []}, "--set reward_models=[]: name at least one score column (or null: every one found)"),
+    ({"alpha": float("nan")}, "need n_users >= 1 and a finite alpha > 0, got n_users=10, alpha=nan"),
+    ({"users": {"a": 3}}, "user 'a': expected a list of"),
+    ({"users": {"a": ["x", "y", "z"]}}, "user 'a': weight 'x' is not a number"),
+])
+def test_personalllm_options_are_named(options: dict, message: str) -> None:
+    """Each was numpy's or Python's words ("negative dimensions are not allowed", "object of type 'int' has no
+    len()"), or blamed the data (a NaN alpha: "line 1, converted pair's column 'margin'")."""
+    path = Path(__file__).resolve().parents[1] / "assets" / "adapters" / "personalllm" / "train.jsonl"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        from_personalllm(path, **options)
+
+
+@pytest.mark.parametrize("template", ["{0}", "{post.x}", "{"])
+def test_a_tldr_template_that_cannot_format_is_named(template: str) -> None:
+    path = Path(__file__).resolve().parents[1] / "assets" / "adapters" / "tldr" / "batch3.json"
+    with pytest.raises(ValueError, match=re.escape(f"--set prompt_template={template!r}: not a template of the "
+                                                   "record's info fields (")):
+        from_tldr(path, prompt_template=template)

@@ -163,6 +163,15 @@ def test_bench_data_set_builds_every_benchmark_with_it_and_says_so(tmp_path, cap
     results = json.loads((out / "results.json").read_text())["cyclic"]
     assert results["bt"]["seen"]["n"] == 6 * 12
     assert "Benchmarks built with n_users=6, test_pairs_per_user=12." in (out / "results.md").read_text()
+    folder = tmp_path / "data"  # a folder is read as it stands: the note said it too was built with the options
+    assert main(["data", "build", "cyclic", "--out", str(folder), "--set", "n_users=6"]) == 0
+    assert main(["bench", "--methods", "bt", "--benchmarks", str(folder), "--set", "epochs=1", "--data-set",
+                 "n_users=6", "--out", str(tmp_path / "folder")]) == 0
+    assert "built with" not in (tmp_path / "folder" / "results.md").read_text()
+    assert main(["bench", "--methods", "bt", "--benchmarks", "cyclic", str(folder), "--set", "epochs=1", "--data-set",
+                 "n_users=6", "--out", str(tmp_path / "both")]) == 0
+    assert (f"Benchmarks built with n_users=6 (not the folders {folder}: read as they stand)."
+            in (tmp_path / "both" / "results.md").read_text())
     assert json.loads((out / "run.json").read_text())["environment"]["torch_threads"] == 1  # --jobs 1: one thread
     # an option one of the benchmarks lacks, or the context, fails before any fit
     for wrong, message in ((["balanced_splits=true"], "benchmark 'pets' has no option 'balanced_splits'"),

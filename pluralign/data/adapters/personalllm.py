@@ -47,6 +47,12 @@ def from_personalllm(
     ``pairs_per_prompt``: per user and prompt, sample this many response pairs (with ``seed``); None
     keeps every pair. ``reward_models``: which score columns to use (default: all found in the data).
     """
+    if pairs_per_prompt is not None and pairs_per_prompt < 1:
+        raise ValueError(f"--set pairs_per_prompt={pairs_per_prompt}: must be at least 1 (or null: every pair)")
+    if seed < 0:
+        raise ValueError(f"--set seed={seed}: must be a non-negative integer")
+    if reward_models is not None and not reward_models:
+        raise ValueError("--set reward_models=[]: name at least one score column (or null: every one found)")
     records = [(str(file), i, r) for file in input_files(Path(path)) for i, r in read_records(file)]
     if not records:
         raise DataError(f"{path}: no rows")
@@ -115,8 +121,9 @@ def _score(record: dict, n: int, model: str, source: str, i: int) -> Any:
 def _user_weights(users: Mapping[str, Any] | None, models: list[str], n_users: int, alpha: float, seed: int,
                   source: str) -> dict[str, np.ndarray]:
     if users is None:
-        if n_users < 1 or alpha <= 0:
-            raise DataError(f"{source}: need n_users >= 1 and alpha > 0, got n_users={n_users}, alpha={alpha}")
+        if n_users < 1 or not (0 < alpha < float("inf")):  # NaN fails the comparison too
+            raise DataError(f"{source}: need n_users >= 1 and a finite alpha > 0, got n_users={n_users}, "
+                            f"alpha={alpha}")
         sampled = np.random.default_rng(seed).dirichlet([alpha] * len(models), size=n_users)
         return {f"user_{k}": w for k, w in enumerate(sampled)}
     if not users:
@@ -128,9 +135,14 @@ def _user_weights(users: Mapping[str, Any] | None, models: list[str], n_users: i
             if unknown:
                 raise DataError(f"{source}: user {name!r} weights unknown reward models {sorted(unknown)} "
                                 f"(known: {models})")
-            spec = [float(spec.get(m, 0.0)) for m in models]
+            spec = [spec.get(m, 0.0) for m in models]
+        if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence):
+            raise DataError(f"{source}: user {name!r}: expected a list of {len(models)} weights or a mapping of reward "
+                            f"model to weight, got {spec!r}")
         if len(spec) != len(models):
             raise DataError(f"{source}: user {name!r} has {len(spec)} weights for {len(models)} reward models")
+        if bad := [w for w in spec if isinstance(w, bool) or not isinstance(w, (int, float))]:
+            raise DataError(f"{source}: user {name!r}: weight {bad[0]!r} is not a number")
         weights[str(name)] = np.asarray(spec, dtype=float)
         if not np.isfinite(weights[str(name)]).all():
             raise DataError(f"{source}: user {name!r} has a weight that is not a finite number ({list(spec)})")

@@ -84,3 +84,6 @@ def _query(info: dict, source: str, i: int, template: str | None) -> str:
         return template.format(**values)
     except KeyError as err:
         raise fail(source, i, "info", f"prompt_template needs field {err.args[0]!r}, absent here") from None
+    except (IndexError, AttributeError, ValueError, TypeError) as err:  # "{0}", "{post.x}", a lone "{"
+        raise ValueError(f"--set prompt_template={template!r}: not a template of the record's info fields "
+                         f"({err}); write fields by name, e.g. 'POST: {{post}}', and double a literal brace") from None
