@@ -32,13 +32,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     file it replaces), not the owner-only 0600 of ``mkstemp``: runs and plots are for others to read too."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:  # named by the output, not by the temporary name no one asked for
+        raise type(err)(err.errno, err.strerror, str(path)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
         os.replace(tmp_path, path)
+    except OSError as err:
+        if err.filename not in (str(tmp_path), tmp_path):
+            raise
+        raise type(err)(err.errno, err.strerror, str(path)) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -66,3 +66,27 @@ def test_state_mismatches_by_hand() -> None:
     assert state_mismatches(expected, found) == ["b: in the model, not in the file", "d: in the file, not in the model",
                                                  "a: [3, 3] in the file, [2, 3] in the model"]
     assert state_mismatches(expected, dict(expected), "the checkpoint") == []
+
+
+def test_a_write_that_fails_names_the_output_not_its_temporary_name(tmp_path, monkeypatch) -> None:
+    """'/proc/.x.json.molvpj5f.tmp: No such file or directory': the error named a file no one asked for."""
+    import tempfile
+
+    from pluralign.io import write_text
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / ".x.json.abc.tmp"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_room)
+    with pytest.raises(OSError) as err:
+        write_text(tmp_path / "x.json", "{}")
+    assert (err.value.filename, err.value.strerror) == (str(tmp_path / "x.json"), "No space left on device")
+    monkeypatch.undo()
+
+    def full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(self))
+
+    monkeypatch.setattr("pathlib.Path.write_text", full)
+    with pytest.raises(OSError) as err:
+        write_text(tmp_path / "y.json", "{}")
+    assert err.value.filename == str(tmp_path / "y.json") and not list(tmp_path.iterdir())  # no temporary left

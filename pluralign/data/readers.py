@@ -130,6 +130,9 @@ def _read_csv(path: Path) -> tuple[list[dict], list[int]]:
     twice = next((name for i, name in enumerate(header) if name in header[:i]), None)
     if twice is not None:
         raise DataError(f"{path}: column {twice!r} appears twice in the header")
+    if len(header) == 1 and (sep := next((c for c in ";\t|" if c in header[0]), None)):
+        raise DataError(f"{path}: the header is one column, {header[0][:60]!r}: its columns look separated by "
+                        f"{sep!r}; pluralign reads comma-separated CSV (write it with commas, or as JSONL)")
     while (record := _csv_checked(lambda: next(reader, None), reader, path)) is not None:
         if list(record.values()) == reader.fieldnames:  # files joined with their headers: not a pair "prompt"
             raise fail(str(path), None, None, "the header again (files joined with their headers?); remove this line",

@@ -6,6 +6,7 @@ import codecs
 import json
 import logging
 import math
+import re
 
 import pytest
 import torch
@@ -91,6 +92,17 @@ def test_csv_column_named_twice(tmp_path):
     path = tmp_path / "twice.csv"
     path.write_text("prompt,chosen,rejected,user_id,chosen\np,a,b,u,c\n")
     with pytest.raises(DataError, match=r"twice\.csv: column 'chosen' appears twice in the header$"):
+        read_preferences(path)
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_csv_of_another_separator_says_so(tmp_path, sep):
+    """A ';'-separated file read as one column: "line 2, column 'prompt': missing column", of a header that starts
+    with 'prompt'."""
+    path = tmp_path / "semicolon.csv"
+    path.write_text(sep.join(["prompt", "chosen", "rejected"]) + "\n" + sep.join("pab") + "\n")
+    with pytest.raises(DataError, match=rf"semicolon\.csv: the header is one column, .*: its columns look separated "
+                                        rf"by {re.escape(repr(sep))}; pluralign reads comma-separated CSV"):
         read_preferences(path)
 
 
