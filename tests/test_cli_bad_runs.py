@@ -236,15 +236,19 @@ def test_rank_for_a_user_of_a_run_that_keeps_none_is_refused(data_dir, tmp_path,
 
 def test_nothing_to_score_and_shots(bt_run, data_dir, tmp_path, capsys, caplog):
     context_only, out = data_dir / "context_only.jsonl", tmp_path / "o.json"
+    copy = shutil.copytree(bt_run, tmp_path / "bt-copy")
     for command in (["eval", "--run", str(bt_run)], ["predict", "--run", str(bt_run)],
-                    ["compare", "--runs", str(bt_run), str(bt_run)]):
+                    ["compare", "--runs", str(bt_run), str(copy)]):
         written = out.with_suffix(".jsonl") if command[0] == "predict" else out  # predict writes JSON lines
         assert main([*command, "--data", str(context_only), "--out", str(written)]) == 2
         assert _one_line(capsys).startswith(f"{context_only}: no query rows to score"), command
+    assert main(["compare", "--runs", str(bt_run), str(bt_run), "--data", str(data_dir), "--out", str(out)]) == 2
+    assert _one_line(capsys) == f"--runs names {bt_run} twice: a run against itself differs by nothing"
     assert main(["eval", "--run", str(bt_run), "--data", str(data_dir), "--shots", "", "--out", str(out)]) == 2
     assert _one_line(capsys) == "--shots '': give at least one shot count, e.g. --shots 0,4,8"
     assert not out.exists()
-    assert main(["eval", "--run", str(bt_run), "--data", str(data_dir), "--shots", "0,2,100", "--out", str(out)]) == 0
+    assert main(["eval", "--run", str(bt_run), "--data", str(data_dir), "--shots", "2,100,0,2", "--out", str(out)]) == 0
+    assert list(json.loads(out.read_text())["unseen"]) == ["0", "2", "100"]  # by k, once each
     assert (f"shots 100: the largest context in {data_dir / 'test.jsonl'} is 4 pair(s); at a larger k every "
             "unseen user adapts on all of theirs") in caplog.text
 

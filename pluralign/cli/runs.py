@@ -168,6 +168,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
         raise ValueError(f"--shots {shots!r}: give at least one shot count, e.g. --shots 0,4,8")
     if any(k < 0 for k in ks):
         raise ValueError(f"--shots {shots!r}: shot counts must be non-negative")
+    ks = sorted(set(ks))  # the report and the curve go by k, once each
     check_output(out, inputs=[("--data", data), ("--run", run)])
     if plot is not None:
         if Path(plot).suffix.lower() != ".png":
@@ -205,6 +206,8 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
 
     if len(runs) != 2:
         raise ValueError(f"--runs: give two runs to compare, got {len(runs)}")
+    if Path(runs[0]).resolve() == Path(runs[1]).resolve():
+        raise ValueError(f"--runs names {runs[0]} twice: a run against itself differs by nothing")
     if shots < 0:
         raise ValueError(f"--shots {shots}: must be non-negative")
     check_output(out, inputs=[("--data", data), ("--runs", runs[0]), ("--runs", runs[1])])
