@@ -55,6 +55,8 @@ def load_config(path: str | Path, method: str) -> dict[str, Any]:
         shipped = next((d / path.name for d in (INSTALLED_PRESETS, CHECKOUT_PRESETS) if (d / path.name).exists()), None)
         hint = f" (the shipped {shipped.stem} preset is {shipped}; fit reads it without --config)" if shipped else ""
         raise ConfigError(f"{path}: no such config file{hint}")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; --config takes a YAML file of constructor arguments (as models/*.yaml)")
     try:
         config = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:

@@ -83,6 +83,8 @@ def test_an_installed_package_reads_its_own_presets(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "CHECKOUT_PRESETS", tmp_path / "absent too")
     with pytest.raises(ConfigError, match="no presets found"):
         config.preset("pal-a")
+    with pytest.raises(ConfigError, match=r"presets: is a folder; --config takes a YAML file"):  # was "Is a directory"
+        config.load_config(installed, "pal-a")
 
 
 def test_the_wheel_and_the_sdist_carry_every_preset(tmp_path):
