@@ -419,7 +419,9 @@ class PreferenceModel:
             raise TrainingDiverged(f"{self.name}: training diverged: {diverged[0]} holds NaN or inf after the fit"
                                    + (f" ({len(diverged)} weight tensors in all)" if len(diverged) > 1 else "")
                                    + "; " + self.lower_lr())
-        if not self._forward_pass_is_finite(features[:64]):  # finite weights can still overflow when applied
+        # finite weights can still overflow when applied (a fine-tuned model reads tokens, not these vectors: its
+        # predictions are checked where they are made)
+        if not self.finetune_layers and not self._forward_pass_is_finite(features[:64]):
             self.network_ = None
             options.clear_checkpoints()
             raise TrainingDiverged(f"{self.name}: training diverged: the weights are finite, but its predictions on "

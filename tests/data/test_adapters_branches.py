@@ -144,10 +144,10 @@ def test_personalllm_a_prompt_with_one_response_names_its_row(tmp_path: Path) ->
 def test_personalllm_sampled_users_need_a_positive_count_and_alpha(tmp_path: Path) -> None:
     """n_users=0 or alpha=0 (no Dirichlet can be drawn): one line naming both values, before any row is read."""
     path = _jsonl(tmp_path / "train.jsonl", [_personalllm("P", ["A", "B"], [1.0, 2.0])])
-    with pytest.raises(DataError, match=_exactly(f"{path}: need n_users >= 1 and alpha > 0, got n_users=0, "
+    with pytest.raises(DataError, match=_exactly(f"{path}: need n_users >= 1 and a finite alpha > 0, got n_users=0, "
                                                  "alpha=1.0")):
         from_personalllm(path, n_users=0)
-    with pytest.raises(DataError, match=_exactly(f"{path}: need n_users >= 1 and alpha > 0, got n_users=10, "
+    with pytest.raises(DataError, match=_exactly(f"{path}: need n_users >= 1 and a finite alpha > 0, got n_users=10, "
                                                  "alpha=0")):
         from_personalllm(path, alpha=0)
 
