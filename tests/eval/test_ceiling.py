@@ -98,6 +98,29 @@ def test_the_bayes_learner_reads_the_prompts_of_its_questions() -> None:
     assert chosen_order(UserPrior(np.eye(4), prior.logits), pool, 3) == [0, 2, 1]  # without hints: split them
 
 
+def test_the_ceiling_by_hand_at_each_k() -> None:
+    """Two users with logits ±2 · slope: the posterior multiplies each context pair's likelihood (the sum of their
+    logs, not the mean); k = 0 reads no context (a tie: half a hit), k = 1 the first pair only."""
+    prior = UserPrior(np.array([1.0, -1.0]), lambda s, rows: np.outer(s, [r["slope"] for r in rows]))
+    s = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    two = [{"slope": 2.0}, {"slope": 2.0}]
+    post = np.array([s(2) ** 2, s(-2) ** 2]) / (s(2) ** 2 + s(-2) ** 2)
+    assert posterior_predictive(prior, two, [{"slope": 1.0}])[0] == pytest.approx(post @ [s(1), s(-1)], abs=1e-8)
+    rows = [{"user_id": "u", "role": "context", "slope": 2.0}, {"user_id": "u", "role": "context", "slope": -9.0},
+            {"user_id": "u", "role": "query", "slope": 1.0, "oracle_p": s(1)}]
+    unseen = bayes_few_shot(prior, rows, shots=(0, 1, 2))["unseen"]
+    assert [unseen[k]["accuracy"] for k in ("0", "1", "2")] == [0.5, 1.0, 0.0]  # the second pair flips the user
+
+
+def test_the_bayes_learner_weighs_its_prior() -> None:
+    """Question 0 tells user 0 from the others, question 1 user 1 from user 2: with user 0 nearly ruled out by the
+    prior's weights, question 1 is the one to ask first."""
+    logits = lambda w, rows: np.array([r["l"] for r in rows]).T  # noqa: E731
+    pool = [{"l": [5.0, -5.0, -5.0]}, {"l": [0.0, 5.0, -5.0]}]
+    assert chosen_order(UserPrior(np.eye(3), logits), pool, 2) == [0, 1]
+    assert chosen_order(UserPrior(np.eye(3), logits, log_weights=np.log([1e-3, 0.5, 0.5])), pool, 2) == [1, 0]
+
+
 def test_script_puts_the_ceiling_beside_bench_results(tmp_path, benchmark_script):
     module = benchmark_script("few_shot_bound")
     results = module.main(["--benchmarks", "pets", "--seeds", "0", "1", "--contexts", "survey",
