@@ -42,7 +42,11 @@ def test_unseen_users_with_fewer_context_rows_than_k_are_named(bt_run, data_dir,
     assert (f"shots 4: 1 unseen user(s) in {test} have fewer than 4 context pairs (new2 has 2); at a k above "
             "theirs they adapt on all of them") in caplog.text
     assert "the largest context" not in caplog.text  # new0 has 4: no k is above every user's context
-    assert {k: m["n"] for k, m in json.loads(out.read_text())["unseen"].items()} == {"0": 15, "2": 15, "4": 15}
+    unseen = json.loads(out.read_text())["unseen"]
+    assert {k: m["n"] for k, m in unseen.items()} == {"0": 15, "2": 15, "4": 15}
+    # the context each k used, users with 4, 0 and 2 context pairs: at k = 2, (2 + 0 + 2) / 3, each capped at k
+    assert (unseen["2"]["users_short_of_k"], unseen["2"]["context_pairs"]) == (1, 1.33)
+    assert (unseen["4"]["users_short_of_k"], unseen["4"]["context_pairs"]) == (2, 2.0)
     caplog.clear()
     with caplog.at_level("WARNING", logger="pluralign"):
         assert main(["eval", "--run", str(bt_run), "--data", str(test), "--shots", "0", "--out", str(out)]) == 0

@@ -40,6 +40,15 @@ def test_gap_standard_error_is_clustered_by_user() -> None:
     assert m["gap_to_oracle_se"] == pytest.approx(0.5)
 
 
+def test_gap_standard_error_reads_the_oracles_hits_too() -> None:
+    """The oracle misses a row here (o = 0.3: it calls rejected, the label is chosen): per-row gaps of hits(o) −
+    hits(p) are 0 − 1, 1 − 1, 1 − 0, 1 − 0 = −1, 0, 1, 1 on users u, u, v, v; mean 0.25, per-user residual sums
+    −1.5, +1.5: SE = √(2 · 4.5) / 4 = 0.75 (the model's hits alone give √(2 · 2) / 4 = 0.5)."""
+    m = preference_metrics([0.9, 0.8, 0.2, 0.1], oracle_p=[0.3, 0.9, 0.7, 0.6], clusters=["u", "u", "v", "v"])
+    assert m["gap_to_oracle"] == pytest.approx(0.25)
+    assert m["gap_to_oracle_se"] == pytest.approx(0.75)
+
+
 def test_expected_gap_by_hand() -> None:
     """Labels averaged out: oracle max(o, 1 − o) = 0.8, 0.9, 0.7, 0.6; the model, on the label's side where
     p > 0.5, gets o (0.7, 0.6), against it 1 − o (0.2, 0.1), a tie ½. p = 0.4, 0.3, 0.8, 0.9 → per-row gaps

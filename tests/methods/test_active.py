@@ -86,6 +86,11 @@ class SlopeNetwork(PreferenceNetwork):
         return users[:, 0] * (chosen[:, 0] - rejected[:, 0])
 
 
+def test_a_flat_prior_has_no_draws():
+    with pytest.raises(ValueError, match=r"prior_weight=0.0: a flat prior has no draws"):
+        gaussian_draws(torch.zeros(2), 0.0, 3)
+
+
 def test_gaussian_draws_and_importance_posterior_match_quadrature():
     draws = gaussian_draws(torch.tensor([0.5]), prior_weight=0.1, draws=20000, seed=3)
     assert draws.mean().item() == pytest.approx(0.5, abs=0.05) and draws.var().item() == pytest.approx(5.0, rel=0.05)
@@ -149,6 +154,29 @@ def test_a_question_depends_only_on_the_answers_before_it(method, options, data)
         flipped = PairFeatures(pool.prompt, torch.where(flip[:, None], pool.rejected, pool.chosen),
                                torch.where(flip[:, None], pool.chosen, pool.rejected), pool.user)
         assert question_order(model, flipped, asked + 1) == order[: asked + 1]
+
+
+def test_vpl_asks_its_most_informative_question_first(data):
+    """VPL's order is the encoder's posterior after each answer: its first question is the pool's largest gain,
+    here put last in the file (an order that kept the file's would ask pair 0)."""
+    model = METHODS["vpl"](epochs=3, latent_dim=4, hidden=[16]).fit(data[0], progress=False)
+    pool = model.featurize(PreferenceSet.from_rows(
+        [r for r in data[1] if r.get("role") == "context" and r["user_id"] == "new1"]))
+    best = int(torch.argmax(expected_information_gain(model, pool)))
+    order = [i for i in range(len(pool)) if i != best] + [best]
+    assert question_order(model, pool[order], 1) == [len(pool) - 1]
+
+
+def test_an_answered_pair_is_asked_last_either_way_round_and_only_under_its_prompt() -> None:
+    """select_queries puts a pool pair the context has answered last: stored the other way round too, but not a
+    pair of the same responses under another prompt."""
+    from pluralign.methods.active import answered
+
+    prompts = torch.tensor([[0.0], [1.0], [0.0]])
+    pool = PairFeatures(prompts, CHOSEN[:, :1].clone(), REJECTED[:, :1].clone(), torch.full((3,), -1))
+    context = PairFeatures(torch.tensor([[0.0], [5.0]]), torch.stack([pool.rejected[2], pool.chosen[1]]),
+                           torch.stack([pool.chosen[2], pool.rejected[1]]), torch.full((2,), -1))
+    assert answered(pool, context).tolist() == [False, False, True]  # pair 2 swapped; pair 1 under prompt 5
 
 
 def test_methods_without_a_user_posterior_say_so(data):

@@ -82,6 +82,17 @@ def test_the_reported_routing_is_the_routers_not_the_offsets() -> None:
     assert vector.extra["routing"] == pytest.approx([0.25, 0.75], abs=1e-6)
 
 
+def test_the_reported_routing_is_the_mean_over_the_users_prompts() -> None:
+    """Router weight ±ln 3 on a 1-wide prompt: x = +½ routes (¾, ¼), x = −½ routes (¼, ¾); identical responses keep
+    u = 0. The report averages π over the user's prompts, (½, ½), not the first prompt's (¾, ¼)."""
+    network = RoutedMixtureNetwork(1, 1, 2, [])
+    with torch.no_grad():
+        network.router_weight.copy_(torch.tensor([[math.log(3.0)], [-math.log(3.0)]]))
+    model = fitted_by_hand(network, adapt_prior=0.5, adapt_steps=5)
+    two = PairFeatures(torch.tensor([[0.5], [-0.5]]), torch.ones(2, 1), torch.ones(2, 1), torch.full((2,), -1))
+    assert model.infer_user(two).extra["routing"] == pytest.approx([0.5, 0.5], abs=1e-6)
+
+
 def test_active_queries_draw_the_offset_from_adapt_prior() -> None:
     """Heads ±10·y₀ on one pool pair: a draw u predicts P ≈ σ(u₁ − u₂), and the prior N(0, I / (2λ)) gives
     u₁ − u₂ sd 1/√λ: λ = 50 makes it 0.141, so P has sd ≈ 0.141 / 4 = 0.035 (λ = 1 would give about 0.2)."""
