@@ -89,14 +89,15 @@ def test_paired_table_by_hand():
                           "m2": {"rows": {"user": users, "hit": [1, 0, 0, 0]}},
                           "bayes-ceiling": {"unseen": {}}}}}
     text = paired_table(runs, "rows")
-    # m2 − m1: d = (0, −1, −1, 0), mean −0.5; per-user sums of d − d̄: 0, −.5, .5; SE = √(3/2 · 0.5) / 4
-    assert "| m1 | best |" in text and f"| m2 | -50.0 ± {196 * np.sqrt(0.75) / 4:.1f} |" in text
+    # m2 − m1: d = (0, −1, −1, 0), mean −0.5; per-user sums of d − d̄: 0, −.5, .5; SE = √(3/2 · 0.5) / 4; 3 users:
+    # Student's t on 2 degrees of freedom, 4.3027 at 0.975 (one pair of methods)
+    assert "| m1 | best |" in text and f"| m2 | -50.0 ± {430.27 * np.sqrt(0.75) / 4:.1f} |" in text
     assert "bayes-ceiling" not in text  # no rows of its own: it is no method
     assert paired_table({0: {"bench": {"m1": runs[0]["bench"]["m1"]}}}, "rows") == ""  # nothing to compare
-    # a third method: three pairs of methods, each interval at 1 − 0.05/3, z = Φ⁻¹(1 − 0.05/6) = 2.3940
+    # a third method: three pairs of methods, each interval at 1 − 0.05/3, t₂ at 1 − 0.05/6: 7.6488
     runs[0]["bench"]["m3"] = {"rows": {"user": users, "hit": [1, 0, 0, 0]}}
     text = paired_table(runs, "rows")
-    assert f"| m2 | -50.0 ± {239.40 * np.sqrt(0.75) / 4:.1f} |" in text and "| m3 | -50.0 ± 51.8 |" in text
+    assert f"| m2 | -50.0 ± {764.88 * np.sqrt(0.75) / 4:.1f} |" in text and "| m3 | -50.0 ± 165.6 |" in text
 
 
 def test_paired_table_compares_on_the_rows_most_methods_have():
@@ -135,8 +136,9 @@ def test_paired_table_pools_seeds_by_whose_users_they_are():
     new_users = paired_difference(b, a, [f"{s}:{u}" for s in (0, 1) for u in users])  # synthetic: 6 users
     same_users = paired_difference(b, a, users * 2)  # a folder of real data: the same 3 users twice
     assert new_users["difference_se"] != same_users["difference_se"]
-    for shared, d in (((), new_users), (["bench"], same_users)):
-        assert f"| m2 | {100 * d['difference']:+.1f} ± {196 * d['difference_se']:.1f} |" in paired_table(runs, "rows", shared)
+    # Student's t at 0.975 on 5 degrees of freedom (6 users) and on 2 (3 users)
+    for shared, d, t in (((), new_users, 257.06), (["bench"], same_users, 430.27)):
+        assert f"| m2 | {100 * d['difference']:+.1f} ± {t * d['difference_se']:.1f} |" in paired_table(runs, "rows", shared)
 
 
 def test_paired_table_leaves_out_a_benchmark_where_no_cell_has_hits():
