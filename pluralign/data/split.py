@@ -16,6 +16,7 @@ the other prompts. Either way the card counts the test pairs that training holds
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,7 +126,7 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
     rng = np.random.default_rng(seed)
     unseen = _draw_unseen(data, rng, by_user, [u for u in users if len(by_user[u]) > n_context], unseen_users,
                           n_context, stratify, "pairs")
-    train, test, dropped = [data.rows[i] for i in pooled], [], {}
+    train, test, dropped = [data.rows[i] for i in pooled], [], Counter()
     for user in users:
         rows = [data.rows[i] for i in rng.permutation(by_user[user])]
         if user in unseen:
@@ -155,23 +156,21 @@ def _split_by_user_and_prompt(data: PreferenceSet, unseen_users: int | None, n_c
     by_user = _rows_by_user(data)
     pooled = by_user.pop(None, [])
     users = list(by_user)
-    on_test = {u: [i for i in rows if prompt_key(data.rows[i]) in held] for u, rows in by_user.items()}
-    eligible = [u for u in users if len(by_user[u]) - len(on_test[u]) > n_context and on_test[u]]
+    tested = [prompt_key(r) in held for r in data.rows]  # each row's prompt, read once
+    on_test = {u: sum(tested[i] for i in rows) for u, rows in by_user.items()}
+    eligible = [u for u in users if len(by_user[u]) - on_test[u] > n_context and on_test[u]]
     unseen = _draw_unseen(data, rng, by_user, eligible, unseen_users, n_context, stratify,
                           "pairs on the training prompts (and one on a test prompt)")
-    train = [data.rows[i] for i in pooled if prompt_key(data.rows[i]) not in held]
-    test, dropped = [], {}
-    if left := len(pooled) - len(train):
-        dropped["rows without a user id on test prompts"] = left
+    train = [data.rows[i] for i in pooled if not tested[i]]
+    test, dropped = [], Counter()
+    dropped["rows without a user id on test prompts"] += len(pooled) - len(train)
     for user in users:
-        rows = [data.rows[i] for i in rng.permutation(by_user[user])]
-        training = [r for r in rows if prompt_key(r) not in held]
-        testing = [r for r in rows if prompt_key(r) in held]
+        order = rng.permutation(by_user[user])
+        training = [data.rows[i] for i in order if not tested[i]]
+        testing = [data.rows[i] for i in order if tested[i]]
         if user in unseen:
             test += _unseen_rows(training[:n_context], testing, dropped)
-            if extra := len(training) - n_context:
-                dropped["pairs of unseen users on training prompts past their context"] = (
-                    dropped.get("pairs of unseen users on training prompts past their context", 0) + extra)
+            dropped["pairs of unseen users on training prompts past their context"] += len(training) - n_context
         else:
             train += training
             test += testing
@@ -210,24 +209,23 @@ def _draw_unseen(data: PreferenceSet, rng: np.random.Generator, by_user: dict, e
     return set(rng.choice(eligible, size=unseen_users, replace=False).tolist()) if unseen_users else set()
 
 
-def _unseen_rows(context: list[dict], queries: list[dict], dropped: dict[str, int]) -> list[dict]:
+def _unseen_rows(context: list[dict], queries: list[dict], dropped: Counter) -> list[dict]:
     """An unseen user's context and query rows; a query that repeats one of their context pairs is left out."""
     asked = {pair_key(r) for r in context}
     kept = [r for r in queries if pair_key(r) not in asked]
-    if repeats := len(queries) - len(kept):
-        why = "query rows repeating a pair of the user's own context"
-        dropped[why] = dropped.get(why, 0) + repeats
+    dropped["query rows repeating a pair of the user's own context"] += len(queries) - len(kept)
     return [{**r, "role": "context"} for r in context] + [{**r, "role": "query"} for r in kept]
 
 
 def _finished(data: PreferenceSet, train: list[dict], test: list[dict], users: list, unseen: set[str],
-              dropped: dict[str, int], test_fraction: float) -> UserSplit:
+              dropped: Counter, test_fraction: float) -> UserSplit:
     if not test:
         raise DataError(f"{data.source}: nothing to test on: no unseen users, and --test-fraction {test_fraction} "
                         "holds out no pair of a seen user")
     return UserSplit(PreferenceSet(train, f"{data.source}:train", checked=True),
                      PreferenceSet(test, f"{data.source}:test", checked=True),
-                     [u for u in users if u not in unseen], [u for u in users if u in unseen], dropped)
+                     [u for u in users if u not in unseen], [u for u in users if u in unseen],
+                     {why: n for why, n in dropped.items() if n})
 
 
 def _user_groups(data: PreferenceSet, by_user: dict[str | None, list[int]]) -> dict[str, str | None]:
