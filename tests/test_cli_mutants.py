@@ -154,6 +154,9 @@ def test_eval_refuses_a_negative_shot_count(bt_run, data_dir, tmp_path, capsys):
     assert main(["eval", "--run", str(bt_run), "--data", str(data_dir), "--shots", "0,-2", "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip() == "pluralign: error: --shots '0,-2': shot counts must be non-negative"
     assert not out.exists()
+    # a list that starts with a dash is --shots' value too, not an option argparse cannot find
+    assert main(["eval", "--run", str(bt_run), "--data", str(data_dir), "--shots", "-1,2", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == "pluralign: error: --shots '-1,2': shot counts must be non-negative"
 
 
 def test_compare_takes_exactly_two_runs_a_non_negative_k_and_names_them_in_order(bt_run, vpl_run, data_dir, tmp_path,

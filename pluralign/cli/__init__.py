@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from typing import Sequence
 
@@ -150,7 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(commands, "predict", predict)
     p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--data", required=True, help="rows to score: a file, or a folder's test split")
-    p.add_argument("--out", required=True, help="JSONL, one probability per scored row")
+    p.add_argument("--out", required=True, help="JSONL, one probability per scored row: index (the row's place "
+                   "among DATA's rows, from 0; not its file line, as blank lines and a CSV header are no rows), "
+                   "user_id, p_chosen")
     p.add_argument("--shots", type=int, default=8, help="context pairs an unseen user is adapted on")
     p.add_argument("--active", action="store_true", help=ACTIVE_HELP)
 
@@ -226,8 +229,21 @@ COMMANDS = {"data_list": data_list, "data_build": data_build, "data_convert": da
             "rank": rank, "bench": bench, "demo": demo}
 
 
+def _joined_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--shots -1,2`` as ``--shots=-1,2``: argparse reads a dash-led value that is no plain number as an
+    option ("expected one argument"); joined to its option, the command's own check names what is wrong."""
+    joined: list[str] = []
+    for token in argv:
+        if (joined and joined[-1].startswith("--") and "=" not in joined[-1] and re.fullmatch(r"-\d[\d.,-]*", token)
+                and not re.fullmatch(r"-\d+(\.\d*)?", token)):  # a plain negative number argparse takes itself
+            joined[-1] += f"={token}"
+        else:
+            joined.append(token)
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = vars(build_parser().parse_args(argv))
+    args = vars(build_parser().parse_args(_joined_dash_values(sys.argv[1:] if argv is None else argv)))
     debug = args.pop("debug")
     command = args.pop("command")
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -129,8 +129,8 @@ def _warn_if_no_posterior(model, active: bool) -> None:
 
 
 def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False) -> None:
-    """Write P(chosen ≻ rejected) for each scored row of DATA as JSONL (index, user_id, p_chosen); with
-    --active, unseen users are adapted on the context pairs the model asks first."""
+    """Write P(chosen ≻ rejected) for each scored row of DATA as JSONL (index: the row's 0-based place among the
+    rows, user_id, p_chosen); with --active, unseen users are adapted on the context pairs the model asks first."""
     from pluralign.eval import score_rows
     from pluralign.eval.protocol import warn_short_contexts
     from pluralign.io import check_output, write_jsonl
@@ -143,7 +143,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
     _warn_about_users(rows, model)
     _warn_if_no_posterior(model, active)
     warn_short_contexts(rows, [shots])
-    indices, probs = score_rows(model, rows, shots, active=active)
+    indices, probs = score_rows(model, rows, shots, active=active, progress=True)
     _require_scored_rows(indices, rows.source or data)
     users = rows.column("user_id")
     write_jsonl(out, ({"index": int(i), "user_id": users[i], "p_chosen": round(float(p), 6)}
@@ -185,7 +185,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
                              "there is no few-shot curve to draw; leave out --plot")
         log.warning("%s: no unseen users' query rows (role query), so --shots %s scores nothing; the report holds "
                     "seen users only", rows.source or data, shots)
-    report = run_protocol(model, rows, shots=ks, active=active)  # warns of users short of a k, by name
+    report = run_protocol(model, rows, shots=ks, active=active, progress=True)  # warns of users short of a k, by name
     if plot is not None:  # drawn first: a plot that fails leaves no report behind
         from pluralign.eval.plots import plot_few_shot
 
@@ -218,7 +218,7 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
         _warn_if_no_posterior(model, active)
     _require_scored_rows([r for r in rows.column("role") if r != "context"], rows.source or data)
     warn_short_contexts(rows, [shots])
-    report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, rows, shots, active)}
+    report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, rows, shots, active, progress=True)}
     write_json(out, report)
     for name, label in (("seen", "seen users"), ("unseen", f"unseen users at k = {shots}")):
         if name in report:

@@ -294,11 +294,16 @@ def warn_duplicates(rows: Sequence[dict], source: str = "<data>", lines: Sequenc
     if repeats:
         at = ((lambda j: origins[j]) if origins else (lambda j: f"line {lines[j]}") if lines
               else (lambda j: f"row {j + 1}"))
-        LOG.log(logging.WARNING if repeats > 0.01 * len(rows) else logging.DEBUG,
+        said = (source, repeats, len(rows), example)  # a bench reads a folder several times: say it once
+        LOG.log(logging.WARNING if repeats > 0.01 * len(rows) and said not in _WARNED_REPEATS else logging.DEBUG,
                 "%s: %d repeated row(s) (%.1f%%; same user_id, prompt, chosen and rejected), kept as repeated "
                 "judgements; the first is %s, a repeat of %s (drop them if they are copies)", source, repeats,
                 100 * repeats / len(rows), at(example[0]), at(example[1]))
+        _WARNED_REPEATS.add(said)
     return repeats
+
+
+_WARNED_REPEATS: set[tuple] = set()  # the repeats already warned of in this process
 
 
 def _hashable(value: Any) -> Any:

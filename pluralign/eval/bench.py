@@ -22,7 +22,7 @@ from pluralign.eval.ceiling import CEILING, bayes_few_shot
 from pluralign.eval.compare import gain_table, paired_table, unseen_hits
 from pluralign.eval.metrics import standard_error_of_mean
 from pluralign.eval.plots import plot_few_shot, plot_gaps
-from pluralign.eval.protocol import evaluate
+from pluralign.eval.protocol import diagnostic_lines, evaluate
 from pluralign.io import RUN_CONFIG, read_json, write_files, write_json, write_text
 
 log = logging.getLogger("pluralign.bench")
@@ -93,6 +93,14 @@ def table(results: dict[str, dict[str, dict]], shots: Sequence[int] = (0, 8)) ->
                     "questions are not the best k)." if chosen else
                     "from the same k context pairs: no method can beat it in expectation (pluralign.eval.ceiling)."))
     return "\n".join(lines) + note + "\n" + gap_table(results)
+
+
+def diagnostics(results: dict[str, dict[str, dict]]) -> str:
+    """Markdown: what each cell's method reports of its own fit (VPL's latent, MiCRo's heads, MaxMin's EM and the
+    groups it found), one item per line; empty where no method reports any."""
+    items = [f"- `{name}`, {method}: {line}" for name, by_method in results.items()
+             for method, r in by_method.items() for line in diagnostic_lines(r.get("fit") or {})]
+    return "\nFit diagnostics, each method's own report of its fit:\n\n" + "\n".join(items) + "\n" if items else ""
 
 
 def _memory(fit: dict | None) -> str:
@@ -224,7 +232,7 @@ def write_bench(results: dict[str, dict[str, dict]], out_dir: str | Path, note: 
     out_dir = Path(out_dir)
     write_results(out_dir, results)
     write_text(out_dir / "results.md", table(results) + paired_table({0: results}, UNSEEN_HITS)
-               + gain_table({0: results}, UNSEEN_HITS, GIVEN_HITS)
+               + gain_table({0: results}, UNSEEN_HITS, GIVEN_HITS) + diagnostics(results)
                + (f"\n{note}" if note else ""))
     plot_few_shot(results, out_dir / "few_shot.png")
     plot_gaps(results, out_dir / "gaps.png")
@@ -428,7 +436,8 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
                  **({"questions": "chosen"} if active else {})}
     write_json(out_dir / "results.json", {**described, "mean": mean, "runs": {str(s): public(r) for s, r in runs.items()}})
     seeded = "benchmark and model seed alike" + ("; a folder's rows are the same under every seed" if folders else "")
-    note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} ({seeded}).\n" + built
+    where = "; each seed's fit diagnostics are in its seed-N/results.md" if any(map(diagnostics, runs.values())) else ""
+    note = f"Mean ± standard deviation over seeds {', '.join(map(str, seeds))} ({seeded}){where}.\n" + built
     write_text(out_dir / "results.md", table(mean) + paired_table(runs, UNSEEN_HITS, folders)
                + gain_table(runs, UNSEEN_HITS, GIVEN_HITS, folders) + "\n" + note)
     plot_few_shot(mean, out_dir / "few_shot.png")

@@ -31,15 +31,16 @@ def paired_difference(hits_a: np.ndarray, hits_b: np.ndarray, users: list) -> di
     return out
 
 
-def compare(model_a, model_b, data: PreferenceSet, shots: int = 8, active: bool = False) -> dict:
+def compare(model_a, model_b, data: PreferenceSet, shots: int = 8, active: bool = False,
+            progress: bool = False) -> dict:
     """Both models on ``data``: seen users' rows, and unseen users' query rows after each model adapts on
     the same first ``shots`` context rows (``active``: on the ``shots`` it asks first,
     :func:`~pluralign.eval.protocol.chosen_contexts`).
     Keys ``seen`` and ``unseen`` (where the data has such rows), and ``questions`` with ``active``. ``users``
     counts user ids only: rows without one (``rows_without_user``, scored with the population model) are each
-    their own cluster in the standard error, but no user."""
-    rows_a, p_a = score_rows(model_a, data, shots, active=active)
-    rows_b, p_b = score_rows(model_b, data, shots, active=active)
+    their own cluster in the standard error, but no user. ``progress``: a bar while each model chooses questions."""
+    rows_a, p_a = score_rows(model_a, data, shots, active=active, progress=progress)
+    rows_b, p_b = score_rows(model_b, data, shots, active=active, progress=progress)
     if not np.array_equal(rows_a, rows_b):  # the same data and shots score the same rows; guard all the same
         raise RuntimeError("compare: the two models scored different rows")
     roles, users = data.column("role"), data.column("user_id")

@@ -108,21 +108,25 @@ def warn_short_contexts(data: PreferenceSet, shots: Sequence[int]) -> None:
                     named([f"{u} has {n}" for u, n in short]))
 
 
-def chosen_contexts(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None
-                    ) -> dict[str, list[int]]:
+def chosen_contexts(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None,
+                    progress: bool = False) -> dict[str, list[int]]:
     """Each unseen user's context rows in the order the model asks them (at most ``shots``): the rows are the
-    pool of questions and their labels the user's answers (:func:`~pluralign.methods.active.question_order`)."""
+    pool of questions and their labels the user's answers (:func:`~pluralign.methods.active.question_order`).
+    ``progress``: a bar over the users (asking is one posterior update per question: seconds a user)."""
+    from tqdm.auto import tqdm
+
     from pluralign.methods.active import question_order
 
     features = features if features is not None else model.featurize(data)
     contexts, queries = unseen_rows(data)
+    users = tqdm(queries, desc="choosing questions", unit="user", disable=not progress or len(queries) < 2)
     return {user: [contexts[user][j] for j in question_order(model, features[contexts[user]], shots)]
-            if contexts[user] else [] for user in queries}
+            if contexts[user] else [] for user in users}
 
 
 def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | None = None,
                include_seen: bool = True, order: dict[str, list[int]] | None = None,
-               active: bool = False) -> tuple[np.ndarray, np.ndarray]:
+               active: bool = False, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(row indices, P(chosen ≻ rejected)) for every row that is not a ``context`` row (only the
     ``query`` rows when not ``include_seen``).
 
@@ -130,11 +134,12 @@ def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | 
     ``order`` (each user's context rows in the order to use them), or, with ``active`` and no ``order``, in the
     order the model asks them (:func:`chosen_contexts`, on the same features). A user with fewer context rows
     adapts on all of theirs, and one with none gets the population model (:func:`short_contexts` names them);
-    their query rows are scored all the same, so every k scores the same rows.
+    their query rows are scored all the same, so every k scores the same rows. ``progress``: a bar while the
+    questions are chosen.
     """
     features = features if features is not None else model.featurize(data)
     if active and order is None:
-        order = chosen_contexts(model, data, shots, features)
+        order = chosen_contexts(model, data, shots, features, progress)
     roles = data.column("role")
     users = data.column("user_id")
     known = set(model.user_ids_)
@@ -166,7 +171,8 @@ def _metrics(rows: np.ndarray, probs: np.ndarray, oracle: list, users: list | No
 
 
 def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
-             query_probs: dict | None = None, active: bool = False, warn_short: bool = True) -> dict:
+             query_probs: dict | None = None, active: bool = False, warn_short: bool = True,
+             progress: bool = False) -> dict:
     """Every figure of the protocol as one JSON-ready dict (keys: seen, unseen, groups, worst_group,
     controversial, fit, predict). A dict passed as ``query_probs`` receives, for each k, the unseen users'
     query rows and their P(chosen ≻ rejected), so a caller needs not adapt every user again. ``active``: each
@@ -174,7 +180,8 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     in the file; the report then holds ``"questions": "chosen"``. ``data``: anything ``fit`` reads.
     An unseen user with fewer than k context rows adapts on all they have: that k's entry then says so
     (``users_short_of_k``, and ``context_pairs``, the mean context size the users adapted on), and, with
-    ``warn_short``, the log names them (:func:`warn_short_contexts`)."""
+    ``warn_short``, the log names them (:func:`warn_short_contexts`). ``progress``: a bar while the questions are
+    chosen."""
     data = read_preferences(data, split="test")
     shots = [shots] if isinstance(shots, int) else list(shots)
     if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in shots):
@@ -202,7 +209,7 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     if (roles == "query").any():
         contexts, queries = unseen_rows(data)
         # greedy questions: the first k of the longest order are the order for k, so it is chosen once
-        order = chosen_contexts(model, data, max(shots), features) if active and shots else None
+        order = chosen_contexts(model, data, max(shots), features, progress) if active and shots else None
         for k in shots:
             # seen rows do not depend on k: only the queries are scored again
             k_rows, k_probs = (score_rows(model, data, k, features, include_seen=False, order=order) if k
@@ -282,7 +289,8 @@ def summary_lines(report: dict) -> list[str]:
 
 def diagnostic_lines(fit_stats: dict) -> list[str]:
     """What a method reports of its own fit, one line each: VPL's posterior-collapse check, MiCRo's head
-    specialization (the head that tracks each true attribute best), MaxMin's EM."""
+    specialization (the head that tracks each true attribute best), MaxMin's EM and, where the data names
+    each user's group, how well EM found them."""
     lines = []
     if collapse := fit_stats.get("collapse"):
         state = "collapsed" if collapse["collapsed"] else "not collapsed"
@@ -300,4 +308,9 @@ def diagnostic_lines(fit_stats: dict) -> list[str]:
         lines.append(f"EM: {n} iteration{'' if n == 1 else 's'}, "
                      f"{'converged' if fit_stats['em_converged'] else 'not converged'}; group sizes "
                      f"{', '.join(f'{s:g}' for s in fit_stats['group_sizes'])}; BIC {fit_stats['bic']:,.1f}")
+    if recovery := fit_stats.get("group_recovery"):
+        found = "; ".join(f"{t} → " + ", ".join(f"{n} in {g}" for g, n in by_group.items())
+                          for t, by_group in recovery["table"].items())
+        lines.append(f"groups vs the data's: adjusted Rand index {recovery['adjusted_rand']:.2f} over "
+                     f"{recovery['users']} users ({found})")
     return lines

@@ -232,6 +232,10 @@ def test_duplicated_rows_are_counted_in_one_warning(tmp_path, caplog):
                                    "and rejected), kept as repeated judgements; the first is line 3, a repeat of line "
                                    "1 (drop them if they are copies)")
     caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="pluralign.data"):  # read again (a bench does): said once
+        read_preferences(tmp_path / "d.jsonl")
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG] and "3 repeated row(s)" in caplog.text
+    caplog.clear()
     write_jsonl(tmp_path / "once.jsonl", ROWS)
     with caplog.at_level(logging.WARNING, logger="pluralign.data"):
         read_preferences(tmp_path / "once.jsonl")

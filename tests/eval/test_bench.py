@@ -69,6 +69,7 @@ def test_bench_over_two_seeds(tmp_path, capsys, caplog):
     assert seen[0] != seen[1]  # the seeds differ in data and model
     assert runs["mean"]["ideal-points"]["bt"]["seen"]["accuracy"] == pytest.approx(sum(seen) / 2)
     assert "±" in (out / "results.md").read_text() and (out / "few_shot.png").stat().st_size > 0
+    assert "diagnostics" not in (out / "results.md").read_text()  # bt reports nothing of its own fit
     assert (out / "gaps.png").stat().st_size > 0
     # the Bayes few-shot ceiling rides along, averaged like a method, and no method beats it by much
     ceiling = runs["mean"]["ideal-points"]["bayes-ceiling"]["unseen"]
@@ -348,6 +349,12 @@ def test_bench_active_asks_chosen_questions_in_every_process(tmp_path, capsys):
     written = (tmp_path / "chosen" / "results.md").read_text()
     assert "Chosen questions (`--active`)" in written and "| bt | +0.0 ± 0.0 |" in written  # the paired gain
     assert "Chosen questions against the file's order" not in (tmp_path / "given" / "results.md").read_text()
+    # each method's own report of its fit (MaxMin's EM and the groups it found), in every process
+    for folder in ("given", "chosen"):
+        em = json.loads((tmp_path / folder / "results.json").read_text())["attributes"]["maxmin"]["fit"]
+        ari = em["group_recovery"]["adjusted_rand"]
+        recovery = f"groups vs the data's: adjusted Rand index {ari:.2f} over 32 users"
+        assert f"- `attributes`, maxmin: {recovery}" in (tmp_path / folder / "results.md").read_text()
     assert "_given_hits" not in (tmp_path / "chosen" / "results.json").read_text()
     assert json.loads((tmp_path / "chosen" / "run.json").read_text())["arguments"]["active"] is True
     capsys.readouterr()

@@ -78,7 +78,7 @@ def test_report_has_every_section(model_and_test):
     assert report["worst_group"]["accuracy"] == min(g["accuracy"] for g in report["groups"].values())
 
 
-def test_chosen_questions_use_the_same_context_rows_in_the_models_order():
+def test_chosen_questions_use_the_same_context_rows_in_the_models_order(capsys):
     from pluralign.eval.protocol import chosen_contexts, unseen_rows
     from pluralign.methods import MaxMin
 
@@ -86,6 +86,9 @@ def test_chosen_questions_use_the_same_context_rows_in_the_models_order():
     test = PreferenceSet.from_rows(test)
     model = MaxMin(n_groups=2, hidden=[], epochs=5, lr=0.05).fit(train, progress=False)
     order = chosen_contexts(model, test, 4)
+    assert "choosing questions" not in capsys.readouterr().err  # a bar only where asked (the CLI asks)
+    assert chosen_contexts(model, test, 4, progress=True) == order
+    assert "choosing questions: 100%" in capsys.readouterr().err
     contexts, _ = unseen_rows(test)
     assert set(order) == set(contexts) and all(len(o) == 4 and set(o) <= set(contexts[u]) for u, o in order.items())
     assert order != {u: c[:4] for u, c in contexts.items()}  # the model's order, not the file's
@@ -132,11 +135,13 @@ def test_diagnostic_lines_by_hand():
     heads = {"attributes": ["length", "sentiment"], "correlation": [[0.1, -0.7], [0.8, 0.0]],
              "best_head": {"length": 1, "sentiment": 0}}
     em = {"em_iterations": 1, "em_converged": True, "group_sizes": [10.0, 2.0], "bic": 1234.5}
-    assert diagnostic_lines({"collapse": collapse, "head_specialization": heads, **em}) == [
+    recovery = {"adjusted_rand": 0.6154, "users": 12, "table": {"major": {"0": 10}, "minor": {"0": 1, "1": 1}}}
+    assert diagnostic_lines({"collapse": collapse, "head_specialization": heads, **em, "group_recovery": recovery}) == [
         "latent: 3 of 8 units active, KL 0.12 nats (not collapsed, but the decoder ignores z; users' P(a ≻ b) "
         "differ by 0.004 (sd))",
         "heads: length → head 1 (r = +0.80), sentiment → head 0 (r = -0.70)",
-        "EM: 1 iteration, converged; group sizes 10, 2; BIC 1,234.5"]
+        "EM: 1 iteration, converged; group sizes 10, 2; BIC 1,234.5",
+        "groups vs the data's: adjusted Rand index 0.62 over 12 users (major → 10 in 0; minor → 1 in 0, 1 in 1)"]
 
 
 

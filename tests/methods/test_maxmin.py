@@ -45,6 +45,25 @@ def test_em_recovers_planted_groups(fitted, data):
     assert adjusted_rand_score([truth[u] for u in users], [found[u] for u in users]) == 1.0
     stats = fitted.fit_stats_
     assert stats["em_converged"] and sorted(stats["group_sizes"]) == [2.0, 4.0] and math.isfinite(stats["bic"])
+    # the fit reports the same: its groups against the rows' own, with the users in each pair of them
+    group_b = found["u0"]
+    assert stats["group_recovery"] == {"adjusted_rand": 1.0, "users": 6,
+                                       "table": {"a": {str(1 - group_b): 4}, "b": {str(group_b): 2}}}
+
+
+def test_group_recovery_by_hand(fitted, data):
+    """Rows that call u4 and u5 (found in the majority group) "b": the contingency table is a: 2 in the majority's
+    group; b: 2 in the minority's, 2 in the majority's. ARI by hand: index Σ C(n_ij, 2) = 3, row and column
+    sums both give Σ C(n, 2) = 1 + 6 = 7, so expected 7·7/C(6, 2) = 49/15 and max 7."""
+    group_b = fitted.assignments()["u0"]
+    rows = [{**r, "group": "b" if r["user_id"] in ("u4", "u5") else r["group"]} for r in data[0]]
+    recovery = fitted.group_recovery(rows)
+    expected = (3 - 49 / 15) / (7 - 49 / 15)  # -0.0714: no better than chance
+    assert recovery["adjusted_rand"] == pytest.approx(expected, abs=1e-4) and recovery["users"] == 6
+    assert recovery["table"] == {"a": {str(1 - group_b): 2}, "b": {str(group_b): 2, str(1 - group_b): 2}}
+    # no single group per user (or none at all): nothing to compare with
+    assert fitted.group_recovery([{**r, "group": r["group"] + str(i % 2)} for i, r in enumerate(data[0])]) is None
+    assert fitted.group_recovery([{k: v for k, v in r.items() if k != "group"} for r in data[0]]) is None
 
 
 def test_one_group_maxmin_is_bt(data):

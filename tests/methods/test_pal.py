@@ -211,6 +211,18 @@ def test_hinge_form_trains(data):
     assert evaluate(model, PreferenceSet.from_rows(test), shots=(0,))["seen"]["accuracy"] > 0.75
 
 
+def test_more_prototypes_than_users_is_a_warning(data, caplog):
+    """k above the number of training users fits, and says the extra prototypes are not identified."""
+    few = [r for r in data[0] if r["user_id"] in ("u0", "u1")]
+    with caplog.at_level("WARNING", logger="pluralign"):
+        PalB(k=3, **{**FAST, "epochs": 1}).fit(few, progress=False)
+    assert "pal-b: k=3 prototypes for 2 training user(s): more prototypes than users are not identified" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pluralign"):
+        PalA(k=2, **{**FAST, "epochs": 1}).fit(few, progress=False)
+    assert "prototypes for" not in caplog.text
+
+
 def test_dirichlet_moments_recover_alpha():
     draws = torch.from_numpy(np.random.default_rng(0).dirichlet([2.0, 3.0, 5.0], size=20000))
     assert torch.allclose(dirichlet_moments(draws), torch.tensor([2.0, 3.0, 5.0], dtype=draws.dtype), rtol=0.05)

@@ -27,11 +27,13 @@ unregularized projector overfits the 16×16 metric (see models/pal.md).
 
 from __future__ import annotations
 
+import logging
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from pluralign.data.contract import PreferenceSet
 from pluralign.data.features import PairFeatures
 from pluralign.methods.base import PreferenceModel, UserVector
 from pluralign.methods.common import accuracy, preference_nll
@@ -127,6 +129,14 @@ class _Pal(PreferenceModel):
 
     def objective(self, features: PairFeatures) -> torch.nn.Module:
         return PalObjective(self.head_network, self.loss, self.margin, self.metric_reg)
+
+    def check_training_users(self, data: PreferenceSet) -> None:
+        super().check_training_users(data)
+        if self.k > (n_users := len(data.user_ids)):  # not an error: the fit runs, the extra prototypes are waste
+            logging.getLogger("pluralign").warning(
+                "%s: k=%d prototypes for %d training user(s): more prototypes than users are not identified (many "
+                "sets of them give the same users); k=%d already gives each user one of their own", self.name, self.k,
+                n_users, max(n_users, 1))
 
     def adapt(self, features: PairFeatures) -> UserVector:
         self.check_fitted().eval()
