@@ -47,7 +47,7 @@ from pluralign.methods.run_files import load_run, save_run
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.training import (ObjectiveModule, TrainerOptions, build_trainer, caller_random_state, check_resume,
                                 check_trainer_options, quiet_lightning)
-from pluralign.training.trainer import quiet_moved_checkpoints
+from pluralign.training.trainer import TRAINER_SETTINGS, quiet_moved_checkpoints
 from pluralign.training.memory import PeakMemory
 
 
@@ -474,7 +474,8 @@ class PreferenceModel:
         with quiet_lightning(not options.progress):
             # the checkpoints carry the method's settings: a --resume under other settings is refused
             settings = {"method": self.name, **self.get_config(),
-                        **({"training_data": self._training_data} if hasattr(self, "_training_data") else {})}
+                        **({"training_data": self._training_data} if hasattr(self, "_training_data") else {}),
+                        "trainer": {k: getattr(options, k) for k in TRAINER_SETTINGS}}
             trainer = build_trainer(options, max_epochs=epochs, name=name, settings=settings)
             # batch_size is the global batch: each of the world_size processes takes its share, so DDP
             # takes the same optimization steps as one process

@@ -36,6 +36,9 @@ SETTINGS_KEY, EPOCHS_KEY = "pluralign_settings", "pluralign_epochs"
 # ran), and where embeddings are cached; any other change would leave the weights trained under one setting and the
 # run's config.json naming another (the optimizer state, lr included, comes back from the checkpoint)
 RESUMABLE_SETTINGS = ("epochs", "finetune_epochs", "cache_dir")
+# how it trained (the TrainerOptions under the settings' key "trainer"): a resume may change these (more devices,
+# another precision) with a warning, as its figures then differ from an uninterrupted fit's
+TRAINER_SETTINGS = ("accelerator", "devices", "strategy", "precision")
 
 
 @dataclass
@@ -184,14 +187,15 @@ class RecordSettings(L.pytorch.callbacks.Callback):
 
 
 def changed_settings(saved: Any, settings: dict[str, Any] | None) -> list[str]:
-    """'name=old (this fit: new)' for each setting other than RESUMABLE_SETTINGS that differs; none where the
+    """'name=old (this fit: new)' for each setting other than RESUMABLE_SETTINGS and the trainer's that differs; none
+    where the
     checkpoint predates recorded settings, and none for a setting one side lacks (added since, or another method's,
     which the state check names)."""
     if not isinstance(saved, dict) or settings is None:
         return []
     now = plain_settings(settings)
     return [f"{k}={saved[k]!r} (this fit: {now[k]!r})" for k in saved
-            if k in now and k not in RESUMABLE_SETTINGS and saved[k] != now[k]]
+            if k in now and k not in (*RESUMABLE_SETTINGS, "trainer") and saved[k] != now[k]]
 
 
 def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str = "fit",
@@ -225,10 +229,15 @@ def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str 
         past = (f"this fit's {option}={max_epochs} (the preset's or --set's; train on with --set {option}=N, "
                 f"N > {epoch})") if option else f"the {max_epochs} epochs of its stage {name!r}"
         raise ValueError(f"--resume: {path} is at epoch {epoch}, past {past}")
-    if changed := changed_settings(checkpoint.get(SETTINGS_KEY), settings):
+    saved = checkpoint.get(SETTINGS_KEY)
+    if changed := changed_settings(saved, settings):
         raise ValueError(f"--resume: {path} was trained with other settings: {', '.join(changed)}; resume with the "
                          f"checkpoint's settings (only {', '.join(RESUMABLE_SETTINGS)} may change), or fit without "
                          "--resume to start over")
+    if changed := changed_settings((saved or {}).get("trainer"), (settings or {}).get("trainer")):
+        logging.getLogger("pluralign").warning(
+            "--resume: %s was trained with %s; the fit goes on so, and its figures will differ from an uninterrupted "
+            "fit's", path, ", ".join(changed))
     return epoch if isinstance(epoch, int) else 0
 
 

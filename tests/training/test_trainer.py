@@ -39,6 +39,7 @@ def test_resume_refuses_other_settings_and_says_when_nothing_is_left(tmp_path, c
     BradleyTerry(epochs=1, hidden=[]).fit(train, out_dir=str(run), progress=False)
     saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["pluralign_settings"]
     assert (saved["method"], saved["lr"], saved["hidden"]) == ("bt", 0.001, [])
+    assert saved["trainer"] == {"accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true"}
     with pytest.raises(ValueError, match=r"last.ckpt was trained with other settings: lr=0.001 \(this fit: 0.01\); "):
         BradleyTerry(epochs=1, hidden=[], lr=0.01).fit(train, out_dir=str(run), resume=True, progress=False)
     run.rename(moved)

@@ -93,6 +93,25 @@ def test_resume_under_other_settings_is_refused_naming_each(tmp_path) -> None:
                               "cache_dir may change), or fit without --resume to start over")
 
 
+def test_resume_under_other_trainer_options_is_a_warning(tmp_path, caplog) -> None:
+    """Another precision or more devices may resume a fit (a run moved to a GPU), but its figures then differ from an
+    uninterrupted fit's: a warning names each change; the same options, or a checkpoint that records none, say nothing."""
+    module = torch.nn.Linear(2, 1)
+    path = tmp_path / "last.ckpt"
+    trainer = {"accelerator": "cpu", "devices": 1, "strategy": "auto", "precision": "32-true"}
+    torch.save({"state_dict": module.state_dict(), "epoch": 2,
+                "pluralign_settings": plain_settings({**SETTINGS, "trainer": trainer})}, path)
+    with caplog.at_level("WARNING", logger="pluralign"):
+        check_resume(str(path), module, 3, settings={**SETTINGS, "trainer": trainer})
+        check_resume(str(path), module, 3, settings=SETTINGS)
+        assert not caplog.messages
+        check_resume(str(path), module, 3, settings={**SETTINGS, "trainer": {**trainer, "accelerator": "gpu",
+                                                                             "precision": "bf16-mixed"}})
+    assert caplog.messages == [f"--resume: {path} was trained with accelerator='cpu' (this fit: 'gpu'), "
+                               "precision='32-true' (this fit: 'bf16-mixed'); the fit goes on so, and its figures "
+                               "will differ from an uninterrupted fit's"]
+
+
 def test_a_checkpoint_without_settings_resumes_as_before(tmp_path) -> None:
     """Checkpoints written before they carried settings: nothing to compare, the other checks still hold."""
     module = torch.nn.Linear(2, 1)
