@@ -70,6 +70,20 @@ def test_gpu_accelerator_without_a_gpu_stops_before_any_work(data_dir, tmp_path,
     assert _one_line(capsys).startswith("--precision 77: ") and not out.exists()
 
 
+def test_library_warnings_are_one_line_and_the_callers_display_comes_back(data_dir, tmp_path, capsys):
+    """Lightning's warning that CPU AMP takes bf16 for fp16: one line, without its site-packages path; --debug leaves
+    the display to the caller (Python's form, with the path); after main returns, the caller's warnings.showwarning is its own again."""
+    import warnings
+
+    before = warnings.showwarning
+    assert _fit(data_dir, tmp_path / "run", "bt", 1, "--precision", "16-mixed") == 0
+    err = capsys.readouterr().err
+    assert "UserWarning: You passed `Trainer(accelerator='cpu', precision='16-mixed')`" in err
+    assert "site-packages" not in err and warnings.showwarning is before
+    with pytest.warns(UserWarning, match="AMP with fp16 is not supported on CPU"):  # shown by the caller's display
+        assert _fit(data_dir, tmp_path / "debug", "bt", 1, "--precision", "16-mixed", "--debug") == 0
+
+
 def _damage(run, how: str) -> None:
     weights, config = run / "model.safetensors", run / "config.json"
     saved = json.loads(config.read_text())

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import warnings
 from typing import Sequence
 
 for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
@@ -242,6 +243,12 @@ def _joined_dash_values(argv: Sequence[str]) -> list[str]:
     return joined
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # a library's warning as one line: not its site-packages path and the source line that raised it (shown, not
+    # formatted, here: Lightning replaces warnings.formatwarning when it is imported)
+    print(f"{category.__name__}: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = vars(build_parser().parse_args(_joined_dash_values(sys.argv[1:] if argv is None else argv)))
     debug = args.pop("debug")
@@ -252,7 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = f"data_{args.pop('data_command')}"
     handler = COMMANDS[command]
     try:
-        handler(**args)
+        with warnings.catch_warnings():  # the caller's warning display comes back after the command
+            if not debug:  # --debug keeps Python's form, with where each warning came from
+                warnings.showwarning = _one_line_warning
+            handler(**args)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as a shell tool does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 1
