@@ -303,6 +303,11 @@ def _warm_cache(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequen
                     model.featurize(test)
 
 
+def _quiet_data_warnings() -> None:
+    # a worker reads the rows this process has read (and warned of) already: each warning once, not once a worker
+    logging.getLogger("pluralign.data").setLevel(logging.ERROR)
+
+
 def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds: Sequence[int],
                        data_options: dict, overrides: dict[str, dict],
                        jobs: int, out_dirs: dict[int, Path] | None = None, save_runs: bool = False,
@@ -325,7 +330,8 @@ def run_cells_parallel(methods: Sequence[str], benchmarks: Sequence[str], seeds:
              for seed in seeds for name in benchmarks for method in methods if (seed, name, method) not in reports]
     if cells:
         _warm_cache(methods, benchmarks, seeds, data_options, overrides)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_quiet_data_warnings) as pool:
         futures = {pool.submit(_worker_cell, *cell): cell for cell in cells}
         for done, future in enumerate(as_completed(futures), 1):
             name, seed, _, method, *_ = futures[future]

@@ -234,6 +234,20 @@ def test_bench_on_a_folder_with_short_contexts_says_which_k_it_cannot_score(tmp_
             "adapts on all of theirs") in caplog.messages
 
 
+def test_a_folders_repeated_rows_are_warned_of_once_per_bench(tmp_path, capfd, caplog):
+    """The folder is read by this process and by every worker: its repeated-rows warning was printed once by each.
+    This process's log reaches caplog, the workers' their own stderr."""
+    train, test = two_group_rows(n_users=4, pairs=20)
+    folder = tmp_path / "real"
+    write_jsonl(folder / "train.jsonl", train + train[:10])
+    write_jsonl(folder / "test.jsonl", test)
+    capfd.readouterr()
+    assert main(["bench", "--methods", "bt", "gpm", "--benchmarks", str(folder), "--set", "epochs=1", "--jobs", "2",
+                 "--out", str(tmp_path / "bench")]) == 0
+    assert capfd.readouterr().err.count("10 repeated row(s)") == 0  # not from the workers
+    assert sum("10 repeated row(s)" in m for m in caplog.messages) == 1
+
+
 def test_bench_resume_refuses_a_folder_whose_rows_changed(tmp_path, capsys):
     """run.json named the folder, not its rows: a resume after the folder's files changed kept the old data's
     cells (and a method added on the resume would share one table with them)."""
