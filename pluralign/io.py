@@ -131,6 +131,13 @@ def write_files(texts: dict[Path, str]) -> None:
             tmp.write_text(texts[path], encoding="utf-8")
 
 
+def invalid_json(err: json.JSONDecodeError, line: bool = True) -> str:
+    """json's error as pluralign words it everywhere: "invalid JSON (Expecting value at line 3, column 5)", lines and
+    columns 1-based as an editor counts; ``line=False`` where the caller names the line (a JSON-lines record)."""
+    where = f"line {err.lineno}, column {err.colno}" if line else f"column {err.colno}"
+    return f"invalid JSON ({err.msg.removesuffix(' at')} at {where})"  # some of json's messages end in "at"
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """A JSON file pluralign wrote, or one line naming the file and what is wrong with it."""
     try:
@@ -138,7 +145,7 @@ def read_json(path: str | os.PathLike) -> Any:
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not UTF-8 text (not a file pluralign wrote)") from None
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: invalid JSON ({err.msg}, line {err.lineno}, column {err.colno})") from None
+        raise ValueError(f"{path}: {invalid_json(err)}") from None
 
 
 def first_line(err: BaseException) -> str:

@@ -112,7 +112,7 @@ def _damage(run, how: str) -> None:
 
 @pytest.mark.parametrize("how, message", [
     ("truncated weights", "{run}/model.safetensors: cannot read the weights ("),
-    ("invalid JSON", "{run}/config.json: invalid JSON (Expecting value, line 1, column 12)"),
+    ("invalid JSON", "{run}/config.json: invalid JSON (Expecting value at line 1, column 12)"),
     ("not an object", "{run}/config.json: expected a JSON object, got list"),
     ("no config key", "{run}/config.json: no 'config' key"),
     ("another method", "{run}/config.json: method 'pal-a' does not match the weights in model.safetensors ("),

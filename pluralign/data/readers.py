@@ -15,7 +15,7 @@ from pluralign.data.contract import (
     EMBEDDING_COLUMNS, TEXT_COLUMNS, DataError, PreferenceSet, fail, messages_to_text, read_id, validate_rows,
     warn_duplicates,
 )
-from pluralign.io import SPLIT_SUFFIXES, first_line
+from pluralign.io import SPLIT_SUFFIXES, first_line, invalid_json
 
 # CSV cells that hold structured values (lists, dicts, chat messages) are JSON text.
 _CSV_JSON_COLUMNS = (
@@ -71,7 +71,7 @@ def read_jsonl(path: Path) -> tuple[list[dict], list[int]]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise fail(str(path), None, None, f"invalid JSON ({err.msg.removesuffix(' at')} at char {err.pos})", line_number) from None
+            raise fail(str(path), None, None, invalid_json(err, line=False), line_number) from None
         lines.append(line_number)
     return rows, lines
 
@@ -80,7 +80,7 @@ def _read_json(path: Path) -> tuple[list[dict], None]:
     try:
         data = json.loads(read_text(path))
     except json.JSONDecodeError as err:
-        raise fail(str(path), None, None, f"invalid JSON ({err.msg} at line {err.lineno})") from None
+        raise fail(str(path), None, None, invalid_json(err)) from None
     if isinstance(data, dict) and "data" in data:
         data = data["data"]
     if not isinstance(data, list):

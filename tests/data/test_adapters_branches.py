@@ -91,10 +91,10 @@ def test_a_parquet_file_that_is_not_parquet_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_json_list_with_a_trailing_comma_names_its_line(tmp_path: Path) -> None:
-    """A hand-edited P1A.json list with a trailing comma after the last record: "invalid JSON (... at line 3)"."""
+    """A hand-edited P1A.json list with a trailing comma after the last record: "invalid JSON (... at line 3, ...)"."""
     path = tmp_path / "P1A.json"
     path.write_text('[\n{"user_input": "Q", "completion_a": "A", "completion_b": "B"},\n]\n')
-    with pytest.raises(DataError, match=_exactly(f"{path}: invalid JSON (Expecting value at line 3)")):
+    with pytest.raises(DataError, match=_exactly(f"{path}: invalid JSON (Expecting value at line 3, column 1)")):
         from_psoups(path)
 
 

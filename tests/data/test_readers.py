@@ -152,7 +152,7 @@ def test_invalid_json_file_names_the_file_and_line(tmp_path) -> None:
     """A .json file cut off while it was edited: its file and line, not json's traceback."""
     path = tmp_path / "prefs.json"
     path.write_text('[{"prompt": "p",\n  "chosen": }]\n')
-    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: invalid JSON \(Expecting value at line 2\)$"):
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: invalid JSON \(Expecting value at line 2, column 13\)$"):
         read_preferences(path)
 
 
@@ -244,11 +244,12 @@ def test_a_lone_cr_in_a_jsonl_line_is_whitespace(tmp_path) -> None:
 
 
 def test_a_control_character_in_a_jsonl_string_reads_once(tmp_path) -> None:
-    """json's own message ends in "at": it read "Invalid control character at at char 15"."""
+    """json's own message ends in "at": it read "Invalid control character at at char 15". The column counts from 1,
+    as an editor does (json's char offset counts from 0)."""
     path = tmp_path / "tab.jsonl"
     path.write_text('{"prompt": "a\tb", "chosen": "a", "rejected": "b"}\n')
     with pytest.raises(DataError, match=rf"^{re.escape(str(path))}, line 1: invalid JSON \(Invalid control "
-                                        r"character at char 13\)$"):
+                                        r"character at column 14\)$"):
         read_preferences(path)
 
 

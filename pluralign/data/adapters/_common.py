@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 from pluralign.data.contract import DataError, LineNumber, PreferenceSet, fail, place, warn_duplicates
 from pluralign.data.readers import read_jsonl, read_text
-from pluralign.io import first_line
+from pluralign.io import first_line, invalid_json
 
 LOG = logging.getLogger("pluralign.data")
 
@@ -84,7 +84,7 @@ def read_records(path: Path) -> list[tuple[int, Any]]:
         try:
             return list(enumerate(json.loads(text)))
         except json.JSONDecodeError as err:
-            raise fail(str(path), None, None, f"invalid JSON ({err.msg} at line {err.lineno})") from None
+            raise fail(str(path), None, None, invalid_json(err)) from None
     records, lines = read_jsonl(path)
     return [(LineNumber(line), record) for line, record in zip(lines, records)]
 
