@@ -177,7 +177,8 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     controversial, fit, predict). A dict passed as ``query_probs`` receives, for each k, the unseen users'
     query rows and their P(chosen ≻ rejected), so a caller needs not adapt every user again. ``active``: each
     unseen user's k context rows are the first k the model asks (:func:`chosen_contexts`), not the first k
-    in the file; the report then holds ``"questions": "chosen"``. ``data``: anything ``fit`` reads.
+    in the file; the report then holds ``"questions": "chosen"`` (not for a model without a posterior over users,
+    which keeps the file's order). ``data``: anything ``fit`` reads.
     An unseen user with fewer than k context rows adapts on all they have: that k's entry then says so
     (``users_short_of_k``, and ``context_pairs``, the mean context size the users adapted on), and, with
     ``warn_short``, the log names them (:func:`warn_short_contexts`). ``progress``: a bar while the questions are
@@ -245,7 +246,7 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     if report["groups"]:
         worst = min(report["groups"], key=lambda g: report["groups"][g].get("accuracy", 1.0))
         report["worst_group"] = {"group": worst, **report["groups"][worst]}
-    if active:
+    if active and model.has_active_queries:  # BT has no posterior to ask by: its rows stay the file's first k
         report["questions"] = "chosen"
     report["fit"] = dict(model.fit_stats_)
     report["predict"] = {"pairs_per_second": round(len(rows) / max(seconds, 1e-9), 1)}
