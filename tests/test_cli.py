@@ -237,6 +237,15 @@ def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, vpl_run, capsys,
                      str(tmp_path / "pool.jsonl"), "--queries", "12", "--out", str(tmp_path / "all.json")]) == 0
     assert sorted(json.loads((tmp_path / "all.json").read_text())["next_queries"]) == list(range(10))
     assert f"--queries 12: {tmp_path / 'pool.jsonl'} holds 10 pair(s); all of them are ranked" in caplog.messages
+    assert not [m for m in caplog.messages if "already answered" in m]  # the pool holds none of the pairs
+    # a pool that holds the answered pairs: they come last, and asking for them is said to tell nothing
+    write_jsonl(tmp_path / "overlap.jsonl", context[:4])
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
+                     str(tmp_path / "overlap.jsonl"), "--queries", "4", "--out", str(tmp_path / "o.json")]) == 0
+    assert json.loads((tmp_path / "o.json").read_text())["next_queries"][2:] in ([0, 1], [1, 0])
+    assert (f"--active: 2 of the rows to ask (0, 1) are already answered in {tmp_path / 'pairs.jsonl'}; they come "
+            "last, as asking again tells nothing new") in [m.replace("(1, 0)", "(0, 1)") for m in caplog.messages]
 
 
 def test_threads_option_and_its_error(data_dir, tmp_path, capsys):

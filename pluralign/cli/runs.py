@@ -290,6 +290,13 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
         if queries > len(pool):
             log.warning("--queries %d: %s holds %d pair(s); all of them are ranked", queries, active, len(pool))
         result["next_queries"] = [int(i) for i in model.select_queries(pool, queries, context=labelled)]
+        from pluralign.data.split import pair_key
+
+        given = {pair_key(row) for row in labelled.rows}
+        if repeated := [i for i in result["next_queries"] if pair_key(pool.rows[i]) in given]:
+            log.warning("--active: %s of the rows to ask (%s) %s already answered in %s; they come last, as asking "
+                        "again tells nothing new", len(repeated), ", ".join(map(str, repeated)),
+                        "is" if len(repeated) == 1 else "are", pairs)
     write_json(out, result)
     print(f"wrote {out} (user from {counted(vector.n_pairs, 'pair')})")
     if active:
