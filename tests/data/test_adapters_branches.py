@@ -588,11 +588,18 @@ def test_personalllm_users_given_as_nothing_or_with_a_nan_weight(tmp_path: Path)
         from_personalllm(path, users={"u": {"m": float("nan")}})
 
 
-def test_prism_a_survey_without_group_by_is_not_recorded_as_used(tmp_path: Path) -> None:
-    """The survey is read for group_by's values only: without group_by, meta said a survey went in when none did
-    (and a missing survey file went unnoticed)."""
+def test_prism_a_survey_without_group_by_is_refused(tmp_path: Path) -> None:
+    """The survey is read for group_by's values only: without group_by, meta said a survey went in when none did,
+    then it was ignored in silence; now it is one line saying what survey= needs. Found beside the conversations
+    (not given), it is not recorded as used."""
     path = _jsonl(tmp_path / "conversations.jsonl", [_conversation("u1", ONE_PAIR)])
-    data = from_prism(path, survey=tmp_path / "no_such_survey.jsonl")
+    survey = tmp_path / "no_such_survey.jsonl"
+    with pytest.raises(DataError, match=_exactly(f"survey={survey}: the survey is read only for group_by's values; "
+                                                 "give group_by too (e.g. group_by=location.reside_region), or leave "
+                                                 "out survey")):
+        from_prism(path, survey=survey)
+    _jsonl(tmp_path / "survey.jsonl", [{"user_id": "u1", "location": {"reside_region": "Asia"}}])
+    data = from_prism(path)
     assert data.meta["survey"] is None and [r["user_id"] for r in data.rows] == ["u1"]
 
 

@@ -41,6 +41,9 @@ def from_prism(
     record (dotted for nested fields, e.g. ``location.reside_region``) to use as ``group``.
     ``drop_ties``: drop pairs whose two responses got the same ``score`` (counted as ``ties``).
     """
+    if survey is not None and not group_by:  # it would be read for nothing, and the user would think it was used
+        raise DataError(f"survey={survey}: the survey is read only for group_by's values; give group_by too (e.g. "
+                        "group_by=location.reside_region), or leave out survey")
     path = Path(path)
     conversations = path / "conversations.jsonl" if path.is_dir() else path
     if not conversations.exists():
