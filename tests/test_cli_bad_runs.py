@@ -84,6 +84,22 @@ def test_library_warnings_are_one_line_and_the_callers_display_comes_back(data_d
         assert _fit(data_dir, tmp_path / "debug", "bt", 1, "--precision", "16-mixed", "--debug") == 0
 
 
+def test_a_run_whose_user_ids_repeat_is_refused(data_dir, tmp_path, capsys):
+    """A config.json edited so that two users share an id loaded, and one of them silently got the other's
+    vector (or the population's): each id is a row of the weights, so a repeat is damage, named."""
+    run = tmp_path / "pal"
+    assert _fit(data_dir, run, "pal-a", 1) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert len(config["user_ids"]) == 3
+    config["user_ids"][2] = config["user_ids"][0]
+    (run / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    assert main(["predict", "--run", str(run), "--data", str(data_dir), "--out", str(tmp_path / "p.jsonl")]) == 2
+    assert _one_line(capsys) == (f"{run}/config.json: user_ids lists {config['user_ids'][0]!r} 2 times; each user is "
+                                 "one row of the weights, so the file is damaged")
+    assert not (tmp_path / "p.jsonl").exists()
+
+
 def _damage(run, how: str) -> None:
     weights, config = run / "model.safetensors", run / "config.json"
     saved = json.loads(config.read_text())

@@ -136,6 +136,10 @@ def load_run(directory: Path, expected: type[PreferenceModel] | None = None) -> 
     except ConfigError as err:  # an argument this method does not take, of the wrong type or out of range
         raise ValueError(f"{config_path}: {err}") from None
     model.user_ids_ = [str(u) for u in saved["user_ids"]]
+    if len(set(model.user_ids_)) < len(model.user_ids_):  # each id is a row of the weights: a repeat hides a user
+        repeated = next(u for u in model.user_ids_ if model.user_ids_.count(u) > 1)
+        raise ValueError(f"{config_path}: user_ids lists {repeated!r} {model.user_ids_.count(repeated)} times; each "
+                         "user is one row of the weights, so the file is damaged")
     model.uses_embeddings_ = bool(saved["uses_embeddings"])
     model.fit_stats_ = saved.get("fit", {})
     model.dims_ = (saved["dims"]["prompt"], saved["dims"]["response"])
