@@ -21,8 +21,9 @@ class InlinePool:
 
     made: list["InlinePool"] = []
 
-    def __init__(self, max_workers: int, mp_context=None) -> None:
-        self.max_workers, self.futures = max_workers, []
+    def __init__(self, max_workers: int, mp_context=None, initializer=None) -> None:
+        # the initializer is a worker's (it quiets the data log): kept, not run in this process
+        self.max_workers, self.futures, self.initializer = max_workers, [], initializer
         InlinePool.made.append(self)
 
     def __enter__(self) -> "InlinePool":
