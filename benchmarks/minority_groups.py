@@ -22,11 +22,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
-from scipy import stats
-
 from pluralign.config import build_model, preset
 from pluralign.eval.bench import benchmark_data, one_thread
-from pluralign.eval.compare import paired_difference
+from pluralign.eval.compare import paired_difference, simultaneous_quantile
 from pluralign.eval.metrics import hits
 from pluralign.eval.protocol import score_rows
 from pluralign.io import write_json, write_text
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     (maxmin, users), (bt, _) = pooled("maxmin", group="minority"), pooled("bt", group="minority")
     difference = paired_difference(maxmin, bt, users)
     clusters = difference["users"]
-    quantile = float(stats.t.ppf(0.975, clusters - 1)) if clusters > 1 else float("nan")
+    quantile = simultaneous_quantile(2, clusters) if clusters > 1 else float("nan")  # one pair: t's 97.5% on C − 1 df
     half_width = quantile * difference.get("difference_se", float("nan"))
     ari = [per_seed[s]["group_recovery"]["adjusted_rand"] for s in args.seeds]
     summary = (f"\nOver seeds {', '.join(map(str, args.seeds))}: EM's adjusted Rand index {min(ari):.2f} at worst "

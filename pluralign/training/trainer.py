@@ -188,9 +188,8 @@ class RecordSettings(L.pytorch.callbacks.Callback):
 
 def changed_settings(saved: Any, settings: dict[str, Any] | None) -> list[str]:
     """'name=old (this fit: new)' for each setting other than RESUMABLE_SETTINGS and the trainer's that differs; none
-    where the
-    checkpoint predates recorded settings, and none for a setting one side lacks (added since, or another method's,
-    which the state check names)."""
+    where the checkpoint predates recorded settings, and none for a setting one side lacks (added since, or another
+    method's, which the state check names)."""
     if not isinstance(saved, dict) or settings is None:
         return []
     now = plain_settings(settings)
