@@ -25,7 +25,7 @@ import torch
 from pluralign.config import build_model, parse_overrides, preset
 from pluralign.data import PreferenceSet
 from pluralign.data.synthetic import build_benchmark
-from pluralign.eval.metrics import hits
+from pluralign.eval.metrics import hits, interval_quantile
 from pluralign.eval.plots import plt, save_figure
 from pluralign.io import write_json, write_text
 from pluralign.methods.active import question_order
@@ -65,19 +65,24 @@ def run_seed(method: str, benchmark: str, seed: int, budgets: list[int], draws: 
         "per_user": {"oracle": oracle, **{name: {str(k): v for k, v in by_k.items()} for name, by_k in scores.items()}}}
 
 
+def mean_interval(per_user: np.ndarray) -> tuple[float, float]:
+    """The mean of per-user values in points, ± its 95% interval: Student's t on n − 1 degrees of freedom for n
+    users times the standard error (each user's queries share one set of answers, so the user is the unit)."""
+    se = float(per_user.std(ddof=1) / np.sqrt(len(per_user)))
+    return 100 * float(per_user.mean()), 100 * interval_quantile(len(per_user) - 1) * se
+
+
 def gap_interval(runs: dict, name: str, k: int) -> tuple[float, float]:
-    """Points under the oracle over every seed's unseen users, ± 1.96 standard errors over those users (each
-    user's queries share one set of answers, so the user is the unit)."""
-    gaps = np.concatenate([np.subtract(r["per_user"]["oracle"], r["per_user"][name][str(k)]) for r in runs.values()])
-    return 100 * float(gaps.mean()), 196 * float(gaps.std(ddof=1) / np.sqrt(len(gaps)))
+    """Points under the oracle over every seed's unseen users, ± a 95% interval over those users."""
+    return mean_interval(np.concatenate([np.subtract(r["per_user"]["oracle"], r["per_user"][name][str(k)])
+                                         for r in runs.values()]))
 
 
 def paired_interval(runs: dict, a: tuple[str, int], b: tuple[str, int]) -> tuple[float, float]:
-    """Points of arm ``a`` (name, k) over arm ``b`` on the same users of every seed, ± 1.96 standard errors of
-    the per-user differences: most of the noise (which users, which queries) is shared by the two arms."""
-    d = np.concatenate([np.subtract(r["per_user"][a[0]][str(a[1])], r["per_user"][b[0]][str(b[1])])
-                        for r in runs.values()])
-    return 100 * float(d.mean()), 196 * float(d.std(ddof=1) / np.sqrt(len(d)))
+    """Points of arm ``a`` (name, k) over arm ``b`` on the same users of every seed, ± a 95% interval of the
+    per-user differences: most of the noise (which users, which queries) is shared by the two arms."""
+    return mean_interval(np.concatenate([np.subtract(r["per_user"][a[0]][str(a[1])], r["per_user"][b[0]][str(b[1])])
+                                         for r in runs.values()]))
 
 
 def paired_lines(runs: dict, budgets: list[int]) -> list[str]:

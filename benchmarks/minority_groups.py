@@ -8,7 +8,7 @@ For each seed it fits BT and MaxMin (their shipped presets, seeded) on the bench
    users against their true group (target: at least 0.9);
 2. each method's accuracy on the seen minority users' held-out rows, and MaxMin − BT on those same rows with a
    95% interval clustered by user (target: at least 20 points). The minority is 3 users a seed, so the interval
-   takes Student's t on C − 1 degrees of freedom for the C minority users of all seeds, not 1.96;
+   takes Student's t on C − 1 degrees of freedom for the C minority users of all seeds, not the normal 1.96;
 3. each method's worst group on the seen users' held-out rows.
 
 Writes results.md and results.json.
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from pluralign.config import build_model, preset
 from pluralign.eval.bench import benchmark_data, one_thread
-from pluralign.eval.compare import paired_difference, simultaneous_quantile
-from pluralign.eval.metrics import hits
+from pluralign.eval.compare import paired_difference
+from pluralign.eval.metrics import hits, interval_quantile
 from pluralign.eval.protocol import score_rows
 from pluralign.io import write_json, write_text
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     (maxmin, users), (bt, _) = pooled("maxmin", group="minority"), pooled("bt", group="minority")
     difference = paired_difference(maxmin, bt, users)
     clusters = difference["users"]
-    quantile = simultaneous_quantile(2, clusters) if clusters > 1 else float("nan")  # one pair: t's 97.5% on C − 1 df
+    quantile = interval_quantile(difference["se_df"]) if "se_df" in difference else float("nan")
     half_width = quantile * difference.get("difference_se", float("nan"))
     ari = [per_seed[s]["group_recovery"]["adjusted_rand"] for s in args.seeds]
     summary = (f"\nOver seeds {', '.join(map(str, args.seeds))}: EM's adjusted Rand index {min(ari):.2f} at worst "

@@ -17,6 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pluralign.eval.metrics import interval_quantile
 from pluralign.eval.plots import plot_gaps
 from pluralign.io import write_text
 
@@ -31,7 +32,9 @@ def gap_cell(entry: dict | None) -> str | None:
     if not entry or entry.get("gap_to_oracle") is None:
         return None
     text = f"{100 * entry['gap_to_oracle']:.1f}"
-    return text + (f" ± {196 * entry['gap_to_oracle_se']:.1f}" if entry.get("gap_to_oracle_se") is not None else "")
+    if entry.get("gap_to_oracle_se") is None:
+        return text
+    return text + f" ± {100 * interval_quantile(entry.get('se_df')) * entry['gap_to_oracle_se']:.1f}"
 
 
 def gain_table(before: dict, after: dict, k: int = 8) -> str:
@@ -62,7 +65,8 @@ def main(argv: list[str] | None = None) -> str:
     out = Path(args.out or Path(args.after) / "protocol_gain")
     table = gain_table(before, after, args.k)
     note = (f"\nGap to the oracle at k = {args.k}, in points: {args.labels[0]} ({args.before}) → {args.labels[1]} "
-            f"({args.after}), ± 1.96 standard errors over the unseen users of the second.\n")
+            f"({args.after}), ± a 95% interval over the unseen users of the second (Student's t; the normal "
+            "quantile for a record written before 2026-11-29).\n")
     write_text(out.with_suffix(".md"), table + note)
     plot_gaps(after, out.with_suffix(".png"), args.k, before=before, labels=tuple(args.labels))
     print(table + note)

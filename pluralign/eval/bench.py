@@ -20,7 +20,7 @@ from pluralign.data.readers import read_preferences
 from pluralign.data.synthetic import BENCHMARKS, build_benchmark
 from pluralign.eval.ceiling import CEILING, bayes_few_shot
 from pluralign.eval.compare import gain_table, paired_table, unseen_hits
-from pluralign.eval.metrics import standard_error_of_mean
+from pluralign.eval.metrics import interval_quantile, standard_error_of_mean
 from pluralign.eval.plots import plot_few_shot, plot_gaps
 from pluralign.eval.protocol import diagnostic_lines, evaluate
 from pluralign.io import RUN_CONFIG, read_json, write_files, write_json, write_text
@@ -113,12 +113,14 @@ def _memory(fit: dict | None) -> str:
 def _gap(metrics: dict | None) -> str | None:
     if not metrics or metrics.get("gap_to_oracle_se") is None:
         return None
-    return f"{100 * metrics['gap_to_oracle']:.1f} ± {196 * metrics['gap_to_oracle_se']:.1f}"
+    half_width = interval_quantile(metrics.get("se_df")) * metrics["gap_to_oracle_se"]
+    return f"{100 * metrics['gap_to_oracle']:.1f} ± {100 * half_width:.1f}"
 
 
 def gap_table(results: dict[str, dict[str, dict]], k: int = 8) -> str:
     """Markdown: each method's gap to the oracle on unseen users at ``k`` shots, in points, with its 95%
-    interval over those users (± 1.96 clustered standard errors); empty when no report carries one."""
+    interval over those users (clustered standard errors times Student's t on their ``se_df``); empty when no
+    report carries one."""
     benches = [b for b, by_method in results.items()
                if any(_gap(r.get("unseen", {}).get(str(k))) for r in by_method.values())]
     if not benches:
@@ -133,8 +135,8 @@ def gap_table(results: dict[str, dict[str, dict]], k: int = 8) -> str:
             cells.append("–" if every is None else every + (f" (contr. {hard})" if hard else ""))
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return (f"\nGap to the oracle on unseen users at k = {k}, in points (on the controversial pairs in "
-            "parentheses), ± 1.96 standard errors over those users: a 95% interval for what this many unseen "
-            "users can tell.\n\n" + "\n".join(lines) + "\n")
+            "parentheses), ± a 95% interval for what this many unseen users can tell: standard errors clustered "
+            "by user, times Student's t on C − 1 degrees of freedom for C users (C − S over S seeds).\n\n" + "\n".join(lines) + "\n")
 
 
 def benchmark_data(name: str, seed: int = 0, **sizes) -> tuple[PreferenceSet, PreferenceSet]:
@@ -354,7 +356,9 @@ def mean_over_seeds(runs: Sequence[Any], shared_users: bool = False) -> Any:
     A standard error (``gap_to_oracle_se``, ``expected_gap_to_oracle_se``) becomes that of the mean: √(Σ SE²) / n where each seed draws its
     own users (a synthetic benchmark); where the seeds share them (``shared_users``: a folder of data, whose
     rows are the same under every seed) the mean of the SEs, since the seeds' errors then move together, and
-    dividing by √n would count the same users n times."""
+    dividing by √n would count the same users n times. Their degrees of freedom (``se_df``) add up over seeds
+    that draw their own users (C − S for C users in S seeds, as in a stratified sample) and stay those of one
+    seed where the users are shared."""
     first = runs[0]
     if isinstance(first, dict):
         keys = [k for k in first if all(isinstance(r, dict) and k in r for r in runs)]
@@ -365,6 +369,8 @@ def mean_over_seeds(runs: Sequence[Any], shared_users: bool = False) -> Any:
             if merged.get(key) is not None:
                 errors = [r[key] for r in runs]
                 merged[key] = float(np.mean(errors)) if shared_users else standard_error_of_mean(errors)
+        if merged.get("se_df") is not None and not shared_users:
+            merged["se_df"] = int(sum(r["se_df"] for r in runs))
         groups = {g: m for g, m in (merged.get("groups") or {}).items() if m.get("accuracy") is not None}
         if "worst_group" in merged and groups:
             worst = min(groups, key=lambda g: groups[g]["accuracy"])

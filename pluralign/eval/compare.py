@@ -15,19 +15,19 @@ from typing import Sequence
 import numpy as np
 
 from pluralign.data.contract import PreferenceSet
-from pluralign.eval.metrics import clustered_standard_error, hits
+from pluralign.eval.metrics import cluster_df, clustered_standard_error, hits, interval_quantile
 from pluralign.eval.protocol import score_rows
 
 
 def paired_difference(hits_a: np.ndarray, hits_b: np.ndarray, users: list) -> dict:
     """Accuracy of A and of B on the same rows, their difference A − B, and its clustered standard error
-    (``difference_se``; absent with fewer than two users)."""
+    (``difference_se``, with its degrees of freedom ``se_df``, users − 1; absent with fewer than two users)."""
     difference = hits_a - hits_b
     out = {"n": int(difference.size), "users": len(set(users)), "accuracy_a": float(hits_a.mean()),
            "accuracy_b": float(hits_b.mean()), "difference": float(difference.mean())}
     se = clustered_standard_error(difference, users)
     if se is not None:
-        out["difference_se"] = se
+        out["difference_se"], out["se_df"] = se, cluster_df(users)
     return out
 
 
@@ -79,17 +79,14 @@ def simultaneous_quantile(methods: int, clusters: int, level: float = 0.95) -> f
     users is itself uncertain. Simulated with 7 equally good methods and 12 users, 1.96 for each interval alone
     separated some method from the best in 55% of columns, the normal quantile with Bonferroni (3.04) in 13%, this
     (3.92) in 3%; over all 21 pairs, 4.7% of columns (the 5% it promises)."""
-    from scipy import stats
-
-    pairs = methods * (methods - 1) / 2
-    return float(stats.t.ppf(1 - (1 - level) / (2 * pairs), max(clusters - 1, 1)))
+    return interval_quantile(clusters - 1, level, comparisons=methods * (methods - 1) // 2)
 
 
 def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_users: Sequence[str] = (),
                  k: int = 8) -> str:
     """Markdown: on each benchmark, every method's difference from the best one on unseen users at ``k``
     shots, with a paired interval that holds for all the column's pairs of methods at once
-    (:func:`simultaneous_z`). ``runs[seed][benchmark][method][key]`` holds :func:`unseen_hits`.
+    (:func:`simultaneous_quantile`). ``runs[seed][benchmark][method][key]`` holds :func:`unseen_hits`.
     Seeds are pooled: a synthetic benchmark draws new users under each seed (clusters ``seed:user``);
     the benchmarks in ``shared_users`` (folders of real data) keep theirs, so a user is one cluster."""
     columns: dict[str, dict[str, str]] = {}
@@ -160,9 +157,10 @@ def gain_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, before_key
                     users += [u if bench in shared_users else f"{seed}:{u}" for u in after["user"]]
         for method, (hit, hit_before, users) in pooled.items():
             d = paired_difference(np.asarray(hit), np.asarray(hit_before), users)
-            interval = f" ± {196 * d['difference_se']:.1f}" if "difference_se" in d else ""
+            interval = f" ± {100 * interval_quantile(d['se_df']) * d['difference_se']:.1f}" if "se_df" in d else ""
             columns.setdefault(bench, {})[method] = f"{100 * d['difference']:+.1f}{interval}"
     if not columns:
         return ""
     return (f"\nChosen questions against the file's order, the same model on the same rows (unseen users, k = {k}): "
-            "the difference in points, ± 1.96 standard errors clustered by user.\n\n" + _method_table(columns, order))
+            "the difference in points, ± a 95% interval: standard errors clustered by user, times Student's t on "
+            "C − 1 degrees of freedom for C users.\n\n" + _method_table(columns, order))

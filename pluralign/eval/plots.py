@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
 from pluralign.eval.ceiling import CEILING  # noqa: E402
+from pluralign.eval.metrics import interval_quantile  # noqa: E402
 from pluralign.io import atomic_path  # noqa: E402
 
 
@@ -72,7 +73,7 @@ def plot_gaps(results: dict[str, dict[str, dict]], path: str | Path, k: int = 8,
               before: dict[str, dict[str, dict]] | None = None, labels: tuple[str, str] = ("before", "after")
               ) -> Path | None:
     """One panel per benchmark with unseen users: each method's gap to the oracle at ``k`` shots, in points,
-    ± 1.96 clustered standard errors over the unseen users (the bench's gap table, drawn). The Bayes
+    ± its 95% interval over the unseen users (the bench's gap table, drawn). The Bayes
     ceiling's gap (:data:`CEILING`, what k pairs leave unknown to any method) is the last row, in black, with a
     dotted line through it: no method is expected to the left of it. ``before`` (the same methods under
     another protocol or setting) draws each method's gap there as a hollow grey point joined to this one, with
@@ -82,7 +83,7 @@ def plot_gaps(results: dict[str, dict[str, dict]], path: str | Path, k: int = 8,
         entry = (report.get("unseen") or {}).get(str(k)) or {}
         if entry.get("gap_to_oracle_se") is None:
             return None
-        return 100 * entry["gap_to_oracle"], 196 * entry["gap_to_oracle_se"]
+        return 100 * entry["gap_to_oracle"], 100 * interval_quantile(entry.get("se_df")) * entry["gap_to_oracle_se"]
 
     every = {b: {m: gap(r) for m, r in by_method.items()} for b, by_method in results.items()}
     panels = {b: {m: g for m, g in gaps.items() if g} for b, gaps in every.items()}

@@ -43,15 +43,18 @@ def test_gap_interval_over_seeds_and_its_table():
     runs = [report(0.8, "a", 0.7), report(0.6, "a", 0.75)]
     for run, se in zip(runs, (0.03, 0.04)):
         run["unseen"]["8"].update(gap_to_oracle=0.8 - run["unseen"]["8"]["accuracy"], gap_to_oracle_se=se,
-                                  expected_gap_to_oracle_se=se / 2)
+                                  expected_gap_to_oracle_se=se / 2, se_df=11)
     merged = mean_over_seeds(runs)["unseen"]["8"]
     assert merged["gap_to_oracle"] == pytest.approx(0.075)
     assert merged["gap_to_oracle_se"] == pytest.approx(0.025)  # of the mean of two seeds: √(0.03² + 0.04²) / 2
     assert merged["expected_gap_to_oracle_se"] == pytest.approx(0.0125)  # the same rule
+    assert merged["se_df"] == 22  # 24 users in 2 seeds: 24 − 2, as in a stratified sample
     # a folder's users are the same under every seed: their errors move together, no √n to divide by
-    assert mean_over_seeds(runs, shared_users=True)["unseen"]["8"]["gap_to_oracle_se"] == pytest.approx(0.035)
+    shared = mean_over_seeds(runs, shared_users=True)["unseen"]["8"]
+    assert shared["gap_to_oracle_se"] == pytest.approx(0.035) and shared["se_df"] == 11  # and the same 12 users
     text = gap_table({"bench": {"bt": {"unseen": {"8": merged}}, "gpm": {"unseen": {}}}})
-    assert "| method | bench |" in text and "| bt | 7.5 ± 4.9 |" in text and "| gpm | – |" in text
+    # 7.5 ± t₂₂ 2.074 · 2.5
+    assert "| method | bench |" in text and "| bt | 7.5 ± 5.2 |" in text and "| gpm | – |" in text
     assert gap_table({"bench": {"bt": report(0.8, "a", 0.7)}}) == ""  # no standard error, no table
 
 

@@ -44,10 +44,13 @@ def test_every_column_of_the_table_reads_its_own_key() -> None:
 
 
 def test_the_gap_table_gives_the_controversial_gap_beside_the_gap() -> None:
-    """gap 0.05 ± 1.96 · 0.01 → 5.0 ± 2.0 points; controversial 0.12 ± 1.96 · 0.02 → 12.0 ± 3.9."""
-    entry = {"gap_to_oracle": 0.05, "gap_to_oracle_se": 0.01,
-             "controversial": {"gap_to_oracle": 0.12, "gap_to_oracle_se": 0.02}}
-    assert "| bt | 5.0 ± 2.0 (contr. 12.0 ± 3.9) |" in gap_table({"b": {"bt": {"unseen": {"8": entry}}}})
+    """12 users (11 df): gap 0.05 ± t₁₁ 2.201 · 0.01 → 5.0 ± 2.2 points; controversial, 8 of them (7 df),
+    0.12 ± 2.365 · 0.02 → 12.0 ± 4.7. A record without df (written before 2026-11-29): 1.96, 5.0 ± 2.0."""
+    entry = {"gap_to_oracle": 0.05, "gap_to_oracle_se": 0.01, "se_df": 11,
+             "controversial": {"gap_to_oracle": 0.12, "gap_to_oracle_se": 0.02, "se_df": 7}}
+    assert "| bt | 5.0 ± 2.2 (contr. 12.0 ± 4.7) |" in gap_table({"b": {"bt": {"unseen": {"8": entry}}}})
+    old = {"gap_to_oracle": 0.05, "gap_to_oracle_se": 0.01}
+    assert "| bt | 5.0 ± 2.0 |" in gap_table({"b": {"bt": {"unseen": {"8": old}}}})
 
 
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -70,23 +73,24 @@ def test_the_few_shot_curve_runs_in_k_order_and_the_oracle_is_the_k0_one(monkeyp
     assert list(lines["oracle"].get_ydata()) == [0.9, 0.9]
 
 
-def test_the_gap_plot_draws_1_96_standard_errors_and_the_ceiling_last(monkeypatch: pytest.MonkeyPatch,
-                                                                       tmp_path) -> None:
-    """The ceiling given first is drawn in the last row; vpl's gap 0.05 ± 1.96 · 0.01 spans 3.04 to 6.96 points.
+def test_the_gap_plot_draws_t_intervals_and_the_ceiling_last(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The ceiling given first is drawn in the last row; vpl's gap over 12 users, 0.05 ± t₁₁ 2.201 · 0.01, spans
+    2.80 to 7.20 points; a record without df (before 2026-11-29), ± 1.96 · 0.01, 3.04 to 6.96.
     A benchmark where only the ceiling has a gap gets no panel."""
-    figures = drawn(monkeypatch)
+    def gap(points: float, se: float, df: int | None = 11) -> dict[str, Any]:
+        return {"unseen": {"8": {"gap_to_oracle": points / 100, "gap_to_oracle_se": se,
+                                 **({"se_df": df} if df is not None else {})}}}
 
-    def gap(points: float, se: float) -> dict[str, Any]:
-        return {"unseen": {"8": {"gap_to_oracle": points / 100, "gap_to_oracle_se": se}}}
-
-    plots.plot_gaps({"b": {CEILING: gap(1, 0.004), "vpl": gap(5, 0.01)}, "c": {CEILING: gap(2, 0.01)}},
-                    tmp_path / "g.png")
-    visible = [ax for ax in figures[0].axes if ax.axison]
-    assert len(visible) == 1
-    assert [t.get_text() for t in visible[0].get_yticklabels()] == ["vpl", CEILING]
-    spans = [seg for c in visible[0].collections for seg in c.get_segments()]
-    vpl = [s for s in spans if s[0][1] == 0][0]
-    assert [vpl[0][0], vpl[1][0]] == pytest.approx([3.04, 6.96])
+    for df, span in ((11, [2.799, 7.201]), (None, [3.04, 6.96])):
+        figures = drawn(monkeypatch)
+        plots.plot_gaps({"b": {CEILING: gap(1, 0.004), "vpl": gap(5, 0.01, df)}, "c": {CEILING: gap(2, 0.01)}},
+                        tmp_path / "g.png")
+        visible = [ax for ax in figures[0].axes if ax.axison]
+        assert len(visible) == 1
+        assert [t.get_text() for t in visible[0].get_yticklabels()] == ["vpl", CEILING]
+        spans = [seg for c in visible[0].collections for seg in c.get_segments()]
+        vpl = [s for s in spans if s[0][1] == 0][0]
+        assert [vpl[0][0], vpl[1][0]] == pytest.approx(span, abs=1e-3)
 
 
 def test_run_bench_keeps_the_done_cells_and_fits_the_rest(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

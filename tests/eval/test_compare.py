@@ -18,7 +18,7 @@ def test_paired_difference_by_hand():
     out = paired_difference(np.array([1.0, 1.0, 0.0, 1.0]), np.array([0.0, 1.0, 0.0, 0.0]), ["u1", "u1", "u2", "u3"])
     assert (out["accuracy_a"], out["accuracy_b"], out["difference"], out["users"]) == (0.75, 0.25, 0.5, 3)
     # d − d̄ = (.5, −.5, −.5, .5); per-user sums 0, −.5, .5; SE² = 3/2 · 0.5 / 4²
-    assert out["difference_se"] == pytest.approx(np.sqrt(1.5 * 0.5) / 4)
+    assert out["difference_se"] == pytest.approx(np.sqrt(1.5 * 0.5) / 4) and out["se_df"] == 2  # 3 users
     assert "difference_se" not in paired_difference(np.ones(3), np.zeros(3), ["u1"] * 3)  # one user: no SE
 
 
@@ -40,6 +40,7 @@ def test_agrees_with_the_protocol_and_sees_the_personalized_model_win(fitted):
     assert report["unseen"]["users"] == 2
     # opposed groups: one reward serves one of them, PAL adapts to both
     assert report["seen"]["difference"] - 1.96 * report["seen"]["difference_se"] > 0
+    assert report["seen"]["se_df"] == report["seen"]["users"] - 1
     same = compare(pal, pal, test)
     assert same["seen"]["difference"] == 0 and same["seen"]["difference_se"] == 0
 
@@ -113,17 +114,17 @@ def test_paired_table_compares_on_the_rows_most_methods_have():
 
 def test_gain_table_by_hand():
     """Chosen minus given hits of one model: d = (0, 1, 1, 0) on users u1, u1, u2, u3: +50 points, SE as above;
-    over two seeds the users are seed:user clusters, 8 rows."""
+    over two seeds the users are seed:user clusters, 8 rows. ± t on users − 1 df: 4.303 (2 df), 2.571 (5 df)."""
     users = ["u1", "u1", "u2", "u3"]
     m1 = {"chosen": {"user": users, "hit": [1, 1, 1, 0]}, "given": {"user": users, "hit": [1, 0, 0, 0]}}
     seed = {"bench": {"m1": m1,
                       "bt": {"chosen": {"user": users, "hit": [1, 0, 0, 0]}},  # no given hits: left out
                       "bayes-ceiling": {"unseen": {}}}}
     text = gain_table({0: seed}, "chosen", "given")
-    assert f"| m1 | +50.0 ± {196 * np.sqrt(0.75) / 4:.1f} |" in text and "| bt |" not in text
+    assert f"| m1 | +50.0 ± {430.3 * np.sqrt(0.75) / 4:.1f} |" in text and "| bt |" not in text  # ± 93.2
     two = gain_table({0: seed, 1: seed}, "chosen", "given")
     # 6 clusters (3 users × 2 seeds), sums of d − d̄: 0, −.5, .5 twice; SE² = 6/5 · 1 / 8²
-    assert f"| m1 | +50.0 ± {196 * np.sqrt(6 / 5 * 1.0) / 8:.1f} |" in two
+    assert f"| m1 | +50.0 ± {257.06 * np.sqrt(6 / 5 * 1.0) / 8:.1f} |" in two  # ± 35.2
     assert gain_table({0: {"bench": {"bt": seed["bench"]["bt"]}}}, "chosen", "given") == ""
 
 

@@ -46,7 +46,19 @@ def test_clustered_standard_error_by_hand():
     m = preference_metrics([0.9, 0.4, 0.6, 0.7], oracle_p=[0.8, 0.6, 0.7, 0.9], clusters=["u", "u", "v", "v"])
     assert m["gap_to_oracle"] == pytest.approx(0.25)  # oracle hits 1, 1, 1, 1; the model's 1, 0, 1, 1
     assert m["gap_to_oracle_se"] == pytest.approx(0.25)  # the same residuals as above, signs flipped
-    assert "gap_to_oracle_se" not in preference_metrics([0.9, 0.4], oracle_p=[0.8, 0.6])
+    assert m["se_df"] == 1  # two users
+    assert not {"gap_to_oracle_se", "se_df"} & set(preference_metrics([0.9, 0.4], oracle_p=[0.8, 0.6]))
+
+
+def test_interval_quantile_by_hand():
+    """Student's t's 97.5% point (tables: 12.706 on 1 df, 2.201 on 11, 2.030 on 35), the normal 1.960 for a record
+    without df, and Bonferroni over 21 pairs: t₁₁ at 1 − 0.05 / 42, 3.923 (compare's 7 methods, 12 users)."""
+    from pluralign.eval.metrics import cluster_df, interval_quantile
+
+    assert [round(interval_quantile(df), 3) for df in (1, 11, 35, None)] == [12.706, 2.201, 2.030, 1.960]
+    assert interval_quantile(11, comparisons=21) == pytest.approx(3.923, abs=1e-3)
+    assert interval_quantile(0) == interval_quantile(1)  # one cluster has no spread; never a t on 0 df
+    assert cluster_df(["u", "u", "v", 3, "3"]) == 2  # users u, v, 3: labels compared as text, as the SE does
 
 
 def test_controversial_from_opposite_labels():
@@ -107,7 +119,7 @@ def test_score_rows_skips_context_rows(model_and_test):
 
 
 def test_summary_lines_by_hand():
-    """The terminal table of `pluralign eval`: gap in points with its 95% interval (1.96 SE), the worst group
+    """The terminal table of `pluralign eval`: gap in points with its 95% interval (10 users: t₉ 2.262 SE), the worst group
     marked, a dash where there is no oracle (real data), "no rows" where nothing was scored."""
     report = {"seen": {"n": 40, "accuracy": 0.8, "calibration_error": 0.0312, "oracle_accuracy": 0.85,
                        "gap_to_oracle": 0.05},
@@ -115,13 +127,13 @@ def test_summary_lines_by_hand():
               "groups": {"a": {"n": 20, "accuracy": 0.9}, "b": {"n": 20, "accuracy": 0.7}},
               "worst_group": {"group": "b", "n": 20, "accuracy": 0.7},
               "unseen": {"1": {"n": 10, "accuracy": 0.6, "oracle_accuracy": 0.9, "gap_to_oracle": 0.3,
-                               "gap_to_oracle_se": 0.1}}}
+                               "gap_to_oracle_se": 0.1, "se_df": 9}}}
     lines = summary_lines(report)
     assert lines[1].split() == ["seen", "users", "40", "0.800", "0.031", "0.850", "5.0"]
     assert lines[2].split() == ["controversial", "pairs", "0", "no", "rows"]
     assert lines[3].split() == ["group", "a", "20", "0.900", "–", "–", "–"]
     assert lines[4].split() == ["group", "b", "(worst)", "20", "0.700", "–", "–", "–"]
-    assert lines[5].split() == ["unseen", "users,", "1", "shot", "10", "0.600", "–", "0.900", "30.0", "±", "19.6"]
+    assert lines[5].split() == ["unseen", "users,", "1", "shot", "10", "0.600", "–", "0.900", "30.0", "±", "22.6"]
     chosen = summary_lines({**report, "questions": "chosen", "unseen": {"16": report["unseen"]["1"]}})
     assert chosen[5].startswith("unseen users, 16 chosen shots     10  0.600")  # longer labels: columns widen
     assert {line.index("rows") for line in chosen[:1]} == {len("unseen users, 16 chosen shots") + 3}
