@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args.method = args.method or ("maxmin" if args.egalitarian else "pal-a")
     if args.egalitarian and args.method != "maxmin":  # refused before the fit, not after it
         parser.error(f"--egalitarian needs --method maxmin (the worst-off group's reward), not {args.method}")
+    if args.method == "gpm":
+        parser.error("--method gpm: GPM has no scalar reward (it compares two responses), so it cannot reward GRPO")
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 

@@ -24,15 +24,26 @@ def test_every_example_is_smoke_run():
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
-def test_fit_and_compare():
+def test_fit_and_compare(capsys):
     results = load("fit_and_compare").main(["--data", "ideal-points", "--epochs", "2"])
-    assert list(results) == ["bt", "vpl"] and all("accuracy" in r["seen"] for r in results.values())  # BT vs VPL
+    assert list(results) == ["bt", "vpl", "paired"]  # BT vs VPL, each alone, then on the same rows
+    assert all("accuracy" in results[m]["seen"] for m in ("bt", "vpl"))
+    paired = results["paired"]["unseen"]
+    assert paired["accuracy_b"] == pytest.approx(results["bt"]["unseen_k8"]["accuracy"], abs=1e-4)
+    assert f"unseen users, 8 shots: vpl − bt = {100 * paired['difference']:+.1f} ± " in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("method", ["bt", "pal-a", "vpl"])
 def test_few_shot_user(method):
     accuracy = load("few_shot_user").main(["--data", "ideal-points", "--method", method, "--epochs", "2"])
     assert 0.55 < accuracy <= 1.0  # above chance on the user's 32 query pairs after 2 epochs (0.59-0.75, seeded)
+
+
+def test_few_shot_user_with_more_shots_than_context_pairs(capsys):
+    """--shots 20 on a user of 16 context pairs adapts on the 16 and says so (an IndexError after the fit once)."""
+    load("few_shot_user").main(["--data", "ideal-points", "--method", "pal-a", "--epochs", "1", "--shots", "20"])
+    out = capsys.readouterr().out
+    assert "has 16 context pairs: adapting on all of them, not 20" in out and "from 16 pairs" in out
 
 
 @pytest.mark.parametrize("method", ["pal-b", "vpl"])
@@ -91,3 +102,6 @@ def test_grpo_egalitarian_needs_maxmin_and_says_so_before_fitting(capsys):
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(
         "error: --egalitarian needs --method maxmin (the worst-off group's reward), not pal-a")
+    with pytest.raises(SystemExit) as exit_:  # GPM has no scalar reward: refused before the fit too
+        load("grpo_for_a_user").main(["--method", "gpm"])
+    assert exit_.value.code == 2 and "error: --method gpm: GPM has no scalar reward" in capsys.readouterr().err

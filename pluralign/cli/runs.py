@@ -202,7 +202,6 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
     own questions of the unseen users' context pairs."""
     from pluralign.eval.compare import compare as paired
     from pluralign.eval.metrics import interval_quantile
-    from pluralign.eval.protocol import warn_short_contexts
     from pluralign.io import check_output, write_json
 
     if len(runs) != 2:
@@ -218,7 +217,6 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
     for model in (model_a, model_b):
         _warn_if_no_posterior(model, active)
     _require_scored_rows([r for r in rows.column("role") if r != "context"], rows.source or data)
-    warn_short_contexts(rows, [shots])
     report = {"run_a": runs[0], "run_b": runs[1], **paired(model_a, model_b, rows, shots, active, progress=True)}
     write_json(out, report)
     for name, label in (("seen", "seen users"), ("unseen", f"unseen users at k = {shots}")):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -353,9 +354,21 @@ class PreferenceSet:
         """Distinct user ids in order of first appearance."""
         return list(dict.fromkeys(u for u in self.column("user_id") if u is not None))
 
-    def subset(self, keep: Sequence[int] | Callable[[dict], bool], suffix: str = "") -> "PreferenceSet":
+    def subset(self, keep: Sequence[int] | Sequence[bool] | Callable[[dict], bool],
+               suffix: str = "") -> "PreferenceSet":
+        """The rows ``keep`` names: row indices (0-based, in the order given), a mask of one bool per row, or a
+        test of each row. An index out of range, a negative one (counted from the end elsewhere, a slip here) or
+        a mask of another length is refused, not wrapped or cut."""
         if callable(keep):
             rows = [row for row in self.rows if keep(row)]
         else:
+            keep = keep.tolist() if hasattr(keep, "tolist") else list(keep)  # numpy / torch masks and indices too
+            if keep and all(isinstance(k, bool) for k in keep):
+                if len(keep) != len(self.rows):
+                    raise DataError(f"{self.source}: subset got a mask of {len(keep)} bools for {len(self.rows)} rows")
+                keep = [i for i, k in enumerate(keep) if k]
+            for k in keep:
+                if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k < len(self.rows):
+                    raise DataError(f"{self.source}: subset index {k!r} is not a row (0 to {len(self.rows) - 1})")
             rows = [self.rows[i] for i in keep]
         return PreferenceSet(rows, self.source + suffix, dict(self.meta), checked=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import math
 import os
 import re
 import types
@@ -187,6 +188,13 @@ def _columns_to_records(table: dict) -> list[dict]:
     return [dict(zip(table, values)) for values in zip(*table.values())]
 
 
+def _is_na_cell(value: Any) -> bool:
+    """pandas' marks of an empty cell (NaN, None, pd.NA, NaT); a list or array (an embedding) is a value."""
+    if isinstance(value, float):
+        return math.isnan(value)
+    return value is None or type(value).__name__ in ("NAType", "NaTType")
+
+
 def _read_dataset(dataset: Any, split: str) -> list[dict]:
     """The records of an in-memory table: a ``datasets`` Dataset, a DatasetDict's ``split``, a pandas DataFrame,
     a dict of columns, or one record (a dict with the pair's columns)."""
@@ -194,7 +202,10 @@ def _read_dataset(dataset: Any, split: str) -> list[dict]:
         dataset = {name: _as_list(column) for name, column in dataset.items()}
         return _columns_to_records(dataset) if _is_columns(dataset) else [dataset]
     if hasattr(dataset, "to_dict") and hasattr(dataset, "columns"):  # a pandas DataFrame
-        return dataset.to_dict("records")
+        # a frame has no "absent" cell: a column some rows lack (role, margin, oracle_p) holds NaN there, which
+        # reads as missing, as the absent key of a JSONL row does (a text cell then says "missing value")
+        return [{k: None if _is_na_cell(v) else v for k, v in record.items()}
+                for record in dataset.to_dict("records")]
     if hasattr(dataset, "keys") and isinstance(getattr(dataset, "column_names", {}), dict):  # a DatasetDict
         if split not in dataset:
             raise DataError(f"dataset has no split {split!r} (has {sorted(dataset.keys())})")

@@ -10,13 +10,14 @@ user vector. It needs no oracle, so it is the interval real data gets.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from pluralign.data.contract import PreferenceSet
 from pluralign.eval.metrics import cluster_df, clustered_standard_error, hits, interval_quantile
-from pluralign.eval.protocol import score_rows
+from pluralign.data.readers import read_preferences
+from pluralign.eval.protocol import checked_shots, score_rows, warn_short_contexts
 
 
 def paired_difference(hits_a: np.ndarray, hits_b: np.ndarray, users: list) -> dict:
@@ -31,14 +32,19 @@ def paired_difference(hits_a: np.ndarray, hits_b: np.ndarray, users: list) -> di
     return out
 
 
-def compare(model_a, model_b, data: PreferenceSet, shots: int = 8, active: bool = False,
+def compare(model_a, model_b, data: Any, shots: int = 8, active: bool = False,
             progress: bool = False) -> dict:
     """Both models on ``data``: seen users' rows, and unseen users' query rows after each model adapts on
     the same first ``shots`` context rows (``active``: on the ``shots`` it asks first,
     :func:`~pluralign.eval.protocol.chosen_contexts`).
     Keys ``seen`` and ``unseen`` (where the data has such rows), and ``questions`` with ``active``. ``users``
     counts user ids only: rows without one (``rows_without_user``, scored with the population model) are each
-    their own cluster in the standard error, but no user. ``progress``: a bar while each model chooses questions."""
+    their own cluster in the standard error, but no user. ``progress``: a bar while each model chooses questions.
+    ``data``: anything ``fit`` reads (a folder: its test split); users with fewer than ``shots`` context rows are
+    named in the log (:func:`~pluralign.eval.protocol.warn_short_contexts`)."""
+    data = read_preferences(data, split="test")
+    checked_shots([shots])
+    warn_short_contexts(data, [shots])
     rows_a, p_a = score_rows(model_a, data, shots, active=active, progress=progress)
     rows_b, p_b = score_rows(model_b, data, shots, active=active, progress=progress)
     if not np.array_equal(rows_a, rows_b):  # the same data and shots score the same rows; guard all the same

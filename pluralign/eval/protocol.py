@@ -12,7 +12,8 @@
 
 Rows without a ``group`` are left out of the groups (``rows_without_group`` counts them), unless none of the
 rows the groups are read on has one: then the one group "all" is all of them. Seen rows without a ``user_id``
-are scored with the population model (``rows_without_user`` counts them), and counted as no user.
+are scored with the population model (``rows_without_user`` counts them), and counted as no user; so are seen
+rows of a user id the fit never met (``rows_unknown_user``): only ``context`` rows can adapt a new user.
 """
 
 from __future__ import annotations
@@ -170,6 +171,13 @@ def _metrics(rows: np.ndarray, probs: np.ndarray, oracle: list, users: list | No
     return preference_metrics(probs, [oracle[i] for i in rows], None if users is None else [users[i] for i in rows])
 
 
+def checked_shots(shots: list) -> list:
+    """``shots``, refused unless every one is a non-negative integer (a negative k would slice from the end)."""
+    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in shots):
+        raise ValueError(f"shots={shots}: shot counts must be non-negative integers")
+    return shots
+
+
 def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
              query_probs: dict | None = None, active: bool = False, warn_short: bool = True,
              progress: bool = False) -> dict:
@@ -184,9 +192,7 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     ``warn_short``, the log names them (:func:`warn_short_contexts`). ``progress``: a bar while the questions are
     chosen."""
     data = read_preferences(data, split="test")
-    shots = [shots] if isinstance(shots, int) else list(shots)
-    if any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in shots):
-        raise ValueError(f"shots={shots}: shot counts must be non-negative integers")
+    shots = checked_shots([shots] if isinstance(shots, int) else list(shots))
     if warn_short:
         warn_short_contexts(data, shots)
     features = model.featurize(data)
@@ -203,6 +209,10 @@ def evaluate(model, data: PreferenceSet, shots: Sequence[int] = DEFAULT_SHOTS,
     report: dict = {"seen": _metrics(rows[is_seen], probs[is_seen], oracle)}
     if without_user := sum(users[i] is None for i in rows[is_seen]):
         report["rows_without_user"] = without_user
+    if model.uses_user_ids:  # a seen row of a user the fit never met gets the population model, as one without a user
+        known = set(model.user_ids_)
+        if unknown := sum(users[i] is not None and users[i] not in known for i in rows[is_seen]):
+            report["rows_unknown_user"] = unknown
     report["controversial"] = _metrics(rows[is_seen & contested[rows]], probs[is_seen & contested[rows]], oracle)
 
     report["unseen"] = {}
@@ -277,6 +287,8 @@ def summary_lines(report: dict) -> list[str]:
         rows = [("seen users", report["seen"])]
         rows += [("  of them without a user", {"n": without_user, "note": "scored with the population model"})
                  ] if without_user else []
+        if unknown := report.get("rows_unknown_user", 0):
+            rows += [("  of them unknown to the run", {"n": unknown, "note": "scored with the population model"})]
     rows += [("  controversial pairs", report["controversial"])]
     if len(report.get("groups", {})) > 1 or without_group:
         rows += [(f"  group {g}" + (" (worst)" if g == worst else ""), m) for g, m in report["groups"].items()]

@@ -26,7 +26,7 @@ import json
 import logging
 import numbers
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -61,13 +61,17 @@ def _plain(value: Any) -> Any:
 @dataclass
 class UserVector:
     """A user as the method sees them: ``mean``, the vector predictions use (and its variance where the method
-    has one); ``extra`` holds what else the method inferred, such as VPL's encoder mean before its readout."""
+    has one); ``extra`` holds what else the method inferred, such as VPL's encoder mean before its readout.
+    ``fit``: the fit whose weights give the vector its meaning (:attr:`PreferenceModel.fit_id`), so a vector kept
+    from one fit is refused by another fit of the same method, where it would mean something else ("" for a
+    vector made by hand or saved before 2026-11-29: not checked)."""
 
     mean: torch.Tensor
     variance: torch.Tensor | None = None
     method: str = ""
     n_pairs: int = 0
     extra: dict = field(default_factory=dict)
+    fit: str = ""
 
     def __post_init__(self) -> None:  # a list or array of numbers is taken as the tensor it means
         self.mean = as_float_tensor(self.mean, "UserVector.mean")
@@ -81,6 +85,7 @@ class UserVector:
             "mean": self.mean.tolist(),
             "variance": None if self.variance is None else self.variance.tolist(),
             **({"extra": self.extra} if self.extra else {}),
+            **({"fit": self.fit} if self.fit else {}),
         }
 
     @classmethod
@@ -88,7 +93,16 @@ class UserVector:
         """A user written by :meth:`to_dict` (``pluralign adapt``'s user.json), to predict with in Python."""
         if not isinstance(d, dict) or "mean" not in d:
             raise ValueError("a user vector is a mapping with a 'mean' (as pluralign adapt writes user.json)")
-        return cls(d["mean"], d.get("variance"), d.get("method", ""), int(d.get("n_pairs", 0)), d.get("extra", {}))
+        return cls(d["mean"], d.get("variance"), d.get("method", ""), int(d.get("n_pairs", 0)), d.get("extra", {}),
+                   str(d.get("fit", "")))
+
+
+def _names_a_file(text: str) -> bool:
+    """Whether ``text`` is the path of a file; False for what cannot be a path (too long a name, a NUL)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def training_data_identity(features: PairFeatures, user_ids: list[str]) -> str:
@@ -343,11 +357,11 @@ class PreferenceModel:
         columns).
 
         ``trainer_kwargs`` are :class:`TrainerOptions` fields (accelerator, devices, strategy, precision,
-        out_dir, resume, progress).
+        out_dir, resume, progress); given beside ``trainer``, they replace those fields of it.
         """
         from pluralign.config import checked_arguments
 
-        options = trainer or TrainerOptions(**trainer_kwargs)
+        options = replace(trainer, **trainer_kwargs) if trainer else TrainerOptions(**trainer_kwargs)
         checked_arguments(type(self), self.get_config())  # what build_model checks, for models built in Python
         if str(options.accelerator).lower() not in ("cpu", "auto"):
             check_trainer_options(options)  # a missing GPU: one line, before the embedding
@@ -412,6 +426,7 @@ class PreferenceModel:
             threads = torch.get_num_threads()  # what trained (TrainerOptions.threads); the caller's comes back
         self.network_.cpu().eval()
         self.network_.zero_grad(set_to_none=True)  # the last step's gradients: a copy of the weights nothing reads
+        self.network_.fit_id = None  # the weights are final only now: an id a training stage took is stale
         weights = self.network_.state_dict().items()
         if diverged := [n for n, w in weights if w.is_floating_point() and not w.isfinite().all()]:
             self.network_ = None  # not a fitted model: nothing to predict with or save, nor to --resume from
@@ -539,8 +554,17 @@ class PreferenceModel:
             raise RuntimeError(f"{self.name}: call fit() or from_pretrained() first")
         return self.network_
 
+    @property
+    def fit_id(self) -> str:
+        """The first 16 hex digits of the sha256 of the fitted weights: what a user vector of this fit carries.
+        The same after save and load; another fit (a refit, another seed) has another. Computed once per network."""
+        network = self.check_fitted()
+        if getattr(network, "fit_id", None) is None:
+            network.fit_id = fingerprint(network.state_dict())[:16]
+        return network.fit_id
+
     def population_user(self) -> UserVector:
-        return UserVector(self.check_fitted().population_user().detach(), method=self.name)
+        return UserVector(self.check_fitted().population_user().detach(), method=self.name, fit=self.fit_id)
 
     def known_user(self, user_id: str) -> UserVector:
         network = self.check_fitted()
@@ -552,7 +576,7 @@ class PreferenceModel:
                               "pass a few labelled pairs of theirs to adapt instead")
         index = torch.tensor([self.user_ids_.index(user_id)])
         with torch.no_grad():
-            return UserVector(network.known_users(index)[0], method=self.name)
+            return UserVector(network.known_users(index)[0], method=self.name, fit=self.fit_id)
 
     def infer_user(self, pairs: Any) -> UserVector:
         """Few-shot: the vector of a new user from their labelled pairs (k = 0 gives the population). A method
@@ -575,6 +599,7 @@ class PreferenceModel:
             return self.population_user()
         vector = self.adapt(features)
         vector.n_pairs = len(features) if network.user_dim else 0
+        vector.fit = self.fit_id
         return vector
 
     def resolve_user(self, user: Any) -> UserVector:
@@ -583,8 +608,13 @@ class PreferenceModel:
         if isinstance(user, UserVector):
             if user.method and user.method != self.name:  # same width, other meaning: PAL's weights are no VPL latent
                 raise ValueError(f"{self.name}: a user vector of {user.method}; infer the user with this model")
+            if user.fit and user.fit != self.fit_id:  # same method, other weights: another fit's prototypes or latents
+                raise ValueError(f"{self.name}: a user vector of another fit (fit {user.fit}, this run's "
+                                 f"{self.fit_id}); infer the user again with this model")
             return user
         if isinstance(user, str):
+            if user not in self.user_ids_ and _names_a_file(user):  # labelled pairs by their path, as fit reads
+                return self.infer_user(user)
             return self.known_user(user)
         if isinstance(user, numbers.Real) and not isinstance(user, bool) and float(user).is_integer():
             return self.known_user(str(int(user)))  # the reader's id of 3 or 3.0 (numpy's too) is "3"
@@ -629,9 +659,10 @@ class PreferenceModel:
             raise TypeError(f"{self.name}: this model was trained on embeddings; pass tensors, not text")
         if prompts is None:  # "no prompt features" is for a model fitted on embeddings
             raise TypeError(f"{self.name}: prompts=None; this model reads text: give a prompt per row (or one for all)")
-        responses = tuple([r] if isinstance(r, str) else list(r) for r in responses)  # one pair: plain strings
+        # one pair: plain strings, or one chat message each (a dict is one item: list(dict) would be its keys)
+        responses = tuple([r] if isinstance(r, (str, dict)) else list(r) for r in responses)
         n = len(responses[0])
-        prompts = [prompts] * n if isinstance(prompts, str) else list(prompts)  # one prompt for every response
+        prompts = [prompts] * n if isinstance(prompts, (str, dict)) else list(prompts)  # one prompt for every response
         if any(len(r) != n for r in responses) or len(prompts) != n:
             raise ValueError(f"{self.name}: prompts and responses must have the same length "
                              f"(got {len(prompts)} prompts and {', '.join(str(len(r)) for r in responses)} responses)")
@@ -673,8 +704,18 @@ class PreferenceModel:
 
     def pair_proba(self, pairs: Any, user: Any = None) -> torch.Tensor:
         """P(chosen ≻ rejected | prompt, user) for each row of ``pairs`` (anything ``fit`` reads: a file, rows, a
-        DataFrame; text or embeddings, as the fit's): ``prefer_proba`` on rows instead of three columns."""
-        features = pairs if isinstance(pairs, PairFeatures) else self.featurize(read_preferences(pairs))
+        DataFrame; text or embeddings, as the fit's): ``prefer_proba`` on rows instead of three columns. ``user``
+        is one user for every row, or one per row; the rows' own ``user_id`` column is not read (None: the
+        population model, with a warning where the rows name users the model knows; ``user=rows.column("user_id")``
+        scores each row as its user, as ``pluralign predict`` does)."""
+        if not isinstance(pairs, PairFeatures):
+            pairs = read_preferences(pairs)
+            if user is None and self.uses_user_ids and (known := set(pairs.column("user_id")) & set(self.user_ids_)):
+                logging.getLogger("pluralign").warning(
+                    "%s.pair_proba: %s names %d user(s) the model knows, but user=None scores every row with the "
+                    "population model; pass user=rows.column('user_id') to score each row as its user",
+                    self.name, pairs.source or "the rows", len(known))
+        features = pairs if isinstance(pairs, PairFeatures) else self.featurize(pairs)
         users = self.user_matrix(user, len(features))
         return torch.sigmoid(self.logits_features(features, users))
 

@@ -120,12 +120,29 @@ def test_a_row_that_is_not_a_mapping_names_its_row_or_line() -> None:
 
 
 def test_nan_where_text_is_expected_from_pandas() -> None:
-    """pandas fills a cell no record gave with NaN: named as NaN in that column, not "float has no strip"."""
+    """pandas fills a cell no record gave with NaN: a missing value in that column, as an absent key is, not
+    "float has no strip". A NaN in a list of records (no frame) is named as NaN."""
     import pandas as pd
 
     frame = pd.DataFrame([PAIR, {"prompt": "q", "rejected": "d"}])  # the second record has no chosen
-    with pytest.raises(DataError, match=r"^<dataset:train>, row 2, column 'chosen': NaN where text is expected$"):
+    with pytest.raises(DataError, match=r"^<dataset:train>, row 2, column 'chosen': missing value$"):
         read_preferences(frame)
+    with pytest.raises(DataError, match=r"^<rows>, row 1, column 'chosen': NaN where text is expected$"):
+        read_preferences([{**PAIR, "chosen": float("nan")}])
+
+
+def test_a_frame_whose_optional_columns_some_rows_lack() -> None:
+    """A frame of seen rows and unseen users' rows (the shipped test.jsonl's shape): role, oracle_p and margin are
+    NaN (pd.NA in a nullable column) where a record has none, read as absent, not as "unknown role nan"."""
+    import pandas as pd
+
+    frame = pd.DataFrame([{**PAIR, "user_id": "a", "oracle_p": 0.7},
+                          {**PAIR, "user_id": "b", "role": "context", "margin": 1.5},
+                          {**PAIR, "user_id": "b", "role": "query"}])
+    frame["margin"] = frame["margin"].astype("Float64")  # a nullable column: pd.NA, not NaN
+    rows = read_preferences(frame, split="test").rows
+    assert [r.get("role") for r in rows] == [None, "context", "query"]
+    assert [r.get("oracle_p") for r in rows] == [0.7, None, None] and [r.get("margin") for r in rows] == [None, 1.5, None]
 
 
 @pytest.mark.parametrize("value", [5, [{"role": "user", "content": "hi"}, "bye"], []],

@@ -85,6 +85,26 @@ def test_subset_keeps_rows_and_names_its_source() -> None:
     assert data.subset(lambda r: r["user_id"] == "y").source == "d.jsonl"
 
 
+def test_subset_reads_a_mask_and_refuses_what_is_no_row() -> None:
+    """A list of bools is a mask (True, False, True: rows 0 and 2), not the indices 1, 0, 1; numpy masks and
+    integers read the same. A mask of another length, a negative index (from the end elsewhere) and one past the
+    last row are refused with the source named."""
+    import numpy as np
+
+    from pluralign.data.contract import PreferenceSet
+
+    data = PreferenceSet.from_rows([{**TEXT, "user_id": u} for u in "xyz"], "d.jsonl")
+    for mask in ([True, False, True], np.array([True, False, True])):
+        assert data.subset(mask).column("user_id") == ["x", "z"]
+    assert data.subset(np.array([2, 1])).column("user_id") == ["z", "y"]
+    assert data.subset([np.int64(1)]).column("user_id") == ["y"]
+    assert len(data.subset([])) == 0
+    for keep, message in (([True, False], "a mask of 2 bools for 3 rows"), ([-1], "index -1 is not a row"),
+                          ([3], "index 3 is not a row \\(0 to 2\\)"), ([0, True], "index True is not a row")):
+        with pytest.raises(DataError, match=f"^d\\.jsonl: subset (got )?{message}"):
+            data.subset(keep)
+
+
 def test_a_boolean_user_id_is_refused() -> None:
     """``"user_id": true`` is a column mix-up, not user "True"; a boolean group (a minority flag) is a group."""
     with pytest.raises(DataError, match=r"^x\.jsonl, row 1, column 'user_id': expected a string id, got bool$"):

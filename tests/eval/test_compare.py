@@ -66,6 +66,22 @@ def test_chosen_questions_agree_with_the_protocol(fitted):
     assert unseen_hits(pal, test, 4, active=True)["hit"] != unseen_hits(pal, test, 4)["hit"]
 
 
+def test_compare_reads_a_path_checks_shots_and_names_short_contexts(fitted, tmp_path, caplog):
+    """A file of rows, as evaluate reads it (an AttributeError once); shots = −1 refused (it sliced all context rows
+    but the last); k above the users' context sizes named in the log, once."""
+    import logging
+
+    bt, pal, test = fitted
+    write_jsonl(tmp_path / "test.jsonl", test.rows)
+    assert compare(pal, bt, str(tmp_path / "test.jsonl"), shots=2) == compare(pal, bt, test, shots=2)
+    for shots in (-1, True):
+        with pytest.raises(ValueError, match=r"shot counts must be non-negative integers"):
+            compare(pal, bt, test, shots=shots)
+    with caplog.at_level(logging.WARNING, logger="pluralign"):
+        compare(pal, bt, test, shots=1000)
+    assert [r.getMessage() for r in caplog.records if "the largest context" in r.getMessage()] != []
+
+
 def test_cli(fitted, tmp_path, capsys):
     bt, pal, test = fitted
     bt.save_pretrained(tmp_path / "bt")

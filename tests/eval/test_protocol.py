@@ -240,6 +240,21 @@ def test_rows_without_a_user_are_counted_as_no_user(model_and_test) -> None:
     assert "rows_without_user" not in evaluate(model, test, shots=(0,))
 
 
+def test_seen_rows_of_users_the_run_never_met_are_counted() -> None:
+    """Seen rows whose user id the fit never met ("3" against "u3") get the population model: counted in the
+    report and named under "seen users" in the table, not silently a population figure in the seen row."""
+    from pluralign.methods import PalA
+
+    train, test = two_group_rows(n_users=3, pairs=20)
+    model, test = PalA(k=2, epochs=1, hidden=[]).fit(train, progress=False), PreferenceSet.from_rows(test)
+    renamed = [{**r, "user_id": "x" + r["user_id"]} if "role" not in r and i < 7 else r for i, r in enumerate(test.rows)]
+    report = evaluate(model, PreferenceSet.from_rows(renamed), shots=(0,))
+    assert report["rows_unknown_user"] == 7 and "rows_without_user" not in report
+    assert summary_lines(report)[2].split() == [
+        "of", "them", "unknown", "to", "the", "run", "7", "scored", "with", "the", "population", "model"]
+    assert "rows_unknown_user" not in evaluate(model, test, shots=(0,))
+
+
 def test_an_unseen_user_without_enough_context_rows_is_named_and_scored_at_every_k() -> None:
     """short_contexts names the unseen users with fewer than k context rows; one with none is scored with the
     population model at every k (its query rows stay in the k-shot rows), one with a few adapts on all of them."""

@@ -199,9 +199,9 @@ def test_active_queries_benchmark_runs(benchmark_script, tmp_path):
 
 def test_active_queries_paired_interval_by_hand(benchmark_script):
     """Per-user differences active k=1 − random k=2 of two seeds' users: 0.1, 0.3 and −0.1, 0.1; mean 0.1, sd
-    √(0.08 / 3): +10.0 ± 196 · 0.1633 / 2 points."""
+    √(0.08 / 3): +10.0 ± t₃ 3.182 · 16.33 / 2 points (4 users, 3 degrees of freedom)."""
     module = benchmark_script("active_queries")
     runs = {0: {"per_user": {"active": {"1": [0.6, 0.8]}, "random": {"2": [0.5, 0.5]}}},
             1: {"per_user": {"active": {"1": [0.4, 0.7]}, "random": {"2": [0.5, 0.6]}}}}
     mean, half = module.paired_interval(runs, ("active", 1), ("random", 2))
-    assert mean == pytest.approx(10.0) and half == pytest.approx(196 * (0.08 / 3) ** 0.5 / 2)
+    assert mean == pytest.approx(10.0) and half == pytest.approx(318.245 * (0.08 / 3) ** 0.5 / 2, abs=1e-3)

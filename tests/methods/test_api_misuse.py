@@ -144,6 +144,29 @@ def test_user_vectors_are_checked_against_the_runs_users(fitted) -> None:
         pal.prefer_proba(None, a, b, user=[0.1] * 7)
 
 
+def test_a_user_vector_of_another_fit_is_refused(fitted, rows, tmp_path) -> None:
+    """A vector carries its fit's id: the same run after save and load takes it (JSON round trip included); another
+    fit of the same method (its prototypes elsewhere) refuses it, where it scored near chance without a word; a
+    vector made by hand, or saved before the id existed, is not checked."""
+    from pluralign.methods import PreferenceModel
+
+    pal = fitted["pal-a"]
+    vector = pal.infer_user(rows[1][:4])
+    assert vector.fit == pal.fit_id and len(pal.fit_id) == 16
+    pal.save_pretrained(tmp_path / "pal")
+    loaded = PreferenceModel.from_pretrained(tmp_path / "pal")
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    saved = UserVector.from_dict(json.loads(json.dumps(vector.to_dict())))
+    assert saved.fit == vector.fit and torch.equal(loaded.prefer_proba(None, a, b, user=saved),
+                                                   pal.prefer_proba(None, a, b, user=vector))
+    other = METHODS["pal-a"](epochs=1, seed=1).fit(rows[0], progress=False)
+    with pytest.raises(ValueError, match=rf"^pal-a: a user vector of another fit \(fit {vector.fit}, this run's "
+                                         rf"{other.fit_id}\); infer the user again with this model$"):
+        other.prefer_proba(None, a, b, user=saved)
+    unchecked = {k: v for k, v in vector.to_dict().items() if k != "fit"}
+    assert other.prefer_proba(None, a, b, user=UserVector.from_dict(unchecked)).shape == (3,)
+
+
 def test_a_list_of_users_gives_one_per_row(fitted) -> None:
     a, b = torch.randn(3, 4), torch.randn(3, 4)
     pal = fitted["pal-a"]
@@ -164,6 +187,52 @@ def test_an_unknown_user_and_a_user_id_given_as_pairs(fitted) -> None:
                               "to adapt instead")  # no quotes around it, as KeyError's own text has
     with pytest.raises(DataError, match=r"^u1: no such file; infer_user reads labelled pairs .* is known_user\('u1'\)"):
         pal.infer_user("u1")
+
+
+def test_pair_proba_says_when_the_rows_name_users_it_scores_as_nobody(fitted, rows, caplog) -> None:
+    """user=None is the population model for every row, the rows' own user_id notwithstanding: a warning says so
+    where the model knows those users, and their ids per row score each as their user."""
+    import logging
+
+    pal, bt = fitted["pal-a"], fitted["bt"]
+    data = PreferenceSet.from_rows(rows[0][:6])
+    with caplog.at_level(logging.WARNING, logger="pluralign"):
+        population = pal.pair_proba(data)
+        bt.pair_proba(data)  # one model for everyone: nothing to warn of
+    assert [r.getMessage().split(", but")[0] for r in caplog.records] == [
+        "pal-a.pair_proba: <data> names 1 user(s) the model knows"]
+    assert torch.equal(population, pal.pair_proba(data, user=pal.population_user()))
+    own = pal.pair_proba(data, user=data.column("user_id"))
+    assert torch.equal(own, pal.pair_proba(data, user=data.column("user_id")[0])) and not torch.equal(own, population)
+
+
+def test_a_path_given_as_the_user_is_read_as_their_pairs(fitted, rows, tmp_path) -> None:
+    """user="pairs.jsonl" adapts on that file's pairs, as infer_user(path) does; it was looked up as a user id
+    (bt: silently the population; pal-a: "unknown user ...; pass a few labelled pairs", which the caller had)."""
+    from pluralign.io import write_jsonl
+
+    pal = fitted["pal-a"]
+    write_jsonl(tmp_path / "pairs.jsonl", rows[1][:4])
+    a, b = torch.randn(3, 4), torch.randn(3, 4)
+    expected = pal.prefer_proba(None, a, b, user=pal.infer_user(str(tmp_path / "pairs.jsonl")))
+    assert torch.equal(pal.prefer_proba(None, a, b, user=str(tmp_path / "pairs.jsonl")), expected)
+    with pytest.raises(KeyError, match="unknown user"):  # no path can be this long: an id, not an OSError
+        pal.prefer_proba(None, a, b, user="u" * 5000)
+
+
+def test_fit_keywords_beside_trainer_options_replace_their_fields(rows, monkeypatch) -> None:
+    """fit(trainer=TrainerOptions(...), progress=False) trained with the options' progress bar: the keywords
+    were dropped without a word."""
+    from pluralign.methods.base import PreferenceModel
+    from pluralign.training import TrainerOptions
+
+    seen: list[TrainerOptions] = []
+    real = PreferenceModel.run_lightning
+    monkeypatch.setattr(PreferenceModel, "run_lightning",
+                        lambda self, objective, features, val, options, *a, **k:
+                        seen.append(options) or real(self, objective, features, val, options, *a, **k))
+    METHODS["bt"](epochs=1).fit(rows[0], trainer=TrainerOptions(progress=True, threads=1), progress=False)
+    assert (seen[0].progress, seen[0].threads) == (False, 1)
 
 
 def test_preference_sets_built_directly_are_validated() -> None:

@@ -54,6 +54,10 @@ def test_new_users_chat_messages_and_errors(fitted):
     assert pal.score(prompts, as_chat, user=new).tolist() == pytest.approx(chat)
     assert torch.equal(pal.prefer_proba(prompts, as_chat, completions[::-1]),
                        pal.prefer_proba(prompts, completions, completions[::-1]))
+    # one message as one response (and one prompt for all), not its keys "role" and "content" as two
+    message = {"role": "assistant", "content": completions[0]}
+    assert pal.score({"role": "user", "content": prompts[0]}, message, user=new).tolist() == pytest.approx(chat[:1])
+    assert pal.prefer_proba(prompts[0], message, {"role": "assistant", "content": completions[1]}).shape == (1,)
     # no rows (an empty batch): no rewards, not "not enough values to unpack"
     assert pal.score([], []).shape == (0,) and pal.prefer_proba([], [], []).shape == (0,)
     assert maxmin.maxmin_score([], []).shape == (0,)

@@ -32,13 +32,17 @@ SPREAD_PAIRS = 512  # pairs on which the decoder's use of z is measured (evenly 
 IGNORED_SPREAD = 0.01  # the decoder "ignores z" where users' P(a ≻ b) differ by less than this (sd)
 
 
-def training_user_readout(user_means: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+def training_user_readout(user_means: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """Σ_u w_u z_u with w_u ∝ q(z_u | C) = N(z_u; μ(C), σ²(C)): the new user's posterior, read out on the known
-    users' latents z_u. Why: from a few pairs μ(C) can land between two clusters of training latents, on the
-    wrong side of the decoder's boundary though nearer the user's own cluster (models/vpl.md, "Reading the
-    posterior out on the training users")."""
+    users' latents z_u, and its variance per unit, Σ_u w_u (z_u − Σ_v w_v z_v)², so the pair is the mean and
+    variance of one distribution (σ²(C) belongs to μ(C)). Why: from a few pairs μ(C) can land between two clusters
+    of training latents, on the wrong side of the decoder's boundary though nearer the user's own cluster
+    (models/vpl.md, "Reading the posterior out on the training users")."""
     log_density = -0.5 * ((user_means - mean).pow(2) / log_var.exp() + log_var).sum(-1)
-    return torch.softmax(log_density, dim=0) @ user_means
+    weights = torch.softmax(log_density, dim=0)
+    point = weights @ user_means
+    return point, weights @ (user_means - point).pow(2)
 
 
 def kl_to_prior(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -158,8 +162,9 @@ class VPL(PreferenceModel):
         with torch.no_grad():
             mean, log_var = (v[0] for v in encode_sets(network, features, [torch.arange(len(features))]))
             if self.readout == "training-users" and len(network.user_means):
-                point = training_user_readout(network.user_means, mean, log_var)
-                return UserVector(point, log_var.exp(), method=self.name, extra={"posterior_mean": mean.tolist()})
+                point, spread = training_user_readout(network.user_means, mean, log_var)
+                return UserVector(point, spread, method=self.name,
+                                  extra={"posterior_mean": mean.tolist(), "posterior_variance": log_var.exp().tolist()})
         return UserVector(mean, log_var.exp(), method=self.name)
 
     # ---- diagnostics ------------------------------------------------------------------------
