@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from pluralign.config import build_model, parse_overrides, preset  # noqa: E402
 from pluralign.eval import evaluate  # noqa: E402
 from pluralign.eval.bench import benchmark_data  # noqa: E402
-from pluralign.eval.metrics import standard_error_of_mean  # noqa: E402
+from pluralign.eval.metrics import interval_quantile, standard_error_of_mean  # noqa: E402
 from pluralign.io import write_json  # noqa: E402
 from pluralign.methods import METHODS  # noqa: E402
 
@@ -38,19 +38,25 @@ def summary(report: dict) -> dict:
     def pair(block: dict) -> list:
         return [round(block.get("accuracy", float("nan")), 4), round(block.get("oracle_accuracy", float("nan")), 4)]
 
-    return {"seen": pair(report["seen"]), "controversial": pair(report["controversial"]),
-            "unseen_k8": pair(report["unseen"]["8"]),
-            # over the unseen users; absent with fewer than two of them
-            **({"unseen_k8_gap_se": round(se, 4)} if (se := report["unseen"]["8"].get("gap_to_oracle_se")) else {})}
+    k8 = report["unseen"]["8"]
+    return {"seen": pair(report["seen"]), "controversial": pair(report["controversial"]), "unseen_k8": pair(k8),
+            # over the unseen users, with its degrees of freedom (users − 1); absent with fewer than two of them
+            **({"unseen_k8_gap_se": round(k8["gap_to_oracle_se"], 4), "unseen_k8_se_df": k8["se_df"]}
+               if k8.get("gap_to_oracle_se") else {})}
 
 
 def mean(runs: list[dict]) -> dict:
     """Element-wise mean of the seeds' [accuracy, oracle] pairs (and seconds); the standard error of the
-    gap becomes that of the mean gap."""
+    gap becomes that of the mean gap, its degrees of freedom the seeds' sum (each seed draws its own users), and
+    ``unseen_k8_gap_interval`` the 95% half-width, Student's t on them."""
+    errors = ("unseen_k8_gap_se", "unseen_k8_se_df")
     merged = {key: np.round(np.mean([r[key] for r in runs], axis=0), 4).tolist()
-              for key in runs[0] if key != "unseen_k8_gap_se"}
-    if all("unseen_k8_gap_se" in r for r in runs):
+              for key in runs[0] if key not in errors}
+    if all(key in r for r in runs for key in errors):
         merged["unseen_k8_gap_se"] = round(standard_error_of_mean([r["unseen_k8_gap_se"] for r in runs]), 4)
+        merged["unseen_k8_se_df"] = sum(r["unseen_k8_se_df"] for r in runs)
+        merged["unseen_k8_gap_interval"] = round(
+            interval_quantile(merged["unseen_k8_se_df"]) * merged["unseen_k8_gap_se"], 4)
     return merged
 
 

@@ -177,6 +177,11 @@ def test_finetune_script_judges_one_fit_under_each_few_shot_rule(benchmark_scrip
     assert record["few_shot"] == ["map", "training-users"]
     by_rule = [record["runs"][name]["random"][0] for name in ("large:map", "large:training-users")]
     assert by_rule[0]["seen"] == by_rule[1]["seen"] and by_rule[0]["fit_seconds"] == by_rule[1]["fit_seconds"]
+    assert by_rule[0]["unseen_k8_se_df"] == 1  # two unseen users
+    # over seeds: the SE of the mean gap, df summed (12 users a seed), ± t₂₂ 2.074 · 0.025
+    merged = module.mean([{"seen": [0.8, 0.9], "unseen_k8_gap_se": se, "unseen_k8_se_df": 11} for se in (0.03, 0.04)])
+    assert merged == {"seen": [0.8, 0.9], "unseen_k8_gap_se": 0.025, "unseen_k8_se_df": 22,
+                      "unseen_k8_gap_interval": pytest.approx(0.05185, abs=1e-4)}
 
     monkeypatch.setattr("sys.argv", ["finetune_backbone.py", "--method", "bt", "--few-shot", "map"])
     with pytest.raises(SystemExit) as exit_info:
