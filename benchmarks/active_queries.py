@@ -2,6 +2,7 @@
 
     python benchmarks/active_queries.py [--method vpl] [--benchmark attributes] [--seeds 0 1 2]
         [--budgets 1 2 4 8] [--draws 10] [--set KEY=VALUE ...] [--out benchmarks/results/active_queries]
+    python benchmarks/active_queries.py --render benchmarks/results/active_queries   # results.md again, no fit
 
 For each seed, the method (any but bt: its shipped preset, ``--set`` on top) is fitted on the
 benchmark's training rows. Each unseen user's 16 context pairs form the pool of questions; their query pairs
@@ -17,7 +18,9 @@ largest budget: whether fewer chosen questions reach that many random ones.
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -98,6 +101,26 @@ def paired_lines(runs: dict, budgets: list[int]) -> list[str]:
     return lines
 
 
+def report(method: str, benchmark: str, runs: dict, budgets: list[int], mean: dict, oracle: float,
+           draws: int | None) -> str:
+    """results.md: accuracy after k answers, the gap to the oracle and the paired rows, each ± a 95% interval."""
+    lines = [f"| {benchmark}, {method} | " + " | ".join(f"k = {k}" for k in budgets) + " |",
+             "|---|" + "---|" * len(budgets)]
+    for name in ("random", "active"):
+        lines.append(f"| {name} | " + " | ".join(f"{mean[name][str(k)]:.3f}" for k in budgets) + " |")
+    lines += ["", "| points under the oracle, ± 95% over the users | " + " | ".join(f"k = {k}" for k in budgets) + " |",
+              "|---|" + "---|" * len(budgets)]
+    for name in ("random", "active"):
+        cells = ["{:.1f} ± {:.1f}".format(*gap_interval(runs, name, k)) for k in budgets]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [""] + paired_lines(runs, budgets)
+    seeds = ", ".join(map(str, runs))
+    random = f" Random: {draws} draws per user." if draws else " Random: 10 draws per user (the default)."
+    return ("\n".join(lines) + f"\n\nAccuracy on the unseen users' query pairs after k answers, mean over seeds "
+            f"{seeds}; oracle {oracle:.3f}.{random} ± is Student's t on the users' degrees of freedom times the "
+            "standard error over the users of all seeds.\n")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="vpl", choices=["vpl", "pal-a", "pal-b", "maxmin", "micro", "gpm"])
@@ -107,7 +130,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--set", dest="changes", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default=None, help="default: benchmarks/results/active_queries[_METHOD]")
+    parser.add_argument("--render", default=None, metavar="FOLDER",
+                        help="write FOLDER/results.md again from its results.json, fitting nothing")
     args = parser.parse_args(argv)
+    if args.render:
+        record = json.loads((Path(args.render) / "results.json").read_text())
+        runs = {int(s): r for s, r in record["runs"].items()}
+        budgets = [int(k) for k in record["mean"]["random"]]
+        text = report(record["method"], record["benchmark"], runs, budgets, record["mean"], record["oracle"],
+                      draws=record.get("draws"))
+        write_text(f"{args.render}/results.md", text)
+        print(text)
+        return {"mean": record["mean"], "oracle": record["oracle"]}
     args.out = args.out or "benchmarks/results/active_queries" + ("" if args.method == "vpl" else f"_{args.method}")
     torch.manual_seed(0)
     runs = {seed: run_seed(args.method, args.benchmark, seed, args.budgets, args.draws, parse_overrides(args.changes))
@@ -115,23 +149,11 @@ def main(argv: list[str] | None = None) -> dict:
     mean = {name: {str(k): float(np.mean([runs[s][name][str(k)] for s in args.seeds])) for k in args.budgets}
             for name in ("random", "active")}
     oracle = float(np.mean([runs[s]["oracle"] for s in args.seeds]))
-    lines = [f"| {args.benchmark}, {args.method} | " + " | ".join(f"k = {k}" for k in args.budgets) + " |",
-             "|---|" + "---|" * len(args.budgets)]
-    for name in ("random", "active"):
-        lines.append(f"| {name} | " + " | ".join(f"{mean[name][str(k)]:.3f}" for k in args.budgets) + " |")
-    lines += ["", "| points under the oracle, ± 95% over the users | "
-              + " | ".join(f"k = {k}" for k in args.budgets) + " |",
-              "|---|" + "---|" * len(args.budgets)]
-    for name in ("random", "active"):
-        cells = ["{:.1f} ± {:.1f}".format(*gap_interval(runs, name, k)) for k in args.budgets]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += [""] + paired_lines(runs, args.budgets)
-    note = (f"\nAccuracy on the unseen users' query pairs after k answers, mean over seeds "
-            f"{', '.join(map(str, args.seeds))}; oracle {oracle:.3f}. Random: {args.draws} draws per user.\n")
+    text = report(args.method, args.benchmark, runs, args.budgets, mean, oracle, args.draws)
     write_json(f"{args.out}/results.json", {"method": args.method, "benchmark": args.benchmark, "seeds": args.seeds,
-                                            "changes": args.changes,
+                                            "changes": args.changes, "draws": args.draws,
                                             "mean": mean, "oracle": oracle, "runs": {str(s): r for s, r in runs.items()}})
-    write_text(f"{args.out}/results.md", "\n".join(lines) + "\n" + note)
+    write_text(f"{args.out}/results.md", text)
     fig, ax = plt.subplots(figsize=(4.6, 3.6))
     for name, style in (("random", dict(marker="o")), ("active", dict(marker="s"))):
         ax.plot(args.budgets, [mean[name][str(k)] for k in args.budgets], label=f"{name} questions", **style)
@@ -145,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     save_figure(fig, f"{args.out}/active_queries.png")
-    print("\n".join(lines) + "\n" + note)
+    print(text)
     return {"mean": mean, "oracle": oracle}
 
 

@@ -195,6 +195,10 @@ def test_active_queries_benchmark_runs(benchmark_script, tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert (tmp_path / "active_queries.png").exists() and "ideal-points, maxmin" in table and "± 95%" in table
     assert "| active − random at k = 2 |" in table
+    # --render writes the same results.md from results.json, fitting nothing
+    (tmp_path / "results.md").unlink()
+    benchmark_script("active_queries").main(["--render", str(tmp_path)])
+    assert (tmp_path / "results.md").read_text() == table
 
 
 def test_active_queries_paired_interval_by_hand(benchmark_script):
