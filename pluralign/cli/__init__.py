@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a keyword of the benchmark's builder, e.g. --set n_users=64 (all: pluralign data list)")
     p = _command(data, "convert", data_convert)
     p.add_argument("adapter", help="prism, tldr, psoups, ultrafeedback, personalllm or pickapic")
-    p.add_argument("source", help="the dataset as downloaded: a file, or a folder saved by datasets")
+    p.add_argument("source", help="the dataset as downloaded: a file or its folder, or a folder saved by datasets "
+                                  "(all but prism, which reads its own conversations.jsonl and survey.jsonl)")
     p.add_argument("--out", required=True, help="a JSONL file of contract rows (and beside it, OUT's stem + "
                    ".meta.json: the adapter's options, what it dropped, PersonalLLM's simulated users)")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",

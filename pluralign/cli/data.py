@@ -72,6 +72,9 @@ def data_convert(adapter: str, source: str, out: str, options: Sequence[str] = (
     check_output(out, inputs=[("SOURCE", source)], suffix=".jsonl")
     check_output(meta, inputs=[("SOURCE", source)])
     data = ADAPTERS[adapter](source, **keywords)
+    if survey := data.meta.get("survey"):  # PRISM's participants, read beside SOURCE: not to be written over either
+        for path in (out, meta):
+            check_output(path, inputs=[("survey", survey)])
     record = {"source": source, "options": keywords, "n_rows": len(data), "n_users": len(data.user_ids), **data.meta}
     write_files({Path(out): jsonl_text(data.rows), meta: json.dumps(record, indent=2, default=str) + "\n"})
     print(f"wrote {out} ({counted(len(data), 'row')}) and {meta}")

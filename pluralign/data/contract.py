@@ -8,10 +8,12 @@ problem, so bad input never travels further than the reader.
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import math
 import numbers
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -89,6 +91,35 @@ def _content_text(message: dict, number: int) -> str:
     return content
 
 
+def _is_conversation(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(m, dict) for m in value)
+
+
+def _shared_turns_as_prompt(raw: dict, where: Callable[[str], DataError]) -> dict:
+    """A record whose chosen and rejected are whole conversations that open with the same turns (TRL's implicit
+    prompt, as in ``ultrafeedback_binarized``): those turns are the prompt, and each response what follows them, as
+    TRL's ``maybe_extract_prompt`` reads it; kept, they would open both responses. A prompt given as text must be
+    in those turns (``ultrafeedback_binarized`` repeats it there); a prompt given as messages is taken to be
+    extracted already, as TRL does."""
+    chosen, rejected, prompt = raw.get("chosen"), raw.get("rejected"), raw.get("prompt")
+    if not (_is_conversation(chosen) and _is_conversation(rejected)) or _is_conversation(prompt):
+        return raw
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) - 1 and chosen[shared] == rejected[shared]:
+        shared += 1
+    if not shared:
+        return raw
+    try:
+        opening = messages_to_text(list(chosen[:shared]))
+    except (TypeError, ValueError):
+        return raw  # the text columns' own check names the bad message
+    if isinstance(prompt, str) and prompt.strip() and prompt.strip() not in opening:
+        raise where(f"chosen and rejected open with the same {shared} message(s), which do not hold the prompt: "
+                    "give them as responses only, or the prompt they answer")
+    return {**raw, "prompt": list(chosen[:shared]), "chosen": list(chosen[shared:]),
+            "rejected": list(rejected[shared:])}
+
+
 def messages_to_text(value: Any) -> str:
     """Chat messages (a list of ``{"role", "content"}``) to one string; a single message is its content. Messages
     whose contents are all blank are the empty text, for the reader's empty-text check to refuse."""
@@ -159,6 +190,7 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
     """
     out: list[dict] = []
     columns: dict[str, None] = {}  # every record's keys, in order of appearance: the unknown ones are named below
+    stand_ins: Counter = Counter()  # (column, the contract column it looks like): rows where it stands in for it
     embedding_dims: dict[str, int] = {}
     for i, raw in enumerate(rows):
         if not isinstance(raw, dict):
@@ -194,6 +226,8 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
             missing = "rejected_embedding" if "chosen_embedding" in row else "chosen_embedding"
             raise where(missing)("missing: embeddings need both chosen_embedding and rejected_embedding")
 
+        if not has_embeddings:
+            raw = _shared_turns_as_prompt(raw, where("prompt"))
         for column in TEXT_COLUMNS:
             value = raw.get(column)
             if _is_missing(value):
@@ -248,8 +282,16 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
                 raise where(column)("expected a mapping from attribute name to number")
             row[column] = {str(k): _as_float(v, where(column)) for k, v in value.items()}
         columns.update(dict.fromkeys(raw))
+        for column in raw:
+            meant = _contract_column_like(column)
+            if meant and _is_missing(raw.get(meant)) and not _is_missing(raw[column]):
+                stand_ins[column, meant] += 1
         out.append(row)
-    unknown = _note_unknown_columns(list(columns), source)
+    unknown = _note_unknown_columns(list(columns), source, stand_ins)
+    if written := Counter(r["user_id"] for r in out if r.get("user_id") in _MISSING_AS_TEXT):
+        LOG.warning("%s: %s: a missing value written as text (pandas' astype(str), R's write.csv)? They are read "
+                    "as user ids; leave the cell empty or null for no user", source,
+                    ", ".join(f"{n} row(s) have user_id {u!r}" for u, n in written.items()))
     if ignored is not None:  # the caller's record of the dropped columns (PreferenceSet.meta["ignored_columns"])
         ignored.extend(unknown)
     if not out:
@@ -264,14 +306,37 @@ def ignored_columns_note(data: "PreferenceSet") -> str:
     return f" (columns ignored, not in the contract: {shown}; the user's column is named user_id)" if ignored else ""
 
 
-def _note_unknown_columns(columns: list, source: str) -> list:
+_MISSING_AS_TEXT = {"nan", "NaN", "NA", "N/A", "n/a", "null", "NULL", "None", "<NA>"}  # pandas' and R's
+_USER_COLUMN_NAMES = ("user", "users", "uid", "username", "user_name", "annotator", "annotator_id", "worker_id",
+                      "rater", "rater_id", "participant_id")
+
+
+@functools.lru_cache(maxsize=256)
+def _contract_column_like(column: Any) -> str | None:
+    """The contract column a column outside it looks like: a misspelling (``userid``) or another dataset's name for
+    the user (``annotator``, ``worker_id``); None for a contract column or one like none."""
+    if column in KNOWN_COLUMNS:
+        return None
+    name = str(column).lower()
+    if name in _USER_COLUMN_NAMES:
+        return "user_id"
+    close = difflib.get_close_matches(name, KNOWN_COLUMNS, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _note_unknown_columns(columns: list, source: str, stand_ins: Counter | None = None) -> list:
     """Columns outside the contract are dropped (real data carries ids, scores, sources); one that looks like a
-    contract column misspelled (``userid``) is a warning, since the method then runs without what it names."""
+    contract column (``userid``, ``annotator``) is a warning, since the method then runs without what it names:
+    where no row has that contract column, or where some rows give it and others only the look-alike (two files
+    merged), whose rows then go without it (``stand_ins``: those rows' count by pair of columns)."""
     unknown = [c for c in columns if c not in KNOWN_COLUMNS]
     for column in unknown:
-        close = difflib.get_close_matches(str(column).lower(), KNOWN_COLUMNS, n=1, cutoff=0.8)
-        if close and close[0] not in columns:
-            LOG.warning("%s: column %r is not in the contract (did you mean %r?); ignored", source, column, close[0])
+        if (meant := _contract_column_like(column)) and meant not in columns:
+            LOG.warning("%s: column %r is not in the contract (did you mean %r?); ignored", source, column, meant)
+    for (column, meant), n in (stand_ins or {}).items():
+        if meant in columns:
+            LOG.warning("%s: %d row(s) have %r but no %r (other rows have %r): %r is not in the contract, so those "
+                        "rows go without a %s", source, n, column, meant, meant, column, meant)
     if unknown:
         LOG.debug("%s: columns not in the contract, ignored: %s", source, ", ".join(map(str, unknown)))
     return unknown

@@ -107,11 +107,18 @@ def _csv_cell(column: str, value: str, path: Path, line: int) -> Any:
     return value
 
 
+_MESSAGE_KEYS = {"role", "content", "name", "tool_calls", "tool_call_id"}  # what a chat message may hold
+CSV_CELL_LIMIT = 2**31 - 1  # characters in a CSV cell: the largest a C long holds everywhere (the csv default: 131,072)
+
+
 def _chat_messages(value: Any) -> bool:
-    """Whether a CSV cell's JSON is chat messages (a message, or a list of them) rather than text in JSON's form."""
+    """Whether a CSV cell's JSON is chat messages (a message, or a list of them) rather than text in JSON's form:
+    each a mapping with a string role and a content, and no key a message has not ({"content": ..., "lang": ...}
+    is an answer written as JSON, kept as its text)."""
     messages = [value] if isinstance(value, dict) else value
     return (isinstance(messages, list) and bool(messages)
-            and all(isinstance(m, dict) and ("role" in m or "content" in m) for m in messages))
+            and all(isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m
+                    and set(m) <= _MESSAGE_KEYS for m in messages))
 
 
 def _csv_checked(step: Callable[[], Any], reader: csv.DictReader, path: Path) -> Any:
@@ -124,7 +131,17 @@ def _csv_checked(step: Callable[[], Any], reader: csv.DictReader, path: Path) ->
 
 def _read_csv(path: Path) -> tuple[list[dict], list[int]]:
     """The records and the (1-based) file line of each, the header being line 1 (a record whose quoted
-    cell spans lines is named by its last line)."""
+    cell spans lines is named by its last line). A cell may be as long as a JSONL one: the csv module's
+    131,072-character limit is lifted while the file is read."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(CSV_CELL_LIMIT)
+    try:
+        return _read_csv_records(path)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _read_csv_records(path: Path) -> tuple[list[dict], list[int]]:
     rows, lines = [], []
     reader = csv.DictReader(text_lines(path))
     header = _csv_checked(lambda: reader.fieldnames, reader, path) or []
@@ -248,7 +265,11 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
             import datasets
 
-            saved = datasets.load_from_disk(str(path))
+            try:
+                saved = datasets.load_from_disk(str(path))
+            except Exception as err:  # json's, pyarrow's and datasets' several types for a damaged folder
+                raise DataError(f"{path}: cannot read the saved dataset ({first_line(err)}); a damaged or partial "
+                                "copy?") from None
             if isinstance(saved, datasets.Dataset) and split != "train":  # as a folder holding train.jsonl alone
                 raise DataError(f"{path}: a saved Dataset with no splits, read as the train split; it has no "
                                 f"{split} split (save a DatasetDict)")

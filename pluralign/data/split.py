@@ -16,6 +16,7 @@ the other prompts. Either way the card counts the test pairs that training holds
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -58,8 +59,9 @@ class UserSplit:
             f"`pluralign data split {source} --unseen-users {len(self.unseen_users)} --context {n_context} "
             f"--test-fraction {test_fraction} --seed {seed}{flags}`",
             "",
-            f"- train.jsonl: {len(self.train)} rows of {len(self.seen_users)} seen users "
-            "(and any rows without a user id)",
+            f"- train.jsonl: {len(self.train)} rows of {len(self.seen_users)} seen users"
+            + (f" and {anonymous} rows without a user id (pooled: no user's vector learns from them)"
+               if (anonymous := sum(r.get("user_id") is None for r in self.train)) else ""),
             f"- test.jsonl: {len(self.test) - n_context_rows - n_queries} held-out rows of seen users; "
             f"{len(self.unseen_users)} unseen users with {n_context_rows} context rows ({n_context} each, "
             f"adapt on the first k) and {n_queries} query rows",
@@ -124,8 +126,10 @@ def split_by_user(data: PreferenceSet, unseen_users: int | None = None, n_contex
     pooled = by_user.pop(None, [])
     users = list(by_user)
     rng = np.random.default_rng(seed)
-    unseen = _draw_unseen(data, rng, by_user, [u for u in users if len(by_user[u]) > n_context], unseen_users,
-                          n_context, stratify, "pairs")
+    # distinct pairs: a query that repeats a context pair is left out, so repeats cannot leave a user a query
+    distinct = {u: len({pair_key(data.rows[i]) for i in rows}) for u, rows in by_user.items()}
+    unseen = _draw_unseen(data, rng, by_user, [u for u in users if distinct[u] > n_context], unseen_users,
+                          n_context, stratify, "distinct pairs")
     train, test, dropped = [data.rows[i] for i in pooled], [], Counter()
     for user in users:
         rows = [data.rows[i] for i in rng.permutation(by_user[user])]
@@ -162,7 +166,7 @@ def _split_by_user_and_prompt(data: PreferenceSet, unseen_users: int | None, n_c
     unseen = _draw_unseen(data, rng, by_user, eligible, unseen_users, n_context, stratify,
                           "pairs on the training prompts (and one on a test prompt)")
     train = [data.rows[i] for i in pooled if not tested[i]]
-    test, dropped = [], Counter()
+    test, dropped, absent = [], Counter(), set()
     dropped["rows without a user id on test prompts"] += len(pooled) - len(train)
     for user in users:
         order = rng.permutation(by_user[user])
@@ -171,10 +175,13 @@ def _split_by_user_and_prompt(data: PreferenceSet, unseen_users: int | None, n_c
         if user in unseen:
             test += _unseen_rows(training[:n_context], testing, dropped)
             dropped["pairs of unseen users on training prompts past their context"] += len(training) - n_context
+        elif not training:  # no pair to train on: no seen user (the model would score them as nobody), nor unseen
+            dropped["rows of users whose every pair is on a test prompt"] += len(testing)
+            absent.add(user)
         else:
             train += training
             test += testing
-    return _finished(data, train, test, users, unseen, dropped, test_fraction)
+    return _finished(data, train, test, [u for u in users if u not in absent], unseen, dropped, test_fraction)
 
 
 def _rows_by_user(data: PreferenceSet) -> dict[str | None, list[int]]:
@@ -205,7 +212,12 @@ def _draw_unseen(data: PreferenceSet, rng: np.random.Generator, by_user: dict, e
     if unseen_users == len(users):
         raise DataError(f"{data.source}: --unseen-users {unseen_users} leaves no seen user to train on")
     if stratify and unseen_users:
-        return _stratified(rng, eligible, _user_groups(data, by_user), unseen_users)
+        group_of = _user_groups(data, by_user)
+        if missed := sorted({str(group_of[u]) for u in users if u is not None} - {str(group_of[u]) for u in eligible}):
+            logging.getLogger("pluralign.data").warning(
+                "%s: --stratify: no user of group(s) %s has more than --context %d %s, so none of them is drawn as "
+                "unseen; lower --context to test them", data.source, ", ".join(missed), n_context, what)
+        return _stratified(rng, eligible, group_of, unseen_users)
     return set(rng.choice(eligible, size=unseen_users, replace=False).tolist()) if unseen_users else set()
 
 

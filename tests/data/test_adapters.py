@@ -63,6 +63,25 @@ def test_prism_groups_from_survey_or_conversation_and_ties():
     assert len(no_ties) == 4 and no_ties.meta["dropped"]["ties"] == 1
 
 
+def test_convert_does_not_write_over_the_survey_it_reads(tmp_path, capsys):
+    """--out survey.jsonl beside the conversations (the survey found there) or --set survey=X --out X replaced the
+    participants' survey with the pairs, exit 0; refused now, the survey intact."""
+    import shutil
+
+    from pluralign.cli import main
+
+    folder = tmp_path / "prism"
+    shutil.copytree(ASSETS / "prism", folder)
+    survey = (folder / "survey.jsonl").read_text()
+    for extra in ([], ["--set", f"survey={folder / 'survey.jsonl'}"]):
+        assert main(["data", "convert", "prism", str(folder / "conversations.jsonl"), "--out",
+                     str(folder / "survey.jsonl"), "--set", "group_by=location.reside_region", *extra]) == 2
+        assert "would overwrite survey" in capsys.readouterr().err
+        assert (folder / "survey.jsonl").read_text() == survey
+    assert main(["data", "convert", "prism", str(folder / "conversations.jsonl"), "--out", str(tmp_path / "p.jsonl"),
+                 "--set", "group_by=location.reside_region"]) == 0
+
+
 def test_prism_bad_input_names_file_row_and_field(tmp_path):
     conversations = _jsonl(ASSETS / "prism" / "conversations.jsonl")
     del conversations[1]["conversation_history"][2]["role"]
@@ -138,6 +157,25 @@ def test_psoups_profile_files():
     assert data.column("group") == ["P1", "P1", "P2", "P2"]
     assert data.rows[3]["chosen"] == "Red, the colour of ripe tomatoes and stop signs."  # preference: 2
     assert data.meta["dropped"] == {"ties": 1}
+
+
+def test_psoups_from_a_saved_dataset_names_each_profile_by_its_split(tmp_path):
+    """A DatasetDict saved with one split per profile: P1A and P2B, as the files give them (every Arrow file is
+    data-00000-of-00001, which made one user of all profiles); a saved Dataset without user ids is refused."""
+    import datasets
+    import pandas as pd
+
+    profiles = {name: json.loads((ASSETS / "psoups" / f"{name}.json").read_text()) for name in ("P1A", "P2B")}
+    # from a frame: Dataset.from_list takes its columns from the first record only, and would drop "preference"
+    saved = {n: datasets.Dataset.from_pandas(pd.DataFrame(r), preserve_index=False) for n, r in profiles.items()}
+    datasets.DatasetDict(saved).save_to_disk(str(tmp_path / "dict"))
+    data = from_psoups(tmp_path / "dict")
+    assert data.column("user_id") == from_psoups(ASSETS / "psoups").column("user_id") == ["P1A", "P1A", "P2B", "P2B"]
+    assert data.column("group") == ["P1", "P1", "P2", "P2"]
+    saved["P1A"].save_to_disk(str(tmp_path / "one"))
+    with pytest.raises(DataError, match=r"data-00000-of-00001\.arrow, row 1, column 'user_id': missing; a saved "
+                                        r"Dataset's file name names no profile"):
+        from_psoups(tmp_path / "one")
 
 
 def test_psoups_missing_completion_names_file_row_and_field(tmp_path):

@@ -577,6 +577,35 @@ def test_pickapic_a_damaged_archive_is_not_called_a_pickle(tmp_path: Path) -> No
         from_pickapic(folder)
 
 
+def test_pickapic_a_nan_uid_is_no_user(tmp_path: Path) -> None:
+    """A float uid array with a gap: the NaN row has no user (it was one user "nan"), the others their ids."""
+    archive = tmp_path / "embeds.npz"
+    np.savez(archive, **_pal_arrays(uid=np.array([1.0, np.nan])))
+    assert from_pickapic(archive).column("user_id") == ["1", None]
+
+
+def test_pickapic_a_damaged_member_or_safetensors_file_is_one_line(tmp_path: Path) -> None:
+    """An .npz whose member's checksum is wrong and a .safetensors cut short were tracebacks (BadZipFile,
+    SafetensorError)."""
+    from safetensors.numpy import save_file
+
+    archive = tmp_path / "embeds.npz"
+    np.savez(archive, **_pal_arrays())
+    data = bytearray(archive.read_bytes())
+    start = data.index(b"\x93NUMPY", data.index(b"y.npy")) + 80  # inside y.npy's bytes: its CRC no longer matches
+    data[start] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=rf"^{re.escape(str(archive))}: cannot read \(.*\); a damaged or partial "
+                                        r"download\?$"):
+        from_pickapic(archive)
+    tensors = tmp_path / "embeds.safetensors"
+    save_file({k: np.asarray(v) for k, v in _pal_arrays().items() if k != "uid"}, str(tensors))
+    tensors.write_bytes(tensors.read_bytes()[:40])
+    with pytest.raises(DataError, match=rf"^{re.escape(str(tensors))}: cannot read \(.*\); a damaged or partial "
+                                        r"download\?$"):
+        from_pickapic(tensors)
+
+
 def test_personalllm_users_given_as_nothing_or_with_a_nan_weight(tmp_path: Path) -> None:
     """users={} was reported as "no rows" (the file has rows); a NaN weight as column 'margin' of row 1."""
     path = _jsonl(tmp_path / "train.jsonl", [_personalllm("P", ["A", "B"], [1.0, 2.0])])

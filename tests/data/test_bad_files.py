@@ -249,13 +249,23 @@ def test_duplicated_rows_are_counted_in_one_warning(tmp_path, caplog):
 
 
 # ------------------------------------------------------------------------------------------ CSV, more
-def test_csv_line_ends_of_every_kind_and_csv_errors(tmp_path):
-    """Classic Mac line ends (Excel's "CSV (Macintosh)") still read; the csv module's own errors are one line."""
+def test_csv_line_ends_of_every_kind_and_csv_errors(tmp_path, monkeypatch):
+    """Classic Mac line ends (Excel's "CSV (Macintosh)") still read; a 200,000-character cell reads, as in JSONL
+    (the csv module's 131,072 limit is lifted while reading, then restored); the csv module's own errors are one
+    line (a cell over the lifted limit, made small here)."""
+    import csv
+
+    from pluralign.data import readers
+
     mac = tmp_path / "mac.csv"
     mac.write_bytes((HEADER + CSV_BODY).replace("\n", "\r").encode())
     (tmp_path / "unix.csv").write_text(HEADER + CSV_BODY)
     assert read_preferences(mac).rows == read_preferences(tmp_path / "unix.csv").rows
     huge = tmp_path / "huge.csv"
     huge.write_text(HEADER + CSV_BODY + f'p,"{"x" * 200_000}",b,u0\n')
+    before = csv.field_size_limit()
+    assert read_preferences(huge).rows[-1]["chosen"] == "x" * 200_000 and csv.field_size_limit() == before
+    monkeypatch.setattr(readers, "CSV_CELL_LIMIT", 100_000)
     with pytest.raises(DataError, match=r"huge\.csv, line 6: not valid CSV \(field larger than field limit"):
         read_preferences(huge)
+    assert csv.field_size_limit() == before

@@ -119,6 +119,33 @@ def test_a_row_that_is_not_a_mapping_names_its_row_or_line() -> None:
         validate_rows([PAIR, "p,a,b"], "prefs.jsonl", lines=[1, 4])
 
 
+def test_conversations_that_open_alike_give_their_opening_as_the_prompt() -> None:
+    """ultrafeedback_binarized's shape: a text prompt, and chosen and rejected as whole conversations that repeat
+    it. The shared opening is the prompt and the rest each response, as TRL reads them (both responses began
+    "user: How do I boil an egg?\nassistant: ..."). Without a prompt, the opening (several turns) is the prompt;
+    a text prompt the opening does not hold is refused; a prompt given as messages is taken as extracted (TRL)."""
+    def user(text: str) -> dict:
+        return {"role": "user", "content": text}
+
+    def assistant(text: str) -> dict:
+        return {"role": "assistant", "content": text}
+
+    egg = "How do I boil an egg?"
+    rows = read_preferences([{"prompt": egg, "chosen": [user(egg), assistant("Boil it 8 min.")],
+                              "rejected": [user(egg), assistant("Fry it.")]},
+                             {"chosen": [user("Hi"), assistant("Hello"), user("Egg?"), assistant("Boil")],
+                              "rejected": [user("Hi"), assistant("Hello"), user("Egg?"), assistant("Fry")]}]).rows
+    assert rows[0] == {"prompt": egg, "chosen": "Boil it 8 min.", "rejected": "Fry it."}
+    assert rows[1] == {"prompt": "user: Hi\nassistant: Hello\nuser: Egg?", "chosen": "Boil", "rejected": "Fry"}
+    with pytest.raises(DataError, match=r"^<rows>, row 1, column 'prompt': chosen and rejected open with the same 1 "
+                                        r"message\(s\), which do not hold the prompt"):
+        read_preferences([{"prompt": "Other", "chosen": [user("Q"), assistant("x")],
+                           "rejected": [user("Q"), assistant("y")]}])
+    extracted = read_preferences([{"prompt": [user("Q")], "chosen": [user("Q"), assistant("x")],
+                                   "rejected": [user("Q"), assistant("y")]}]).rows[0]
+    assert extracted["chosen"] == "user: Q\nassistant: x"
+
+
 def test_nan_where_text_is_expected_from_pandas() -> None:
     """pandas fills a cell no record gave with NaN: a missing value in that column, as an absent key is, not
     "float has no strip". A NaN in a list of records (no frame) is named as NaN."""

@@ -85,6 +85,40 @@ def test_subset_keeps_rows_and_names_its_source() -> None:
     assert data.subset(lambda r: r["user_id"] == "y").source == "d.jsonl"
 
 
+def test_rows_that_spell_the_user_column_otherwise_are_named(caplog) -> None:
+    """Two files merged: rows 1–2 say user_id, rows 3–4 userid, row 5 annotator. The last three go without a user
+    (the contract has no such columns): a warning names the count and the column, where one was given only when
+    no row had user_id. A look-alike beside a user_id in the same row says nothing."""
+    from pluralign.data.contract import PreferenceSet
+
+    rows = [{**TEXT, "user_id": "a"}, {**TEXT, "user_id": "b"}, {**TEXT, "userid": "c"}, {**TEXT, "userid": "d"},
+            {**TEXT, "annotator": "e"}, {**TEXT, "user_id": "f", "annotator": "f"}]
+    with caplog.at_level(logging.WARNING, logger="pluralign.data"):
+        data = PreferenceSet.from_rows(rows, "merged.jsonl")
+    assert data.column("user_id") == ["a", "b", None, None, None, "f"]
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == [
+        "merged.jsonl: 2 row(s) have 'userid' but no 'user_id'",
+        "merged.jsonl: 1 row(s) have 'annotator' but no 'user_id'"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pluralign.data"):
+        PreferenceSet.from_rows([{**TEXT, "annotator": "e"}], "one.jsonl")  # no row has user_id: the old warning
+    assert caplog.messages == [
+        "one.jsonl: column 'annotator' is not in the contract (did you mean 'user_id'?); ignored"]
+
+
+def test_user_ids_that_spell_a_missing_value_are_named(caplog) -> None:
+    """'nan' and 'NA' (pandas' astype(str), R's write.csv) would make one large user of every anonymous row: kept
+    as ids (someone may be "NA"), but named with their counts."""
+    from pluralign.data.contract import PreferenceSet
+
+    rows = [{**TEXT, "user_id": u} for u in ("NA", "NA", "nan", "alice")]
+    with caplog.at_level(logging.WARNING, logger="pluralign.data"):
+        assert PreferenceSet.from_rows(rows, "na.csv").user_ids == ["NA", "nan", "alice"]
+    assert caplog.messages == ["na.csv: 2 row(s) have user_id 'NA', 1 row(s) have user_id 'nan': a missing value "
+                               "written as text (pandas' astype(str), R's write.csv)? They are read as user ids; leave "
+                               "the cell empty or null for no user"]
+
+
 def test_subset_reads_a_mask_and_refuses_what_is_no_row() -> None:
     """A list of bools is a mask (True, False, True: rows 0 and 2), not the indices 1, 0, 1; numpy masks and
     integers read the same. A mask of another length, a negative index (from the end elsewhere) and one past the

@@ -32,6 +32,17 @@ def test_jsonl_csv_parquet_and_datasets_agree(tmp_path):
     assert read_preferences(datasets.Dataset.from_list(ROWS)).rows == expected
 
 
+def test_a_damaged_saved_dataset_is_one_line_naming_the_folder(tmp_path):
+    """state.json overwritten: json's bare "Expecting property name ..." named no file."""
+    import datasets
+
+    datasets.Dataset.from_list(ROWS).save_to_disk(str(tmp_path / "saved"))
+    (tmp_path / "saved" / "state.json").write_text("{broken")
+    with pytest.raises(DataError, match=rf"^{tmp_path / 'saved'}: cannot read the saved dataset \(Expecting "
+                                        r"property name .*\); a damaged or partial copy\?$"):
+        read_preferences(tmp_path / "saved")
+
+
 def test_directory_split(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", ROWS[:1])
     write_jsonl(tmp_path / "test.jsonl", ROWS[1:])
@@ -229,10 +240,14 @@ def test_a_csv_text_that_is_json_but_not_chat_messages_stays_text(tmp_path) -> N
     not chat messages, and "[]" read as the empty prompt); a cell of messages is still read as messages."""
     path = tmp_path / "json.csv"
     path.write_text('prompt,chosen,rejected\n[],"[1, 2, 3]","{""a"": 1}"\n'
-                    'q,"[{""role"": ""assistant"", ""content"": ""hi""}]",no\n')
+                    'q,"[{""role"": ""assistant"", ""content"": ""hi""}]",no\n'
+                    'r,"{""content"": ""Hello"", ""lang"": ""en""}","[{""role"": ""admin"", ""name"": ""bob""}]"\n')
     rows = read_preferences(path).rows
     assert (rows[0]["prompt"], rows[0]["chosen"], rows[0]["rejected"]) == ("[]", "[1, 2, 3]", '{"a": 1}')
     assert rows[1]["chosen"] == "hi"
+    # JSON with a content or a role but not a message's shape: an answer written as JSON (was "Hello", and refused)
+    assert (rows[2]["chosen"], rows[2]["rejected"]) == ('{"content": "Hello", "lang": "en"}',
+                                                       '[{"role": "admin", "name": "bob"}]')
 
 
 def test_a_lone_cr_in_a_jsonl_line_is_whitespace(tmp_path) -> None:

@@ -42,9 +42,9 @@ def test_default_holds_out_a_tenth_and_at_least_one(pooled):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(unseen_users=7), "--unseen-users 7, but 6 of its 6 users have more than --context 16 pairs"),
+    (dict(unseen_users=7), "--unseen-users 7, but 6 of its 6 users have more than --context 16 distinct pairs"),
     (dict(unseen_users=6), "leaves no seen user"),
-    (dict(n_context=30), "no user has more than --context 30 pairs"),
+    (dict(n_context=30), "no user has more than --context 30 distinct pairs"),
     (dict(n_context=0), "at least one context pair"),
     (dict(test_fraction=1.0), "--test-fraction 1.0"),
     (dict(unseen_users=0, test_fraction=0.0), "nothing to test on"),
@@ -178,6 +178,39 @@ def test_a_user_split_of_shared_pairs_tests_pairs_that_training_holds_and_says_s
     assert len(train) + len(test) == 60 - 3 and "3 pairs of unseen users on training prompts" in card
 
 
+def test_a_user_whose_every_pair_is_on_a_test_prompt_is_no_seen_user():
+    """--hold-out-prompts: "lone" labels only q0; where q0 is held out (seed 3) they have nothing to train on, so
+    they are left out and counted, not listed as a seen user whom the model would score as nobody."""
+    lone = [{"user_id": "lone", "prompt": "q0", "chosen": f"c{i}", "rejected": f"d{i}"} for i in range(2)]
+    data = PreferenceSet.from_rows(shared_pairs() + lone, "lone.jsonl")
+    split = split_by_user(data, unseen_users=1, n_context=4, test_fraction=0.3, seed=3, hold_out_prompts=True)
+    assert "lone" not in split.seen_users + split.unseen_users and len(split.seen_users) == 5
+    assert split.dropped["rows of users whose every pair is on a test prompt"] == 2
+    assert not [r for r in split.train.rows + split.test.rows if r["user_id"] == "lone"]
+    kept = split_by_user(data, unseen_users=1, n_context=4, test_fraction=0.3, seed=0, hold_out_prompts=True)
+    assert "lone" in kept.seen_users  # q0 trains under seed 0
+
+
+def test_the_card_counts_rows_without_a_user(pooled):
+    """The 5 rows without a user id train pooled: the card gives their number, not "any rows"."""
+    card = split_by_user(pooled, unseen_users=2, seed=0).card("pooled.jsonl", 0, 16, 0.2)
+    assert "seen users and 5 rows without a user id (pooled" in card
+    everyone = PreferenceSet.from_rows(shared_pairs(), "shared.jsonl")
+    assert "without a user id" not in split_by_user(everyone, unseen_users=1, n_context=4).card("shared", 0, 4, 0.2)
+
+
+def test_stratify_names_a_group_with_no_user_to_draw(caplog):
+    """Group b's users have 6 pairs each, under --context 8 (and a query): stratifying cannot draw one of them,
+    and says so instead of a plain draw from group a alone without a word."""
+    rows = [{**r, "group": "a"} for r in shared_pairs(n_users=4, n_prompts=12)]
+    rows += [{**r, "user_id": "b" + r["user_id"], "group": "b"} for r in shared_pairs(n_users=2, n_prompts=6)]
+    with caplog.at_level("WARNING", logger="pluralign.data"):
+        split = split_by_user(PreferenceSet.from_rows(rows, "strat.jsonl"), 2, n_context=8, stratify=True)
+    assert all(u.startswith("u") for u in split.unseen_users)
+    assert ("strat.jsonl: --stratify: no user of group(s) b has more than --context 8 distinct pairs, so none of "
+            "them is drawn as unseen; lower --context to test them") in caplog.text
+
+
 def test_hold_out_prompts_bad_requests_are_one_line():
     data = PreferenceSet.from_rows(shared_pairs(n_prompts=1), "one.jsonl")
     with pytest.raises(DataError, match="needs two prompts at least"):
@@ -194,13 +227,16 @@ def test_hold_out_prompts_bad_requests_are_one_line():
 
 def test_an_unseen_users_repeat_of_a_context_pair_is_no_query():
     """u0 labels every pair twice: a query that repeats one of their context pairs has its answer in the context,
-    so it is left out (and the card says how many)."""
+    so it is left out (and the card says how many). Users are drawn by their distinct pairs: u0's 20 rows are 10
+    pairs, too few for 10 context pairs and a query (drawn by rows, all 10 queries could repeat the context)."""
     data = PreferenceSet.from_rows(shared_pairs(n_users=2, repeat=True), "repeats.jsonl")
-    split = split_by_user(data, unseen_users=1, n_context=10, seed=3)  # u0's 20 pairs: the one with more than 10
+    split = split_by_user(data, unseen_users=1, n_context=6, seed=1)
     assert split.unseen_users == ["u0"]
     context = {(r["prompt"], r["chosen"]) for r in split.test if r.get("role") == "context"}
     queries = [(r["prompt"], r["chosen"]) for r in split.test if r.get("role") == "query"]
-    assert not context & set(queries)
+    assert not context & set(queries) and queries
     dropped = split.dropped["query rows repeating a pair of the user's own context"]
-    assert len(queries) == 20 - 10 - dropped and dropped >= 1
-    assert f"{dropped} query rows repeating a pair" in split.card("repeats.jsonl", 3, 10, 0.2)
+    assert len(queries) == 20 - 6 - dropped and dropped >= 1
+    assert f"{dropped} query rows repeating a pair" in split.card("repeats.jsonl", 1, 6, 0.2)
+    with pytest.raises(DataError, match="0 of its 2 users have more than --context 10 distinct pairs"):
+        split_by_user(data, unseen_users=1, n_context=10)

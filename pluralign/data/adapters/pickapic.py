@@ -21,6 +21,7 @@ skipped and counted. Rows get ``chosen_embedding``/``rejected_embedding``/``prom
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 
 from pluralign.data.adapters._common import SourcedRows, finish
 from pluralign.data.contract import DataError, PreferenceSet, fail
+from pluralign.io import first_line
 
 ARRAYS = ("uid", "p", "x_left", "x_right", "y")
 PICKLES = (".joblib", ".pkl", ".pickle")
@@ -93,14 +95,19 @@ def _npz(path: Path) -> dict[str, np.ndarray]:
             return {name: archive[name] for name in archive.files}
     except ValueError as err:
         raise fail(str(path), None, None, f"cannot read without unpickling ({err})") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as err:  # a member cut short or its checksum wrong
+        raise fail(str(path), None, None, f"cannot read ({first_line(err)}); a damaged or partial download?") from None
 
 
 def _safetensors(path: Path) -> dict[str, Any]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="np") as f:
-        arrays: dict[str, Any] = {name: f.get_tensor(name) for name in f.keys()}
-        metadata = f.metadata() or {}
+    try:
+        with safe_open(str(path), framework="np") as f:
+            arrays: dict[str, Any] = {name: f.get_tensor(name) for name in f.keys()}
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError) as err:
+        raise fail(str(path), None, None, f"cannot read ({first_line(err)}); a damaged or partial download?") from None
     if "uid" not in arrays and "uid" in metadata:
         try:
             arrays["uid"] = json.loads(metadata["uid"])
@@ -142,7 +149,9 @@ def _check(arrays: dict[str, Any], source: str) -> dict[str, list]:
         if len(value) != n:
             raise fail(source, None, name, f"has {len(value)} rows, y has {n}")
         out[name] = value.tolist()
-    out["uid"] = [u.decode() if isinstance(u, bytes) else str(u) for u in out["uid"]]
+    # a NaN uid (a float array with gaps) is no user, as a null id is everywhere, not one user "nan"
+    out["uid"] = [u.decode() if isinstance(u, bytes) else None if isinstance(u, float) and math.isnan(u) else str(u)
+                  for u in out["uid"]]
     bad = [i for i, label in enumerate(out["y"]) if label not in (-1, 0, 1)]
     if bad:
         got = out["y"][bad[0]]

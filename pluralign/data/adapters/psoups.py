@@ -9,8 +9,8 @@ preference, dropped as a tie), that label decides instead. AlpacaFarm's own fiel
 (``instruction`` + ``input``, ``output_1``, ``output_2``) are read as well.
 
 user_id: the record's ``user_id`` when present (as in the merged ``allcombo_8_cleaned.json`` of
-Personalized-RLHF), else the file's stem, e.g. ``P1A``. group: the preference dimension
-(``P1`` expertise, ``P2`` informativeness, ``P3`` style), taken from that id.
+Personalized-RLHF), else the file's stem, e.g. ``P1A`` (in a folder saved by ``datasets``, the split's name).
+group: the preference dimension (``P1`` expertise, ``P2`` informativeness, ``P3`` style), taken from that id.
 """
 
 from __future__ import annotations
@@ -38,13 +38,22 @@ def from_psoups(path: str | Path) -> PreferenceSet:
         source = str(file)
         for i, record in read_records(file):
             rows.at(source, i)
-            row = _record(record, file.stem, source, i, dropped)
+            row = _record(record, _profile_name(file, Path(path)), source, i, dropped)
             if row is not None:
                 rows.append(row)
     return finish(rows, path, dropped, "psoups")
 
 
-def _record(record: Any, stem: str, source: str, i: int, dropped: Counter) -> dict | None:
+def _profile_name(file: Path, root: Path) -> str | None:
+    """The name a file gives its records' user: its stem (``P1A.json``), or, for an Arrow file of a folder saved by
+    ``datasets``, its split's folder (``P1A/data-00000-of-00001.arrow``); None for a saved Dataset's own Arrow
+    files, whose names (``data-00000-of-00001``) are no profile."""
+    if file.suffix.lower() != ".arrow":
+        return file.stem
+    return file.parent.name if file.parent.resolve() != root.resolve() else None
+
+
+def _record(record: Any, stem: str | None, source: str, i: int, dropped: Counter) -> dict | None:
     names = _field_names(record, source, i)
     prompt = field(record, names[0], source, i, str)
     if names[0] == "instruction" and record.get("input"):
@@ -60,6 +69,9 @@ def _record(record: Any, stem: str, source: str, i: int, dropped: Counter) -> di
         dropped[problem] += 1
         return None
     user = record.get("user_id")
+    if is_missing(user) and stem is None:
+        raise fail(source, i, "user_id", "missing; a saved Dataset's file name names no profile: save the profiles "
+                   "as a DatasetDict (one split each, P1A ...), or give each record its user_id")
     user_id = stem if is_missing(user) else str(user)
     row = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "user_id": user_id}
     match = PROFILE.match(user_id)
