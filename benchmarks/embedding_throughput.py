@@ -1,6 +1,6 @@
 """Embedding throughput of the default backbone on the default data, without and with the cache.
 
-    python benchmarks/embedding_throughput.py [--data pets] [--out benchmarks/results/embedding.json]
+    python benchmarks/embedding_throughput.py [--data pets] [--out benchmarks/results/embedding_DATA.json]
 
 Without cache: every unique text of the benchmark is embedded into a fresh, empty cache.
 With cache: the same texts again, through a new cache object over the same folder (as a second run
@@ -27,7 +27,8 @@ from pluralign.io import write_json  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="pets")
-    parser.add_argument("--out", default="benchmarks/results/embedding.json")
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/embedding_DATA.json (shipped: pets, "
+                                                   "attributes)")
     args = parser.parse_args()
     bench = build_benchmark(args.data)
     rows = bench.train + bench.test
@@ -53,7 +54,7 @@ def main() -> None:
                   "embedded": warm.misses},
         "threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or None,
     }
-    write_json(args.out, result)
+    write_json(args.out or f"benchmarks/results/embedding_{args.data}.json", result)
     print(json.dumps(result, indent=1))
 
 

@@ -2,8 +2,8 @@
 
     python benchmarks/finetune_backbone.py [--method pal-a|pal-b|vpl|micro|gpm|bt] [--data attributes] [--layers 2] [--epochs 3]
         [--lr 3e-4] [--lora-rank 8] [--seeds 0 1 2] [--contexts random survey] [--accelerator gpu]
-        [--backbone PATH] [--skip-tiny] [--set k=4] [--data-set n_unseen_users=48]
-        [--few-shot map training-users]
+        [--backbone PATH] [--skip-tiny] [--set k=4 (pal-a, pal-b)] [--data-set n_unseen_users=48]
+        [--few-shot map training-users (pal-a, pal-b, gpm)]
         [--out benchmarks/results/finetune_pal-a_attributes.json]
 
 For each seed both models fit the same rows with the method's shipped preset; the tuned one then trains

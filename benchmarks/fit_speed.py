@@ -1,6 +1,6 @@
 """Fit time, pairs/s and peak memory of each method on a benchmark, from cached embeddings.
 
-    python benchmarks/fit_speed.py [--methods bt vpl ...] [--data pets] [--out benchmarks/results/fit.json]
+    python benchmarks/fit_speed.py [--methods bt vpl ...] [--data pets] [--out benchmarks/results/fit_DATA.json]
 
 Embeddings are computed (or read from the cache) first and not timed: the figure is the fit itself,
 with each method's shipped preset. Each method fits in a fresh process, as ``pluralign fit`` would, so
@@ -40,14 +40,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--data", default="pets")
-    parser.add_argument("--out", default="benchmarks/results/fit.json")
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/fit_DATA.json (shipped: pets)")
     args = parser.parse_args()
     results = {}
     for method in args.methods:  # one after another, never side by side: the timings need a quiet machine
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fresh:
             results[method] = fresh.submit(measure, method, args.data).result()
         print(method, json.dumps(results[method]))
-    write_json(args.out, {"data": args.data, "methods": results})
+    write_json(args.out or f"benchmarks/results/fit_{args.data}.json", {"data": args.data, "methods": results})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Train a policy for one user with TRL's GRPO, rewarded by that user's personalized reward.
 
-    python examples/grpo_for_a_user.py [--data pets] [--method pal-a] [--shots 8] [--steps 10] [--egalitarian]
+    python examples/grpo_for_a_user.py [--data pets] [--method pal-a | --egalitarian] [--shots 8] [--steps 10]
                                        [--policy PATH] [--out runs/grpo]
 
 The third use of pluralign, generation conditioned on a user vector, as policy training: fit a user-mixture
