@@ -144,6 +144,12 @@ def test_conversations_that_open_alike_give_their_opening_as_the_prompt() -> Non
     extracted = read_preferences([{"prompt": [user("Q")], "chosen": [user("Q"), assistant("x")],
                                    "rejected": [user("Q"), assistant("y")]}]).rows[0]
     assert extracted["chosen"] == "user: Q\nassistant: x"
+    apart = read_preferences([{"prompt": "p", "chosen": [user("A"), assistant("x")],  # nothing shared: as given
+                               "rejected": [user("B"), assistant("y")]}]).rows[0]
+    assert apart["chosen"] == "user: A\nassistant: x"
+    with pytest.raises(DataError, match=r"^<rows>, row 1, column 'chosen': message 1 has no content"):
+        read_preferences([{"prompt": "p", "chosen": [{"role": "user"}, assistant("x")],
+                           "rejected": [{"role": "user"}, assistant("y")]}])
 
 
 def test_nan_where_text_is_expected_from_pandas() -> None:

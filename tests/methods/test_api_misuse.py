@@ -202,6 +202,7 @@ def test_pair_proba_says_when_the_rows_name_users_it_scores_as_nobody(fitted, ro
     assert [r.getMessage().split(", but")[0] for r in caplog.records] == [
         "pal-a.pair_proba: <data> names 1 user(s) the model knows"]
     assert torch.equal(population, pal.pair_proba(data, user=pal.population_user()))
+    assert torch.equal(population, pal.pair_proba(pal.featurize(data)))  # features: the same rows, no ids to read
     own = pal.pair_proba(data, user=data.column("user_id"))
     assert torch.equal(own, pal.pair_proba(data, user=data.column("user_id")[0])) and not torch.equal(own, population)
 
