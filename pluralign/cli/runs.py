@@ -33,7 +33,7 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
                              strategy=strategy, precision=precision, out_dir=out, resume=resume, progress=progress,
                              threads=threads)
     check_trainer_options(options)  # a missing GPU stops here, not after the embedding
-    if resume and options.checkpoint_to_resume() is None:
+    if resume and not any(options.checkpoint_dir().rglob("last.ckpt")):  # any stage's (MaxMin: pooled/, em0/, ...)
         log.warning("--resume: no checkpoint at %s; training from the start", options.checkpoint_dir() / "last.ckpt")
     train = read_preferences(data, split="train")
     created = not Path(out).exists()

@@ -400,6 +400,7 @@ class PreferenceModel:
             self.fit_rows_ = data  # the rows themselves, for training that needs their text (fine-tuning)
             self.resumed_epochs_ = 0  # epochs a --resume checkpoint had already trained: not run, not timed
             self.trained_epochs_ = 0  # epochs this fit ran, every stage's
+            self.retrained_on_resume_ = False  # a stage trained on a --resume: later stages' checkpoints are stale
             options.clear_checkpoints()  # a fresh fit: no earlier fit's last.ckpt for a later --resume to load
             try:
                 self.fit_features(features, val_features, options)
@@ -441,8 +442,9 @@ class PreferenceModel:
             options.clear_checkpoints()
             raise TrainingDiverged(f"{self.name}: training diverged: the weights are finite, but its predictions on "
                                    f"training pairs are NaN or inf; " + self.lower_lr())
-        # the epochs fit_seconds covers: fine-tuning's included, those a --resume checkpoint had already run not
-        epochs = self.epochs + (self.finetune_epochs if self.finetune_layers else 0) - self.resumed_epochs_
+        # the epochs fit_seconds covers, every stage's (fine-tuning's, MaxMin's EM steps), those a --resume
+        # checkpoint had already run not
+        epochs = self.trained_epochs_
         if self.resumed_epochs_ and not self.trained_epochs_:  # else "fit N pairs in 0.0 s (0 pairs/s)" says nothing
             logging.getLogger("pluralign").warning("%s: --resume: already at epoch %d of %d: nothing to train",
                                                    self.name, self.resumed_epochs_, self.resumed_epochs_)
@@ -497,11 +499,18 @@ class PreferenceModel:
             per_process = max(1, self.batch_size // trainer.world_size)
 
             def loader(f: PairFeatures, shuffle: bool) -> torch.utils.data.DataLoader:
+                # a loader draws its seed from a generator: validation's own, so that validating leaves the global
+                # one, which shuffles the training pairs, where it was (the same weights with or without val_data)
                 return torch.utils.data.DataLoader(PairDataset(f), batch_size=per_process, shuffle=shuffle,
-                                                   collate_fn=keep_batch)
+                                                   collate_fn=keep_batch,
+                                                   generator=None if shuffle else torch.Generator().manual_seed(0))
 
             module = ObjectiveModule(objective, lr=lr or self.lr, weight_decay=self.weight_decay)
             resume_from = options.checkpoint_to_resume(name)
+            if resume_from and getattr(self, "retrained_on_resume_", False):
+                # an earlier stage trained again (epochs raised): this stage's checkpoint grew from its old weights
+                logging.getLogger("pluralign").info("%s: --resume: %s trains again from the new weights", self.name, name)
+                resume_from = None
             if resume_from:
                 check_resume(resume_from, module, epochs, name, settings)
             with quiet_moved_checkpoints():
@@ -510,6 +519,8 @@ class PreferenceModel:
             if resume_from:
                 self.resumed_epochs_ = getattr(self, "resumed_epochs_", 0) + epochs - module.epochs_trained
             self.trained_epochs_ = getattr(self, "trained_epochs_", 0) + module.epochs_trained
+            self.retrained_on_resume_ = getattr(self, "retrained_on_resume_", False) or (
+                options.resume and module.epochs_trained > 0)
         self.is_global_zero_ = trainer.is_global_zero
         return trainer
 

@@ -181,13 +181,15 @@ def test_finite_weights_whose_predictions_overflow_are_refused(monkeypatch) -> N
 
 
 def test_fit_stats_count_the_epochs_run_and_the_pairs_per_second(monkeypatch) -> None:
-    """Mutants: the epochs a --resume checkpoint had already run are added instead of subtracted, and
-    pairs_per_second leaves out the epochs. A clock that ticks 1 s per reading: fit_seconds 1.0; epochs=5 of which
-    2 resumed: 3 epochs of 4 pairs, 12.0 pairs per second."""
+    """The epochs every stage ran (``trained_epochs_``: MaxMin's EM steps and fine-tuning included; those a --resume
+    checkpoint had already run not), and pairs_per_second counts them. A clock that ticks 1 s per reading:
+    fit_seconds 1.0; 3 epochs run of 4 pairs (epochs=5, 2 resumed): 12.0 pairs per second. MaxMin counted its
+    `epochs` alone and reported half its rate."""
     clock = itertools.count()
     monkeypatch.setattr("pluralign.methods.base.time", SimpleNamespace(perf_counter=lambda: float(next(clock))))
     model = METHODS["bt"](epochs=5, hidden=[])
-    monkeypatch.setattr(type(model), "fit_features", lambda self, *a: setattr(self, "resumed_epochs_", 2))
+    monkeypatch.setattr(type(model), "fit_features",
+                        lambda self, *a: (setattr(self, "resumed_epochs_", 2), setattr(self, "trained_epochs_", 3)))
     stats = model.fit(ROWS + ROWS, progress=False).fit_stats_
     assert (stats["n_pairs"], stats["epochs"], stats["embed_seconds"], stats["fit_seconds"]) == (4, 3, 1.0, 1.0)
     assert stats["pairs_per_second"] == 12.0

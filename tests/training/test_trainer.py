@@ -102,3 +102,52 @@ def test_a_fit_leaves_the_deterministic_mode_as_it_found_it():
     before = torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     BradleyTerry(epochs=1, hidden=[]).fit(train, progress=False)
     assert (torch.are_deterministic_algorithms_enabled(), os.environ.get("CUBLAS_WORKSPACE_CONFIG")) == before
+
+
+def weights(model) -> dict:
+    return {k: v.clone() for k, v in model.network_.state_dict().items()}
+
+
+def test_validation_rows_leave_the_training_shuffle_as_it_was():
+    """Each validation pass drew its loader's seed from the global generator that shuffles the training pairs: the
+    same seed and rows gave other weights from the second epoch on when val_data was given."""
+    train, test = two_group_rows(n_users=2, pairs=30)
+    alone = weights(BradleyTerry(epochs=3, hidden=[8]).fit(train, progress=False))
+    validated = weights(BradleyTerry(epochs=3, hidden=[8]).fit(train, val_data=test, progress=False))
+    assert all(torch.equal(alone[k], validated[k]) for k in alone)
+
+
+def test_maxmin_counts_every_stage_and_a_raised_epochs_retrains_the_stages_after(tmp_path, caplog):
+    """MaxMin trains a pooled reward, then each EM step: its fit_stats counted `epochs` alone (half its pairs/s).
+    Resumed with epochs raised, the pooled stage trains on, and the EM stages, whose checkpoints grew from the old
+    pooled weights, train again rather than load those (the saved weights were the old fit's, bit for bit). The CLI
+    no longer says "no checkpoint ... training from the start" of a MaxMin run it resumes."""
+    from pluralign.cli import main
+    from pluralign.io import write_jsonl
+    from pluralign.methods import MaxMin
+
+    train, _ = two_group_rows(n_users=4, pairs=20)
+    first = MaxMin(n_groups=2, epochs=2, em_epochs=1, hidden=[]).fit(train, out_dir=str(tmp_path / "run"),
+                                                                   progress=False)
+    assert first.fit_stats_["epochs"] == first.trained_epochs_ > 2
+    resumed = MaxMin(n_groups=2, epochs=3, em_epochs=1, hidden=[]).fit(train, out_dir=str(tmp_path / "run"),
+                                                                     resume=True, progress=False)
+    assert resumed.resumed_epochs_ == 2 and resumed.trained_epochs_ > 1  # the pooled epoch, then EM from scratch
+    before, after = weights(first), weights(resumed)
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    write_jsonl(tmp_path / "train.jsonl", train)
+    with caplog.at_level(logging.WARNING, logger="pluralign"):
+        assert main(["fit", "maxmin", "--data", str(tmp_path / "train.jsonl"), "--out", str(tmp_path / "run"),
+                     "--set", "n_groups=2", "--set", "epochs=3", "--set", "em_epochs=1", "--set", "hidden=[]",
+                     "--resume"]) == 0
+    assert not [m for m in caplog.messages if "no checkpoint" in m]
+
+
+def test_vpl_says_it_does_not_validate(caplog):
+    """VPL checked val_data and dropped it without a word (no val/loss, unlike every other method)."""
+    from pluralign.methods import VPL
+
+    train, test = two_group_rows(n_users=2, pairs=12)
+    with caplog.at_level(logging.WARNING, logger="pluralign"):
+        VPL(epochs=1).fit(train, val_data=test, progress=False)
+    assert [m for m in caplog.messages if m.startswith("vpl: val_data is checked but not validated on")]

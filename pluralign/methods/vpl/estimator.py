@@ -109,6 +109,10 @@ class VPL(PreferenceModel):
         return features[known]
 
     def fit_features(self, features: PairFeatures, val_features: PairFeatures | None, options: TrainerOptions) -> None:
+        if val_features is not None:  # checked like every method's, but the ELBO is not one to score held-out rows by
+            logging.getLogger("pluralign").warning(
+                "vpl: val_data is checked but not validated on: the ELBO draws each user's context from the training "
+                "batch, so no val/loss is logged (evaluate the saved run instead)")
         self.run_lightning(self.objective(features), features, None, options, self.epochs)
         self.network_.cpu().eval()
         self._summarize_users(features)
