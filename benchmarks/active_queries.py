@@ -108,8 +108,8 @@ def report(method: str, benchmark: str, runs: dict, budgets: list[int], mean: di
              "|---|" + "---|" * len(budgets)]
     for name in ("random", "active"):
         lines.append(f"| {name} | " + " | ".join(f"{mean[name][str(k)]:.3f}" for k in budgets) + " |")
-    lines += ["", "| points under the oracle, ± 95% over the users | " + " | ".join(f"k = {k}" for k in budgets) + " |",
-              "|---|" + "---|" * len(budgets)]
+    lines += ["", "| points under the oracle, ± 95% over the users | " + " | ".join(f"k = {k}" for k in budgets)
+              + " |", "|---|" + "---|" * len(budgets)]
     for name in ("random", "active"):
         cells = ["{:.1f} ± {:.1f}".format(*gap_interval(runs, name, k)) for k in budgets]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")

@@ -136,7 +136,8 @@ def gap_table(results: dict[str, dict[str, dict]], k: int = 8) -> str:
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return (f"\nGap to the oracle on unseen users at k = {k}, in points (on the controversial pairs in "
             "parentheses), ± a 95% interval for what this many unseen users can tell: standard errors clustered "
-            "by user, times Student's t on C − 1 degrees of freedom for C users (C − S over S seeds).\n\n" + "\n".join(lines) + "\n")
+            "by user, times Student's t on C − 1 degrees of freedom for C users (C − S over S seeds).\n\n"
+            + "\n".join(lines) + "\n")
 
 
 def benchmark_data(name: str, seed: int = 0, **sizes) -> tuple[PreferenceSet, PreferenceSet]:

@@ -509,7 +509,8 @@ class PreferenceModel:
             resume_from = options.checkpoint_to_resume(name)
             if resume_from and getattr(self, "retrained_on_resume_", False):
                 # an earlier stage trained again (epochs raised): this stage's checkpoint grew from its old weights
-                logging.getLogger("pluralign").info("%s: --resume: %s trains again from the new weights", self.name, name)
+                logging.getLogger("pluralign").info("%s: --resume: %s trains again from the new weights",
+                                                    self.name, name)
                 resume_from = None
             if resume_from:
                 check_resume(resume_from, module, epochs, name, settings)

@@ -175,7 +175,8 @@ def test_a_frame_whose_optional_columns_some_rows_lack() -> None:
     frame["margin"] = frame["margin"].astype("Float64")  # a nullable column: pd.NA, not NaN
     rows = read_preferences(frame, split="test").rows
     assert [r.get("role") for r in rows] == [None, "context", "query"]
-    assert [r.get("oracle_p") for r in rows] == [0.7, None, None] and [r.get("margin") for r in rows] == [None, 1.5, None]
+    assert [r.get("oracle_p") for r in rows] == [0.7, None, None]
+    assert [r.get("margin") for r in rows] == [None, 1.5, None]
 
 
 @pytest.mark.parametrize("value", [5, [{"role": "user", "content": "hi"}, "bye"], []],

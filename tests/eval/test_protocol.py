@@ -136,8 +136,8 @@ def test_score_rows_skips_context_rows(model_and_test):
 
 
 def test_summary_lines_by_hand():
-    """The terminal table of `pluralign eval`: gap in points with its 95% interval (10 users: t₉ 2.262 SE), the worst group
-    marked, a dash where there is no oracle (real data), "no rows" where nothing was scored."""
+    """The terminal table of `pluralign eval`: gap in points with its 95% interval (10 users: t₉ 2.262 SE), the worst
+    group marked, a dash where there is no oracle (real data), "no rows" where nothing was scored."""
     report = {"seen": {"n": 40, "accuracy": 0.8, "calibration_error": 0.0312, "oracle_accuracy": 0.85,
                        "gap_to_oracle": 0.05},
               "controversial": {"n": 0},
@@ -264,7 +264,8 @@ def test_seen_rows_of_users_the_run_never_met_are_counted() -> None:
 
     train, test = two_group_rows(n_users=3, pairs=20)
     model, test = PalA(k=2, epochs=1, hidden=[]).fit(train, progress=False), PreferenceSet.from_rows(test)
-    renamed = [{**r, "user_id": "x" + r["user_id"]} if "role" not in r and i < 7 else r for i, r in enumerate(test.rows)]
+    renamed = [{**r, "user_id": "x" + r["user_id"]} if "role" not in r and i < 7 else r
+               for i, r in enumerate(test.rows)]
     report = evaluate(model, PreferenceSet.from_rows(renamed), shots=(0,))
     assert report["rows_unknown_user"] == 7 and "rows_without_user" not in report
     assert summary_lines(report)[2].split() == [
