@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from pluralign.data.contract import PreferenceSet
-from pluralign.eval.metrics import cluster_df, clustered_standard_error, hits, interval_quantile
 from pluralign.data.readers import read_preferences
+from pluralign.eval.metrics import cluster_df, clustered_standard_error, hits, interval_quantile
 from pluralign.eval.protocol import checked_shots, score_rows, warn_short_contexts
 
 
