@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from pluralign.eval.metrics import interval_quantile
+from pluralign.eval.metrics import half_width
 from pluralign.eval.plots import plot_gaps
 from pluralign.io import write_text
 
@@ -32,9 +32,8 @@ def gap_cell(entry: dict | None) -> str | None:
     if not entry or entry.get("gap_to_oracle") is None:
         return None
     text = f"{100 * entry['gap_to_oracle']:.1f}"
-    if entry.get("gap_to_oracle_se") is None:
-        return text
-    return text + f" ± {100 * interval_quantile(entry.get('se_df')) * entry['gap_to_oracle_se']:.1f}"
+    half = half_width(entry, "gap_to_oracle_se")
+    return text if half is None else text + f" ± {100 * half:.1f}"
 
 
 def gain_table(before: dict, after: dict, k: int = 8) -> str:

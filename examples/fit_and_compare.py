@@ -15,7 +15,7 @@ from pluralign.config import build_model, preset
 from pluralign.eval import evaluate
 from pluralign.eval.bench import benchmark_data
 from pluralign.eval.compare import compare
-from pluralign.eval.metrics import interval_quantile
+from pluralign.eval.metrics import half_width
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -36,8 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
         paired = compare(models[args.method], models["bt"], test, shots=8)
         results["paired"] = paired
         for name, label in (("seen", "seen users"), ("unseen", "unseen users, 8 shots")):
-            if "se_df" in (d := paired.get(name, {})):
-                half = interval_quantile(d["se_df"]) * d["difference_se"]
+            if (half := half_width(d := paired.get(name, {}), "difference_se")) is not None:
                 print(f"{label}: {args.method} − bt = {100 * d['difference']:+.1f} ± {100 * half:.1f} points "
                       f"(95%, paired on {d['n']} rows of {d['users']} users)")
     return results

@@ -201,7 +201,7 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
     the users (paired, so it needs no oracle: the interval real data gets). With --active, each run asks its
     own questions of the unseen users' context pairs."""
     from pluralign.eval.compare import compare as paired
-    from pluralign.eval.metrics import interval_quantile
+    from pluralign.eval.metrics import half_width
     from pluralign.io import check_output, write_json
 
     if len(runs) != 2:
@@ -222,7 +222,7 @@ def compare(runs: Sequence[str], data: str, out: str, shots: int = 8, active: bo
     for name, label in (("seen", "seen users"), ("unseen", f"unseen users at k = {shots}")):
         if name in report:
             r = report[name]
-            interval = f" ± {100 * interval_quantile(r['se_df']) * r['difference_se']:.1f}" if "se_df" in r else ""
+            interval = f" ± {100 * half:.1f}" if (half := half_width(r, "difference_se")) is not None else ""
             # rows without a user_id are no user: named apart, never counted as users
             anonymous = r.get("rows_without_user", 0)
             if not r["users"]:

@@ -20,7 +20,7 @@ from pluralign.data.readers import read_preferences
 from pluralign.data.synthetic import BENCHMARKS, build_benchmark
 from pluralign.eval.ceiling import CEILING, bayes_few_shot
 from pluralign.eval.compare import gain_table, paired_table, unseen_hits
-from pluralign.eval.metrics import interval_quantile, standard_error_of_mean
+from pluralign.eval.metrics import half_width, standard_error_of_mean
 from pluralign.eval.plots import plot_few_shot, plot_gaps
 from pluralign.eval.protocol import diagnostic_lines, evaluate
 from pluralign.io import RUN_CONFIG, read_json, write_files, write_json, write_text
@@ -113,8 +113,7 @@ def _memory(fit: dict | None) -> str:
 def _gap(metrics: dict | None) -> str | None:
     if not metrics or metrics.get("gap_to_oracle_se") is None:
         return None
-    half_width = interval_quantile(metrics.get("se_df")) * metrics["gap_to_oracle_se"]
-    return f"{100 * metrics['gap_to_oracle']:.1f} ± {100 * half_width:.1f}"
+    return f"{100 * metrics['gap_to_oracle']:.1f} ± {100 * half_width(metrics, 'gap_to_oracle_se'):.1f}"
 
 
 def gap_table(results: dict[str, dict[str, dict]], k: int = 8) -> str:

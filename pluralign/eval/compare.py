@@ -16,7 +16,7 @@ import numpy as np
 
 from pluralign.data.contract import PreferenceSet
 from pluralign.data.readers import read_preferences
-from pluralign.eval.metrics import cluster_df, clustered_standard_error, hits, interval_quantile
+from pluralign.eval.metrics import cluster_df, clustered_standard_error, half_width, hits, interval_quantile
 from pluralign.eval.protocol import checked_shots, score_rows, warn_short_contexts
 
 
@@ -163,7 +163,7 @@ def gain_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, before_key
                     users += [u if bench in shared_users else f"{seed}:{u}" for u in after["user"]]
         for method, (hit, hit_before, users) in pooled.items():
             d = paired_difference(np.asarray(hit), np.asarray(hit_before), users)
-            interval = f" ± {100 * interval_quantile(d['se_df']) * d['difference_se']:.1f}" if "se_df" in d else ""
+            interval = f" ± {100 * half:.1f}" if (half := half_width(d, "difference_se")) is not None else ""
             columns.setdefault(bench, {})[method] = f"{100 * d['difference']:+.1f}{interval}"
     if not columns:
         return ""

@@ -47,6 +47,14 @@ def interval_quantile(df: float | None, level: float = 0.95, comparisons: int = 
     return float(stats.norm.isf(tail) if df is None else stats.t.isf(tail, max(df, 1)))
 
 
+def half_width(stats: dict, se_key: str) -> float | None:
+    """The ± of a 95% interval for ``stats``' estimate whose standard error is ``stats[se_key]``, on the
+    ``se_df`` degrees of freedom beside it (:func:`interval_quantile`); None where there is no standard error."""
+    if stats.get(se_key) is None:
+        return None
+    return interval_quantile(stats.get("se_df")) * stats[se_key]
+
+
 def standard_error_of_mean(standard_errors: Sequence[float]) -> float:
     """The standard error of a mean of independent estimates (seeds), from theirs: √(Σ SE²) / n."""
     return float(np.sqrt(np.sum(np.square(standard_errors))) / len(standard_errors))

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullLocator  # noqa: E402
 
 from pluralign.eval.ceiling import CEILING  # noqa: E402
-from pluralign.eval.metrics import interval_quantile  # noqa: E402
+from pluralign.eval.metrics import half_width  # noqa: E402
 from pluralign.io import atomic_path  # noqa: E402
 
 
@@ -81,9 +81,9 @@ def plot_gaps(results: dict[str, dict[str, dict]], path: str | Path, k: int = 8,
     standard error."""
     def gap(report: dict) -> tuple[float, float] | None:
         entry = (report.get("unseen") or {}).get(str(k)) or {}
-        if entry.get("gap_to_oracle_se") is None:
+        if (half := half_width(entry, "gap_to_oracle_se")) is None:
             return None
-        return 100 * entry["gap_to_oracle"], 100 * interval_quantile(entry.get("se_df")) * entry["gap_to_oracle_se"]
+        return 100 * entry["gap_to_oracle"], 100 * half
 
     every = {b: {m: gap(r) for m, r in by_method.items()} for b, by_method in results.items()}
     panels = {b: {m: g for m, g in gaps.items() if g} for b, gaps in every.items()}

@@ -29,7 +29,7 @@ import torch
 from pluralign.data.contract import PreferenceSet
 from pluralign.data.features import PairFeatures
 from pluralign.data.readers import read_preferences
-from pluralign.eval.metrics import interval_quantile, preference_metrics, round_floats
+from pluralign.eval.metrics import half_width, preference_metrics, round_floats
 
 DEFAULT_SHOTS = (0, 1, 2, 4, 8, 16)
 
@@ -274,8 +274,8 @@ def summary_lines(report: dict) -> list[str]:
             return f"{label:<{width}} {m.get('n', 0):>6}  no rows"
         oracle = f"{m['oracle_accuracy']:.3f}" if "oracle_accuracy" in m else "–"
         gap = f"{100 * m['gap_to_oracle']:.1f}" if "gap_to_oracle" in m else "–"
-        if "gap_to_oracle_se" in m:
-            gap += f" ± {100 * interval_quantile(m.get('se_df')) * m['gap_to_oracle_se']:.1f}"
+        if (half := half_width(m, "gap_to_oracle_se")) is not None:
+            gap += f" ± {100 * half:.1f}"
         ece = f"{m['calibration_error']:.3f}" if "calibration_error" in m else "–"
         return f"{label:<{width}} {m['n']:>6}  {m['accuracy']:<8.3f} {ece:<5}  {oracle:<6}  {gap}"
 
