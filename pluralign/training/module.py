@@ -7,9 +7,11 @@ and test share one step.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 
 from pluralign.backbones.tuned import frozen_entries
@@ -17,6 +19,33 @@ from pluralign.io import fingerprint
 
 # a checkpoint's sha256 of the frozen backbone weights it leaves out (see on_save_checkpoint)
 FROZEN_KEY = "pluralign_frozen_sha256"
+# and the global random generators' states at the epoch's end it was saved at (see on_load_checkpoint)
+RANDOM_STATE_KEY = "pluralign_random_state"
+
+
+def random_state() -> dict[str, Any]:
+    """Python's, numpy's, torch's (and CUDA's, where it is in use) global generator states, as tensors and lists
+    that a checkpoint keeps and ``torch.load(weights_only=True)`` reads back."""
+    version, words, gauss = random.getstate()
+    name, keys, position, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {"python": [version, list(words), gauss],
+                             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, cached],
+                             "torch": torch.get_rng_state()}
+    if torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_random_state(state: dict[str, Any]) -> None:
+    """The generators back as :func:`random_state` found them (CUDA's only onto as many devices)."""
+    version, words, gauss = state["python"]
+    random.setstate((version, tuple(words), gauss))
+    name, keys, position, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 class ObjectiveModule(L.LightningModule):
@@ -41,12 +70,20 @@ class ObjectiveModule(L.LightningModule):
         return self._frozen_sha256
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[RANDOM_STATE_KEY] = random_state()
         # the backbone's own files hold its frozen weights: a checkpoint of them would be 90 MB of copies
         frozen = self.frozen_state()
         if frozen:
             for name in frozen:
                 checkpoint["state_dict"].pop(name, None)
             checkpoint[FROZEN_KEY] = self.frozen_sha256()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # --resume: the next epoch's shuffle (drawn from torch's global generator) and any sampling in the
+        # objective (VPL's z) take the draws they would have taken had the fit gone on: the resumed fit is the
+        # uninterrupted one, bit for bit. Checkpoints of before hold no state: those resume close to it.
+        if RANDOM_STATE_KEY in checkpoint:
+            set_random_state(checkpoint[RANDOM_STATE_KEY])
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         out = self.objective(batch)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,11 +13,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import lightning as L
-import numpy as np
 import torch
 
 from pluralign.io import first_line, state_mismatches
-from pluralign.training.module import FROZEN_KEY, ObjectiveModule
+from pluralign.training.module import FROZEN_KEY, ObjectiveModule, random_state, set_random_state
 
 
 # Lightning's advice that does not apply here: validation is optional, tiny datasets have few batches, a
@@ -84,8 +82,7 @@ def caller_random_state() -> Iterator[None]:
     draws; the caller gets them back as they were, so fitting a model does not change the caller's experiment (nor
     its deterministic-algorithms mode, which the fit sets for the whole process, nor its thread count, which
     ``threads`` sets for the fit alone)."""
-    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    states = random_state()
     # and the process-wide mode Trainer(deterministic=True) sets, and the thread count of TrainerOptions.threads
     threads = torch.get_num_threads()
     env = {name: os.environ.get(name) for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "CUBLAS_WORKSPACE_CONFIG")}
@@ -95,11 +92,7 @@ def caller_random_state() -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(deterministic[0], warn_only=deterministic[1])
         torch.set_num_threads(threads)
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        torch.set_rng_state(states[2])
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
+        set_random_state(states)
         for name, value in env.items():
             if value is None:
                 os.environ.pop(name, None)
