@@ -136,6 +136,17 @@ def test_training_users_rule_by_hand():
         GPM(personalize=False, few_shot="training-users")
 
 
+def test_a_weight_that_underflowed_to_zero_leaves_finite_gradients():
+    """A user's logits 110 apart give a weight of exactly 0 in float32: log(0)'s gradient made W_u NaN."""
+    net = PreferenceEmbeddingNetwork(4, 2, 2, [], tau=1.0, normalize=False, prompt_gate=True, n_users=1)
+    with torch.no_grad():
+        net.known.logits.copy_(torch.tensor([[0.0, -110.0]]))
+    users = net.known_users(torch.tensor([0]))
+    assert users[0, 1].item() == 0.0
+    net.logits(torch.randn(1, 4), torch.randn(1, 2), torch.randn(1, 2), users).sum().backward()
+    assert all(bool(torch.isfinite(p.grad).all()) for p in net.parameters() if p.grad is not None)
+
+
 def test_prompt_gate_eigenvalues_by_hand():
     """λ = k · softmax(log softmax(gate(x) / √d) + log w_u): gate(x)/√4 = (ln 3, 0), a uniform user: (1.5, 0.5)."""
     net = PreferenceEmbeddingNetwork(4, 2, 2, [], tau=1.0, normalize=False, prompt_gate=True, n_users=0)

@@ -205,10 +205,15 @@ def test_save_load_round_trip(fitted, data, tmp_path):
         assert torch.equal(fitted.prefer_proba(None, a, b, user), loaded.prefer_proba(None, a, b, user))
 
 
-def test_hinge_form_trains(data):
+def test_hinge_form_trains_with_the_scale_held(data):
+    """The hinge form's margin is in the scale's units at init_scale: a trained scale met the margin by growing
+    (the reference trains it for its logistic learners only). The logistic form trains it."""
     train, test = data
     model = PalA(k=2, loss="hinge", **FAST).fit(train, progress=False)
     assert evaluate(model, PreferenceSet.from_rows(test), shots=(0,))["seen"]["accuracy"] > 0.75
+    assert model.network_.logit_scale.item() == 0.0  # log(init_scale=1)
+    logistic = PalB(k=2, **FAST).fit(train, progress=False)
+    assert logistic.network_.logit_scale.item() != pytest.approx(math.log(PalB().init_scale))
 
 
 def test_more_prototypes_than_users_is_a_warning(data, caplog):

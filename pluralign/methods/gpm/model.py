@@ -72,7 +72,8 @@ class PreferenceEmbeddingNetwork(PreferenceNetwork):
 
     def eigenvalues(self, prompt: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
         """λ(x, u) = k · softmax(log softmax(gate(x) / √d) + log w_u), [N, k]; mean 1 over blocks."""
-        log_mix = torch.log(users)
+        # a weight that underflowed to 0 (logits 104 apart) would make log's gradient inf · 0 = NaN
+        log_mix = torch.log(users.clamp_min(torch.finfo(users.dtype).tiny))
         if self.gate is not None:
             log_mix = log_mix + F.log_softmax(self.gate(prompt) / math.sqrt(prompt.shape[-1]), dim=-1)
         return self.user_dim * torch.softmax(log_mix, dim=-1)

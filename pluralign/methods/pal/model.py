@@ -46,12 +46,17 @@ from pluralign.training import TrainerOptions
 class PalObjective(PreferenceObjective):
     """PAL's loss of the labelled pairs: the logistic form −log σ(logit) (the BT likelihood, the paper's
     cross-entropy for PAL-B) or the hinge form max(0, margin − logit); plus ``metric_reg`` times the
-    projector's :meth:`~PalNetwork.metric_penalty` when that is positive."""
+    projector's :meth:`~PalNetwork.metric_penalty` when that is positive.
+
+    The hinge form holds the logit scale at ``init_scale``, as the reference trains it only for its logistic
+    learners (``update_trainable_params``: "angle", "dist_logistic"): a trained scale meets the margin by
+    growing (14.3 → 45 on random pairs) instead of by separating the pairs."""
 
     def __init__(self, network: PalNetwork, loss: str = "logistic", margin: float = 1.0,
                  metric_reg: float = 0.0) -> None:
         super().__init__(network)
         self.loss, self.margin, self.metric_reg = loss, margin, metric_reg
+        network.logit_scale.requires_grad_(loss != "hinge")
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         users = self.network.users_for(batch["user"])

@@ -5,9 +5,11 @@ Generative model, per user u with labelled pairs (x, y^c, y^r):
 Guide: z_u ~ q(z | C_u) = N(μ(C_u), diag σ²(C_u)) from a *context* set C_u of the user's other pairs.
 With ``context_per_pair`` (an option, as WEIRDLabUW/vpl_llm) every query pair i gets its own context C_i
 and its own z_i, so the "users" plate runs over query pairs and there is one KL term per query pair.
-ELBO per query pair = [Σ_i log p(label_i | z) − β_t Σ_u KL(q(z_u | C_u) ‖ p(z))] / N_queries, estimated by
+ELBO per query pair = [Σ_i log p(label_i | z) − β_t Σ_u KL(q(z_u | C_u) ‖ p(z))] / N_queries (u over the batch's
+users: the KL's weight per pair thus falls with the batch size, models/vpl.md), estimated by
 ``Trace_ELBO`` (one reparameterized sample); β_t follows a cyclical cosine schedule (the reference's
-Annealer: shape "cosine", baseline 0.1, cyclical) so the encoder is used before the KL term bites.
+Annealer: shape "cosine", baseline 0.1, cyclical, which ramps over the whole cycle; ours over ``kl_ramp`` of it,
+half by default, then holds β) so the encoder is used before the KL term bites.
 β enters as ``poutine.scale`` on the z site of both model and guide, which scales log p(z) − log q(z).
 """
 
