@@ -181,6 +181,31 @@ def test_dirichlet_alpha_and_numeric_strings():
     # --set reads values as YAML, which leaves 1e-3 a string
     as_text = build_benchmark("pets", temperature="1e-1", **sizes)
     assert as_text.train == build_benchmark("pets", temperature=0.1, **sizes).train
+    # and so are fractions (they were refused: "must be a number in [0, 1], got '1e-1'")
+    as_text = build_benchmark("pets", controversial_fraction="1e-1", **sizes)
+    assert as_text.train == build_benchmark("pets", controversial_fraction=0.1, **sizes).train
+    with pytest.raises(DataError, match=r"^'prompt_hints' must be a number in \[0, 1\], got '2e0'$"):
+        build_benchmark("attributes", prompt_hints="2e0", **sizes)
+
+
+def test_an_option_the_other_options_leave_unused_is_refused():
+    """attributes' dirichlet_alpha with one attribute a user built the same data as without it, silently."""
+    with pytest.raises(DataError, match=r"^dirichlet_alpha=3.0 applies only with user_mix='dirichlet' "):
+        build_benchmark("attributes", dirichlet_alpha=3.0)
+
+
+def test_a_draw_that_cannot_fill_the_rows_names_what_was_missing(monkeypatch):
+    """The rows of the last draw allowed were never counted, and any shortfall was blamed on survey contexts."""
+    from pluralign.data.synthetic import _common
+
+    monkeypatch.setattr(_common, "MAX_SURVEY_DRAWS", 1)
+    user = _common.User("x", "g", None)
+    one = [_common.Candidate({"text": "a"}, {"text": "b"}, 0.7, False)]
+    rng = _common.np.random.default_rng(0)
+    assert len(_common._rows(rng, lambda *a: one, user, "train", 3, None)) == 3  # the third draw's row counts
+    draws = iter([one, [], []])
+    with pytest.raises(DataError, match=r"^1 of 3 pairs for user x after 3 draws: "):
+        _common._rows(rng, lambda *a: next(draws), user, "train", 3, None)
 
 
 def test_cli_temperature_zero_is_one_line(tmp_path, capsys):

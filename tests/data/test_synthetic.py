@@ -104,6 +104,17 @@ def test_oracle_accuracy_in_band() -> None:
         assert 0.83 <= oracle_accuracy(bench.train) <= 0.95, name
 
 
+def test_the_cards_oracle_rows_are_the_scored_rows_and_a_tie_is_half() -> None:
+    """The card counted unseen users' context rows among the controversial test pairs (557 of 1176 on pets; 473 of
+    the 984 scored), and a tie (oracle_p = 0.5) as wrong where the metrics count it half."""
+    bench = build_benchmark("pets", seed=0)
+    scored = [r for r in bench.test if r.get("role") != "context"]
+    controversial = [r for r in scored if r["controversial"]]
+    assert (len(scored), len(controversial)) == (984, 473)
+    assert f"| test, controversial pairs (473 of 984 scored) | {oracle_accuracy(controversial):.3f} |" in bench.card
+    assert oracle_accuracy([{"oracle_p": 0.5}, {"oracle_p": 0.9}, {"oracle_p": 0.2}]) == 0.5
+
+
 def test_labels_are_sampled() -> None:
     # some labels go against the oracle (oracle_p < 0.5), about as often as the oracle predicts
     rows = build_benchmark("pets", seed=0).train

@@ -2,7 +2,7 @@
 
 UltraFeedback-P (as used by PAL and by P-ShareLoRA/VPL follow-ups) turns UltraFeedback's four per-aspect
 ratings into user types who each care about one aspect. Here the aspects are the four measurable
-attributes of :mod:`pluralign.data.text_attributes` (length, readability, formality, sentiment) of 1,200
+attributes of :mod:`pluralign.data.text_attributes` (length, readability, formality, sentiment) of 1,600
 composed responses to 25 prompts; each attribute is standardized over the bank (length in log words) and a
 user's reward is ``w · z``: by default four single-attribute user types (``w`` one-hot), or with
 ``user_mix="dirichlet"`` a Dirichlet mixture per user. Both options of a pair answer the same prompt.
@@ -175,6 +175,9 @@ def build(
     prompt_hints = check_fraction("prompt_hints", prompt_hints)
     if user_mix not in USER_MIXES:
         raise DataError(f"user_mix must be one of {USER_MIXES}, got {user_mix!r}")
+    if user_mix == "single" and dirichlet_alpha != 0.5:  # it would be ignored: the data as without it
+        raise DataError(f"dirichlet_alpha={dirichlet_alpha} applies only with user_mix='dirichlet' "
+                        "(user_mix='single' gives each user one attribute)")
     rng = np.random.default_rng(seed)
     pool, prompts = response_pool()
     kinds = pair_kinds(MIN_GAP)
