@@ -165,3 +165,8 @@ def test_random_init_recovers_the_planted_groups_and_follows_the_seed(data) -> N
     drawn = [m._initial_assignment(None) for m in starts]
     assert all(bool((d.sum(-1) == 1).all()) for d in drawn) and torch.equal(drawn[0], drawn[1])
     assert not torch.equal(drawn[0], drawn[2])
+    # no group starts empty (an empty group's π = 0 kept it empty under soft EM): 4 users in 4 groups, any seed
+    for seed in range(20):
+        few = MaxMin(seed=seed, **{**config, "n_groups": 4})
+        few.user_ids_ = ["a", "b", "c", "d"]
+        assert few._initial_assignment(None).sum(0).tolist() == [1.0] * 4

@@ -85,9 +85,10 @@ class MaxMinFitting:
 
     def _initial_assignment(self, features: PairFeatures) -> torch.Tensor:
         n_users, n_groups = len(self.user_ids_), self.n_groups
-        if self.init == "random":
+        if self.init == "random":  # a random partition into groups of equal size (± 1): an empty group's
+            # π = 0 would hold it empty for good under soft EM (log π = −inf), and train on no pair under hard EM
             generator = torch.Generator().manual_seed(self.seed)
-            return F.one_hot(torch.randint(n_groups, (n_users,), generator=generator), n_groups).float()
+            return F.one_hot(torch.randperm(n_users, generator=generator) % n_groups, n_groups).float()
         from sklearn.cluster import KMeans
 
         head = self.network_.groups[0].head.eval()  # no dropout in the signatures; back to train mode below
