@@ -173,6 +173,12 @@ def test_resume_from_a_checkpoint_that_does_not_fit(data_dir, vpl_run, tmp_path,
                                  "--set's; train on with --set epochs=N, N > 2)")
     shutil.copy(vpl_run / "checkpoints" / "last.ckpt", last)
     assert _fit(data_dir, run, "bt", 3, "--resume") == 2
+    assert _one_line(capsys) == (f"--resume: {last} is a checkpoint of a vpl fit, not bt; fit without --resume, or "
+                                 "into another folder, to start over")
+    checkpoint = torch.load(last, weights_only=True)
+    del checkpoint["pluralign_settings"]  # as checkpoints of before recorded none: the state tells
+    torch.save(checkpoint, last)
+    assert _fit(data_dir, run, "bt", 3, "--resume") == 2
     assert _one_line(capsys).startswith(f"--resume: {last} is not a checkpoint of this model (")
     last.write_bytes((vpl_run / "checkpoints" / "last.ckpt").read_bytes()[:500])
     assert _fit(data_dir, run, "bt", 3, "--resume") == 2

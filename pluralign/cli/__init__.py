@@ -264,6 +264,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not debug:  # --debug keeps Python's form, with where each warning came from
                 warnings.showwarning = _one_line_warning
             handler(**args)
+    except KeyboardInterrupt as err:  # Ctrl-C: one line, as for an error, and the shell's code for SIGINT
+        if debug:
+            raise
+        print("pluralign: interrupted" + (f": {err.args[0]}" if err.args else ""), file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly, as a shell tool does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 1

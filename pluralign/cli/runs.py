@@ -39,6 +39,11 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     created = not Path(out).exists()
     try:
         model.fit(train, trainer=options)
+    except KeyboardInterrupt:
+        if any(options.checkpoint_dir().rglob("last.ckpt")):
+            raise KeyboardInterrupt(f"{options.checkpoint_dir()} keeps the last finished epoch: the same command "
+                                    "with --resume goes on from there") from None
+        raise
     except TrainingDiverged:  # no folder of logs that looks like a run (an interrupted one keeps its checkpoint)
         if created:
             shutil.rmtree(out, ignore_errors=True)

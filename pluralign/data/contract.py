@@ -137,10 +137,15 @@ def messages_to_text(value: Any) -> str:
 
 def read_id(value: Any, column: str, where: Callable[[str], DataError]) -> str | None:
     """A user or group id as text, the same from every format: none for a null, NaN or blank cell; an
-    integer-valued number (pandas stores an integer column with nulls as floats, CSV as "3.0") as the integer."""
+    integer-valued number (pandas stores an integer column with nulls as floats, CSV as "3.0") as the integer.
+    "76561198000000001.0" keeps its digits (as a float it was 76561198000000000, one id for two users); a float
+    past 2**53, whose digits are already lost, is refused."""
     if isinstance(value, str) and _INTEGER_VALUED.fullmatch(value.strip()):
-        value = float(value)
+        return str(int(value.strip().split(".")[0]))
     if isinstance(value, float) and (math.isnan(value) or value.is_integer()):
+        if abs(value) > 2**53:
+            raise where(f"id {value!r} is a float past 2**53, which cannot hold every integer (two ids may have "
+                        "become one); store the column as text or integers")
         value = None if math.isnan(value) else int(value)
     if _is_missing(value) or isinstance(value, str) and not value.strip():
         return None

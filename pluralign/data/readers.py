@@ -69,8 +69,8 @@ def read_jsonl(path: Path) -> tuple[list[dict], list[int]]:
     for line_number, line in enumerate(text_lines(path, lone_cr_ends_lines=False), start=1):
         if not line.strip():
             continue
-        try:
-            rows.append(json.loads(line))
+        try:  # without its line end: an error at the end of the line is in its last column, not "column 1"
+            rows.append(json.loads(line.rstrip("\r\n")))
         except json.JSONDecodeError as err:
             raise fail(str(path), None, None, invalid_json(err, line=False), line_number) from None
         lines.append(line_number)

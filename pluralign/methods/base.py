@@ -47,7 +47,7 @@ from pluralign.methods.run_files import load_run, save_run
 from pluralign.methods.tuned import TunedBackbone, TunedNetwork, TunedObjective
 from pluralign.training import (ObjectiveModule, TrainerOptions, build_trainer, caller_random_state, check_resume,
                                 check_trainer_options, quiet_lightning)
-from pluralign.training.trainer import TRAINER_SETTINGS, quiet_moved_checkpoints
+from pluralign.training.trainer import TRAINER_SETTINGS, interrupt_as_keyboard_interrupt, quiet_moved_checkpoints
 from pluralign.training.memory import PeakMemory
 
 
@@ -363,6 +363,7 @@ class PreferenceModel:
 
         options = replace(trainer, **trainer_kwargs) if trainer else TrainerOptions(**trainer_kwargs)
         checked_arguments(type(self), self.get_config())  # what build_model checks, for models built in Python
+        options.check_checkpoints_are_of(self.name)
         if str(options.accelerator).lower() not in ("cpu", "auto"):
             check_trainer_options(options)  # a missing GPU: one line, before the embedding
         data = read_preferences(data)
@@ -514,7 +515,7 @@ class PreferenceModel:
                 resume_from = None
             if resume_from:
                 check_resume(resume_from, module, epochs, name, settings)
-            with quiet_moved_checkpoints():
+            with quiet_moved_checkpoints(), interrupt_as_keyboard_interrupt(trainer):
                 trainer.fit(module, loader(features, True),
                             None if val_features is None else loader(val_features, False), ckpt_path=resume_from)
             if resume_from:

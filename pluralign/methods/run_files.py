@@ -124,6 +124,10 @@ def load_run(directory: Path, expected: type[PreferenceModel] | None = None) -> 
     if not directory.is_dir():
         raise FileNotFoundError(f"{directory}: no such folder (a run folder written by pluralign fit)")
     if not config_path.exists():
+        if any((directory / "checkpoints").rglob("last.ckpt")):  # a fit stopped before it saved the run
+            raise FileNotFoundError(f"{directory}: no config.json: a fit that stopped before it finished (its "
+                                    "checkpoints are there); finish it with the same pluralign fit command and "
+                                    "--resume")
         raise FileNotFoundError(f"{directory}: no config.json (not a saved pluralign model)")
     saved = read_run_config(config_path)
     klass = METHODS.get(saved.get("method"))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +66,21 @@ class TrainerOptions:
             return None
         last = self.checkpoint_dir(name) / "last.ckpt"
         return str(last) if last.exists() else None
+
+    def check_checkpoints_are_of(self, method: str) -> None:
+        """--resume into a folder of another method's fit is refused: its stages' checkpoints (MaxMin's pooled/,
+        em0/, ...) are not the ones this method looks for, so the fit started over without a word beside them."""
+        if not (self.resume and self.out_dir):
+            return
+        for path in sorted(self.checkpoint_dir().rglob("last.ckpt")):
+            try:
+                checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except Exception:  # a damaged checkpoint: check_resume names it, if this fit's stage reads it
+                continue
+            saved = checkpoint.get(SETTINGS_KEY) if isinstance(checkpoint, dict) else None
+            if isinstance(saved, dict) and saved.get("method", method) != method:
+                raise ValueError(f"--resume: {path} is a checkpoint of a {saved['method']} fit, not {method}; fit "
+                                 "without --resume, or into another folder, to start over")
 
     def clear_checkpoints(self) -> None:
         """A fresh fit (no ``resume``) into a folder an earlier fit used: remove the checkpoints that fit left
@@ -127,6 +144,23 @@ def quiet_lightning(quiet: bool = True) -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+@contextmanager
+def interrupt_as_keyboard_interrupt(trainer: L.Trainer) -> Iterator[None]:
+    """Lightning answers Ctrl-C in ``Trainer.fit`` with a graceful shutdown, then ``sys.exit(1)``, with SIGINT
+    ignored from then on: a notebook's fit ended its cell as an exit and left Ctrl-C dead, and the CLI said
+    nothing. The caller gets a KeyboardInterrupt instead, and Ctrl-C its handler back (the checkpoint of the last
+    finished epoch stays, for --resume)."""
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        if handler is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, handler)
+        raise KeyboardInterrupt from None
 
 
 @contextmanager
@@ -208,6 +242,13 @@ def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str 
     if frozen and checkpoint.get(FROZEN_KEY, module.frozen_sha256()) != module.frozen_sha256():
         raise ValueError(f"--resume: {path} was trained on other frozen backbone weights (another backbone, or "
                          "its files changed); fit without --resume to start over")
+    # the settings first: other training data (more users) or another method also makes the shapes differ, but
+    # the settings say which
+    saved = checkpoint.get(SETTINGS_KEY)
+    if changed := changed_settings(saved, settings):
+        raise ValueError(f"--resume: {path} was trained with other settings: {', '.join(changed)}; resume with the "
+                         f"checkpoint's settings (only {', '.join(RESUMABLE_SETTINGS)} may change), or fit without "
+                         "--resume to start over")
     # frozen weights are left out of checkpoints (those of before hold them: either way, the model has them)
     expected = {k: v for k, v in module.state_dict().items() if k not in frozen}
     problems = state_mismatches(expected, {k: v for k, v in state.items() if k not in frozen}, "the checkpoint")
@@ -221,11 +262,6 @@ def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str 
         past = (f"this fit's {option}={max_epochs} (the preset's or --set's; train on with --set {option}=N, "
                 f"N > {epoch})") if option else f"the {max_epochs} epochs of its stage {name!r}"
         raise ValueError(f"--resume: {path} is at epoch {epoch}, past {past}")
-    saved = checkpoint.get(SETTINGS_KEY)
-    if changed := changed_settings(saved, settings):
-        raise ValueError(f"--resume: {path} was trained with other settings: {', '.join(changed)}; resume with the "
-                         f"checkpoint's settings (only {', '.join(RESUMABLE_SETTINGS)} may change), or fit without "
-                         "--resume to start over")
     if changed := changed_settings((saved or {}).get("trainer"), (settings or {}).get("trainer")):
         logging.getLogger("pluralign").warning(
             "--resume: %s was trained with %s; the fit goes on so, and its figures will differ from an uninterrupted "

@@ -89,6 +89,51 @@ def test_fit_on_held_out_rows_or_with_nothing_left_to_train_says_so(data_dir, tm
     assert capsys.readouterr().out == f"bt: nothing left to train; saved to {run}\n"
 
 
+def test_ctrl_c_in_a_fit_is_one_line_that_says_how_to_go_on(data_dir, tmp_path, monkeypatch, capsys) -> None:
+    """Lightning answers Ctrl-C with sys.exit(1) and SIGINT ignored: the CLI said nothing (under --no-progress)
+    and exited 1, a Python caller got SystemExit, and Ctrl-C was dead after. A run folder left so says what it
+    is when read."""
+    import signal
+
+    from pluralign.training.module import ObjectiveModule
+
+    def ctrl_c_in_the_second_epoch(self):
+        if self.current_epoch == 1:
+            raise KeyboardInterrupt
+        self.epochs_trained += 1
+
+    monkeypatch.setattr(ObjectiveModule, "on_train_epoch_end", ctrl_c_in_the_second_epoch)
+    handler = signal.getsignal(signal.SIGINT)
+    run = tmp_path / "run"
+    fit = ["fit", "bt", "--data", str(data_dir), "--out", str(run), "--set", "epochs=3", "--no-progress"]
+    capsys.readouterr()
+    assert main(fit) == 130
+    assert capsys.readouterr().err == (f"pluralign: interrupted: {run / 'checkpoints'} keeps the last finished epoch: "
+                                       "the same command with --resume goes on from there\n")
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert main(["eval", "--run", str(run), "--data", str(data_dir), "--out", str(tmp_path / "m.json")]) == 2
+    assert capsys.readouterr().err == (f"pluralign: error: {run}: no config.json: a fit that stopped before it "
+                                       "finished (its checkpoints are there); finish it with the same pluralign fit "
+                                       "command and --resume\n")
+    monkeypatch.undo()
+    assert main([*fit, "--resume"]) == 0
+
+
+def test_resume_into_another_methods_run_is_refused(data_dir, tmp_path, capsys) -> None:
+    """MaxMin's stage checkpoints (pooled/, em0/) are none that bt looks for: bt --resume started over without a
+    word, leaving them beside its own; and maxmin --resume into a bt folder did the same."""
+    run = tmp_path / "run"
+    common = ["--data", str(data_dir), "--out", str(run), "--set", "epochs=1", "--no-progress"]
+    assert main(["fit", "maxmin", *common, "--set", "em_iterations=1"]) == 0
+    capsys.readouterr()
+    assert main(["fit", "bt", *common, "--resume"]) == 2
+    assert capsys.readouterr().err == (f"pluralign: error: --resume: {run / 'checkpoints' / 'em0' / 'last.ckpt'} is a "
+                                       "checkpoint of a maxmin fit, not bt; fit without --resume, or into another "
+                                       "folder, to start over\n")
+    assert main(["fit", "bt", *common]) == 0  # without --resume: a fresh fit, the old checkpoints cleared
+    assert main(["fit", "maxmin", *common, "--set", "em_iterations=1", "--resume"]) == 2
+
+
 def test_rank_reads_user_as_the_rows_ids_are_read(tmp_path, capsys) -> None:
     """A record's "user_id": 1.0 is user 1 (README: an integer-valued id is the integer in every format); --user 1.0
     was refused as unknown."""

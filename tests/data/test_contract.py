@@ -237,6 +237,20 @@ def test_a_numeric_id_is_the_same_user_whatever_the_format(tmp_path) -> None:
     assert read_preferences(tmp_path / "a.jsonl").column("user_id") == ["3", "3", "3.5"]
 
 
+def test_long_numeric_ids_keep_their_digits(tmp_path) -> None:
+    """Steam-like ids past 2**53 written "76561198000000001.0" were read through a float: two users became one,
+    76561198000000000, an id of neither. A float past 2**53 has lost its digits already: refused, named."""
+    rows = [{**PAIR, "chosen": c, "user_id": u} for c, u in [("a", "76561198000000001.0"), ("c", "76561198000000002.0"),
+                                                            ("d", "-0.0"), ("e", 76561198000000003)]]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert read_preferences(tmp_path / "a.jsonl").column("user_id") == [
+        "76561198000000001", "76561198000000002", "0", "76561198000000003"]
+    (tmp_path / "b.jsonl").write_text(json.dumps({**PAIR, "user_id": 7.6561198000000001e16}) + "\n")
+    with pytest.raises(DataError, match=r"^.*b\.jsonl, line 1, column 'user_id': id 7\.6561198e\+16 is a float past "
+                                        r"2\*\*53, which cannot hold every integer \(two ids may have become one\)"):
+        read_preferences(tmp_path / "b.jsonl")
+
+
 def test_rows_of_the_other_kind_are_named_whichever_comes_first() -> None:
     """A text row after embedding rows, or prompt vectors on some embedding rows only: the reader names the row
     (once only text-then-embeddings was caught, and the rest failed at the fit naming a record, not a line)."""

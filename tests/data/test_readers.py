@@ -54,6 +54,10 @@ def test_bad_json_line_names_the_line(tmp_path):
     path.write_text(json.dumps(ROWS[0]) + "\n{not json}\n")
     with pytest.raises(DataError, match=r"bad.jsonl, line 2: invalid JSON"):
         read_preferences(path)
+    # a record cut short at the end of its line: the column past its last character (it said "column 1")
+    path.write_text('{"prompt": "x", "chosen": "a"\r\n')
+    with pytest.raises(DataError, match=r"bad.jsonl, line 1: invalid JSON \(Expecting ',' delimiter at column 30\)$"):
+        read_preferences(path)
 
 
 def test_file_errors_name_the_line_an_editor_shows(tmp_path):

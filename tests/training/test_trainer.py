@@ -60,9 +60,12 @@ def test_resume_on_other_pairs_or_users_in_another_order_is_refused(tmp_path):
     PalA(epochs=1, k=2).fit(train, out_dir=str(run), progress=False)
     saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["pluralign_settings"]
     assert saved["training_data"].startswith("40 pairs of 2 users, sha256 ")
-    for rows in (train[::-1], train[:-1]):
+    # more users: the weights' shapes differ too, but the settings say why (it said "another method, or other
+    # settings: ...weights.logits: [2, 2] in the checkpoint, [3, 2] in the model")
+    more_users = two_group_rows(n_users=3, pairs=20)[0]
+    for rows in (train[::-1], train[:-1], more_users):
         with pytest.raises(ValueError, match=r"last.ckpt was trained with other settings: training_data='40 pairs "
-                                             r"of 2 users, sha256 \w+' \(this fit: '(40|39) pairs of 2 users"):
+                                             r"of 2 users, sha256 \w+' \(this fit: '(40|39|60) pairs of [23] users"):
             PalA(epochs=2, k=2).fit(rows, out_dir=str(run), resume=True, progress=False)
     assert PalA(epochs=2, k=2).fit(train, out_dir=str(run), resume=True, progress=False).fit_stats_["epochs"] == 1
 
