@@ -9,7 +9,7 @@ import numbers
 import types
 import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import yaml
 
@@ -32,6 +32,14 @@ def accepted_arguments(klass) -> set[str]:
         params = inspect.signature(k.__init__).parameters
         names |= {n for n, p in params.items() if n != "self" and p.kind == p.POSITIONAL_OR_KEYWORD}
     return names
+
+
+def check_known_arguments(klass, names: Iterable[str], method: str | None = None) -> None:
+    """A constructor argument ``klass`` does not take (a --set, --config or keyword typo) is a one-line
+    :class:`ConfigError` naming it with the accepted ones."""
+    if unknown := sorted(set(names) - accepted_arguments(klass)):
+        raise ConfigError(f"{method or klass.name}: unknown argument(s) {', '.join(unknown)} (accepted: "
+                          f"{', '.join(sorted(accepted_arguments(klass)))})")
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -209,9 +217,7 @@ def build_model(method: str, config: dict[str, Any] | None = None, **overrides):
     wrong type is a one-line :class:`ConfigError` naming it."""
     klass = method_class(method)
     arguments = {**(config or {}), **overrides}
-    unknown = set(arguments) - accepted_arguments(klass)
-    if unknown:
-        raise ConfigError(f"{method}: unknown argument(s) {', '.join(sorted(unknown))}")
+    check_known_arguments(klass, arguments, method)
     return klass(**checked_arguments(klass, arguments))
 
 

@@ -237,15 +237,16 @@ def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, vpl_run, capsys,
                      str(tmp_path / "pool.jsonl"), "--queries", "12", "--out", str(tmp_path / "all.json")]) == 0
     assert sorted(json.loads((tmp_path / "all.json").read_text())["next_queries"]) == list(range(10))
     assert f"--queries 12: {tmp_path / 'pool.jsonl'} holds 10 pair(s); all of them are ranked" in caplog.messages
-    assert not [m for m in caplog.messages if "already answered" in m]  # the pool holds none of the pairs
+    assert not [m for m in caplog.messages if "answered already" in m]  # the pool holds none of the pairs
     # a pool that holds the answered pairs: they come last, and asking for them is said to tell nothing
     write_jsonl(tmp_path / "overlap.jsonl", context[:4])
     with caplog.at_level("WARNING", logger="pluralign"):
         assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                      str(tmp_path / "overlap.jsonl"), "--queries", "4", "--out", str(tmp_path / "o.json")]) == 0
     assert json.loads((tmp_path / "o.json").read_text())["next_queries"][2:] in ([0, 1], [1, 0])
-    assert (f"--active: 2 of the rows to ask (0, 1) are already answered in {tmp_path / 'pairs.jsonl'}; they come "
-            "last, as asking again tells nothing new") in [m.replace("(1, 0)", "(0, 1)") for m in caplog.messages]
+    assert (f"--active: {tmp_path / 'overlap.jsonl'} holds 2 pairs not answered in {tmp_path / 'pairs.jsonl'}; the "
+            "rows to ask after them (0, 1) are answered already, and asking again tells nothing new") in [
+        m.replace("(1, 0)", "(0, 1)") for m in caplog.messages]
 
 
 def test_threads_option_and_its_error(data_dir, tmp_path, capsys):
@@ -298,7 +299,7 @@ def test_adapt_warns_when_the_pairs_are_several_users(data_dir, tmp_path, vpl_ru
     assert "holds the pairs of 2 users" in caplog.text
 
 
-def test_rank_best_of_n_for_a_user(tmp_path, capsys):
+def test_rank_best_of_n_for_a_user(tmp_path, capsys, caplog):
     """`pluralign rank` on a text run: each record's best response by the reward of a known user, of a new
     user from pairs, of each record's own user, or MaxMin's worst-off group; bad combinations are one line."""
     from pluralign.data.synthetic import build_benchmark
@@ -325,8 +326,12 @@ def test_rank_best_of_n_for_a_user(tmp_path, capsys):
         assert record["rewards"] == pytest.approx(expected.tolist(), abs=1e-5)
         assert record["best"] == int(expected.argmax()) and record["response"] == responses[record["best"]]
     assert "each record's user_id" in capsys.readouterr().out
-    assert main([*rank, "--out", str(tmp_path / "n.jsonl"), "--pairs", str(tmp_path / "pairs.jsonl")]) == 0
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert main([*rank, "--out", str(tmp_path / "n.jsonl"), "--pairs", str(tmp_path / "pairs.jsonl")]) == 0
     assert "a new user from 4 pairs" in capsys.readouterr().out
+    # the records' own ids change nothing then: said (they were left without a word)
+    assert caplog.messages[-1] == (f"{tmp_path / 'c.jsonl'}: 2 records name a user_id; ranked for a new user from 4 "
+                                   "pairs instead")
     write_jsonl(tmp_path / "one.jsonl", [r for r in bench.test if r.get("role") == "context"][:1])
     assert main([*rank, "--out", str(tmp_path / "o.jsonl"), "--pairs", str(tmp_path / "one.jsonl")]) == 0
     assert "ranked for a new user from 1 pair)" in capsys.readouterr().out  # not "1 pairs"
@@ -336,13 +341,13 @@ def test_rank_best_of_n_for_a_user(tmp_path, capsys):
         out = tmp_path / "x.jsonl"
         assert main([*rank, "--out", str(out), *extra]) == 2
         assert message in capsys.readouterr().err and not out.exists()
-    write_jsonl(tmp_path / "new.jsonl", [{"prompt": prompt, "responses": texts[:2], "user_id": users[0]},
-                                         {"prompt": prompt, "responses": texts[:2], "user_id": "zzz"}])
+    (tmp_path / "new.jsonl").write_text("".join(json.dumps({"prompt": prompt, "responses": texts[:2], "user_id": u})
+                                                + "\n\n" for u in (users[0], "zzz")))
     assert main(["rank", "--run", str(run), "--candidates", str(tmp_path / "new.jsonl"), "--out",
                  str(tmp_path / "x.jsonl")]) == 2
-    assert capsys.readouterr().err.strip().endswith(
-        f"{tmp_path / 'new.jsonl'}, record 2: user_id 'zzz' is not a user of {run}; rank a new user's records with "
-        "--pairs FILE of their labelled pairs")
+    assert capsys.readouterr().err.strip().endswith(  # the line an editor shows (it said "record 2")
+        f"{tmp_path / 'new.jsonl'}, line 3, column 'user_id': 'zzz' is not a user of the run; rank a new user's "
+        "records with --pairs FILE of their labelled pairs")
     with pytest.raises(SystemExit) as stop:  # argparse: one user or the other
         main([*rank, "--out", str(tmp_path / "x.jsonl"), "--user", users[0], "--pairs", str(tmp_path / "pairs.jsonl")])
     assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err

@@ -258,6 +258,9 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
     rows = _read_rows(data, "test", model)
     warn_short_contexts(rows, [shots])
     records = user_vectors(model, rows, shots)
+    if not records:
+        raise ValueError(f"{rows.source}: no users to draw: no user ids {run} knows, and no unseen users (rows with "
+                         "role context/query)")
     recovery = type_recovery(records)  # none at k = 0, where every unseen user is the population vector
     title = f"{model.name}: unseen users from {shots} context pairs"
     if recovery is not None:
@@ -298,9 +301,11 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
 
         given = {pair_key(row) for row in labelled.rows}
         if repeated := [i for i in result["next_queries"] if pair_key(pool.rows[i]) in given]:
-            log.warning("--active: %s of the rows to ask (%s) %s already answered in %s; they come last, as asking "
-                        "again tells nothing new", len(repeated), ", ".join(map(str, repeated)),
-                        "is" if len(repeated) == 1 else "are", pairs)
+            # answered pairs come last: only a pool short of unanswered ones puts them among the rows to ask
+            fresh = sum(pair_key(row) not in given for row in pool.rows)
+            log.warning("--active: %s holds %s not answered in %s; the rows to ask after %s (%s) are answered "
+                        "already, and asking again tells nothing new", active, counted(fresh, "pair"), pairs,
+                        "it" if fresh == 1 else "them" if fresh else "none", ", ".join(map(str, repeated)))
     write_json(out, result)
     print(f"wrote {out} (user from {counted(vector.n_pairs, 'pair')})")
     if active:
@@ -335,23 +340,16 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
     if model.uses_embeddings_:
         raise ValueError(f"{run}: the run was fitted on embedding features of width {model.dims_[1]}; rank scores "
                          "text candidates")
-    records = read_candidates(candidates)
+    by_record = user is None and pairs is None and not egalitarian and model.uses_user_ids  # each record's user_id
+    records = read_candidates(candidates, set(model.user_ids_) if by_record else None)
     if user is not None:  # as the rows' and candidates' ids are read: "1.0" is user 1
         user = read_id(user, "user_id", lambda message: ValueError(f"--user {user!r}: {message}")) or user
     vector = model.infer_user(_read_rows(pairs, "train", model)) if pairs is not None else None
     score = reward_function(model, user=vector if vector is not None else user, egalitarian=egalitarian)
     columns = {}
-    if (user is None and pairs is None and not egalitarian and model.uses_user_ids
-            and any("user_id" in r for r in records)):
-        # a method without users (bt, micro), or MaxMin's egalitarian reward (every group's worst): no id changes it
+    named = sum("user_id" in r for r in records)
+    if by_record and named:
         columns["user_id"] = [r.get("user_id") for r in records for _ in r["responses"]]  # each record's own user
-        unknown = [(i, r["user_id"]) for i, r in enumerate(records, 1)
-                   if r.get("user_id") is not None and r["user_id"] not in model.user_ids_]
-        if unknown:
-            i, user_id = unknown[0]
-            more = f" ({len(unknown)} records in all)" if len(unknown) > 1 else ""
-            raise ValueError(f"{candidates}, record {i}: user_id {user_id!r} is not a user of {run}{more}; rank a new "
-                             "user's records with --pairs FILE of their labelled pairs")
     rewards = score([r["prompt"] for r in records for _ in r["responses"]],
                     [response for r in records for response in r["responses"]], **columns)
     ranked, start = [], 0
@@ -367,4 +365,7 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
         who = f"a new user from {counted(vector.n_pairs, 'pair')}"
     else:
         who = f"user {user}" if user is not None else "each record's user_id" if columns else "the population"
+    if named and not columns:
+        # --user, --pairs, --egalitarian, or a method without users (bt, micro): the records' ids change nothing
+        log.warning("%s: %s name a user_id; ranked for %s instead", candidates, counted(named, "record"), who)
     print(f"wrote {out} ({counted(len(records), 'prompt')}, {counted(len(rewards), 'response')} ranked for {who})")

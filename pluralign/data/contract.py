@@ -241,7 +241,11 @@ def validate_rows(rows: Iterable[dict], source: str = "<data>", lines: Sequence[
                 if column in raw:  # the column is there, this row's cell is empty or null
                     hint = " (use an empty string for no prompt)" if column == "prompt" else ""
                     raise where(column)(f"missing value{hint}")
-                raise where(column)("missing column (need prompt/chosen/rejected text, or chosen/rejected embeddings)")
+                # a header cell ' prompt' or a misspelling 'promt': named, as it is the likely cause
+                like = next((repr(c) for c in raw if _contract_column_like(c) == column), None)
+                hint = f"; the row has {like}, not {column!r}" if like else ""
+                raise where(column)(f"missing column{hint} (need prompt/chosen/rejected text, or chosen/rejected "
+                                    "embeddings)")
             if isinstance(value, float) and math.isnan(value):
                 raise where(column)("NaN where text is expected")
             try:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import logging
 import math
 import os
 import re
 import types
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Collection, Iterator
 
 from pluralign.data.contract import (
     EMBEDDING_COLUMNS, TEXT_COLUMNS, DataError, PreferenceSet, fail, messages_to_text, read_id, validate_rows,
@@ -254,14 +255,18 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
         return PreferenceSet.from_rows(_read_dataset(source, split), f"<dataset:{split}>")
     path = Path(source)
     if path.is_dir():
-        for suffix in SPLIT_SUFFIXES:
-            candidate = path / f"{split}{suffix}"
+        found = [path / f"{split}{suffix}" for suffix in SPLIT_SUFFIXES
+                 if (path / f"{split}{suffix}").exists() or (path / f"{split}{suffix}").is_symlink()]
+        if len(found) > 1:  # the first in SPLIT_SUFFIXES' order is read (what `data build` writes): said
+            logging.getLogger("pluralign").warning(
+                "%s: %s each hold the %s split; reading %s (give the file itself to read another)", path,
+                " and ".join(p.name for p in found), split, found[0].name)
+        for candidate in found:
             if candidate.is_symlink() and not candidate.exists():
                 raise DataError(f"{candidate}: a link to {os.readlink(candidate)}, which does not exist")
             if candidate.is_dir():
                 raise DataError(f"{candidate}: is a folder; expected the {split} split's file")
-            if candidate.exists():
-                return read_preferences(candidate)
+            return read_preferences(candidate)
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
             import datasets
 
@@ -298,10 +303,11 @@ def _read_file(path: Path) -> tuple[list, list[int] | None]:
     return reader(path)
 
 
-def read_candidates(source: str | os.PathLike) -> list[dict]:
+def read_candidates(source: str | os.PathLike, known_users: Collection[str] | None = None) -> list[dict]:
     """Prompts with candidate responses to rank (``pluralign rank``): one record per prompt with ``prompt``
-    and ``responses`` (a non-empty list; text or chat messages, read as text) and optionally ``user_id``.
-    The first bad record stops the reader with its file, line or row, and column."""
+    and ``responses`` (a non-empty list; text or chat messages, read as text) and optionally ``user_id``, one of
+    ``known_users`` where given (a run's users). The first bad record stops the reader with its file, line or
+    row, and column."""
     path = Path(source)
     if path.suffix.lower() == ".csv":
         raise DataError(f"{path}: candidates are read from .jsonl, .json or .parquet (a list per record)")
@@ -330,6 +336,9 @@ def read_candidates(source: str | os.PathLike) -> list[dict]:
             if column != "prompt" and not record[column].strip():  # nothing to rank, as a training row refuses
                 raise where(column, "empty text")
         user = read_id(row.get("user_id"), "user_id", lambda message: where("user_id", message))  # as rows read it
+        if known_users is not None and user is not None and user not in known_users:
+            raise where("user_id", f"{user!r} is not a user of the run; rank a new user's records with --pairs "
+                                   "FILE of their labelled pairs")
         records.append({"prompt": record.pop("prompt"), "responses": list(record.values()),
                         **({"user_id": user} if user is not None else {})})
     if not records:

@@ -97,6 +97,7 @@ def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_u
     the benchmarks in ``shared_users`` (folders of real data) keep theirs, so a user is one cluster."""
     columns: dict[str, dict[str, str]] = {}
     order: dict[str, None] = {}  # the methods in the bench's order, not the best first
+    quantiles: dict[tuple[int, int], float] = {}  # (methods, users) → the quantile the note gives
     for bench in next(iter(runs.values())):
         pooled: dict[str, tuple[list, list]] = {}
         for seed, results in runs.items():
@@ -120,6 +121,7 @@ def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_u
         best_hits, best_users = np.asarray(pooled[best][0]), pooled[best][1]
         columns[bench] = {best: "best", **{m: "other rows" for m in elsewhere}}
         q = simultaneous_quantile(len(pooled), len(set(best_users)))
+        quantiles[len(pooled), len(set(best_users))] = q
         for method, (hit, users) in pooled.items():
             if method != best:
                 d = paired_difference(np.asarray(hit), best_hits, users)
@@ -130,8 +132,9 @@ def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_u
     return (f"\nEach method against the best one on the same rows (unseen users, k = {k}): the difference in points, "
             "± a 95% interval that holds for every pair of the column's m methods at once, so it allows for picking "
             "the best on the same rows: standard errors clustered by user, times Student's t on C − 1 degrees of "
-            "freedom for C users at Bonferroni's 1 − 0.05 / (m(m − 1)) (3.92 for 7 methods and 12 users, 3.28 for 36). "
-            "An interval that holds 0 does not separate the two.\n\n"
+            "freedom for C users at Bonferroni's 1 − 0.05 / (m(m − 1)) ("
+            + ", ".join(f"{q:.2f} for {m} methods and {c} users" for (m, c), q in sorted(quantiles.items()))
+            + "). An interval that holds 0 does not separate the two.\n\n"
             + _method_table(columns, order))
 
 

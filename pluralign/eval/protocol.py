@@ -139,7 +139,7 @@ def score_rows(model, data: PreferenceSet, shots: int, features: PairFeatures | 
     questions are chosen.
     """
     features = features if features is not None else model.featurize(data)
-    if active and order is None:
+    if active and shots and order is None:  # no questions to choose at k = 0
         order = chosen_contexts(model, data, shots, features, progress)
     roles = data.column("role")
     users = data.column("user_id")

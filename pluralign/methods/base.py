@@ -135,12 +135,10 @@ class PreferenceModel:
         # an argument of the wrong type is named here, before __init__ compares it ("'>' not supported between
         # 'str' and 'int'"); build_model has already made a preset's "1e-3" the number, Python gets no such help
         if args or kwargs:
-            from pluralign.config import accepted_arguments, checked_arguments
+            from pluralign.config import check_known_arguments, checked_arguments
 
             signature = inspect.signature(cls.__init__)
-            if unknown := sorted(set(kwargs) - accepted_arguments(cls)):  # as a --config's unknown key is named
-                raise ConfigError(f"{cls.name}: unknown argument(s) {', '.join(unknown)} (accepted: "
-                                  f"{', '.join(sorted(accepted_arguments(cls)))})")
+            check_known_arguments(cls, kwargs)  # as a --config's unknown key is named
             arguments = {}
             for name, value in list(signature.bind(None, *args, **kwargs).arguments.items())[1:]:  # past self
                 keywords = signature.parameters[name].kind == inspect.Parameter.VAR_KEYWORD

@@ -21,6 +21,8 @@ def test_chat_messages_become_text():
 
 @pytest.mark.parametrize("row, column, message", [
     ({"chosen": "a", "rejected": "b"}, "prompt", "missing column"),
+    ({" prompt": "p", "chosen": "a", "rejected": "b"}, "prompt", "missing column; the row has ' prompt', not 'prompt'"),
+    ({"prompt": "p", "chosen": "a", "rejectd": "b"}, "rejected", "the row has 'rejectd', not 'rejected'"),
     ({"prompt": "p", "chosen": "  ", "rejected": "b"}, "chosen", "empty text"),
     ({"prompt": "p", "chosen": "same", "rejected": "same"}, "rejected", "identical"),
     ({"prompt": "p", "chosen": "a", "rejected": "b", "margin": math.nan}, "margin", None),

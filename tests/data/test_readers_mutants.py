@@ -59,12 +59,15 @@ def test_not_utf8_column_counts_characters_not_bytes(tmp_path) -> None:
         read_preferences(whole)
 
 
-def test_a_folder_prefers_jsonl_to_the_other_formats(tmp_path) -> None:
+def test_a_folder_prefers_jsonl_to_the_other_formats(tmp_path, caplog) -> None:
     """A folder holding train.jsonl and train.json (a stray export) is read from the JSONL file, what
-    ``pluralign data build`` writes."""
+    ``pluralign data build`` writes, and says so (the other was left without a word)."""
     write_jsonl(tmp_path / "train.jsonl", ROWS[:1])
     (tmp_path / "train.json").write_text(json.dumps(ROWS[1:]))
-    assert read_preferences(tmp_path).rows == ROWS[:1]
+    with caplog.at_level("WARNING", logger="pluralign"):
+        assert read_preferences(tmp_path).rows == ROWS[:1]
+    assert caplog.messages == [f"{tmp_path}: train.jsonl and train.json each hold the train split; reading train.jsonl "
+                               "(give the file itself to read another)"]
 
 
 def test_a_folder_whose_split_is_a_broken_link_or_a_folder(tmp_path) -> None:

@@ -115,6 +115,8 @@ def test_paired_table_by_hand():
     runs[0]["bench"]["m3"] = {"rows": {"user": users, "hit": [1, 0, 0, 0]}}
     text = paired_table(runs, "rows")
     assert f"| m2 | -50.0 ± {764.88 * np.sqrt(0.75) / 4:.1f} |" in text and "| m3 | -50.0 ± 165.6 |" in text
+    # the note gives the quantile the table used (it gave 7 methods' whatever the table held)
+    assert "(7.65 for 3 methods and 3 users)." in text
 
 
 def test_paired_table_compares_on_the_rows_most_methods_have():

@@ -135,6 +135,16 @@ def test_score_rows_skips_context_rows(model_and_test):
     assert len(indices) == sum(r.get("role") != "context" for r in test.rows) == len(probs)
 
 
+def test_no_questions_are_chosen_for_zero_shots(model_and_test, monkeypatch):
+    """predict/compare --active --shots 0 chose every user's questions (seconds a user) to use none of them."""
+    from pluralign.eval import protocol
+
+    model, test = model_and_test
+    monkeypatch.setattr(protocol, "chosen_contexts", lambda *a, **k: pytest.fail("questions chosen for k = 0"))
+    indices, probs = score_rows(model, test, shots=0, active=True)
+    assert np.array_equal(probs, score_rows(model, test, shots=0)[1])
+
+
 def test_summary_lines_by_hand():
     """The terminal table of `pluralign eval`: gap in points with its 95% interval (10 users: t₉ 2.262 SE), the worst
     group marked, a dash where there is no oracle (real data), "no rows" where nothing was scored."""

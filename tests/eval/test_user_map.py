@@ -94,8 +94,9 @@ def test_users_the_model_cannot_place_are_left_out_and_none_is_an_error(tmp_path
     write_jsonl(tmp_path / "strangers.jsonl", strangers + anonymous)
     out = tmp_path / "map.png"
     assert main(["users", "--run", str(run), "--data", str(tmp_path / "strangers.jsonl"), "--out", str(out)]) == 2
-    assert capsys.readouterr().err.strip() == ("pluralign: error: no users to draw: the data has no user ids the "
-                                               "model knows, and no unseen users")
+    assert capsys.readouterr().err.strip() == (f"pluralign: error: {tmp_path / 'strangers.jsonl'}: no users to draw: "
+                                               f"no user ids {run} knows, and no unseen users (rows with role "
+                                               "context/query)")
     assert not out.exists() and not out.with_suffix(".json").exists()
 
 
