@@ -34,10 +34,13 @@ class PreferenceNetwork(nn.Module):
         return self.population_user().to(index.device).expand(index.shape[0], -1)
 
     def users_for(self, index: torch.Tensor) -> torch.Tensor:
+        """Each row's user vector: a known user's (index ≥ 0) or, for a row without a user (−1), the population's,
+        as a constant: such a row trains the shared weights, and tells nothing of any known user (PAL's population
+        is the mean of every user's weights, which it would move, each by 1/U)."""
         known = index >= 0
         if bool(known.all()):
             return self.known_users(index)
-        population = self.population_user().to(index.device).expand(index.shape[0], -1)
+        population = self.population_user().detach().to(index.device).expand(index.shape[0], -1)
         if not bool(known.any()):
             return population
         return torch.where(known.unsqueeze(-1), self.known_users(index.clamp_min(0)), population)

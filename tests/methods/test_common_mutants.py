@@ -49,3 +49,16 @@ def test_a_batch_of_known_and_unknown_users() -> None:
     assert table.users_for(torch.tensor([1, -1, 0])).flatten().tolist() == [20.0, -1.0, 10.0]
     assert table.users_for(torch.tensor([-1, -1])).flatten().tolist() == [-1.0, -1.0]
     assert table.users_for(torch.tensor([0, 1])).flatten().tolist() == [10.0, 20.0]
+
+
+def test_a_row_without_a_user_does_not_train_the_known_users() -> None:
+    """PAL's population is the mean of every user's weights: a row without a user moved each known user's W_u
+    (by 1/U). It trains the shared weights only."""
+    from pluralign.methods.pal.network import PalANetwork
+
+    net = PalANetwork(4, 4, n_users=5, k=3, hidden=[])
+    prompt, chosen, rejected = torch.randn(3, 6, 4)
+    net.logits(prompt, chosen, rejected, net.users_for(torch.tensor([-1, -1, -1, -1, -1, 2]))).sum().backward()
+    moved = net.weights.logits.grad.abs().sum(-1)
+    assert moved[2] > 0 and moved[[0, 1, 3, 4]].sum() == 0  # only the one known row's user
+    assert net.prototypes.grad.abs().sum() > 0
