@@ -7,6 +7,8 @@ model folder or hub id already in the local cache works too. Remote code never r
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -14,6 +16,8 @@ import torch
 from tqdm.auto import tqdm
 
 from pluralign.io import first_line
+
+LOG = logging.getLogger("pluralign")
 
 POOLINGS = ("mean", "layer-mean", "input-mean", "last", "cls")
 LAYERED = ("layer-mean", "input-mean")  # the poolings that read ``hidden_states``, not the last layer alone
@@ -72,8 +76,10 @@ def pool_output(output, mask: torch.Tensor, pooling: str) -> torch.Tensor:
     return pool_layers(layers, mask, pooling)
 
 
-def load_backbone(model: str | None, trust_remote_code: bool = False):
-    """(tokenizer, model) of a local backbone, offline; a decoder tokenizer without a pad token gets EOS."""
+def load_backbone(model: str | None, trust_remote_code: bool = False, max_length: int | None = None):
+    """(tokenizer, model) of a local backbone, offline, in float32 and padding on the right (pooling reads the
+    mask, but positions and ``cls`` move with left padding); a decoder tokenizer without a pad token gets EOS.
+    ``max_length`` past the positions the model has is a one-line error (it failed inside torch)."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -88,7 +94,9 @@ def load_backbone(model: str | None, trust_remote_code: bool = False):
     hf_logging.disable_progress_bar()  # a "Loading weights" bar on every load of a local model is noise
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        network = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code)
+        # float32 whatever the checkpoint's dtype: transformers loads a bfloat16 checkpoint as bfloat16, whose
+        # vectors differ by 1e-3 and whose fine-tuning rounds most small steps away
+        network = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, dtype=torch.float32)
     except (OSError, ValueError) as err:  # not in the cache, or a folder that holds no model: the first line says
         raise ValueError(f"backbone {model or DEFAULT_BACKBONE!r}: cannot load offline ({first_line(err)})") from None
     finally:
@@ -96,13 +104,44 @@ def load_backbone(model: str | None, trust_remote_code: bool = False):
             hf_logging.enable_progress_bar()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "right"
+    positions = getattr(network.config, "max_position_embeddings", None)
+    if max_length is not None and isinstance(positions, int) and max_length > positions:
+        raise ValueError(f"max_length={max_length}: backbone {model or DEFAULT_BACKBONE!r} has {positions} positions")
     return tokenizer, network
 
 
 def _resolve(model: str | None) -> str:
+    """A local folder (``~`` expanded), or a hub id's snapshot folder in this machine's cache where there is one
+    (its name is the commit: the cache identity then changes with the revision), else the id itself."""
     if model is None or model == DEFAULT_BACKBONE:
         return default_backbone_path()
+    if model.startswith("~"):
+        return str(Path(model).expanduser())
+    if not Path(model).exists() and model.count("/") <= 1:
+        from huggingface_hub import try_to_load_from_cache
+
+        config = try_to_load_from_cache(model, "config.json")
+        if isinstance(config, str):
+            return str(Path(config).parent)
     return model
+
+
+def _computes_otherwise(path: Path) -> str:
+    """A suffix for the cache identity where this version embeds otherwise than versions before 2026-11-29 did:
+    a checkpoint stored in another dtype than float32 (now run in float32) or a tokenizer that pads on the left
+    (now on the right). Their old vectors are not served; every other backbone keeps its cache."""
+    suffix = ""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        if str(config.get("dtype", config.get("torch_dtype", "float32"))) not in ("float32", "None"):
+            suffix += ":f32"
+        tokenizer = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+        if tokenizer.get("padding_side") == "left":
+            suffix += ":rpad"
+    except (OSError, ValueError, AttributeError):  # no such file, or not JSON: nothing said otherwise
+        pass
+    return suffix
 
 
 def padded_length(n_tokens: int, max_length: int) -> int:
@@ -157,7 +196,7 @@ class TextEncoder:
                 stamp = "".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in files)
                 config = path / "config.json"
                 digest = hashlib.sha256((config.read_bytes() if config.exists() else b"") + stamp.encode())
-                self._fingerprint = digest.hexdigest()[:12]
+                self._fingerprint = digest.hexdigest()[:12] + _computes_otherwise(path)
         # "fixed": batches of fixed shape (encode); vectors made otherwise differ in their last bits
         return (f"{path.name}:{self._fingerprint}:{self.pooling}:{self.max_length}:{int(self.normalize)}"
                 f":fixed{self.batch_size}")
@@ -165,7 +204,7 @@ class TextEncoder:
     def _load(self) -> None:
         if self._model is not None:
             return
-        self._tokenizer, self._model = load_backbone(self.model_name, self.trust_remote_code)
+        self._tokenizer, self._model = load_backbone(self.model_name, self.trust_remote_code, self.max_length)
         self._model.eval().requires_grad_(False).to(self.device)
 
     @property
@@ -177,6 +216,16 @@ class TextEncoder:
         """The length a text of ``n_tokens`` tokens is padded to: :func:`padded_length` under ``max_length``."""
         return padded_length(n_tokens, self.max_length)
 
+    def token_lengths(self, texts: Sequence[str], chunk: int = 4096) -> list[int]:
+        """Each text's length in tokens, uncut; tokenized a chunk at a time, as all at once the token lists of
+        20,000 texts of 240 tokens held a gigabyte only to be counted."""
+        lengths: list[int] = []
+        for start in range(0, len(texts), chunk):
+            ids = self._tokenizer(list(texts[start:start + chunk]), truncation=False, verbose=False,
+                                  return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+            lengths += [len(i) for i in ids]
+        return lengths
+
     @torch.inference_mode()
     def encode(self, texts: Sequence[str], progress: bool = False) -> torch.Tensor:
         """One vector per text, [len(texts), dim]. A text's vector depends on the text alone, not on which texts
@@ -186,8 +235,10 @@ class TextEncoder:
         self._load()
         if len(texts) == 0:
             return torch.zeros(0, self.dim)
-        lengths = [len(ids) for ids in self._tokenizer(list(texts), truncation=True, max_length=self.max_length)[
-            "input_ids"]]
+        lengths = self.token_lengths(texts)
+        if cut := sum(n > self.max_length for n in lengths):
+            LOG.warning("%d of %d texts embedded are longer than max_length=%d tokens; each is cut to its first %d",
+                        cut, len(texts), self.max_length, self.max_length)
         groups: dict[int, list[int]] = {}
         for i, n in enumerate(lengths):
             groups.setdefault(self.padded_length(n), []).append(i)

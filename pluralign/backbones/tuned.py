@@ -84,8 +84,7 @@ class TunedBackbone(nn.Module):
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if pooling == "input-mean":
             raise ValueError("pooling='input-mean' reads the embedding layer alone: no transformer layer to fine-tune")
-        self.tokenizer, self.encoder = load_backbone(model, trust_remote_code)
-        self.tokenizer.padding_side = "right"  # ids are trimmed on the right per chunk
+        self.tokenizer, self.encoder = load_backbone(model, trust_remote_code, max_length)  # right-padded
         # a plain reference, not a submodule: the layers' weights stay under ``encoder`` in the state dict
         object.__setattr__(self, "blocks", transformer_layers(self.encoder))
         if not 1 <= layers <= len(self.blocks):

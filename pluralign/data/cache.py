@@ -1,7 +1,8 @@
 """On-disk embedding cache: safetensors shards keyed by backbone identity and text hash.
 
-Each call that embeds something new writes one new shard atomically, so concurrent or interrupted runs
-never leave a half-written file, and a second run over the same texts embeds nothing.
+Each call that embeds something new writes a new shard atomically for every ``SHARD_TEXTS`` texts it embeds,
+so concurrent or interrupted runs never leave a half-written file, an interrupted run keeps the shards it
+finished, and a second run over the same texts embeds nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from pluralign.io import atomic_path
 
 LOG = logging.getLogger("pluralign.data")
+SHARD_TEXTS = 8192  # texts embedded between two shard writes: what a Ctrl-C or a killed job loses at most
 
 
 def default_cache_dir() -> Path:
@@ -75,6 +77,8 @@ class EmbeddingCache:
         if (vectors.dim() != 2 or not isinstance(hashes, list) or len(hashes) != len(vectors)
                 or not all(isinstance(h, str) for h in hashes)):
             raise ValueError(f"{index.name} does not list one text hash per row")
+        if vectors.dtype != torch.float32 or not bool(torch.isfinite(vectors).all()):  # never what encode wrote
+            raise ValueError(f"its vectors are {vectors.dtype}, or not all finite; the cache writes finite float32")
         return dict(zip(hashes, vectors))
 
     def _write_shard(self, identity: str, hashes: list[str], vectors: torch.Tensor) -> None:
@@ -101,11 +105,13 @@ class EmbeddingCache:
         self.misses += len(missing)
         self.hits += len(set(hashes)) - len(missing)
         fresh: dict[str, torch.Tensor] = {}
-        if missing:
-            vectors = encoder.encode(list(missing.values()), progress=progress)
+        texts_to_embed, step = list(missing.items()), SHARD_TEXTS if store else max(len(missing), 1)
+        for start in range(0, len(texts_to_embed), step):  # a vector does not depend on its batch (encode)
+            chunk = texts_to_embed[start:start + step]
+            vectors = encoder.encode([text for _, text in chunk], progress=progress)
             if store:
-                self._write_shard(identity, list(missing), vectors)
-                index.update(zip(missing, vectors))
+                self._write_shard(identity, [h for h, _ in chunk], vectors)
+                index.update(zip((h for h, _ in chunk), vectors))
             else:
                 fresh = dict(zip(missing, vectors))
         if not hashes:

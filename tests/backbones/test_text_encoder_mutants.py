@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from pluralign.backbones import TextEncoder
@@ -64,17 +65,47 @@ def test_the_default_encoder_is_the_normalized_masked_mean_of_the_last_layer() -
     assert TextEncoder(normalize=False).identity.endswith(":mean:256:0:fixed64")
 
 
-def test_texts_are_cut_at_max_length_tokens() -> None:
+def test_texts_are_cut_at_max_length_tokens_and_said_so(caplog) -> None:
     """max_length = 5 keeps [CLS], the first three word pieces and [SEP]: two texts that share their first three
-    words ("the cat sat") get the same vector; with room for all their tokens they do not."""
+    words ("the cat sat") get the same vector; with room for all their tokens they do not. The cut is said (two
+    responses became one feature without a word)."""
     texts = ["the cat sat on the mat", "the cat sat under a big old tree"]
     short, long = TextEncoder(max_length=5, batch_size=2), TextEncoder(max_length=32, batch_size=2)
     short._load()
     long._tokenizer, long._model = short._tokenizer, short._model  # one load of MiniLM
-    cut = short.encode(texts)
+    with caplog.at_level("WARNING", logger="pluralign"):
+        cut = short.encode(texts)
+    assert caplog.messages == ["2 of 2 texts embedded are longer than max_length=5 tokens; each is cut to its first 5"]
     assert torch.allclose(cut[0], cut[1], atol=1e-6)
+    assert short.token_lengths(texts, chunk=1) == [8, 10]
     whole = long.encode(texts)
     assert not torch.allclose(whole[0], whole[1], atol=1e-2)
+
+
+def test_backbone_paths_and_settings_a_model_cannot_take(tmp_path, monkeypatch) -> None:
+    """'~/model' was handed to transformers as a hub id ("Repo id must use alphanumeric chars"), max_length past
+    the model's 512 positions failed inside torch after the embedding began, and a checkpoint stored in bfloat16
+    or a tokenizer padding on the left share no cached vectors with this version, which runs them in float32
+    and pads on the right."""
+    from pluralign.backbones.text_encoder import _computes_otherwise, _resolve, load_backbone
+
+    import huggingface_hub
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _resolve("~/model") == str(tmp_path / "model")
+    # a hub id is its snapshot folder (named by the commit): a new revision in the cache is a new identity
+    snapshot = tmp_path / "hub" / "snapshots" / "abc123"
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
+                        lambda repo, name: str(snapshot / name) if repo == "org/model" else None)
+    assert (_resolve("org/model"), _resolve("org/other")) == (str(snapshot), "org/other")
+    with pytest.raises(ValueError, match=r"^max_length=1024: backbone 'all-MiniLM-L6-v2' has 512 positions$"):
+        load_backbone(None, max_length=1024)
+    (tmp_path / "config.json").write_text('{"torch_dtype": "bfloat16"}')
+    (tmp_path / "tokenizer_config.json").write_text('{"padding_side": "left"}')
+    assert _computes_otherwise(tmp_path) == ":f32:rpad"
+    from pluralign.backbones.text_encoder import default_backbone_path
+
+    assert _computes_otherwise(Path(default_backbone_path())) == ""  # the default keeps its cached vectors
 
 
 def test_two_model_folders_of_one_name_and_config_are_two_identities(tmp_path) -> None:

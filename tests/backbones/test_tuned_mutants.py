@@ -20,7 +20,7 @@ def tiny(monkeypatch):
     class Tokenizer:
         padding_side = "left"
 
-    def load(model, trust_remote_code=False):
+    def load(model, trust_remote_code=False, max_length=None):
         torch.manual_seed(0)
         config = BertConfig(vocab_size=30, hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
                             intermediate_size=16, max_position_embeddings=64)

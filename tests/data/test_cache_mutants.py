@@ -29,3 +29,40 @@ def test_hits_and_misses_count_distinct_texts(tmp_path) -> None:
     assert torch.equal(cache.embed(["x", "zz", "x"], encoder), expected(["x", "zz", "x"]))
     assert (cache.hits, cache.misses, encoder.encoded) == (1, 3, ["x", "y", "zz"])
     assert cache.embed([], encoder).shape == (0, 2)
+
+
+def test_an_interrupted_embedding_keeps_the_shards_it_finished(tmp_path, monkeypatch) -> None:
+    """One shard was written after every missing text was encoded: a Ctrl-C in the last batch of hours of
+    embedding kept nothing. A shard is written every SHARD_TEXTS texts."""
+    from pluralign.data import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "SHARD_TEXTS", 4)
+    texts = [f"t{i}" for i in range(10)]
+
+    class StopsInTheThirdChunk(StandInEncoder):
+        def encode(self, texts, progress=False):
+            if len(self.encoded) >= 8:
+                raise KeyboardInterrupt
+            return super().encode(texts, progress)
+
+    try:
+        EmbeddingCache(tmp_path).embed(texts, StopsInTheThirdChunk())
+    except KeyboardInterrupt:
+        pass
+    encoder = StandInEncoder()
+    assert torch.equal(EmbeddingCache(tmp_path).embed(texts, encoder), expected(texts))
+    assert encoder.encoded == texts[8:]  # the first two chunks' 8 texts were kept
+
+
+def test_a_shard_of_other_vectors_than_the_cache_writes_is_dropped(tmp_path, caplog) -> None:
+    """float16 or NaN vectors (never written by the cache: a tampered or foreign file) were served as they were."""
+    from safetensors.torch import save_file
+
+    cache = EmbeddingCache(tmp_path)
+    cache.embed(["x"], StandInEncoder())
+    (shard,) = cache._folder(StandInEncoder.identity).glob("shard-*.safetensors")
+    save_file({"embeddings": torch.tensor([[1.0, float("nan")]])}, str(shard))
+    encoder = StandInEncoder()
+    with caplog.at_level("WARNING", logger="pluralign.data"):
+        assert torch.equal(EmbeddingCache(tmp_path).embed(["x"], encoder), expected(["x"]))
+    assert encoder.encoded == ["x"] and "damaged embedding cache shard" in caplog.text
