@@ -69,6 +69,19 @@ def write_run_record(out: str, command: str, resumes: list | None = None, **argu
     write_json(Path(out) / "run.json", {**record, "resumes": resumes} if resumes else record)
 
 
+def _as_compared(key: str, arguments: dict) -> object:
+    """An option as a resume compares it: the same seeds or builder options in another order are the same
+    options."""
+    from pluralign.config import parse_overrides
+
+    value = arguments.get(key)
+    if key == "seeds" and isinstance(value, list):
+        return sorted(value)
+    if key == "data_options" and isinstance(value, list):
+        return parse_overrides(value, "--data-set")
+    return value
+
+
 def resumable_record(out: str, arguments: dict) -> list:
     """--resume keeps cells only where they were made as this run would make them: the seeds, contexts,
     overrides, builder options and chosen questions of OUT/run.json must be this command's; methods and
@@ -85,10 +98,18 @@ def resumable_record(out: str, arguments: dict) -> list:
         earlier = None
     if not isinstance(earlier, dict) or not isinstance(record.get("resumes", []), list):
         raise ValueError(f"--resume: {record_path} is not a bench's record")
-    for key in ("seeds", "context", "overrides", "data_options", "active"):  # active: absent unless set
-        if earlier.get(key) != arguments.get(key):
+    # --set as each method's settings (configs, below) where both runs recorded them: the same in another order
+    raw = () if "configs" in earlier and "configs" in arguments else ("overrides",)
+    for key in ("seeds", "context", *raw, "data_options", "active"):  # active: absent unless set
+        if _as_compared(key, earlier) != _as_compared(key, arguments):
             raise ValueError(f"--resume: {out} was made with {key} = {earlier.get(key)!r}, this command has "
                              f"{arguments.get(key)!r}; use the same options, or a new --out")
+    for method, config in (earlier.get("configs") or {}).items():  # a preset edited since, or a --set
+        now = (arguments.get("configs") or {}).get(method, config)
+        if changed := [f"{k}={config.get(k)!r} (now {now.get(k)!r})" for k in sorted({*config, *now})
+                       if config.get(k) != now.get(k)]:
+            raise ValueError(f"--resume: {out}'s {method} cells were fitted with {', '.join(changed)}; use the same "
+                             "settings, or a new --out")
     for folder, digest in (earlier.get("folder_rows") or {}).items():  # a folder of data changed since: other rows
         if (arguments.get("folder_rows") or {}).get(folder, digest) != digest:
             raise ValueError(f"--resume: the rows of {folder} changed since {out} was made (sha256 "

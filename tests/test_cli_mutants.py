@@ -316,3 +316,44 @@ def test_bench_refuses_a_negative_seed(bench_calls, tmp_path, capsys):
     assert capsys.readouterr().err.strip() == ("pluralign: error: --seeds must be distinct non-negative integers, "
                                                "got [-1]")
     assert not bench_calls and not out.exists()
+
+
+def test_a_fresh_bench_clears_an_earlier_runs_cells_and_a_resume_compares_settings(bench_calls, tmp_path, capsys,
+                                                                                   monkeypatch):
+    """A bench without --resume left the earlier run's seed-N/results.json until its seed came: a --resume after
+    an interruption kept those cells, made under other options. A resume compares each method's settings (preset
+    and --set), not the --set strings: the same options in another order resume, an edited preset does not."""
+    import pluralign.config
+
+    out = tmp_path / "b"
+    for folder in (out, out / "seed-1"):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("results.json", "hits.json"):
+            (folder / name).write_text("{}")
+    (out / "notes.txt").write_text("mine")
+    command = ["bench", "--methods", "bt", "--benchmarks", "cyclic", "--seeds", "0", "1", "--out", str(out)]
+    assert main([*command, "--set", "epochs=2", "--set", "lr=0.01", "--data-set", "n_users=6", "--data-set",
+                 "n_unseen_users=4"]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "notes.txt", "results.md", "run.json"]
+    assert json.loads((out / "run.json").read_text())["arguments"]["configs"]["bt"]["epochs"] == 2
+    assert main([*command, "--set", "lr=0.01", "--set", "bt.epochs=2", "--data-set", "n_unseen_users=4",
+                 "--data-set", "n_users=6", "--resume"]) == 0
+    edited = {**pluralign.config.preset("bt"), "hidden": [7]}
+    monkeypatch.setattr(pluralign.config, "preset", lambda method: dict(edited))
+    capsys.readouterr()
+    assert main([*command, "--set", "epochs=2", "--set", "lr=0.01", "--data-set", "n_users=6", "--data-set",
+                 "n_unseen_users=4", "--resume"]) == 2
+    assert capsys.readouterr().err.startswith(f"pluralign: error: --resume: {out}'s bt cells were fitted with hidden=")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "seed=3"], "--set seed: each cell's model takes its seed from --seeds (the benchmark's); a fixed one "
+                          "would make every seed's bt the same model"),
+    (["--benchmarks", "cyclic", "pets", "cyclic"], "--benchmarks names cyclic more than once"),
+])
+def test_bench_refuses_a_fixed_model_seed_and_a_benchmark_named_twice(bench_calls, tmp_path, capsys, extra, message):
+    out = tmp_path / "b"
+    assert main(["bench", "--methods", "bt", "--seeds", "0", "1", *extra, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"pluralign: error: {message}"
+    assert not bench_calls and not out.exists()

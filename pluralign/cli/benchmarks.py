@@ -27,6 +27,10 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     from pluralign.provenance import resumable_record, write_run_record
 
     methods = known_methods(methods)
+    named_twice = [b for i, b in enumerate(benchmarks or ()) if _same_benchmark(b) in map(_same_benchmark,
+                                                                                     (benchmarks or ())[:i])]
+    if named_twice:  # it fitted the same cells twice, and wrote two identical columns
+        raise ValueError(f"--benchmarks names {', '.join(named_twice)} more than once")
     built = parse_overrides(data_options, "--data-set")
     if "context" in built:
         raise ValueError("--data-set context=...: use --context")
@@ -50,6 +54,9 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
                            data_options)
     check_output(out, folder=True, inputs=[("--benchmarks", folder) for folder in folders])
     per_method = parse_method_overrides(overrides, methods)
+    if seeded := sorted(m for m, changed in per_method.items() if "seed" in changed):
+        raise ValueError(f"--set seed: each cell's model takes its seed from --seeds (the benchmark's); a fixed "
+                         f"one would make every seed's {seeded[0]} the same model")
     contents = {}  # each folder's rows, by their sha256: a --resume keeps a folder's cells only on the same rows
     for folder in folders:  # a folder without its train and test files, or without the users a method needs,
         train, test = bench_data(folder)  # stops here, before run.json is written
@@ -57,20 +64,33 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
         for m in methods:
             build_model(m, {**preset(m), **per_method.get(m, {})}).check_training_users(train)
         contents[folder] = rows_sha256(train.rows, test.rows)
+    # each method's settings as its cells are fitted (the preset, then --set): the run is known by them, not by
+    # the presets of whatever version reads run.json later, and a --resume compares them
+    configs = {m: {**preset(m), **per_method.get(m, {})} for m in methods}
     arguments = dict(methods=methods, benchmarks=list(benchmarks or BENCHMARKS), seeds=list(seeds), context=context,
-                     overrides=list(overrides), data_options=list(data_options), jobs=jobs, save_runs=save_runs,
+                     overrides=list(overrides), configs=json.loads(json.dumps(configs, default=str)),
+                     data_options=list(data_options), jobs=jobs, save_runs=save_runs,
                      **({"active": True} if active else {}),  # runs recorded before --active existed resume
                      **({"folder_rows": contents} if contents else {}))
     resumes = resumable_record(out, arguments) if resume else None
     if resume:  # the files a resume keeps cells from, read now: a damaged one stops before run.json is rewritten
         for kept in (*Path(out).rglob("results.json"), *Path(out).rglob("hits.json")):
             read_json(kept)
+    if not resume:  # an earlier bench's cells in OUT are not this run's: a later --resume would keep them
+        for name in ("results.json", "hits.json", "results.md"):
+            for stale in (*Path(out).glob(name), *Path(out).glob(f"seed-*/{name}")):
+                stale.unlink()
     with one_thread():  # run.json's torch_threads: every cell fits on one thread, whatever --jobs
         write_run_record(out, "bench", resumes=resumes, **arguments)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
                     overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs, resume=resume,
                     active=active)
     print((Path(out) / "results.md").read_text())
+
+
+def _same_benchmark(name: str) -> str:
+    """A folder by where it is (data/x and ./data/x are one), a synthetic benchmark by its name."""
+    return str(Path(name).resolve()) if Path(name).is_dir() else name
 
 
 def rows_sha256(*row_lists: Sequence[dict]) -> str:

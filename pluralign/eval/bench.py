@@ -135,7 +135,8 @@ def gap_table(results: dict[str, dict[str, dict]], k: int = 8) -> str:
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return (f"\nGap to the oracle on unseen users at k = {k}, in points (on the controversial pairs in "
             "parentheses), ± a 95% interval for what this many unseen users can tell: standard errors clustered "
-            "by user, times Student's t on C − 1 degrees of freedom for C users (C − S over S seeds).\n\n"
+            "by user, times Student's t on C − 1 degrees of freedom for C users (over S seeds that each draw their "
+            "users, C − S; a folder's users are the same under every seed: C − 1).\n\n"
             + "\n".join(lines) + "\n")
 
 
@@ -423,6 +424,9 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     built = ("Benchmarks built with " + ", ".join(f"{k}={v}" for k, v in data_options.items())
              + (f" (not the folders {', '.join(folders)}: read as they stand)" if folders else "") + ".\n"
              if data_options and len(folders) < len(benchmarks) else "")
+    if context != "random" and len(folders) < len(benchmarks):  # the table is of another protocol: said under it
+        built += ("Unseen users' context pairs: controversial pairs only (--context survey, VPL's protocol)"
+                  + (f"; not the folders' ({', '.join(folders)})" if folders else "") + ".\n")
 
     def run(seed: int, out: Path) -> dict:
         ceilings = {name: benchmark_ceiling(name, seed, active, **options) for name in benchmarks}

@@ -121,11 +121,12 @@ def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_u
         best_hits, best_users = np.asarray(pooled[best][0]), pooled[best][1]
         columns[bench] = {best: "best", **{m: "other rows" for m in elsewhere}}
         q = simultaneous_quantile(len(pooled), len(set(best_users)))
-        quantiles[len(pooled), len(set(best_users))] = q
         for method, (hit, users) in pooled.items():
             if method != best:
                 d = paired_difference(np.asarray(hit), best_hits, users)
                 interval = f" ± {100 * q * d['difference_se']:.1f}" if "difference_se" in d else ""
+                if interval:  # the note gives the quantiles of the intervals shown (one user: none)
+                    quantiles[len(pooled), len(set(best_users))] = q
                 columns[bench][method] = f"{100 * d['difference']:+.1f}{interval}"
     if not columns:
         return ""

@@ -318,7 +318,7 @@ def test_bench_resume_keeps_the_finished_cells(tmp_path, capsys, caplog):
     capsys.readouterr()
     assert main(["bench", "--benchmarks", "cyclic", "--set", "epochs=3", "--methods", "bt", "--resume",
                  "--out", str(out)]) == 2
-    assert "was made with overrides = ['epochs=2']" in capsys.readouterr().err
+    assert f"{out}'s bt cells were fitted with epochs=2 (now 3)" in capsys.readouterr().err
     assert main(["bench", "--methods", "bt", "--resume", "--out", str(tmp_path / "new")]) == 2
     assert "no earlier bench" in capsys.readouterr().err
 
