@@ -117,6 +117,16 @@ def test_ctrl_c_in_a_fit_is_one_line_that_says_how_to_go_on(data_dir, tmp_path, 
                                        "command and --resume\n")
     monkeypatch.undo()
     assert main([*fit, "--resume"]) == 0
+    # before any checkpoint (embedding, say): the line alone, and nothing to go on from
+    from pluralign.methods.base import PreferenceModel
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(PreferenceModel, "fit", ctrl_c)
+    capsys.readouterr()
+    assert main([*fit[:5], str(tmp_path / "fresh"), *fit[6:]]) == 130
+    assert capsys.readouterr().err == "pluralign: interrupted\n"
 
 
 def test_resume_into_another_methods_run_is_refused(data_dir, tmp_path, capsys) -> None:
