@@ -27,9 +27,9 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     from pluralign.provenance import resumable_record, write_run_record
 
     methods = known_methods(methods)
-    named_twice = [b for i, b in enumerate(benchmarks or ()) if _same_benchmark(b) in map(_same_benchmark,
-                                                                                     (benchmarks or ())[:i])]
-    if named_twice:  # it fitted the same cells twice, and wrote two identical columns
+    places = [_same_benchmark(b) for b in benchmarks or ()]
+    if named_twice := [b for i, b in enumerate(benchmarks or ()) if places[i] in places[:i]]:
+        # it fitted the same cells twice, and wrote two identical columns
         raise ValueError(f"--benchmarks names {', '.join(named_twice)} more than once")
     built = parse_overrides(data_options, "--data-set")
     if "context" in built:
@@ -76,7 +76,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     if resume:  # the files a resume keeps cells from, read now: a damaged one stops before run.json is rewritten
         for kept in (*Path(out).rglob("results.json"), *Path(out).rglob("hits.json")):
             read_json(kept)
-    if not resume:  # an earlier bench's cells in OUT are not this run's: a later --resume would keep them
+    else:  # an earlier bench's cells in OUT are not this run's: a later --resume would keep them
         for name in ("results.json", "hits.json", "results.md"):
             for stale in (*Path(out).glob(name), *Path(out).glob(f"seed-*/{name}")):
                 stale.unlink()

@@ -255,8 +255,7 @@ def read_preferences(source: Any, split: str = "train") -> PreferenceSet:
         return PreferenceSet.from_rows(_read_dataset(source, split), f"<dataset:{split}>")
     path = Path(source)
     if path.is_dir():
-        found = [path / f"{split}{suffix}" for suffix in SPLIT_SUFFIXES
-                 if (path / f"{split}{suffix}").exists() or (path / f"{split}{suffix}").is_symlink()]
+        found = [c for c in (path / f"{split}{suffix}" for suffix in SPLIT_SUFFIXES) if c.exists() or c.is_symlink()]
         if len(found) > 1:  # the first in SPLIT_SUFFIXES' order is read (what `data build` writes): said
             logging.getLogger("pluralign").warning(
                 "%s: %s each hold the %s split; reading %s (give the file itself to read another)", path,
