@@ -326,7 +326,7 @@ def test_a_fresh_bench_clears_an_earlier_runs_cells_and_a_resume_compares_settin
     import pluralign.config
 
     out = tmp_path / "b"
-    for folder in (out, out / "seed-1"):
+    for folder in (out, out / "seed-1", out / "seed-7"):
         folder.mkdir(parents=True, exist_ok=True)
         for name in ("results.json", "hits.json"):
             (folder / name).write_text("{}")
@@ -335,7 +335,7 @@ def test_a_fresh_bench_clears_an_earlier_runs_cells_and_a_resume_compares_settin
     assert main([*command, "--set", "epochs=2", "--set", "lr=0.01", "--data-set", "n_users=6", "--data-set",
                  "n_unseen_users=4"]) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
-        "notes.txt", "results.md", "run.json"]
+        "notes.txt", "results.md", "run.json", "seed-7/hits.json", "seed-7/results.json"]  # seed 7: not this run's
     assert json.loads((out / "run.json").read_text())["arguments"]["configs"]["bt"]["epochs"] == 2
     assert main([*command, "--set", "lr=0.01", "--set", "bt.epochs=2", "--data-set", "n_unseen_users=4",
                  "--data-set", "n_users=6", "--resume"]) == 0
@@ -357,3 +357,13 @@ def test_bench_refuses_a_fixed_model_seed_and_a_benchmark_named_twice(bench_call
     assert main(["bench", "--methods", "bt", "--seeds", "0", "1", *extra, "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip() == f"pluralign: error: {message}"
     assert not bench_calls and not out.exists()
+
+
+def test_a_synthetic_benchmark_and_a_folder_of_its_name_are_two(bench_calls, tmp_path, monkeypatch):
+    """The shipped data/pets is a build of the synthetic pets: run from data/, `pets ./pets` are two benchmarks."""
+    import shutil
+
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "pets", tmp_path / "pets")
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--methods", "bt", "--benchmarks", "pets", "./pets", "--out", "b"]) == 0
+    assert bench_calls[0]["benchmarks"] == ["pets", "./pets"]

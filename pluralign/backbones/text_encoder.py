@@ -80,6 +80,8 @@ def load_backbone(model: str | None, trust_remote_code: bool = False, max_length
     """(tokenizer, model) of a local backbone, offline, in float32 and padding on the right (pooling reads the
     mask, but positions and ``cls`` move with left padding); a decoder tokenizer without a pad token gets EOS.
     ``max_length`` past the positions the model has is a one-line error (it failed inside torch)."""
+    import transformers
+    from packaging.version import Version
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -96,7 +98,8 @@ def load_backbone(model: str | None, trust_remote_code: bool = False, max_length
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         # float32 whatever the checkpoint's dtype: transformers loads a bfloat16 checkpoint as bfloat16, whose
         # vectors differ by 1e-3 and whose fine-tuning rounds most small steps away
-        network = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, dtype=torch.float32)
+        dtype = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"  # its old name
+        network = AutoModel.from_pretrained(path, trust_remote_code=trust_remote_code, **{dtype: torch.float32})
     except (OSError, ValueError) as err:  # not in the cache, or a folder that holds no model: the first line says
         raise ValueError(f"backbone {model or DEFAULT_BACKBONE!r}: cannot load offline ({first_line(err)})") from None
     finally:
@@ -118,10 +121,13 @@ def _resolve(model: str | None) -> str:
         return default_backbone_path()
     if model.startswith("~"):
         return str(Path(model).expanduser())
-    if not Path(model).exists() and model.count("/") <= 1:
+    if not Path(model).exists() and not model.startswith((".", "/")) and "\\" not in model and ":" not in model:
         from huggingface_hub import try_to_load_from_cache
 
-        config = try_to_load_from_cache(model, "config.json")
+        try:
+            config = try_to_load_from_cache(model, "config.json")
+        except ValueError:  # not a hub id's form: load_backbone names it
+            return model
         if isinstance(config, str):
             return str(Path(config).parent)
     return model
@@ -131,17 +137,17 @@ def _computes_otherwise(path: Path) -> str:
     """A suffix for the cache identity where this version embeds otherwise than versions before 2026-11-29 did:
     a checkpoint stored in another dtype than float32 (now run in float32) or a tokenizer that pads on the left
     (now on the right). Their old vectors are not served; every other backbone keeps its cache."""
-    suffix = ""
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        if str(config.get("dtype", config.get("torch_dtype", "float32"))) not in ("float32", "None"):
-            suffix += ":f32"
-        tokenizer = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
-        if tokenizer.get("padding_side") == "left":
-            suffix += ":rpad"
-    except (OSError, ValueError, AttributeError):  # no such file, or not JSON: nothing said otherwise
-        pass
-    return suffix
+    def read(name: str) -> dict:
+        try:
+            settings = json.loads((path / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # no such file, or not JSON: nothing said otherwise
+            return {}
+        return settings if isinstance(settings, dict) else {}
+
+    config, tokenizer = read("config.json"), read("tokenizer_config.json")
+    stored = str(config.get("dtype", config.get("torch_dtype", "float32")))
+    return (":f32" if stored not in ("float32", "None") else "") + (
+        ":rpad" if tokenizer.get("padding_side") == "left" else "")
 
 
 def padded_length(n_tokens: int, max_length: int) -> int:
@@ -219,6 +225,7 @@ class TextEncoder:
     def token_lengths(self, texts: Sequence[str], chunk: int = 4096) -> list[int]:
         """Each text's length in tokens, uncut; tokenized a chunk at a time, as all at once the token lists of
         20,000 texts of 240 tokens held a gigabyte only to be counted."""
+        self._load()
         lengths: list[int] = []
         for start in range(0, len(texts), chunk):
             ids = self._tokenizer(list(texts[start:start + chunk]), truncation=False, verbose=False,

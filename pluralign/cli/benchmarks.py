@@ -76,10 +76,11 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     if resume:  # the files a resume keeps cells from, read now: a damaged one stops before run.json is rewritten
         for kept in (*Path(out).rglob("results.json"), *Path(out).rglob("hits.json")):
             read_json(kept)
-    else:  # an earlier bench's cells in OUT are not this run's: a later --resume would keep them
-        for name in ("results.json", "hits.json", "results.md"):
-            for stale in (*Path(out).glob(name), *Path(out).glob(f"seed-*/{name}")):
-                stale.unlink()
+    else:  # an earlier bench's cells where this run writes are not its own: a later --resume would keep them
+        # (other seeds' folders stay: a --resume takes these seeds only)
+        for folder in (Path(out), *(Path(out) / f"seed-{s}" for s in seeds)):
+            for name in ("results.json", "hits.json", "results.md"):
+                (folder / name).unlink(missing_ok=True)
     with one_thread():  # run.json's torch_threads: every cell fits on one thread, whatever --jobs
         write_run_record(out, "bench", resumes=resumes, **arguments)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
@@ -89,8 +90,10 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
 
 
 def _same_benchmark(name: str) -> str:
-    """A folder by where it is (data/x and ./data/x are one), a synthetic benchmark by its name."""
-    return str(Path(name).resolve()) if Path(name).is_dir() else name
+    """A synthetic benchmark by its name, a folder by where it is (data/x and ./data/x are one)."""
+    from pluralign.data.synthetic import BENCHMARKS
+
+    return name if name in BENCHMARKS or not Path(name).is_dir() else str(Path(name).resolve())
 
 
 def rows_sha256(*row_lists: Sequence[dict]) -> str:

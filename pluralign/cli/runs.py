@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -36,11 +37,13 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     if resume and not any(options.checkpoint_dir().rglob("last.ckpt")):  # any stage's (MaxMin: pooled/, em0/, ...)
         log.warning("--resume: no checkpoint at %s; training from the start", options.checkpoint_dir() / "last.ckpt")
     train = read_preferences(data, split="train")
-    created = not Path(out).exists()
+    created, started = not Path(out).exists(), time.time()
     try:
         model.fit(train, trainer=options)
     except KeyboardInterrupt:
-        if any(options.checkpoint_dir().rglob("last.ckpt")):
+        # this fit's checkpoint (or, with --resume, the one it goes on from): not an earlier fit's, which a fresh
+        # fit clears only after its embedding
+        if any(resume or p.stat().st_mtime >= started for p in options.checkpoint_dir().rglob("last.ckpt")):
             raise KeyboardInterrupt(f"{options.checkpoint_dir()} keeps the last finished epoch: the same command "
                                     "with --resume goes on from there") from None
         raise
@@ -367,5 +370,6 @@ def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: st
         who = f"user {user}" if user is not None else "each record's user_id" if columns else "the population"
     if named and not columns:
         # --user, --pairs, --egalitarian, or a method without users (bt, micro): the records' ids change nothing
-        log.warning("%s: %s name a user_id; ranked for %s instead", candidates, counted(named, "record"), who)
+        log.warning("%s: %s %s a user_id; ranked for %s instead", candidates, counted(named, "record"),
+                    "names" if named == 1 else "name", who)
     print(f"wrote {out} ({counted(len(records), 'prompt')}, {counted(len(rewards), 'response')} ranked for {who})")

@@ -139,12 +139,12 @@ def read_id(value: Any, column: str, where: Callable[[str], DataError]) -> str |
     """A user or group id as text, the same from every format: none for a null, NaN or blank cell; an
     integer-valued number (pandas stores an integer column with nulls as floats, CSV as "3.0") as the integer.
     "76561198000000001.0" keeps its digits (as a float it was 76561198000000000, one id for two users); a float
-    past 2**53, whose digits are already lost, is refused."""
+    of 2**53 or more, whose digits may be lost already, is refused."""
     if isinstance(value, str) and _INTEGER_VALUED.fullmatch(value.strip()):
         return str(int(value.strip().split(".")[0]))
     if isinstance(value, float) and (math.isnan(value) or value.is_integer()):
-        if abs(value) > 2**53:
-            raise where(f"id {value!r} is a float past 2**53, which cannot hold every integer (two ids may have "
+        if abs(value) >= 2**53:  # 2**53 + 1 reads as 2**53
+            raise where(f"id {value!r} is a float of 2**53 or more, which cannot hold every integer (two ids may have "
                         "become one); store the column as text or integers")
         value = None if math.isnan(value) else int(value)
     if _is_missing(value) or isinstance(value, str) and not value.strip():

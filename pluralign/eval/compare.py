@@ -133,9 +133,9 @@ def paired_table(runs: dict[int, dict[str, dict[str, dict]]], key: str, shared_u
     return (f"\nEach method against the best one on the same rows (unseen users, k = {k}): the difference in points, "
             "± a 95% interval that holds for every pair of the column's m methods at once, so it allows for picking "
             "the best on the same rows: standard errors clustered by user, times Student's t on C − 1 degrees of "
-            "freedom for C users at Bonferroni's 1 − 0.05 / (m(m − 1)) ("
-            + ", ".join(f"{q:.2f} for {m} methods and {c} users" for (m, c), q in sorted(quantiles.items()))
-            + "). An interval that holds 0 does not separate the two.\n\n"
+            "freedom for C users at Bonferroni's 1 − 0.05 / (m(m − 1))"
+            + (" (" + ", ".join(f"{q:.2f} for {m} methods and {c} users" for (m, c), q in sorted(quantiles.items()))
+               + ")" if quantiles else "") + ". An interval that holds 0 does not separate the two.\n\n"
             + _method_table(columns, order))
 
 

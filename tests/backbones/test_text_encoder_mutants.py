@@ -98,6 +98,10 @@ def test_backbone_paths_and_settings_a_model_cannot_take(tmp_path, monkeypatch) 
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
                         lambda repo, name: str(snapshot / name) if repo == "org/model" else None)
     assert (_resolve("org/model"), _resolve("org/other")) == (str(snapshot), "org/other")
+    for path in ("./nope", "C:\\models\\mini", "models\\mini"):  # paths, not hub ids: no hub lookup
+        assert _resolve(path) == path
+    with pytest.raises(ValueError, match=r"^backbone './nope': no such folder"):
+        load_backbone("./nope")
     with pytest.raises(ValueError, match=r"^max_length=1024: backbone 'all-MiniLM-L6-v2' has 512 positions$"):
         load_backbone(None, max_length=1024)
     (tmp_path / "config.json").write_text('{"torch_dtype": "bfloat16"}')

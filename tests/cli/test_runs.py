@@ -127,6 +127,9 @@ def test_ctrl_c_in_a_fit_is_one_line_that_says_how_to_go_on(data_dir, tmp_path, 
     capsys.readouterr()
     assert main([*fit[:5], str(tmp_path / "fresh"), *fit[6:]]) == 130
     assert capsys.readouterr().err == "pluralign: interrupted\n"
+    # nor from an earlier fit's checkpoints, which a fresh fit clears only after its embedding
+    assert main(fit) == 130
+    assert capsys.readouterr().err == "pluralign: interrupted\n"
 
 
 def test_resume_into_another_methods_run_is_refused(data_dir, tmp_path, capsys) -> None:

@@ -247,9 +247,12 @@ def test_long_numeric_ids_keep_their_digits(tmp_path) -> None:
     (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert read_preferences(tmp_path / "a.jsonl").column("user_id") == [
         "76561198000000001", "76561198000000002", "0", "76561198000000003"]
+    (tmp_path / "c.jsonl").write_text(json.dumps({**PAIR, "user_id": 9007199254740993.0}) + "\n")  # 2**53 + 1
+    with pytest.raises(DataError, match=r"id 9007199254740992\.0 is a float of 2\*\*53 or more"):
+        read_preferences(tmp_path / "c.jsonl")
     (tmp_path / "b.jsonl").write_text(json.dumps({**PAIR, "user_id": 7.6561198000000001e16}) + "\n")
-    with pytest.raises(DataError, match=r"^.*b\.jsonl, line 1, column 'user_id': id 7\.6561198e\+16 is a float past "
-                                        r"2\*\*53, which cannot hold every integer \(two ids may have become one\)"):
+    with pytest.raises(DataError, match=r"^.*b\.jsonl, line 1, column 'user_id': id 7\.6561198e\+16 is a float of "
+                                        r"2\*\*53 or more, which cannot hold every integer \(two ids may have become one\)"):
         read_preferences(tmp_path / "b.jsonl")
 
 

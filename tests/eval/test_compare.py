@@ -117,6 +117,8 @@ def test_paired_table_by_hand():
     assert f"| m2 | -50.0 ± {764.88 * np.sqrt(0.75) / 4:.1f} |" in text and "| m3 | -50.0 ± 165.6 |" in text
     # the note gives the quantile the table used (it gave 7 methods' whatever the table held)
     assert "(7.65 for 3 methods and 3 users)." in text
+    one_user = {0: {"bench": {m: {"rows": {"user": ["u1"], "hit": [h]}} for m, h in (("m1", 1), ("m2", 0))}}}
+    assert "(m(m − 1)). An interval" in paired_table(one_user, "rows")  # no interval shown: no quantile to give
 
 
 def test_paired_table_compares_on_the_rows_most_methods_have():

@@ -212,6 +212,7 @@ def test_hinge_form_trains_with_the_scale_held(data):
     model = PalA(k=2, loss="hinge", **FAST).fit(train, progress=False)
     assert evaluate(model, PreferenceSet.from_rows(test), shots=(0,))["seen"]["accuracy"] > 0.75
     assert model.network_.logit_scale.item() == 0.0  # log(init_scale=1)
+    assert model.network_.logit_scale.requires_grad  # an optimizer parameter still: checkpoints of before resume
     logistic = PalB(k=2, **FAST).fit(train, progress=False)
     assert logistic.network_.logit_scale.item() != pytest.approx(math.log(PalB().init_scale))
 

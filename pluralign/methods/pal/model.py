@@ -56,12 +56,17 @@ class PalObjective(PreferenceObjective):
                  metric_reg: float = 0.0) -> None:
         super().__init__(network)
         self.loss, self.margin, self.metric_reg = loss, margin, metric_reg
-        network.logit_scale.requires_grad_(loss != "hinge")
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         users = self.network.users_for(batch["user"])
-        logits = self.network.logits(batch["prompt"], batch["chosen"], batch["rejected"], users)
-        fit = hinge_loss(logits, self.margin) if self.loss == "hinge" else preference_nll(logits)
+        pair = (batch["prompt"], batch["chosen"], batch["rejected"], users)
+        if self.loss == "hinge":  # the scale as a constant: no gradient, so AdamW leaves it (it stays an optimizer
+            # parameter, as in checkpoints of before)
+            logits = self.network.scale().detach() * self.network.closeness_gap(*pair)
+            fit = hinge_loss(logits, self.margin)
+        else:
+            logits = self.network.logits(*pair)
+            fit = preference_nll(logits)
         out = {"loss": fit, "accuracy": accuracy(logits)}
         if self.metric_reg > 0:
             penalty = self.network.metric_penalty()

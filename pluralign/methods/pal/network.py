@@ -96,10 +96,13 @@ class PalNetwork(PreferenceNetwork):
     def reward(self, prompt, response, users):
         return self.scale() * self.closeness(self.items(prompt, response), self.ideal_points(prompt, users))
 
-    def logits(self, prompt, chosen, rejected, users):
+    def closeness_gap(self, prompt, chosen, rejected, users):
+        """How much closer the chosen item is to the user's ideal point than the rejected one, before the scale."""
         ideal = self.ideal_points(prompt, users)
-        gap = self.closeness(self.items(prompt, chosen), ideal) - self.closeness(self.items(prompt, rejected), ideal)
-        return self.scale() * gap
+        return self.closeness(self.items(prompt, chosen), ideal) - self.closeness(self.items(prompt, rejected), ideal)
+
+    def logits(self, prompt, chosen, rejected, users):
+        return self.scale() * self.closeness_gap(prompt, chosen, rejected, users)
 
     def known_users(self, index: torch.Tensor) -> torch.Tensor:
         return self.weights(index)
