@@ -252,7 +252,8 @@ def test_long_numeric_ids_keep_their_digits(tmp_path) -> None:
         read_preferences(tmp_path / "c.jsonl")
     (tmp_path / "b.jsonl").write_text(json.dumps({**PAIR, "user_id": 7.6561198000000001e16}) + "\n")
     with pytest.raises(DataError, match=r"^.*b\.jsonl, line 1, column 'user_id': id 7\.6561198e\+16 is a float of "
-                                        r"2\*\*53 or more, which cannot hold every integer \(two ids may have become one\)"):
+                                        r"2\*\*53 or more, which cannot hold every integer \(two ids may have "
+                                        r"become one\)"):
         read_preferences(tmp_path / "b.jsonl")
 
 
