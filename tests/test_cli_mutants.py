@@ -331,9 +331,13 @@ def test_a_fresh_bench_clears_an_earlier_runs_cells_and_a_resume_compares_settin
         for name in ("results.json", "hits.json"):
             (folder / name).write_text("{}")
     (out / "notes.txt").write_text("mine")
+    for stale in ("gaps.png", "seed-1/few_shot.png", "runs/cyclic/bt/config.json"):  # a plot this run may not
+        (out / stale).parent.mkdir(parents=True, exist_ok=True)  # draw, a saved run compare would read
+        (out / stale).write_text("old")
     command = ["bench", "--methods", "bt", "--benchmarks", "cyclic", "--seeds", "0", "1", "--out", str(out)]
     assert main([*command, "--set", "epochs=2", "--set", "lr=0.01", "--data-set", "n_users=6", "--data-set",
                  "n_unseen_users=4"]) == 0
+    assert not (out / "runs").exists()
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "notes.txt", "results.md", "run.json", "seed-7/hits.json", "seed-7/results.json"]  # seed 7: not this run's
     assert json.loads((out / "run.json").read_text())["arguments"]["configs"]["bt"]["epochs"] == 2

@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", help="default: every method")
     p.add_argument("--benchmarks", nargs="+",
                    help="synthetic benchmarks (default: all), or folders of train and test files (pluralign data split)")
-    p.add_argument("--out", required=True, help="folder for results.md, results.json, few_shot.png and gaps.png")
+    p.add_argument("--out", required=True, help="folder for results.md, results.json, hits.json, few_shot.png, "
+                   "gaps.png (where the data has an oracle) and run.json (what made them)")
     p.add_argument("--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[0],
                    help="one seed, or several for mean ± sd (each seeds the benchmark and the models)")
     p.add_argument("--context", choices=["random", "survey"], default="random",

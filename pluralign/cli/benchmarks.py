@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -18,7 +19,8 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
           data_options: Sequence[str] = (), save_runs: bool = False, resume: bool = False, active: bool = False
           ) -> None:
     """Every method on every benchmark (a synthetic one, or a folder of train and test files such as `data split`
-    writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png, gaps.png."""
+    writes), and the Bayes few-shot ceiling where there is one: results.md, results.json, few_shot.png, gaps.png (where
+    the data has an oracle), and run.json."""
     from pluralign.config import build_model, parse_method_overrides, parse_overrides, preset
     from pluralign.data.synthetic import BENCHMARKS, check_options
     from pluralign.eval.bench import bench_data, one_thread, run_bench_seeds
@@ -76,11 +78,13 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     if resume:  # the files a resume keeps cells from, read now: a damaged one stops before run.json is rewritten
         for kept in (*Path(out).rglob("results.json"), *Path(out).rglob("hits.json")):
             read_json(kept)
-    else:  # an earlier bench's cells where this run writes are not its own: a later --resume would keep them
+    else:  # an earlier bench's outputs where this run writes are not its own: a later --resume would keep its
+        # cells, compare would read its saved runs, and a plot this run does not draw (no oracle) would stay
         # (other seeds' folders stay: a --resume takes these seeds only)
         for folder in (Path(out), *(Path(out) / f"seed-{s}" for s in seeds)):
-            for name in ("results.json", "hits.json", "results.md"):
+            for name in ("results.json", "hits.json", "results.md", "few_shot.png", "gaps.png"):
                 (folder / name).unlink(missing_ok=True)
+            shutil.rmtree(folder / "runs", ignore_errors=True)
     with one_thread():  # run.json's torch_threads: every cell fits on one thread, whatever --jobs
         write_run_record(out, "bench", resumes=resumes, **arguments)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,

@@ -79,7 +79,10 @@ def table(results: dict[str, dict[str, dict]], shots: Sequence[int] = (0, 8)) ->
                      f"{r['fit'].get('pairs_per_second', 0):,.0f}" if "fit" in r else "–",
                      _memory(r.get("fit"))]
             lines.append("| " + " | ".join(cells) + " |")
-    note = ("\n\nCells: accuracy (oracle accuracy on the same rows). `peak MB`: the process's peak resident "
+    oracle = any((r.get("seen") or {}).get("oracle_accuracy") is not None for by_method in results.values()
+                 for r in by_method.values())
+    note = ("\n\nCells: accuracy" + (" (oracle accuracy on the same rows, where the data has an oracle)" if oracle
+                                      else "") + ". `peak MB`: the process's peak resident "
             "memory during the fit, embedding included, and in parentheses what the fit added to it; a process "
             "that fitted other cells before may reuse their pages, so a fresh process per method gives each method's "
             "own: `pluralign fit` prints its peak, and `benchmarks/fit_speed.py` in a checkout measures them all.")

@@ -393,3 +393,11 @@ def test_benchmark_data_names_the_benchmarks_it_knows() -> None:
     assert str(err.value) == f"unknown benchmark 'petz' (known: {', '.join(BENCHMARKS)})"
     train, test = benchmark_data("cyclic", seed=0, n_users=3)
     assert train.source == "cyclic/train" and test.source == "cyclic/test" and len(train) > 0
+
+
+def test_the_table_note_speaks_of_an_oracle_only_where_there_is_one():
+    """A folder of real data has no oracle: its table's note said "accuracy (oracle accuracy on the same rows)"."""
+    without = table({"data/prism": {"bt": {"seen": {"n": 4, "accuracy": 0.5}}}})
+    assert "Cells: accuracy. `peak MB`" in without
+    with_oracle = table({"pets": {"bt": {"seen": {"n": 4, "accuracy": 0.5, "oracle_accuracy": 0.9}}}})
+    assert "Cells: accuracy (oracle accuracy on the same rows, where the data has an oracle)." in with_oracle
