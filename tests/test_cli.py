@@ -92,6 +92,10 @@ def test_eval_and_predict(run_dir, data_dir, tmp_path, capsys):
     assert "--plot" in capsys.readouterr().err and not (tmp_path / "m3.json").exists()
     report = json.loads((tmp_path / "m.json").read_text())
     assert list(report["unseen"]) == ["0", "4"] and "oracle_accuracy" in report["seen"]
+    # --shots as a list, as --seeds and --methods are, gives the same report
+    assert main(["eval", "--run", str(run_dir), "--data", str(data_dir), "--shots", "4", "0",
+                 "--out", str(tmp_path / "listed.json")]) == 0
+    assert json.loads((tmp_path / "listed.json").read_text())["unseen"] == report["unseen"]
     assert main(["eval", "--run", str(run_dir), "--data", str(data_dir), "--shots", "0,4", "--active",
                  "--out", str(tmp_path / "chosen.json")]) == 0
     # bt has no posterior to ask by: it takes the file's order, and its rows are not labelled chosen
@@ -265,6 +269,8 @@ def test_threads_option_and_its_error(data_dir, tmp_path, capsys):
 
 def test_data_build_with_survey_contexts(tmp_path, capsys):
     assert main(["data", "build", "ideal-points", "--out", str(tmp_path / "b"), "--context", "survey"]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"and its card {tmp_path / 'b'}/README.md")
+    assert (tmp_path / "b" / "README.md").is_file()
     rows = [json.loads(line) for line in (tmp_path / "b" / "test.jsonl").read_text().splitlines()]
     assert all(r["controversial"] for r in rows if r.get("role") == "context")
     with pytest.raises(SystemExit):  # argparse rejects an unknown protocol before anything is written

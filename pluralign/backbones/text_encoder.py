@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -109,6 +109,10 @@ def load_backbone(model: str | None, trust_remote_code: bool = False, max_length
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
     positions = getattr(network.config, "max_position_embeddings", None)
+    # RoBERTa-style embeddings number positions from the pad id + 1: 514 positions hold 512 tokens
+    offset = getattr(getattr(network, "embeddings", None), "padding_idx", None)
+    if isinstance(positions, int) and isinstance(offset, int):
+        positions -= offset + 1
     if max_length is not None and isinstance(positions, int) and max_length > positions:
         raise ValueError(f"max_length={max_length}: backbone {model or DEFAULT_BACKBONE!r} has {positions} positions")
     return tokenizer, network
@@ -233,15 +237,24 @@ class TextEncoder:
             lengths += [len(i) for i in ids]
         return lengths
 
-    @torch.inference_mode()
     def encode(self, texts: Sequence[str], progress: bool = False) -> torch.Tensor:
-        """One vector per text, [len(texts), dim]. A text's vector depends on the text alone, not on which texts
+        """One vector per text, [len(texts), dim]: :meth:`encode_batches` gathered in the texts' order."""
+        vectors = torch.empty(len(texts), self.dim)
+        for rows, batch_vectors in self.encode_batches(texts, progress=progress):
+            vectors[rows] = batch_vectors
+        return vectors
+
+    @torch.inference_mode()
+    def encode_batches(self, texts: Sequence[str], progress: bool = False,
+                       ) -> Iterator[tuple[list[int], torch.Tensor]]:
+        """(row indices, their vectors), one batch at a time, shortest texts first; one progress bar and one
+        truncation warning for all ``texts``. A text's vector depends on the text alone, not on which texts
         share its batch: every batch of one padded length (:meth:`padded_length`) has ``batch_size`` rows (the
         last one filled up with repeats, dropped after). Batches of other shapes would make the CPU kernels sum
-        in another order, and the vector differ in its last bit with what happened to be embedded beside it."""
+        in another order, and the vector differ in its last bit with what happened to be embedded beside it.
+        (A ``max_length`` that is not 32, 64, 128, ... pads cut texts to an odd length, at which a row's last
+        bit can depend on its place in the batch.)"""
         self._load()
-        if len(texts) == 0:
-            return torch.zeros(0, self.dim)
         lengths = self.token_lengths(texts)
         if cut := sum(n > self.max_length for n in lengths):
             LOG.warning("%d of %d texts embedded are longer than max_length=%d tokens; each is cut to its first %d",
@@ -251,7 +264,6 @@ class TextEncoder:
             groups.setdefault(self.padded_length(n), []).append(i)
         batches = [(length, rows[start : start + self.batch_size]) for length, rows in sorted(groups.items())
                    for start in range(0, len(rows), self.batch_size)]
-        vectors = torch.empty(len(texts), self.dim)
         for length, rows in tqdm(batches, desc="embedding", unit="batch", disable=not progress or len(batches) < 2):
             batch_texts = [texts[i] for i in rows]
             batch = self._tokenizer(
@@ -265,5 +277,4 @@ class TextEncoder:
             pooled = pool_output(output, batch["attention_mask"], self.pooling).float()
             if self.normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
-            vectors[torch.tensor(rows)] = pooled[: len(rows)].cpu()
-        return vectors
+            yield rows, pooled[: len(rows)].cpu()

@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help=RUN_HELP)
     p.add_argument("--data", required=True, help="a file, or a folder's test split")
     p.add_argument("--out", required=True, help="metrics JSON")
-    p.add_argument("--shots", default="0,1,2,4,8,16", help="the few-shot k to score unseen users at, comma-separated")
+    p.add_argument("--shots", nargs="+", default="0,1,2,4,8,16",
+                   help="the few-shot k to score unseen users at: 0 4 8, or 0,4,8 (default: 0,1,2,4,8,16)")
     p.add_argument("--plot", help="also draw the few-shot curve to this PNG")
     p.add_argument("--active", action="store_true", help=ACTIVE_HELP)
 

@@ -23,7 +23,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     the data has an oracle), and run.json."""
     from pluralign.config import build_model, parse_method_overrides, parse_overrides, preset
     from pluralign.data.synthetic import BENCHMARKS, check_options
-    from pluralign.eval.bench import bench_data, one_thread, run_bench_seeds
+    from pluralign.eval.bench import bench_data, one_thread, refuse_fixed_seed, run_bench_seeds
     from pluralign.eval.protocol import DEFAULT_SHOTS, warn_short_contexts
     from pluralign.io import check_output, read_json
     from pluralign.provenance import resumable_record, write_run_record
@@ -56,9 +56,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
                            data_options)
     check_output(out, folder=True, inputs=[("--benchmarks", folder) for folder in folders])
     per_method = parse_method_overrides(overrides, methods)
-    if seeded := sorted(m for m, changed in per_method.items() if "seed" in changed):
-        raise ValueError(f"--set seed: each cell's model takes its seed from --seeds (the benchmark's); a fixed "
-                         f"one would make every seed's {seeded[0]} the same model")
+    refuse_fixed_seed(per_method)
     contents = {}  # each folder's rows, by their sha256: a --resume keeps a folder's cells only on the same rows
     for folder in folders:  # a folder without its train and test files, or without the users a method needs,
         train, test = bench_data(folder)  # stops here, before run.json is written

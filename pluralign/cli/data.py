@@ -51,7 +51,7 @@ def data_build(name: str, out: str, seed: int = 0, context: str = "random", opti
     bench = build_benchmark(name, seed=seed, context=context, **built)
     bench.write(out)
     print(f"wrote {out}/train.jsonl ({counted(len(bench.train), 'row')}), "
-          f"{out}/test.jsonl ({counted(len(bench.test), 'row')})")
+          f"{out}/test.jsonl ({counted(len(bench.test), 'row')}) and its card {out}/README.md")
 
 
 def data_convert(adapter: str, source: str, out: str, options: Sequence[str] = ()) -> None:

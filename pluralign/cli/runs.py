@@ -159,7 +159,7 @@ def predict(run: str, data: str, out: str, shots: int = 8, active: bool = False)
     print(f"wrote {out} ({counted(len(indices), 'row')})")
 
 
-def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: str | None = None,
+def evaluate(run: str, data: str, out: str, shots: str | Sequence[str] = "0,1,2,4,8,16", plot: str | None = None,
              active: bool = False) -> None:
     """Run the evaluation protocol on DATA (a file, or a folder's test split) and write metrics JSON (with
     --plot, also the few-shot curve: unseen-user accuracy against k, the oracle dashed). With --active, each
@@ -168,6 +168,7 @@ def evaluate(run: str, data: str, out: str, shots: str = "0,1,2,4,8,16", plot: s
     from pluralign.eval.protocol import summary_lines, unseen_rows
     from pluralign.io import check_output, write_json
 
+    shots = shots if isinstance(shots, str) else ",".join(shots)  # --shots 0 4 8 as the other commands' lists
     try:
         ks = [int(k) for k in shots.split(",") if k.strip()]
     except ValueError:

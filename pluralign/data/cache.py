@@ -14,7 +14,7 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -35,7 +35,9 @@ def text_hash(text: str) -> str:
 
 
 class EmbeddingCache:
-    """``embed(texts, encoder)`` returns one row per text, computing only texts not seen before."""
+    """``embed(texts, encoder)`` returns one row per text, computing only texts not seen before. An encoder
+    has an ``identity`` (the cache key), a ``dim``, ``encode(texts)`` and ``encode_batches(texts)``, as
+    :class:`~pluralign.backbones.text_encoder.TextEncoder` has."""
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
@@ -105,15 +107,28 @@ class EmbeddingCache:
         self.misses += len(missing)
         self.hits += len(set(hashes)) - len(missing)
         fresh: dict[str, torch.Tensor] = {}
-        texts_to_embed, step = list(missing.items()), SHARD_TEXTS if store else max(len(missing), 1)
-        for start in range(0, len(texts_to_embed), step):  # a vector does not depend on its batch (encode)
-            chunk = texts_to_embed[start:start + step]
-            vectors = encoder.encode([text for _, text in chunk], progress=progress)
-            if store:
-                self._write_shard(identity, [h for h, _ in chunk], vectors)
-                index.update(zip((h for h, _ in chunk), vectors))
-            else:
-                fresh = dict(zip(missing, vectors))
+        if missing and store:
+            for shard_hashes, vectors in _shards(list(missing), list(missing.values()), encoder, progress):
+                self._write_shard(identity, shard_hashes, vectors)
+                index.update(zip(shard_hashes, vectors))
+        elif missing:
+            fresh = dict(zip(missing, encoder.encode(list(missing.values()), progress=progress)))
         if not hashes:
             return torch.zeros(0, encoder.dim)
         return torch.stack([fresh[h] if h in fresh else index[h] for h in hashes])
+
+
+def _shards(hashes: list[str], texts: list[str], encoder, progress: bool) -> Iterator[tuple[list[str], torch.Tensor]]:
+    """(text hashes, vectors) of every ``SHARD_TEXTS`` texts the encoder finishes, and of the rest at the end: one
+    pass of ``encoder.encode_batches`` (one progress bar, one truncation warning) whose finished shards a Ctrl-C
+    or a killed job keeps. A vector does not depend on its batch (``TextEncoder.encode_batches``)."""
+    rows: list[int] = []
+    parts: list[torch.Tensor] = []
+    for batch_rows, vectors in encoder.encode_batches(texts, progress=progress):
+        rows += batch_rows
+        parts.append(vectors)
+        if len(rows) >= SHARD_TEXTS:
+            yield [hashes[i] for i in rows], torch.cat(parts)
+            rows, parts = [], []
+    if rows:
+        yield [hashes[i] for i in rows], torch.cat(parts)

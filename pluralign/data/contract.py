@@ -132,7 +132,12 @@ def messages_to_text(value: Any) -> str:
     contents = [check_unicode(_content_text(m, number)) for number, m in enumerate(value, start=1)]
     if len(value) == 1 or not any(c.strip() for c in contents):
         return contents[0] if len(value) == 1 else ""
-    return "\n".join(f"{m.get('role', 'user')}: {c}" for m, c in zip(value, contents))
+    roles = ["user" if m.get("role") is None else m["role"] for m in value]  # naming none (pyarrow: None): user
+    for number, role in enumerate(roles, start=1):  # a conversation's text names each turn's speaker: not "5: "
+        if not (isinstance(role, str) and role.strip()):
+            raise TypeError(f"message {number} has role {role!r}; expected its speaker's name ('user', 'assistant', "
+                            "...)")
+    return "\n".join(f"{role}: {c}" for role, c in zip(roles, contents))
 
 
 def read_id(value: Any, column: str, where: Callable[[str], DataError]) -> str | None:
@@ -370,10 +375,11 @@ def warn_duplicates(rows: Sequence[dict], source: str = "<data>", lines: Sequenc
         at = ((lambda j: origins[j]) if origins else (lambda j: f"line {lines[j]}") if lines
               else (lambda j: f"row {j + 1}"))
         said = (source, repeats, len(rows), example)  # a bench reads a folder several times: say it once
+        same = "same user_id, prompt" if any(row.get("user_id") is not None for row in rows) else "same prompt"
         LOG.log(logging.WARNING if repeats > 0.01 * len(rows) and said not in _WARNED_REPEATS else logging.DEBUG,
-                "%s: %d repeated row(s) (%.1f%%; same user_id, prompt, chosen and rejected), kept as repeated "
-                "judgements; the first is %s, a repeat of %s (drop them if they are copies)", source, repeats,
-                100 * repeats / len(rows), at(example[0]), at(example[1]))
+                "%s: %d repeated row(s) (%.1f%%; %s, chosen and rejected), kept as repeated judgements; the first "
+                "is %s, a repeat of %s (drop them if they are copies)", source, repeats, 100 * repeats / len(rows),
+                same, at(example[0]), at(example[1]))
         _WARNED_REPEATS.add(said)
     return repeats
 

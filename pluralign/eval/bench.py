@@ -389,6 +389,13 @@ def mean_over_seeds(runs: Sequence[Any], shared_users: bool = False) -> Any:
     return first  # lists and the like: the first seed's
 
 
+def refuse_fixed_seed(overrides: dict[str, dict]) -> None:
+    """ValueError where a method's settings fix its seed: each cell's model takes the benchmark's seed."""
+    if seeded := sorted(m for m, changed in overrides.items() if "seed" in changed):
+        raise ValueError(f"--set seed: each cell's model takes its seed from --seeds (the benchmark's); a fixed "
+                         f"one would make every seed's {seeded[0]} the same model")
+
+
 def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: str | Path,
                     seeds: Sequence[int] = (0,), context: str = "random",
                     overrides: dict[str, dict] | None = None, jobs: int = 1,
@@ -407,6 +414,7 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     ceiling alike."""
     out_dir = Path(out_dir)
     overrides = overrides or {}
+    refuse_fixed_seed(overrides)
     options = {"context": context, **(data_options or {})}
     seed_dirs = {seeds[0]: out_dir} if len(seeds) == 1 else {seed: out_dir / f"seed-{seed}" for seed in seeds}
     if stale := sorted(d.name for d in out_dir.glob("seed-*") if d.is_dir() and d not in seed_dirs.values()):

@@ -401,6 +401,7 @@ class PreferenceModel:
             self.trained_epochs_ = 0  # epochs this fit ran, every stage's
             self.retrained_on_resume_ = False  # a stage trained on a --resume: later stages' checkpoints are stale
             options.clear_checkpoints()  # a fresh fit: no earlier fit's last.ckpt for a later --resume to load
+            options.clear_logs()  # nor its logs beside this fit's
             try:
                 self.fit_features(features, val_features, options)
                 if self.finetune_layers:

@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -81,6 +81,18 @@ class TrainerOptions:
             if isinstance(saved, dict) and saved.get("method", method) != method:
                 raise ValueError(f"--resume: {path} is a checkpoint of a {saved['method']} fit, not {method}; fit "
                                  "without --resume, or into another folder, to start over")
+
+    def clear_logs(self) -> None:
+        """A fresh fit (no ``resume``) into a folder an earlier fit used: remove that fit's CSV logs (each stage's
+        ``logs/NAME/`` metrics.csv and hparams.yaml, resumed attempts' ``NAME-2/`` too). Lightning replaces only
+        the stages this fit runs, so another method's (MaxMin's ``em0/``, ...) lay beside them as if this fit's."""
+        if self.resume or not self.out_dir:
+            return
+        for folder in (Path(self.out_dir) / "logs").glob("*/"):
+            for name in ("metrics.csv", "hparams.yaml"):  # what CSVLogger writes; anything else stays
+                (folder / name).unlink(missing_ok=True)
+            with suppress(OSError):  # a folder that holds something else stays
+                folder.rmdir()
 
     def clear_checkpoints(self) -> None:
         """A fresh fit (no ``resume``) into a folder an earlier fit used: remove the checkpoints that fit left

@@ -77,7 +77,7 @@ def test_cache_second_run_embeds_nothing(tmp_path):
     second = EmbeddingCache(tmp_path)  # a new process would see the same shards
 
     class NoEncode(TextEncoder):
-        def encode(self, texts, progress=False):
+        def encode_batches(self, texts, progress=False):
             raise AssertionError("embedded again: " + repr(texts))
 
     b = second.embed(TEXTS, NoEncode())

@@ -82,6 +82,22 @@ def test_texts_are_cut_at_max_length_tokens_and_said_so(caplog) -> None:
     assert not torch.allclose(whole[0], whole[1], atol=1e-2)
 
 
+def test_the_cut_is_said_once_for_all_the_shards_of_one_embedding(tmp_path, monkeypatch, caplog) -> None:
+    """The cache wrote a shard every SHARD_TEXTS texts by encoding each shard's texts on their own: each said its
+    own count ("2 of 2", "2 of 2", "1 of 1"), one warning per 8,192 texts. One pass now says "5 of 5" once, keeps
+    the shards, and gives the vectors that encoding the texts one by one gives."""
+    from pluralign.data import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "SHARD_TEXTS", 2)
+    texts = [f"the cat number {i} " + "sat on the mat " * 8 for i in range(5)]
+    encoder = TextEncoder(max_length=32, batch_size=2)
+    with caplog.at_level("WARNING", logger="pluralign"):
+        vectors = cache_module.EmbeddingCache(tmp_path).embed(texts, encoder)
+    assert caplog.messages == ["5 of 5 texts embedded are longer than max_length=32 tokens; each is cut to its first 32"]
+    assert len(list(tmp_path.rglob("shard-*.safetensors"))) == 3
+    assert torch.equal(vectors, torch.cat([encoder.encode([t]) for t in texts]))
+
+
 def test_backbone_paths_and_settings_a_model_cannot_take(tmp_path, monkeypatch) -> None:
     """'~/model' was handed to transformers as a hub id ("Repo id must use alphanumeric chars"), max_length past
     the model's 512 positions failed inside torch after the embedding began, and a checkpoint stored in bfloat16
@@ -128,3 +144,20 @@ def test_two_model_folders_of_one_name_and_config_are_two_identities(tmp_path) -
     os.utime(second / "model.safetensors", ns=(1, 1))  # a fine-tune written at another time
     assert TextEncoder(str(first)).identity != TextEncoder(str(second)).identity
     assert TextEncoder(str(first)).identity == TextEncoder(str(first)).identity  # a folder left alone: its vectors
+
+
+def test_max_length_counts_the_positions_a_roberta_style_model_can_use(tmp_path) -> None:
+    """RoBERTa numbers positions from its pad id + 1 (514 positions hold 512 tokens): max_length=514 passed the
+    check and failed inside torch ("index out of range in self") at the first long text."""
+    from transformers import AutoTokenizer, RobertaConfig, RobertaModel
+
+    from pluralign.backbones.text_encoder import default_backbone_path, load_backbone
+
+    config = RobertaConfig(vocab_size=30522, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=16, max_position_embeddings=34, pad_token_id=1)
+    RobertaModel(config).save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(default_backbone_path()).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"^max_length=33: backbone '.*' has 32 positions$"):
+        load_backbone(str(tmp_path), max_length=33)
+    encoder = TextEncoder(str(tmp_path), max_length=32, batch_size=2)
+    assert encoder.encode(["word " * 40]).shape == (1, 8)  # 32 tokens: the last position there is

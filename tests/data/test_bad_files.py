@@ -271,6 +271,11 @@ def test_duplicated_rows_are_counted_in_one_warning(tmp_path, caplog):
     with caplog.at_level(logging.DEBUG, logger="pluralign.data"):
         read_preferences(tmp_path / "many.jsonl")
     assert [r.levelno for r in caplog.records] == [logging.DEBUG] and "1 repeated row(s)" in caplog.text
+    caplog.clear()  # a file without users: the repeat is of prompt, chosen and rejected, no user_id to name
+    write_jsonl(tmp_path / "no_users.jsonl", [{k: v for k, v in ROWS[1].items() if k != "user_id"}] * 2)
+    with caplog.at_level(logging.WARNING, logger="pluralign.data"):
+        read_preferences(tmp_path / "no_users.jsonl")
+    assert "(50.0%; same prompt, chosen and rejected)" in caplog.text
 
 
 # ------------------------------------------------------------------------------------------ CSV, more

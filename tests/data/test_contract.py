@@ -202,6 +202,19 @@ def test_a_chat_message_without_text_content_is_named_not_read_as_its_repr(conte
         PreferenceSet.from_rows([{**PAIR, "chosen": value}])
 
 
+@pytest.mark.parametrize(("message", "got"), [({"role": 5, "content": "a"}, "role 5"),
+                                              ({"role": " ", "content": "a"}, "role ' '")])
+def test_a_turn_of_a_conversation_without_a_speaker_is_named(message: dict, got: str) -> None:
+    """A conversation's text names each turn's speaker: a number was read as "5: ", a blank role as " : ". (A
+    message that names no role is the user's.)"""
+    with pytest.raises(DataError, match=rf"^<data>, row 1, column 'chosen': message 2 has {got}; expected its "
+                                        r"speaker's name \('user', 'assistant', \.\.\.\)$"):
+        PreferenceSet.from_rows([{**PAIR, "chosen": [{"role": "user", "content": "q"}, message]}])
+    assert PreferenceSet.from_rows([{**PAIR, "chosen": [message]}]).column("chosen") == ["a"]  # one message: its text
+    unnamed = [{"role": None, "content": "q"}, {"role": "assistant", "content": "a"}]  # pyarrow's missing role
+    assert PreferenceSet.from_rows([{**PAIR, "chosen": unnamed}]).column("chosen") == ["user: q\nassistant: a"]
+
+
 def test_text_parts_are_read_and_blank_messages_are_empty_text() -> None:
     """OpenAI's list of text parts is its text; messages whose contents are all blank are the empty text, which a
     response may not be (it was "user: \\nassistant: ", a text only of roles)."""

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import two_group_rows
 from pluralign.cli import main
-from pluralign.eval.bench import finished_cells, gap_table, mean_over_seeds, table
+from pluralign.eval.bench import finished_cells, gap_table, mean_over_seeds, run_bench_seeds, table
 from pluralign.io import write_jsonl
 
 
@@ -401,3 +401,10 @@ def test_the_table_note_speaks_of_an_oracle_only_where_there_is_one():
     assert "Cells: accuracy. `peak MB`" in without
     with_oracle = table({"pets": {"bt": {"seen": {"n": 4, "accuracy": 0.5, "oracle_accuracy": 0.9}}}})
     assert "Cells: accuracy (oracle accuracy on the same rows, where the data has an oracle)." in with_oracle
+
+
+def test_a_python_bench_refuses_a_fixed_seed_as_the_cli_does(tmp_path):
+    """Only the CLI refused --set seed: from Python every seed's model was one model, with seeds' intervals."""
+    with pytest.raises(ValueError, match=r"^--set seed: each cell's model takes its seed from --seeds"):
+        run_bench_seeds(["bt"], ["pets"], tmp_path / "out", seeds=[0, 1], overrides={"bt": {"seed": 3}})
+    assert not (tmp_path / "out").exists()

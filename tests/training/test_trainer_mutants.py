@@ -29,6 +29,22 @@ def test_a_fresh_fit_removes_every_stages_last_checkpoints_only(tmp_path) -> Non
                   if p.is_file()) == ["epoch=1.ckpt", "finetune/mine.ckpt", "notes.txt"]
 
 
+def test_a_fresh_fit_removes_every_stages_logs_only(tmp_path) -> None:
+    """A bt fit into a folder of a MaxMin fit's kept MaxMin's logs/em0/, logs/pooled/ (and a resume's fit-2/)
+    beside its own logs/fit/."""
+    logs = tmp_path / "logs"
+    for name in ("fit/metrics.csv", "fit/hparams.yaml", "em0/metrics.csv", "fit-2/hparams.yaml", "mine/notes.txt",
+                 "mine/metrics.csv"):
+        (logs / name).parent.mkdir(parents=True, exist_ok=True)
+        (logs / name).write_text("x")
+    (logs / "readme.txt").write_text("x")
+    TrainerOptions(out_dir=str(tmp_path), resume=True).clear_logs()  # resuming: nothing goes
+    assert len([p for p in logs.rglob("*") if p.is_file()]) == 7
+    TrainerOptions(out_dir=str(tmp_path)).clear_logs()
+    assert sorted(str(p.relative_to(logs)) for p in logs.rglob("*")) == ["mine", "mine/notes.txt", "readme.txt"]
+    TrainerOptions().clear_logs()  # no folder: nothing to do
+
+
 def test_a_checkpoint_is_resumed_only_with_resume(tmp_path) -> None:
     (tmp_path / "checkpoints" / "finetune").mkdir(parents=True)
     (tmp_path / "checkpoints" / "last.ckpt").write_text("x")
