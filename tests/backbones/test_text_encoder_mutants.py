@@ -93,7 +93,8 @@ def test_the_cut_is_said_once_for_all_the_shards_of_one_embedding(tmp_path, monk
     encoder = TextEncoder(max_length=32, batch_size=2)
     with caplog.at_level("WARNING", logger="pluralign"):
         vectors = cache_module.EmbeddingCache(tmp_path).embed(texts, encoder)
-    assert caplog.messages == ["5 of 5 texts embedded are longer than max_length=32 tokens; each is cut to its first 32"]
+    assert caplog.messages == ["5 of 5 texts embedded are longer than max_length=32 tokens; each is cut to its "
+                               "first 32"]
     assert len(list(tmp_path.rglob("shard-*.safetensors"))) == 3
     assert torch.equal(vectors, torch.cat([encoder.encode([t]) for t in texts]))
 
