@@ -2,7 +2,7 @@
 
     python benchmarks/active_queries.py [--method vpl] [--benchmark attributes] [--seeds 0 1 2]
         [--budgets 1 2 4 8] [--draws 10] [--set KEY=VALUE ...] [--out benchmarks/results/active_queries]
-    python benchmarks/active_queries.py --render benchmarks/results/active_queries   # results.md again, no fit
+    python benchmarks/active_queries.py --render benchmarks/results/active_queries   # results.md, plot again, no fit
 
 For each seed, the method (any but bt: its shipped preset, ``--set`` on top) is fitted on the
 benchmark's training rows. Each unseen user's 16 context pairs form the pool of questions; their query pairs
@@ -121,6 +121,23 @@ def report(method: str, benchmark: str, runs: dict, budgets: list[int], mean: di
             "standard error over the users of all seeds.\n")
 
 
+def plot(method: str, benchmark: str, mean: dict, oracle: float, budgets: list[int], out: str) -> None:
+    """OUT/active_queries.png: accuracy after k random and k active questions, the oracle dashed."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.6))
+    for name, style in (("random", dict(marker="o")), ("active", dict(marker="s"))):
+        ax.plot(budgets, [mean[name][str(k)] for k in budgets], label=f"{name} questions", **style)
+    ax.axhline(oracle, color="black", linestyle="--", label="oracle")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(budgets)
+    ax.set_xticklabels([str(k) for k in budgets])
+    ax.set_xlabel("answers of the new user (k)")
+    ax.set_ylabel("accuracy on query pairs")
+    ax.set_title(f"{method} on {benchmark}: active vs random questions", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    save_figure(fig, f"{out}/active_queries.png")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="vpl", choices=["vpl", "pal-a", "pal-b", "maxmin", "micro", "gpm"])
@@ -140,6 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
         text = report(record["method"], record["benchmark"], runs, budgets, record["mean"], record["oracle"],
                       draws=record.get("draws"))
         write_text(f"{args.render}/results.md", text)
+        plot(record["method"], record["benchmark"], record["mean"], record["oracle"], budgets, args.render)
         print(text)
         return {"mean": record["mean"], "oracle": record["oracle"]}
     args.out = args.out or "benchmarks/results/active_queries" + ("" if args.method == "vpl" else f"_{args.method}")
@@ -154,19 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
                                             "changes": args.changes, "draws": args.draws,
                                             "mean": mean, "oracle": oracle, "runs": {str(s): r for s, r in runs.items()}})
     write_text(f"{args.out}/results.md", text)
-    fig, ax = plt.subplots(figsize=(4.6, 3.6))
-    for name, style in (("random", dict(marker="o")), ("active", dict(marker="s"))):
-        ax.plot(args.budgets, [mean[name][str(k)] for k in args.budgets], label=f"{name} questions", **style)
-    ax.axhline(oracle, color="black", linestyle="--", label="oracle")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(args.budgets)
-    ax.set_xticklabels([str(k) for k in args.budgets])
-    ax.set_xlabel("answers of the new user (k)")
-    ax.set_ylabel("accuracy on query pairs")
-    ax.set_title(f"{args.method} on {args.benchmark}: active vs random questions", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    save_figure(fig, f"{args.out}/active_queries.png")
+    plot(args.method, args.benchmark, mean, oracle, args.budgets, args.out)
     print(text)
     return {"mean": mean, "oracle": oracle}
 

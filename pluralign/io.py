@@ -12,10 +12,22 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from safetensors import SafetensorError
+
 
 def counted(n: int, noun: str) -> str:
     """``"1 row"``, ``"3 rows"``: a count with its noun (regular plurals: row, pair, user)."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _to_disk(path: Path) -> None:
+    """Flush a written file to the disk before it is renamed into place: after a power loss, the rename could
+    otherwise be on disk and the data not, a zero-length file under the output's name."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -40,12 +52,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _to_disk(tmp_path)
         os.chmod(tmp_path, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
         os.replace(tmp_path, path)
-    except OSError as err:
-        if err.filename not in (str(tmp_path), tmp_path):
+    except OSError as err:  # a full disk's error on write() names no file (filename None): it is the output's
+        if err.filename not in (None, str(tmp_path), tmp_path):
             raise
         raise type(err)(err.errno, err.strerror, str(path)) from None
+    except SafetensorError as err:  # safetensors' own error for a full disk: a traceback past the CLI
+        raise OSError(None, f"cannot write ({first_line(err)})", str(path)) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -74,6 +89,8 @@ def check_output(path: str | os.PathLike, folder: bool = False, flag: str = "--o
             raise ValueError(f"{flag} {path}: holds {input_flag} {source}; choose a folder that does not")
     if suffix and path.suffix.lower() != suffix:
         raise ValueError(f"{flag} {path}: expected a {suffix} file (what it holds is written as JSON lines)")
+    if not folder and path.is_file() and not path.stat().st_mode & stat.S_IWUSR:  # a rename would replace it
+        raise ValueError(f"{flag} {path}: is read-only (kept from being replaced); choose another file")
     for ancestor in (path, *path.parents) if folder else path.parents:
         if ancestor.exists():  # the nearest existing one: where the missing folders would be made
             if not ancestor.is_dir():

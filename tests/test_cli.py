@@ -251,6 +251,23 @@ def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, vpl_run, capsys,
     assert (f"--active: {tmp_path / 'overlap.jsonl'} holds 2 pairs not answered in {tmp_path / 'pairs.jsonl'}; the "
             "rows to ask after them (0, 1) are answered already, and asking again tells nothing new") in [
         m.replace("(1, 0)", "(0, 1)") for m in caplog.messages]
+    caplog.clear()
+    write_jsonl(tmp_path / "answered.jsonl", context[:2])
+    with caplog.at_level("WARNING", logger="pluralign"):  # every pool pair answered: said so, not "after none"
+        assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
+                     str(tmp_path / "answered.jsonl"), "--queries", "1", "--out", str(tmp_path / "a.json")]) == 0
+    assert (f"--active: every pair of {tmp_path / 'answered.jsonl'} is answered in {tmp_path / 'pairs.jsonl'} "
+            "already, and asking again tells nothing new") in caplog.messages
+    # a user who has answered nothing: no --pairs, the first questions by the prior (from Python: next_query(pool))
+    assert main(["adapt", "--run", str(vpl_run), "--active", str(tmp_path / "pool.jsonl"), "--queries", "2",
+                 "--out", str(tmp_path / "first.json")]) == 0
+    first = json.loads((tmp_path / "first.json").read_text())
+    assert first["n_pairs"] == 0 and first["next_queries"][0] == PreferenceModel.from_pretrained(vpl_run).next_query(
+        tmp_path / "pool.jsonl")
+    assert main(["adapt", "--run", str(vpl_run), "--out", str(tmp_path / "nothing.json")]) == 2
+    assert capsys.readouterr().err.strip() == ("pluralign: error: --pairs: give the new user's labelled pairs (or "
+                                               "--active POOL alone, to choose the first questions of a user who has "
+                                               "answered none)")
 
 
 def test_threads_option_and_its_error(data_dir, tmp_path, capsys):

@@ -182,7 +182,9 @@ def test_resume_from_a_checkpoint_that_does_not_fit(data_dir, vpl_run, tmp_path,
     assert _one_line(capsys).startswith(f"--resume: {last} is not a checkpoint of this model (")
     last.write_bytes((vpl_run / "checkpoints" / "last.ckpt").read_bytes()[:500])
     assert _fit(data_dir, run, "bt", 3, "--resume") == 2
-    assert _one_line(capsys).startswith(f"--resume: {last}: cannot read the checkpoint (")
+    said = _one_line(capsys)  # torch's reason alone was "[Errno 22] Invalid argument" for some truncations
+    assert said.startswith(f"--resume: {last}: cannot read the checkpoint, damaged or truncated (500 bytes; ")
+    assert said.endswith("); fit without --resume to start over")
     assert (run / "model.safetensors").read_bytes() == weights  # the run is as it was
 
 
@@ -194,6 +196,19 @@ def test_a_fresh_fit_into_a_run_folder_starts_clean(data_dir, tmp_path, capsys):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.ckpt", "notes.txt"]
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["pluralign_epochs"] == 1
     assert _fit(data_dir, run, "bt", 2, "--resume") == 0  # resumes this fit's epoch 1, not the stale epoch 3
+
+
+def test_a_fit_does_not_replace_another_tools_model_folder(data_dir, tmp_path, capsys):
+    """``fit --out`` a transformers checkpoint's folder wrote its config.json and model.safetensors over the
+    model's own; a Lightning project's checkpoints and logs went too."""
+    folder = tmp_path / "their-model"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    (folder / "model.safetensors").write_bytes(b"weights")
+    assert _fit(data_dir, folder, "bt", 1) == 2
+    assert _one_line(capsys) == (f"--out {folder}: holds {folder / 'config.json'}, which no pluralign fit wrote, and "
+                                 "a fit would replace it; choose another folder")
+    assert (folder / "model.safetensors").read_bytes() == b"weights" and not (folder / "logs").exists()
 
 
 def test_rows_of_the_other_kind_or_width(bt_run, data_dir, tmp_path, capsys):

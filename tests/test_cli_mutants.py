@@ -331,6 +331,7 @@ def test_a_fresh_bench_clears_an_earlier_runs_cells_and_a_resume_compares_settin
         for name in ("results.json", "hits.json"):
             (folder / name).write_text("{}")
     (out / "notes.txt").write_text("mine")
+    (out / "run.json").write_text('{"command": "bench"}')  # an earlier bench's folder (another's is refused)
     for stale in ("gaps.png", "seed-1/few_shot.png", "runs/cyclic/bt/config.json"):  # a plot this run may not
         (out / stale).parent.mkdir(parents=True, exist_ok=True)  # draw, a saved run compare would read
         (out / stale).write_text("old")

@@ -90,3 +90,43 @@ def test_a_write_that_fails_names_the_output_not_its_temporary_name(tmp_path, mo
     with pytest.raises(OSError) as err:
         write_text(tmp_path / "y.json", "{}")
     assert err.value.filename == str(tmp_path / "y.json") and not list(tmp_path.iterdir())  # no temporary left
+
+
+def test_a_write_error_without_a_file_name_and_safetensors_own_are_named_by_the_output(tmp_path) -> None:
+    """A full disk's error on write() carries no file name ("[Errno 27] File too large"), and safetensors raises
+    its own SafetensorError, which passed the CLI as a traceback: both now name the output, and leave no temporary."""
+    from safetensors import SafetensorError
+
+    from pluralign.io import atomic_path
+
+    for raised, words in ((OSError(27, "File too large"), "File too large"),
+                          (SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)"),
+                           "cannot write (Error while serializing: I/O error: No space left on device (os error 28))")):
+        with pytest.raises(OSError) as err, atomic_path(tmp_path / "model.safetensors") as tmp:
+            tmp.write_bytes(b"half")
+            raise raised
+        assert (err.value.filename, err.value.strerror) == (str(tmp_path / "model.safetensors"), words)
+        assert not list(tmp_path.iterdir())
+
+
+def test_an_atomic_write_is_flushed_to_disk_before_its_rename(tmp_path, monkeypatch) -> None:
+    """After a power loss the rename can be on disk and the data not: a zero-length file under the output's name."""
+    from pluralign.io import write_text
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    write_text(tmp_path / "x.json", "{}")
+    assert len(synced) == 1 and os.path.basename(synced[0]).startswith(".x.json.")  # the temporary, before the rename
+    assert (tmp_path / "x.json").read_text() == "{}"
+
+
+def test_a_read_only_output_file_is_not_replaced(tmp_path) -> None:
+    """A rename needs only the folder's write permission: a report protected with chmod 444 was replaced."""
+    kept = tmp_path / "m.json"
+    kept.write_text("{}")
+    kept.chmod(0o444)
+    with pytest.raises(ValueError, match=rf"^--out {kept}: is read-only \(kept from being replaced\); choose "):
+        check_output(kept)
+    kept.chmod(0o644)
+    check_output(kept)

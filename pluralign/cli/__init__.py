@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _command(commands, "adapt", adapt)
     p.add_argument("--run", required=True, help=RUN_HELP)
-    p.add_argument("--pairs", required=True, help="the new user's labelled pairs (prompt, chosen, rejected)")
+    p.add_argument("--pairs", help="the new user's labelled pairs (prompt, chosen, rejected); with --active it may be "
+                   "left out: a user who has answered nothing yet")
     p.add_argument("--out", required=True, help="JSON: the user's vector (mean, and variance where the method has one)")
     p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank by what their "
                    "answer would tell (every method but bt); a pair's two responses go under 'chosen' and "

@@ -12,6 +12,7 @@ from typing import Sequence
 
 log = logging.getLogger("pluralign")
 DEFAULT_DEMO_DATA = "pets"
+BENCH_OUTPUTS = ("results.json", "hits.json", "results.md", "few_shot.png", "gaps.png")  # and runs/, run.json
 
 
 def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: str,
@@ -23,7 +24,7 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     the data has an oracle), and run.json."""
     from pluralign.config import build_model, parse_method_overrides, parse_overrides, preset
     from pluralign.data.synthetic import BENCHMARKS, check_options
-    from pluralign.eval.bench import bench_data, one_thread, refuse_fixed_seed, run_bench_seeds
+    from pluralign.eval.bench import bench_data, one_thread, read_cells, refuse_fixed_seed, run_bench_seeds
     from pluralign.eval.protocol import DEFAULT_SHOTS, warn_short_contexts
     from pluralign.io import check_output, read_json
     from pluralign.provenance import resumable_record, write_run_record
@@ -75,20 +76,42 @@ def bench(methods: Sequence[str] | None, benchmarks: Sequence[str] | None, out: 
     resumes = resumable_record(out, arguments) if resume else None
     if resume:  # the files a resume keeps cells from, read now: a damaged one stops before run.json is rewritten
         for kept in (*Path(out).rglob("results.json"), *Path(out).rglob("hits.json")):
-            read_json(kept)
-    else:  # an earlier bench's outputs where this run writes are not its own: a later --resume would keep its
-        # cells, compare would read its saved runs, and a plot this run does not draw (no oracle) would stay
-        # (other seeds' folders stay: a --resume takes these seeds only)
-        for folder in (Path(out), *(Path(out) / f"seed-{s}" for s in seeds)):
-            for name in ("results.json", "hits.json", "results.md", "few_shot.png", "gaps.png"):
-                (folder / name).unlink(missing_ok=True)
-            shutil.rmtree(folder / "runs", ignore_errors=True)
+            many = kept == Path(out) / "results.json" and len(seeds) > 1  # the mean over seeds, not cells
+            read_json(kept) if many else read_cells(kept)
+    else:
+        clear_earlier_bench(Path(out), seeds)
     with one_thread():  # run.json's torch_threads: every cell fits on one thread, whatever --jobs
         write_run_record(out, "bench", resumes=resumes, **arguments)
     run_bench_seeds(methods, list(benchmarks or BENCHMARKS), out, seeds=list(seeds), context=context,
                     overrides=per_method, jobs=jobs, data_options=built, save_runs=save_runs, resume=resume,
                     active=active)
     print((Path(out) / "results.md").read_text())
+
+
+def clear_earlier_bench(out: Path, seeds: Sequence[int]) -> None:
+    """An earlier bench's outputs where this run writes are not its own: a later --resume would keep its cells,
+    compare would read its saved runs, and a plot this run does not draw (no oracle) would stay; they go (other
+    seeds' folders stay: a --resume takes these seeds only). Only a bench's: in a folder whose run.json is not a
+    bench's, such files are someone else's (``--out .`` beside a runs/ of fitted models), and the bench stops."""
+    from pluralign.io import read_json
+
+    found = [path for folder in (out, *(out / f"seed-{s}" for s in seeds))
+             for path in (folder / name for name in (*BENCH_OUTPUTS, "runs")) if path.exists() or path.is_symlink()]
+    if not found:
+        return
+    try:
+        ours = read_json(out / "run.json").get("command") == "bench"
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise ValueError(f"--out {out}: {found[0]}{more} is not an earlier bench's (no bench's run.json in {out}), "
+                         "and a bench would replace it; choose an empty folder")
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _same_benchmark(name: str) -> str:

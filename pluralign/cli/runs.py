@@ -21,7 +21,7 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     from pluralign.config import build_model, load_config, parse_overrides, preset
     from pluralign.data import read_preferences
     from pluralign.eval.protocol import diagnostic_lines
-    from pluralign.io import check_output
+    from pluralign.io import RUN_FILES, check_output
     from pluralign.methods.base import TrainingDiverged
     from pluralign.training import TrainerOptions, check_trainer_options
 
@@ -34,6 +34,10 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
                              strategy=strategy, precision=precision, out_dir=out, resume=resume, progress=progress,
                              threads=threads)
     check_trainer_options(options)  # a missing GPU stops here, not after the embedding
+    if (theirs := [Path(out) / n for n in RUN_FILES if (Path(out) / n).exists()]) and not options.holds_a_fit():
+        # a model folder of another tool (a transformers checkpoint's config.json and model.safetensors)
+        raise ValueError(f"--out {out}: holds {theirs[0]}, which no pluralign fit wrote, and a fit would replace it; "
+                         "choose another folder")
     if resume and not any(options.checkpoint_dir().rglob("last.ckpt")):  # any stage's (MaxMin: pooled/, em0/, ...)
         log.warning("--resume: no checkpoint at %s; training from the start", options.checkpoint_dir() / "last.ckpt")
     train = read_preferences(data, split="train")
@@ -277,11 +281,15 @@ def users(run: str, data: str, out: str, shots: int = 8) -> None:
           (f"; type recovery {recovery:.0%})" if recovery is not None else ")"))
 
 
-def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: int | None = None) -> None:
-    """Infer a new user's vector from their labelled pairs; with --active, also rank a pool of
-    unlabelled candidate pairs by how much their answer would tell about the user."""
+def adapt(run: str, pairs: str | None, out: str, active: str | None = None, queries: int | None = None) -> None:
+    """Infer a new user's vector from their labelled pairs; with --active, also choose the pairs of a pool of
+    unlabelled candidates whose answers would tell most about the user (without --pairs: a user who has answered
+    nothing yet, asked their first questions)."""
     from pluralign.io import check_output, write_json
 
+    if pairs is None and not active:
+        raise ValueError("--pairs: give the new user's labelled pairs (or --active POOL alone, to choose the first "
+                         "questions of a user who has answered none)")
     check_output(out, inputs=[("--run", run), ("--pairs", pairs), ("--active", active)])
     if queries is not None and not active:
         raise ValueError("--queries picks pairs from an --active POOL; give --active POOL too")
@@ -293,8 +301,8 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
     if active and not model.has_active_queries:
         raise ValueError(f"--active: method {model.name!r} has no posterior over users to choose questions by "
                          "(every method but bt has one)")
-    labelled = _read_rows(pairs, "train", model)
-    vector = model.infer_user(labelled)
+    labelled = None if pairs is None else _read_rows(pairs, "train", model)
+    vector = model.infer_user(labelled)  # no pairs: the population, the prior the first questions are asked by
     result = vector.to_dict()
     if active:
         pool = _read_rows(active, "train", model)
@@ -303,18 +311,22 @@ def adapt(run: str, pairs: str, out: str, active: str | None = None, queries: in
         result["next_queries"] = [int(i) for i in model.select_queries(pool, queries, context=labelled)]
         from pluralign.data.split import pair_key
 
-        given = {pair_key(row) for row in labelled.rows}
+        given = {pair_key(row) for row in labelled.rows} if labelled is not None else set()
         if repeated := [i for i in result["next_queries"] if pair_key(pool.rows[i]) in given]:
             # answered pairs come last: only a pool short of unanswered ones puts them among the rows to ask
             fresh = sum(pair_key(row) not in given for row in pool.rows)
-            log.warning("--active: %s holds %s not answered in %s; the rows to ask after %s (%s) are answered "
-                        "already, and asking again tells nothing new", active, counted(fresh, "pair"), pairs,
-                        "it" if fresh == 1 else "them" if fresh else "none", ", ".join(map(str, repeated)))
+            if not fresh:
+                log.warning("--active: every pair of %s is answered in %s already, and asking again tells nothing "
+                            "new", active, pairs)
+            else:
+                log.warning("--active: %s holds %s not answered in %s; the rows to ask after %s (%s) are answered "
+                            "already, and asking again tells nothing new", active, counted(fresh, "pair"), pairs,
+                            "it" if fresh == 1 else "them", ", ".join(map(str, repeated)))
     write_json(out, result)
     print(f"wrote {out} (user from {counted(vector.n_pairs, 'pair')})")
     if active:
-        print(f"ask next, most informative first: rows {', '.join(map(str, result['next_queries']))} of {active} "
-              "(0-based; next_queries in the JSON)")
+        print(f"ask next, the most informative together, best first: rows "
+              f"{', '.join(map(str, result['next_queries']))} of {active} (0-based; next_queries in the JSON)")
 
 
 def rank(run: str, candidates: str, out: str, user: str | None = None, pairs: str | None = None,

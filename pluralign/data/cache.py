@@ -8,10 +8,12 @@ finished, and a second run over the same texts embeds nothing.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -23,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from pluralign.io import atomic_path
 
 LOG = logging.getLogger("pluralign.data")
+STRAY_SECONDS = 3600  # a temporary or an orphan hash list older than this is a killed writer's (_sweep)
 SHARD_TEXTS = 8192  # texts embedded between two shard writes: what a Ctrl-C or a killed job loses at most
 
 
@@ -64,8 +67,20 @@ class EmbeddingCache:
                 for path in (shard, shard.with_suffix(".json")):
                     with contextlib.suppress(OSError):  # a read-only cache: the shard is skipped, not removed
                         path.unlink(missing_ok=True)
+        self._sweep(folder)
         self._index[identity] = index
         return index
+
+    @staticmethod
+    def _sweep(folder: Path) -> None:
+        """Remove what a killed writer left, which nothing reads: a shard's temporary file, and a hash list whose
+        shard never arrived. Only after an hour, so that another process's write in progress stays."""
+        strays = (*folder.glob(".shard-*.tmp"),
+                  *(j for j in folder.glob("shard-*.json") if not j.with_suffix(".safetensors").exists()))
+        for stray in strays:
+            with contextlib.suppress(OSError):  # gone already, or a read-only cache
+                if time.time() - stray.stat().st_mtime > STRAY_SECONDS:
+                    stray.unlink()
 
     @staticmethod
     def _read_shard(shard: Path) -> dict[str, torch.Tensor]:
@@ -82,6 +97,19 @@ class EmbeddingCache:
         if vectors.dtype != torch.float32 or not bool(torch.isfinite(vectors).all()):  # never what encode wrote
             raise ValueError(f"its vectors are {vectors.dtype}, or not all finite; the cache writes finite float32")
         return dict(zip(hashes, vectors))
+
+    def _check_writable(self, identity: str) -> None:
+        folder = self._folder(identity)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            writable = os.access(folder, os.W_OK)
+        except OSError as err:
+            writable, reason = False, err.strerror
+        else:
+            reason = "Permission denied"
+        if not writable:
+            raise PermissionError(errno.EACCES, f"{reason} (the embedding cache; set PLURALIGN_CACHE or cache_dir to "
+                                  "a folder you can write)", str(self.root))
 
     def _write_shard(self, identity: str, hashes: list[str], vectors: torch.Tensor) -> None:
         folder = self._folder(identity)
@@ -108,6 +136,7 @@ class EmbeddingCache:
         self.hits += len(set(hashes)) - len(missing)
         fresh: dict[str, torch.Tensor] = {}
         if missing and store:
+            self._check_writable(identity)  # before the embedding, not after its first 8,192 texts
             for shard_hashes, vectors in _shards(list(missing), list(missing.values()), encoder, progress):
                 self._write_shard(identity, shard_hashes, vectors)
                 index.update(zip(shard_hashes, vectors))

@@ -197,6 +197,17 @@ def fit_and_evaluate(method: str, train: PreferenceSet, test: PreferenceSet, see
     return report
 
 
+def read_cells(path: Path) -> dict[str, dict[str, dict | None]]:
+    """A seed's results.json or hits.json: {benchmark: {method: cell}}, else a ValueError naming the file."""
+    saved = read_json(path)
+    if not (isinstance(saved, dict) and all(isinstance(cells, dict) and all(c is None or isinstance(c, dict)
+                                                                             for c in cells.values())
+                                            for cells in saved.values())):
+        raise ValueError(f"{path}: not a bench's {path.name} (expected {{benchmark: {{method: figures}}}}); bench "
+                         "without --resume to start over")
+    return saved
+
+
 def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, data_options: dict,
                    save_runs: bool, active: bool = False) -> dict[str, dict[str, dict]]:
     """The cells an interrupted bench wrote to ``out_dir/results.json`` (``bench --resume`` keeps them), with
@@ -206,11 +217,11 @@ def finished_cells(out_dir: str | Path, benchmarks: Sequence[str], seed: int, da
     path = Path(out_dir) / "results.json"
     if not path.exists():
         return {}
-    saved = read_json(path)
-    kept = {name: {m: r for m, r in by_method.items() if m != CEILING and "seen" in r}
-            for name, by_method in saved.items() if name in benchmarks and isinstance(by_method, dict)}
+    saved = read_cells(path)
+    kept = {name: {m: r for m, r in by_method.items() if m != CEILING and isinstance(r, dict) and "seen" in r}
+            for name, by_method in saved.items() if name in benchmarks}
     hits_path = Path(out_dir) / HITS_FILE
-    hits = read_json(hits_path) if hits_path.exists() else {}
+    hits = read_cells(hits_path) if hits_path.exists() else {}
     from pluralign.methods import PreferenceModel
 
     for name, by_method in kept.items():

@@ -108,21 +108,60 @@ def question_order(model: "PreferenceModel", pool: PairFeatures, n: int | None =
     return greedy_order(gain, len(pool), n)
 
 
+JOINT_ANSWERS = 8  # a batch's joint gain conditions on the answers to its first 8 questions (2^8 answer patterns)
+
+
+def batch_order(probs: torch.Tensor, weights: torch.Tensor, n: int, blocked: torch.Tensor,
+                same_question: Callable[[int], torch.Tensor]) -> list[int]:
+    """Up to ``n`` pool indices asked at once, chosen greedily by the information their answers give together
+    (BatchBALD, Kirsch et al. 2019): each next pair m maximizes I(y_A, y_m; u) = H(y_A, y_m) − E_u H(y_A, y_m | u),
+    the answers y_A to the pairs A chosen before it unknown yet. Under one posterior the batch's top-n by each
+    pair's own gain took one question several times (a pair stored in both orders, or copied), whose later copies
+    tell next to nothing once the first is answered. ``probs`` [S, M] and ``weights`` [S] are the posterior's points
+    (:meth:`PreferenceModel.query_predictions`); ``blocked`` [M] pairs are never chosen, nor any pair
+    ``same_question(i)`` [M] names for a chosen i. The answers given u are independent, so E_u H(y_A, y_m | u) is
+    the chosen pairs' (a constant here) plus E_u H(y_m | u); H(y_A, y_m) is exact over the 2^|A| answer patterns
+    for the first :data:`JOINT_ANSWERS` pairs, later pairs are chosen given those. The first pair is the one of
+    highest gain, as :func:`select_queries` with ``n=1``."""
+    p, w = probs.double(), weights.double()
+    own = (w[:, None] * bernoulli_entropy(p)).sum(0)  # E_u H(y_m | u), [M]
+    patterns = torch.ones(len(w), 1, dtype=torch.float64)  # P(answers to the pairs chosen so far | u_s), [S, C]
+    blocked, chosen = blocked.clone(), []
+    while len(chosen) < n and not bool(blocked.all()):
+        mass = (w[:, None] * patterns).T  # [C, S]
+        joint = torch.stack([mass @ p, mass @ (1 - p)])  # P(pattern, y_m), [2, C, M]
+        score = -(joint * joint.clamp_min(1e-300).log()).sum((0, 1)) - own
+        best = int(torch.argsort(score.masked_fill(blocked, -torch.inf), descending=True, stable=True)[0])
+        chosen.append(best)
+        blocked |= same_question(best)
+        blocked[best] = True
+        if len(chosen) <= JOINT_ANSWERS:
+            patterns = torch.cat([patterns * p[:, best, None], patterns * (1 - p[:, best, None])], 1)
+    return chosen
+
+
 def select_queries(model: "PreferenceModel", pool_pairs: Any, n: int = 1, context: Any = None) -> list[int]:
-    """The ``n`` pool indices of highest expected information gain, best first (one batch under the current
-    posterior; for a sequential loop ask again after each answer). Pool pairs the context has answered come
-    last; an empty context means no answers yet."""
+    """The ``n`` pool indices to ask at once under the current posterior, chosen by their joint gain
+    (:func:`batch_order`; ``n=1``: the pair of highest expected information gain; for a sequential loop ask
+    again after each answer). A question is not asked twice (a pair stored in both orders, or copied), nor one
+    the context has answered: such pairs come last, only where the pool is short of others; an empty context means
+    no answers yet."""
     pool = pair_features(model, pool_pairs)
     if pool is None or len(pool) == 0:
         raise ValueError(f"{model.name}: the pool of candidate pairs is empty")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:  # numpy's integers too
         raise ValueError(f"{model.name}: n={n!r} must be a whole number, at least 1")
-    n = int(n)
+    n = min(int(n), len(pool))
     context = pair_features(model, context)
-    gain = expected_information_gain(model, pool, context)
-    if context is not None:  # a pair the user has answered tells nothing new: asked last, if at all
-        gain[answered(pool, context)] = -torch.inf
-    return torch.argsort(gain, descending=True, stable=True)[: min(n, len(pool))].tolist()
+    if context is not None and len(context) == 0:
+        context = None
+    probs, weights = model.query_predictions(pool, context)
+    weights = torch.full((len(probs),), 1.0 / len(probs)) if weights is None else weights
+    done = answered(pool, context) if context is not None else torch.zeros(len(pool), dtype=torch.bool)
+    chosen = batch_order(probs, weights, n, done, lambda i: answered(pool, pool[[i]]))
+    gain = information_gain(probs, weights).masked_fill(done, -torch.inf)
+    rest = [i for i in torch.argsort(gain, descending=True, stable=True).tolist() if i not in chosen]
+    return (chosen + rest)[:n]
 
 
 def answered(pool: PairFeatures, context: PairFeatures) -> torch.Tensor:

@@ -400,8 +400,8 @@ class PreferenceModel:
             self.resumed_epochs_ = 0  # epochs a --resume checkpoint had already trained: not run, not timed
             self.trained_epochs_ = 0  # epochs this fit ran, every stage's
             self.retrained_on_resume_ = False  # a stage trained on a --resume: later stages' checkpoints are stale
-            options.clear_checkpoints()  # a fresh fit: no earlier fit's last.ckpt for a later --resume to load
-            options.clear_logs()  # nor its logs beside this fit's
+            options.clear_logs()  # a fresh fit: no earlier fit's logs beside this fit's,
+            options.clear_checkpoints()  # nor its last.ckpt for a later --resume to load
             try:
                 self.fit_features(features, val_features, options)
                 if self.finetune_layers:
@@ -578,6 +578,11 @@ class PreferenceModel:
     def population_user(self) -> UserVector:
         return UserVector(self.check_fitted().population_user().detach(), method=self.name, fit=self.fit_id)
 
+    def prior_user(self) -> UserVector:
+        """A new user before any answer (``infer_user`` at k = 0): the population, where the few-shot rule's prior
+        is centred (a method whose rule reads another prior mean says so)."""
+        return self.population_user()
+
     def known_user(self, user_id: str) -> UserVector:
         network = self.check_fitted()
         if not self.uses_user_ids:  # trained on pooled pairs: every user id gets the one population model
@@ -595,7 +600,7 @@ class PreferenceModel:
         without user vectors (bt) returns the population with ``n_pairs=0``: the pairs change nothing."""
         network = self.check_fitted()
         if pairs is None or (isinstance(pairs, (list, PreferenceSet)) and len(pairs) == 0):
-            return self.population_user()
+            return self.prior_user()
         if isinstance(pairs, str) and pairs in self.user_ids_ and not Path(pairs).exists():
             raise DataError(f"{pairs}: no such file; infer_user reads labelled pairs (a path or rows), and the "
                             f"trained user {pairs!r} is known_user({pairs!r})")
@@ -608,7 +613,7 @@ class PreferenceModel:
                     pairs.source or "the pairs", len(users), ", ".join(users[:3]))
         features = pairs if isinstance(pairs, PairFeatures) else self.featurize(pairs)
         if len(features) == 0:
-            return self.population_user()
+            return self.prior_user()
         vector = self.adapt(features)
         vector.n_pairs = len(features) if network.user_dim else 0
         vector.fit = self.fit_id

@@ -91,6 +91,7 @@ def save_run(model: PreferenceModel, directory: Path) -> None:
         "user_ids": model.user_ids_,
         "uses_embeddings": model.uses_embeddings_,
         "fit": model.fit_stats_,
+        "weights_sha256": fingerprint(state),  # ties this config to these weights: the two files are two renames
         **({"frozen_backbone": {"tensors": len(frozen), "sha256": fingerprint(frozen)}} if frozen else {}),
         # what produced these weights: code, libraries, machine, and the threads the fit ran on (not the caller's)
         "environment": {**environment(), **({"torch_threads": model.fit_stats_["threads"]}
@@ -162,6 +163,10 @@ def load_run(directory: Path, expected: type[PreferenceModel] | None = None) -> 
         check_frozen(frozen, saved["frozen_backbone"], config_path, model.backbone or DEFAULT_BACKBONE)
         expected_state = {k: v for k, v in expected_state.items() if k not in frozen}
     check_weights(expected_state, state, config_path, klass.name)
+    recorded = saved.get("weights_sha256")  # runs saved before it was recorded have none
+    if recorded is not None and recorded != fingerprint({**state, **{CENTER_PREFIX + k: v for k, v in center.items()}}):
+        raise ValueError(f"{config_path}: does not describe {weights.name} (not the weights' sha256 it records): the "
+                         "two files are of two fits, into one folder at once or stopped between them; fit again")
     model.network_.load_state_dict(state, strict="frozen_backbone" not in saved)  # keys checked just above
     model.network_.eval()
     return model

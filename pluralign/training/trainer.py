@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import lightning as L
 import torch
 
-from pluralign.io import first_line, state_mismatches
+from pluralign.io import atomic_path, counted, first_line, state_mismatches
 from pluralign.training.module import FROZEN_KEY, ObjectiveModule, random_state, set_random_state
 
 
@@ -39,6 +39,21 @@ RESUMABLE_SETTINGS = ("epochs", "finetune_epochs", "cache_dir")
 # how it trained (the TrainerOptions under the settings' key "trainer"): a resume may change these (more devices,
 # another precision) with a warning, as its figures then differ from an uninterrupted fit's
 TRAINER_SETTINGS = ("accelerator", "devices", "strategy", "precision")
+
+
+class AtomicCheckpointIO(L.pytorch.plugins.io.TorchCheckpointIO):
+    """Lightning's checkpoint writer, with its temporary file beside the checkpoint: Lightning's own stages it in
+    $TMPDIR and moves it in, which across filesystems (a tmpfs /tmp) is a copy onto last.ckpt, and a kill during
+    the copy left the only checkpoint to resume from truncated (and a full-size temporary in $TMPDIR)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("storage_options are not supported by pluralign's checkpoint writer")
+        with atomic_path(path) as tmp:
+            try:
+                torch.save(checkpoint, tmp)
+            except RuntimeError as err:  # torch's words for a full disk ("PytorchStreamWriter failed writing")
+                raise OSError(None, f"cannot write the checkpoint ({first_line(err)})", str(path)) from None
 
 
 @dataclass
@@ -82,11 +97,30 @@ class TrainerOptions:
                 raise ValueError(f"--resume: {path} is a checkpoint of a {saved['method']} fit, not {method}; fit "
                                  "without --resume, or into another folder, to start over")
 
+    def holds_a_fit(self) -> bool:
+        """Whether ``out_dir`` holds what a pluralign fit wrote: a run's config.json, or a checkpoint that carries
+        pluralign's keys. Only then are its checkpoints and logs an earlier fit's, to clear; another tool's folder
+        (a Lightning project's checkpoints/ and logs/, given as ``--out .``) is left as it is."""
+        if not self.out_dir:
+            return False
+        with suppress(OSError, ValueError):
+            config = json.loads((Path(self.out_dir) / "config.json").read_text(encoding="utf-8"))
+            if isinstance(config, dict) and {"method", "config"} <= config.keys():
+                return True
+        for path in sorted(self.checkpoint_dir().rglob("last*.ckpt")):
+            try:
+                checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except Exception:  # damaged, or not a torch file: not known to be a fit's
+                continue
+            if isinstance(checkpoint, dict) and any(str(key).startswith("pluralign_") for key in checkpoint):
+                return True
+        return False
+
     def clear_logs(self) -> None:
         """A fresh fit (no ``resume``) into a folder an earlier fit used: remove that fit's CSV logs (each stage's
         ``logs/NAME/`` metrics.csv and hparams.yaml, resumed attempts' ``NAME-2/`` too). Lightning replaces only
         the stages this fit runs, so another method's (MaxMin's ``em0/``, ...) lay beside them as if this fit's."""
-        if self.resume or not self.out_dir:
+        if self.resume or not self.holds_a_fit():
             return
         for folder in (Path(self.out_dir) / "logs").glob("*/"):
             for name in ("metrics.csv", "hparams.yaml"):  # what CSVLogger writes; anything else stays
@@ -98,7 +132,7 @@ class TrainerOptions:
         """A fresh fit (no ``resume``) into a folder an earlier fit used: remove the checkpoints that fit left
         (only Lightning's ``last*.ckpt`` files that :func:`build_trainer` asks for), so that ``last.ckpt`` is
         always this fit's; left in place, Lightning would write ``last-v1.ckpt`` beside the stale one."""
-        if self.resume or not self.out_dir:
+        if self.resume or not self.holds_a_fit():
             return
         root = self.checkpoint_dir()
         for stale in (*root.glob("last*.ckpt"), *root.glob("*/last*.ckpt")):
@@ -245,8 +279,10 @@ def check_resume(path: str, module: torch.nn.Module, max_epochs: int, name: str 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # no pickle code runs
     except Exception as err:  # a truncated or foreign file: zip, pickle or EOF errors
-        reason = first_line(err).split(". ")[0]  # torch adds paragraphs of advice
-        raise ValueError(f"--resume: {path}: cannot read the checkpoint ({reason})") from None
+        reason = first_line(err).split(". ")[0]  # torch adds paragraphs of advice, and mmap "Invalid argument"
+        size = counted(Path(path).stat().st_size, "byte") if Path(path).is_file() else "not a file"
+        raise ValueError(f"--resume: {path}: cannot read the checkpoint, damaged or truncated ({size}; {reason}); "
+                         "fit without --resume to start over") from None
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"--resume: {path}: not a Lightning checkpoint (no state_dict)")
@@ -318,6 +354,7 @@ def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit",
             *([RecordSettings(settings)] if settings is not None else []),
         ]
         kwargs["default_root_dir"] = str(out)
+        kwargs["plugins"] = [AtomicCheckpointIO()]
     else:
         kwargs["logger"] = False
         kwargs["enable_checkpointing"] = False

@@ -66,3 +66,41 @@ def test_a_shard_of_other_vectors_than_the_cache_writes_is_dropped(tmp_path, cap
     with caplog.at_level("WARNING", logger="pluralign.data"):
         assert torch.equal(EmbeddingCache(tmp_path).embed(["x"], encoder), expected(["x"]))
     assert encoder.encoded == ["x"] and "damaged embedding cache shard" in caplog.text
+
+
+def test_a_cache_that_cannot_be_written_is_said_before_any_embedding(tmp_path, monkeypatch) -> None:
+    """A read-only cache failed at its first shard, after 8,192 texts were embedded, naming a hashed folder."""
+    import os
+
+    encoder = StandInEncoder()
+    EmbeddingCache(tmp_path).embed(["kept"], encoder)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as a read-only folder is (root may write all)
+    assert torch.equal(EmbeddingCache(tmp_path).embed(["kept"], encoder), expected(["kept"]))  # reading is fine
+    try:
+        EmbeddingCache(tmp_path).embed(["new"], encoder)
+        raise AssertionError("no error")
+    except PermissionError as err:
+        assert (err.filename, err.strerror) == (str(tmp_path), "Permission denied (the embedding cache; set "
+                                                "PLURALIGN_CACHE or cache_dir to a folder you can write)")
+    assert encoder.encoded == ["kept"]  # nothing embedded for nothing
+
+
+def test_a_killed_writers_leftovers_are_swept_after_an_hour(tmp_path) -> None:
+    """kill -9 (or SIGTERM) mid-write left a shard's temporary (up to 12.6 MB) or a hash list whose shard never
+    came, forever; an hour old, they go; younger (another process writing now), and the shards themselves, stay."""
+    import os
+    import time
+
+    cache = EmbeddingCache(tmp_path)
+    cache.embed(["kept"], StandInEncoder())
+    folder = cache._folder(StandInEncoder.identity)
+    old, young = folder / ".shard-abc.safetensors.x1.tmp", folder / ".shard-def.safetensors.x2.tmp"
+    orphan = folder / "shard-0123456789ab.json"
+    for path in (old, young, orphan):
+        path.write_text("[]")
+    for path in (old, orphan):
+        os.utime(path, (time.time() - 3700, time.time() - 3700))
+    encoder = StandInEncoder()
+    assert torch.equal(EmbeddingCache(tmp_path).embed(["kept"], encoder), expected(["kept"])) and not encoder.encoded
+    assert not old.exists() and not orphan.exists() and young.exists()
+    assert len(list(folder.glob("shard-*.safetensors"))) == 1 and len(list(folder.glob("shard-*.json"))) == 1

@@ -87,6 +87,28 @@ def test_bench_over_two_seeds(tmp_path, capsys, caplog):
     assert "distinct" in capsys.readouterr().err
 
 
+def test_a_fresh_bench_clears_only_a_benchs_outputs(tmp_path, capsys):
+    """``bench --out .`` in a project deleted its runs/ of fitted models and replaced the user's results.md: a
+    folder whose run.json is not a bench's is refused, and nothing in it is touched."""
+    project = tmp_path / "project"
+    (project / "runs" / "my-fit").mkdir(parents=True)
+    (project / "results.md").write_text("my notes")
+    argv = ["bench", "--methods", "bt", "--benchmarks", "ideal-points", "--set", "epochs=1", "--out", str(project)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"pluralign: error: --out {project}: {project / 'results.md'} (and 1 more) is not an earlier bench's (no "
+        f"bench's run.json in {project}), and a bench would replace it; choose an empty folder")
+    assert (project / "runs" / "my-fit").is_dir() and (project / "results.md").read_text() == "my notes"
+    assert not (project / "run.json").exists()
+    (project / "run.json").write_text('{"command": "demo"}')  # another command's record is not a bench's
+    assert main(argv) == 2 and (project / "runs" / "my-fit").is_dir()
+    out = tmp_path / "bench"
+    assert main([*argv[:-1], str(out), "--save-runs"]) == 0 and (out / "runs").is_dir()
+    (out / "results.md").write_text("stale")
+    assert main(argv[:-1] + [str(out)]) == 0  # an earlier bench's: replaced, and its saved runs go
+    assert not (out / "runs").exists() and (out / "results.md").read_text() != "stale"
+
+
 def test_bench_overrides_one_method_or_all_and_names_them(tmp_path, capsys):
     out = tmp_path / "bench"
     assert main(["bench", "--methods", "bt", "pal-a", "--benchmarks", "ideal-points", "--out", str(out),
@@ -283,6 +305,14 @@ def test_bench_resume_from_a_damaged_hits_file_names_it_and_leaves_run_json(tmp_
     assert main([*base, "--resume"]) == 2
     assert capsys.readouterr().err.startswith(f"pluralign: error: {hits}: invalid JSON (")
     assert (out / "run.json").read_text() == record
+    # valid JSON of another shape: a traceback ('list' object has no attribute 'get'), or words naming no file
+    for path, text in ((hits, "[]"), (out / "results.json", '{"cyclic": {"bt": 3}}')):
+        path.write_text(text)
+        assert main([*base, "--resume"]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"pluralign: error: {path}: not a bench's {path.name} (expected {{benchmark: {{method: figures}}}}); "
+            "bench without --resume to start over")
+        assert (out / "run.json").read_text() == record
 
 
 def test_bench_resume_keeps_the_finished_cells(tmp_path, capsys, caplog):

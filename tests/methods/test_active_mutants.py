@@ -75,3 +75,33 @@ def test_select_queries_checks_n_and_reads_an_empty_context_as_none() -> None:
     assert select_queries(model, pool_of([0, 1, 2]), n=2) == [0, 2]  # best first: 0.551, 0.374
     expected_information_gain(model, pool_of([0, 1]), pool_of([]))
     assert model.contexts == [None, None]
+
+
+def test_a_batch_is_chosen_by_what_its_answers_tell_together() -> None:
+    """Points A, B, C equally likely. Pair 0 tells A from B and C (P = 0.99, 0.01, 0.01), pair 1 is the same
+    question again, pair 2 tells B from C (0.5, 0.99, 0.01). Alone, gains 0.583, 0.583, 0.425: the top two were
+    pairs 0 and 1. Together, I(y0, y1; u) = H(0.3268, 0.0099, 0.0099, 0.6534) − 2 H(0.99) = 0.7349 − 0.1120 =
+    0.623 and I(y0, y2; u) = H(0.1683, 0.1683, 0.3317, 0.3317) − H(0.99) − 0.2684 = 1.3319 − 0.3244 = 1.008: the
+    batch is pairs 0 and 2."""
+    from pluralign.methods.active import batch_order
+
+    probs = torch.tensor([[0.99, 0.99, 0.5], [0.01, 0.01, 0.99], [0.01, 0.01, 0.01]], dtype=torch.float64)
+    weights = torch.full((3,), 1 / 3, dtype=torch.float64)
+    assert information_gain(probs, weights).tolist() == pytest.approx([0.5828, 0.5828, 0.4248], abs=1e-4)
+    none = torch.zeros(3, dtype=torch.bool)
+    assert batch_order(probs, weights, 2, none, lambda i: none) == [0, 2]
+    assert batch_order(probs, weights, 1, none, lambda i: none) == [0]  # one question: the highest gain alone
+    assert batch_order(probs, weights, 3, torch.tensor([True, False, False]), lambda i: none) == [1, 2]
+
+
+def test_select_queries_asks_a_question_once_in_a_batch() -> None:
+    """Pool pair 3 is pair 0 stored the other way round: --queries 4 gave pair 0 twice (and pal-a, maxmin, gpm and
+    vpl two distinct questions out of four on such a pool). It now comes last, where the pool has no other."""
+    from pluralign.data.features import PairFeatures
+    from pluralign.methods.active import select_queries
+
+    chosen, rejected = torch.tensor([[1.0], [2.0], [3.0], [4.0]]), torch.tensor([[4.0], [5.0], [6.0], [1.0]])
+    pool = PairFeatures(torch.zeros(4, 1), chosen, rejected, torch.tensor([0, 1, 2, 0]))
+    model = PointsModel()
+    assert select_queries(model, pool, n=3)[0] == 0 and 3 not in select_queries(model, pool, n=3)
+    assert select_queries(model, pool, n=4)[3] == 3

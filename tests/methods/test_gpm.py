@@ -132,6 +132,11 @@ def test_training_users_rule_by_hand():
     own = model.infer_user([r for r in rows if r["user_id"] == "u2"][:30]).mean
     assert (own - model.known_user("u2").mean).norm() < (own - model.known_user("u1").mean).norm()
     assert model.next_query(context, context[:2]) in range(6)
+    # k = 0 is the same rule given no pairs, the training users' mean weights, not the uniform ones
+    assert torch.allclose(model.infer_user([]).mean, trained.mean(0), atol=1e-6)
+    assert not torch.allclose(trained.mean(0), torch.full((2,), 0.5), atol=1e-3)
+    assert torch.equal(GPM(n_blocks=2, epochs=1, seed=0).fit(rows, progress=False).infer_user(None).mean,
+                       torch.full((2,), 0.5))  # the gradient fit's prior is centred on the uniform weights
     with pytest.raises(ConfigError, match="needs personalize=True"):
         GPM(personalize=False, few_shot="training-users")
 

@@ -73,6 +73,20 @@ def test_a_run_without_its_weights_file_is_named(run: Path) -> None:
         PreferenceModel.from_pretrained(run)
 
 
+def test_weights_of_another_fit_beside_the_config_are_refused(run: Path, tmp_path: Path) -> None:
+    """The two files are two renames: two fits into one folder at once, or a refit stopped between the renames,
+    left one fit's config beside another fit's weights of the same shapes, which loaded and scored without a word."""
+    other = tmp_path / "other"
+    METHODS["bt"](epochs=2, hidden=[], seed=1).fit(ROWS, progress=False).save_pretrained(other)
+    (run / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
+    config = run / "config.json"
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(config))}: does not describe model.safetensors \(not "
+                                         r"the weights' sha256 it records\): the two files are of two fits"):
+        PreferenceModel.from_pretrained(run)
+    _edit_config(run, weights_sha256=None)  # a run saved before the hash was recorded loads as it did
+    assert isinstance(PreferenceModel.from_pretrained(run), METHODS["bt"])
+
+
 def test_a_config_naming_an_unknown_method_is_named(run: Path) -> None:
     """config.json from another tool's run, or a method name mistyped by hand."""
     config = _edit_config(run, method="bt2")

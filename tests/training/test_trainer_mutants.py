@@ -11,6 +11,7 @@ from pluralign.training.trainer import changed_settings, plain_settings
 
 
 def layout(root):
+    (root / "config.json").write_text('{"method": "bt", "config": {}}')  # an earlier fit's folder
     files = ["last.ckpt", "last-v1.ckpt", "notes.txt", "epoch=1.ckpt", "finetune/last.ckpt", "round-1/last-v1.ckpt",
              "finetune/mine.ckpt"]
     for name in files:
@@ -38,6 +39,9 @@ def test_a_fresh_fit_removes_every_stages_logs_only(tmp_path) -> None:
         (logs / name).parent.mkdir(parents=True, exist_ok=True)
         (logs / name).write_text("x")
     (logs / "readme.txt").write_text("x")
+    TrainerOptions(out_dir=str(tmp_path)).clear_logs()  # no fit's config.json nor checkpoint: not a fit's folder
+    TrainerOptions(out_dir=str(tmp_path), resume=True).clear_logs()
+    (tmp_path / "config.json").write_text('{"method": "maxmin", "config": {}}')
     TrainerOptions(out_dir=str(tmp_path), resume=True).clear_logs()  # resuming: nothing goes
     assert len([p for p in logs.rglob("*") if p.is_file()]) == 7
     TrainerOptions(out_dir=str(tmp_path)).clear_logs()
@@ -167,3 +171,38 @@ def test_checkpoints_leave_the_frozen_weights_out_and_resume_checks_their_sha256
     with pytest.raises(ValueError, match=r"^--resume: .*last\.ckpt was trained on other frozen backbone weights "):
         check_resume(str(path), ObjectiveModule(torch.nn.Sequential(_HalfFrozen(2.0))), 2)
     assert ObjectiveModule(torch.nn.Linear(3, 1)).strict_loading  # nothing frozen: loaded strictly, as before
+
+
+def test_only_a_folder_a_fit_wrote_is_cleared(tmp_path) -> None:
+    """``fit --out .`` in a Lightning project deleted its checkpoints/last.ckpt and its logs: a folder is an
+    earlier fit's by its run's config.json or a checkpoint with pluralign's keys, not by Lightning's file names."""
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "logs" / "version_0").mkdir(parents=True)
+    (tmp_path / "logs" / "version_0" / "metrics.csv").write_text("x")
+    (tmp_path / "config.json").write_text('{"model": "theirs"}')
+    torch.save({"state_dict": {}, "epoch": 3}, tmp_path / "checkpoints" / "last.ckpt")
+    options = TrainerOptions(out_dir=str(tmp_path))
+    assert not options.holds_a_fit()
+    options.clear_logs()
+    options.clear_checkpoints()
+    assert (tmp_path / "checkpoints" / "last.ckpt").exists() and (tmp_path / "logs" / "version_0").is_dir()
+    torch.save({"state_dict": {}, "pluralign_settings": {"method": "bt"}}, tmp_path / "checkpoints" / "last.ckpt")
+    assert options.holds_a_fit()  # an unfinished fit's: no config.json of a run yet
+    options.clear_logs()
+    options.clear_checkpoints()
+    assert not (tmp_path / "checkpoints" / "last.ckpt").exists() and not (tmp_path / "logs" / "version_0").exists()
+
+
+def test_a_checkpoint_is_written_beside_itself_then_renamed(tmp_path) -> None:
+    """Lightning staged last.ckpt in $TMPDIR and moved it in: across filesystems a copy, which a kill left
+    truncated. A save that fails now leaves the earlier checkpoint whole and no temporary behind."""
+    from pluralign.training.trainer import AtomicCheckpointIO, build_trainer
+
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    writer = AtomicCheckpointIO()
+    writer.save_checkpoint({"epoch": 1}, path)
+    with pytest.raises(Exception):
+        writer.save_checkpoint({"epoch": 2, "unsaveable": lambda: None}, path)
+    assert torch.load(path, weights_only=True) == {"epoch": 1} and sorted(path.parent.iterdir()) == [path]
+    trainer = build_trainer(TrainerOptions(out_dir=str(tmp_path), progress=False), max_epochs=1)
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)

@@ -142,6 +142,16 @@ class GPM(PreferenceModel):
                                steps=self.adapt_steps, lr=self.adapt_lr, prior_weight=self.adapt_prior)
         return UserVector(torch.softmax(free, -1), method=self.name)
 
+    def prior_user(self) -> UserVector:
+        """``training-users``: the training users' mean weights, the posterior mean given no pairs (the k ≥ 1
+        rule's own prior), not the uniform weights the gradient fit's prior is centred on."""
+        network = self.check_fitted()
+        points = self.prior_points(network)
+        if points is None:
+            return super().prior_user()
+        with torch.no_grad():
+            return UserVector(posterior_mean(network, None, points), method=self.name, fit=self.fit_id)
+
     def query_predictions(self, pool, context):
         """The posterior over the block weights softmax(u) under the few-shot fit's Gaussian prior on u
         (``adapt_prior``), as ``adapt_draws`` seeded draws weighted by the context's likelihood, and their
