@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -46,10 +47,16 @@ def fit_user_vector(
     trainable = [p for p in network.parameters() if p.requires_grad]
     network.requires_grad_(False)
     try:
+        pairs = (features.prompt, features.chosen, features.rejected)
+        if network.training:  # dropout draws anew each step: nothing to compute once
+            logits_of = partial(network.logits, *pairs)
+        else:  # the pairs' user-independent part (item embeddings, heads' rewards) once, not once a step
+            with torch.no_grad():
+                logits_of = network.logits_of_users(*pairs)
         for _ in range(steps):
             optimizer.zero_grad()
             users = free_to_user(free).expand(len(features), -1)
-            logits = network.logits(features.prompt, features.chosen, features.rejected, users)
+            logits = logits_of(users)
             loss = preference_nll(logits) + prior_weight * (free - init).pow(2).sum() / len(features)
             loss.backward()
             optimizer.step()

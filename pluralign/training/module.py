@@ -85,8 +85,18 @@ class ObjectiveModule(L.LightningModule):
         if RANDOM_STATE_KEY in checkpoint:
             set_random_state(checkpoint[RANDOM_STATE_KEY])
 
+    def on_fit_start(self) -> None:
+        # Lightning's self.log costs about 1 ms a metric a step (its result collection moves each metric's state
+        # "to the device" through apply_to_collection): a third of a PAL fit. Metrics are logged only where
+        # something reads them: a logger, the progress bar, or a callback that monitors one
+        trainer = self.trainer
+        self._log_metrics = bool(trainer.loggers) or trainer.progress_bar_callback is not None or any(
+            getattr(callback, "monitor", None) for callback in trainer.callbacks)
+
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         out = self.objective(batch)
+        if not getattr(self, "_log_metrics", True):
+            return out["loss"]
         size = len(next(iter(batch.values())))
         on_step = stage == "train"
         for key, value in out.items():

@@ -83,6 +83,10 @@ class PreferenceEmbeddingNetwork(PreferenceNetwork):
                            self.eigenvalues(prompt, users))
         return score / self.tau
 
+    def logits_of_users(self, prompt, chosen, rejected):
+        first, second = self.embedding(prompt, chosen), self.embedding(prompt, rejected)
+        return lambda users: skew_score(first, second, self.eigenvalues(prompt, users)) / self.tau
+
     def reward(self, prompt, response, users):
         raise NotImplementedError(NO_SCALAR_REWARD)
 

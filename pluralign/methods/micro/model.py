@@ -63,6 +63,11 @@ class RoutedMixtureNetwork(PreferenceNetwork):
     def logits(self, prompt, chosen, rejected, users):
         return mixture_logit(self.head_logits(prompt, chosen, rejected), self.log_routing(prompt, users))
 
+    def logits_of_users(self, prompt, chosen, rejected):
+        heads = self.head_logits(prompt, chosen, rejected)
+        router = prompt @ self.router_weight.T + self.router_bias  # log_routing's sum, left to right
+        return lambda users: mixture_logit(heads, F.log_softmax(router + users, dim=-1))
+
     def reward(self, prompt, response, users):
         # the routed reward Σ_k π_k r_k (the reference's inference score); pairs use the mixture likelihood
         return (self.log_routing(prompt, users).exp() * self.head_rewards(prompt, response)).sum(-1)

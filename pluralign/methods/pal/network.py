@@ -104,6 +104,14 @@ class PalNetwork(PreferenceNetwork):
     def logits(self, prompt, chosen, rejected, users):
         return self.scale() * self.closeness_gap(prompt, chosen, rejected, users)
 
+    def logits_of_users(self, prompt, chosen, rejected):
+        scale, first, second = self.scale(), self.items(prompt, chosen), self.items(prompt, rejected)
+
+        def logits(users: torch.Tensor) -> torch.Tensor:
+            ideal = self.ideal_points(prompt, users)
+            return scale * (self.closeness(first, ideal) - self.closeness(second, ideal))
+        return logits
+
     def known_users(self, index: torch.Tensor) -> torch.Tensor:
         return self.weights(index)
 
@@ -154,11 +162,23 @@ class PalBNetwork(PalNetwork):
         # without prompt features each g_k sees a constant 1: the ideal points become K free prototypes
         self.prompt_projectors = nn.ModuleList(MLP(max(prompt_dim, 1), hidden, pref_dim, dropout) for _ in range(k))
 
-    def ideal_points(self, prompt, users):
+    def prototype_points(self, prompt: torch.Tensor) -> torch.Tensor:
+        """g_k(x) for every prototype, [N, K, d]."""
         if prompt.shape[1] == 0:
             prompt = prompt.new_ones(prompt.shape[0], 1)
-        per_prototype = torch.stack([g(prompt) for g in self.prompt_projectors], dim=1)  # [N, K, d]
-        return (users.unsqueeze(-1) * per_prototype).sum(1)
+        return torch.stack([g(prompt) for g in self.prompt_projectors], dim=1)
+
+    def ideal_points(self, prompt, users):
+        return (users.unsqueeze(-1) * self.prototype_points(prompt)).sum(1)
+
+    def logits_of_users(self, prompt, chosen, rejected):
+        scale, first, second = self.scale(), self.items(prompt, chosen), self.items(prompt, rejected)
+        points = self.prototype_points(prompt)
+
+        def logits(users: torch.Tensor) -> torch.Tensor:
+            ideal = (users.unsqueeze(-1) * points).sum(1)
+            return scale * (self.closeness(first, ideal) - self.closeness(second, ideal))
+        return logits
 
     def closeness(self, items, ideal):
         return F.cosine_similarity(items, ideal, dim=-1)

@@ -72,6 +72,7 @@ class VPLGuide(PyroModule):
 
     def z_dist(self, context: dict) -> dist.Distribution:
         mean, log_var = self.network.encode(context["prompt"], context["chosen"], context["rejected"], context["mask"])
+        self.last_mean = mean.detach()  # the step's posterior means, for ELBOObjective's accuracy (no second pass)
         return dist.Normal(mean, (0.5 * log_var).exp()).to_event(1)
 
     def forward(self, context: dict, queries: PairFeatures, owner: torch.Tensor,
@@ -113,10 +114,15 @@ class ContextSampler:
         """One set per user drawn from their pairs outside ``exclude`` (the batch's rows), and the users left
         without one (every pair in the batch: a bool per user), whose rows need ``per_pair`` sets."""
         chosen_sets, inside = [], []
+        # one mask of the batch's rows for all users (a torch.isin per user cost 60 µs each: 5% of a VPL fit)
+        excluded = None
+        if exclude is not None:
+            excluded = torch.zeros(len(self.features), dtype=torch.bool)
+            excluded[exclude] = True
         for user in users.tolist():
             pool = self.pairs_of[user]
-            if exclude is not None:
-                pool = pool[~torch.isin(pool, exclude)]
+            if excluded is not None:
+                pool = pool[~excluded[pool]]
             inside.append(len(pool) == 0)
             size = int(torch.randint(self.min_size, self.max_size + 1, ()))
             chosen_sets.append(pool[torch.randperm(len(pool))[:size]])
@@ -251,7 +257,7 @@ class ELBOObjective(torch.nn.Module):
         beta = beta * kl_scale if kl_scale is not None else beta
         with pyro.settings.context(module_local_params=True):
             loss = self.elbo.differentiable_loss(self.model, self.guide, context, queries, owner, beta) / len(queries)
-        with torch.no_grad():
-            mean, _ = self.network.encode(context["prompt"], context["chosen"], context["rejected"], context["mask"])
+        with torch.no_grad():  # the means the guide computed in this step's ELBO: the same encoder on the same sets
+            mean = self.guide.last_mean
             logits = self.network.logits(queries.prompt, queries.chosen, queries.rejected, mean[owner])
         return {"loss": loss, "accuracy": accuracy(logits), "beta": torch.tensor(self.beta)}
