@@ -23,7 +23,7 @@ def counted(n: int, noun: str) -> str:
 def _to_disk(path: Path) -> None:
     """Flush a written file to the disk before it is renamed into place: after a power loss, the rename could
     otherwise be on disk and the data not, a zero-length file under the output's name."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDWR)  # Windows' fsync needs a handle that may write
     try:
         os.fsync(fd)
     finally:
@@ -89,7 +89,8 @@ def check_output(path: str | os.PathLike, folder: bool = False, flag: str = "--o
             raise ValueError(f"{flag} {path}: holds {input_flag} {source}; choose a folder that does not")
     if suffix and path.suffix.lower() != suffix:
         raise ValueError(f"{flag} {path}: expected a {suffix} file (what it holds is written as JSON lines)")
-    if not folder and path.is_file() and not path.stat().st_mode & stat.S_IWUSR:  # a rename would replace it
+    if not folder and path.is_file() and not path.is_symlink() and not path.stat().st_mode & stat.S_IWUSR:
+        # a rename would replace it (a link is replaced, not its target)
         raise ValueError(f"{flag} {path}: is read-only (kept from being replaced); choose another file")
     for ancestor in (path, *path.parents) if folder else path.parents:
         if ancestor.exists():  # the nearest existing one: where the missing folders would be made
@@ -145,7 +146,10 @@ def write_files(texts: dict[Path, str]) -> None:
     with contextlib.ExitStack() as renames:
         temporaries = {path: renames.enter_context(atomic_path(path)) for path in texts}
         for path, tmp in temporaries.items():
-            tmp.write_text(texts[path], encoding="utf-8")
+            try:
+                tmp.write_text(texts[path], encoding="utf-8")
+            except OSError as err:  # named here: every atomic_path around would take a nameless error as its own
+                raise type(err)(err.errno, err.strerror, str(path)) from None
 
 
 def invalid_json(err: json.JSONDecodeError, line: bool = True) -> str:

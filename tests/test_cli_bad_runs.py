@@ -209,6 +209,23 @@ def test_a_fit_does_not_replace_another_tools_model_folder(data_dir, tmp_path, c
     assert _one_line(capsys) == (f"--out {folder}: holds {folder / 'config.json'}, which no pluralign fit wrote, and "
                                  "a fit would replace it; choose another folder")
     assert (folder / "model.safetensors").read_bytes() == b"weights" and not (folder / "logs").exists()
+    project = tmp_path / "lightning-project"  # its checkpoint and logs: written over, then deleted by a second fit
+    (project / "checkpoints").mkdir(parents=True)
+    (project / "logs" / "version_0").mkdir(parents=True)
+    torch.save({"state_dict": {}, "epoch": 3}, project / "checkpoints" / "last.ckpt")
+    (project / "logs" / "version_0" / "metrics.csv").write_text("theirs")
+    assert _fit(data_dir, project, "bt", 1) == 2
+    assert _one_line(capsys) == (f"--out {project}: holds {project / 'checkpoints' / 'last.ckpt'}, which no pluralign "
+                                 "fit wrote, and a fit would replace it; choose another folder")
+    (project / "checkpoints" / "last.ckpt").unlink()
+    assert _fit(data_dir, project, "bt", 1) == 2 and "logs/version_0/metrics.csv, which no" in _one_line(capsys)
+    assert (project / "logs" / "version_0" / "metrics.csv").read_text() == "theirs"
+    # a fit of ours stopped in its first epoch left logs but no checkpoint: its mark says whose they are
+    ours = tmp_path / "ours"
+    (ours / "logs" / "fit").mkdir(parents=True)
+    (ours / "logs" / "fit" / "metrics.csv").write_text("epoch 0")
+    (ours / ".pluralign-fit").write_text('{"method": "bt"}')
+    assert _fit(data_dir, ours, "bt", 1) == 0 and (ours / "config.json").is_file()
 
 
 def test_rows_of_the_other_kind_or_width(bt_run, data_dir, tmp_path, capsys):

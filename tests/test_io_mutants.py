@@ -130,3 +130,23 @@ def test_a_read_only_output_file_is_not_replaced(tmp_path) -> None:
         check_output(kept)
     kept.chmod(0o644)
     check_output(kept)
+
+
+def test_a_failed_write_of_several_files_names_the_one_that_failed(tmp_path, monkeypatch) -> None:
+    """A full disk on the first of a split's files was named as the last (README.md): every atomic_path around
+    took the nameless error as its own."""
+    from pathlib import Path
+
+    from pluralign.io import write_files
+
+    real = Path.write_text
+
+    def full_on_train(self, text, *args, **kwargs):
+        if self.name.startswith(".train.jsonl."):
+            raise OSError(28, "No space left on device")
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_on_train)
+    with pytest.raises(OSError) as err:
+        write_files({tmp_path / "train.jsonl": "a", tmp_path / "test.jsonl": "b", tmp_path / "README.md": "c"})
+    assert err.value.filename == str(tmp_path / "train.jsonl") and not list(tmp_path.iterdir())

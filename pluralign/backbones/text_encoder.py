@@ -109,8 +109,9 @@ def load_backbone(model: str | None, trust_remote_code: bool = False, max_length
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
     positions = getattr(network.config, "max_position_embeddings", None)
-    # RoBERTa-style embeddings number positions from the pad id + 1: 514 positions hold 512 tokens
-    offset = getattr(getattr(network, "embeddings", None), "padding_idx", None)
+    # RoBERTa-style embeddings number positions from the pad id + 1: 514 positions hold 512 tokens (their position
+    # table has that padding_idx; XLM's token table has one, and its positions start at 0)
+    offset = getattr(getattr(getattr(network, "embeddings", None), "position_embeddings", None), "padding_idx", None)
     if isinstance(positions, int) and isinstance(offset, int):
         positions -= offset + 1
     if max_length is not None and isinstance(positions, int) and max_length > positions:

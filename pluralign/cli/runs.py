@@ -21,7 +21,7 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
     from pluralign.config import build_model, load_config, parse_overrides, preset
     from pluralign.data import read_preferences
     from pluralign.eval.protocol import diagnostic_lines
-    from pluralign.io import RUN_FILES, check_output
+    from pluralign.io import check_output
     from pluralign.methods.base import TrainingDiverged
     from pluralign.training import TrainerOptions, check_trainer_options
 
@@ -34,10 +34,7 @@ def fit(method: str, data: str, out: str, config: str | None = None, overrides: 
                              strategy=strategy, precision=precision, out_dir=out, resume=resume, progress=progress,
                              threads=threads)
     check_trainer_options(options)  # a missing GPU stops here, not after the embedding
-    if (theirs := [Path(out) / n for n in RUN_FILES if (Path(out) / n).exists()]) and not options.holds_a_fit():
-        # a model folder of another tool (a transformers checkpoint's config.json and model.safetensors)
-        raise ValueError(f"--out {out}: holds {theirs[0]}, which no pluralign fit wrote, and a fit would replace it; "
-                         "choose another folder")
+    options.check_folder()  # another tool's model or Lightning project (model.fit checks too, for Python callers)
     if resume and not any(options.checkpoint_dir().rglob("last.ckpt")):  # any stage's (MaxMin: pooled/, em0/, ...)
         log.warning("--resume: no checkpoint at %s; training from the start", options.checkpoint_dir() / "last.ckpt")
     train = read_preferences(data, split="train")

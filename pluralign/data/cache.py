@@ -39,8 +39,9 @@ def text_hash(text: str) -> str:
 
 class EmbeddingCache:
     """``embed(texts, encoder)`` returns one row per text, computing only texts not seen before. An encoder
-    has an ``identity`` (the cache key), a ``dim``, ``encode(texts)`` and ``encode_batches(texts)``, as
-    :class:`~pluralign.backbones.text_encoder.TextEncoder` has."""
+    has an ``identity`` (the cache key), a ``dim`` and ``encode(texts)``, and, as
+    :class:`~pluralign.backbones.text_encoder.TextEncoder` has, ``encode_batches(texts)`` (else each shard's
+    texts are encoded on their own)."""
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
@@ -153,7 +154,11 @@ def _shards(hashes: list[str], texts: list[str], encoder, progress: bool) -> Ite
     or a killed job keeps. A vector does not depend on its batch (``TextEncoder.encode_batches``)."""
     rows: list[int] = []
     parts: list[torch.Tensor] = []
-    for batch_rows, vectors in encoder.encode_batches(texts, progress=progress):
+    batches = (encoder.encode_batches(texts, progress=progress) if hasattr(encoder, "encode_batches") else
+               ((list(range(start, min(start + SHARD_TEXTS, len(texts)))),  # an encoder with encode() alone
+                 encoder.encode(texts[start:start + SHARD_TEXTS], progress=progress))
+                for start in range(0, len(texts), SHARD_TEXTS)))
+    for batch_rows, vectors in batches:
         rows += batch_rows
         parts.append(vectors)
         if len(rows) >= SHARD_TEXTS:

@@ -158,10 +158,12 @@ def select_queries(model: "PreferenceModel", pool_pairs: Any, n: int = 1, contex
     probs, weights = model.query_predictions(pool, context)
     weights = torch.full((len(probs),), 1.0 / len(probs)) if weights is None else weights
     done = answered(pool, context) if context is not None else torch.zeros(len(pool), dtype=torch.bool)
-    chosen = batch_order(probs, weights, n, done, lambda i: answered(pool, pool[[i]]))
     gain = information_gain(probs, weights).masked_fill(done, -torch.inf)
-    rest = [i for i in torch.argsort(gain, descending=True, stable=True).tolist() if i not in chosen]
-    return (chosen + rest)[:n]
+    order = torch.argsort(gain, descending=True, stable=True).tolist()
+    if n == 1 or bool(done.all()):  # one question: the highest gain, in float32 (a float64 batch holds twice the memory)
+        return order[:n]
+    chosen = batch_order(probs, weights, n, done, lambda i: answered(pool, pool[[i]]))
+    return (chosen + [i for i in order if i not in chosen])[:n]
 
 
 def answered(pool: PairFeatures, context: PairFeatures) -> torch.Tensor:

@@ -362,6 +362,7 @@ class PreferenceModel:
         options = replace(trainer, **trainer_kwargs) if trainer else TrainerOptions(**trainer_kwargs)
         checked_arguments(type(self), self.get_config())  # what build_model checks, for models built in Python
         options.check_checkpoints_are_of(self.name)
+        options.check_folder()  # another tool's model or Lightning project: refused before anything is written
         if str(options.accelerator).lower() not in ("cpu", "auto"):
             check_trainer_options(options)  # a missing GPU: one line, before the embedding
         data = read_preferences(data)
@@ -400,6 +401,7 @@ class PreferenceModel:
             self.resumed_epochs_ = 0  # epochs a --resume checkpoint had already trained: not run, not timed
             self.trained_epochs_ = 0  # epochs this fit ran, every stage's
             self.retrained_on_resume_ = False  # a stage trained on a --resume: later stages' checkpoints are stale
+            options.claim_folder(self.name)
             options.clear_logs()  # a fresh fit: no earlier fit's logs beside this fit's,
             options.clear_checkpoints()  # nor its last.ckpt for a later --resume to load
             try:

@@ -88,10 +88,13 @@ class ObjectiveModule(L.LightningModule):
     def on_fit_start(self) -> None:
         # Lightning's self.log costs about 1 ms a metric a step (its result collection moves each metric's state
         # "to the device" through apply_to_collection): a third of a PAL fit. Metrics are logged only where
-        # something reads them: a logger, the progress bar, or a callback that monitors one
+        # something reads them: a logger, the progress bar, a callback that monitors one, or a caller's own
+        # callback (TrainerOptions.extra), which may read trainer.callback_metrics
         trainer = self.trainer
+        ours = ("lightning.", "pytorch_lightning.", "pluralign.")
         self._log_metrics = bool(trainer.loggers) or trainer.progress_bar_callback is not None or any(
-            getattr(callback, "monitor", None) for callback in trainer.callbacks)
+            getattr(callback, "monitor", None) or not type(callback).__module__.startswith(ours)
+            for callback in trainer.callbacks)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         out = self.objective(batch)

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import lightning as L
 import torch
 
-from pluralign.io import atomic_path, counted, first_line, state_mismatches
+from pluralign.io import RUN_CONFIG, RUN_WEIGHTS, atomic_path, counted, first_line, state_mismatches, write_text
 from pluralign.training.module import FROZEN_KEY, ObjectiveModule, random_state, set_random_state
 
 
@@ -32,6 +32,7 @@ for _message in (".*validation_step.*val_dataloader.*", ".*smaller than the logg
 # the keys under which a checkpoint carries the settings (the method's config) of the fit that wrote it, and the
 # epochs it had completed (Lightning's "epoch" is the finished epoch's index in a checkpoint saved at its end)
 SETTINGS_KEY, EPOCHS_KEY = "pluralign_settings", "pluralign_epochs"
+FIT_MARK = ".pluralign-fit"  # a fit's folder: written before anything else a fit writes there (claim_folder)
 # settings a --resume may change: the epochs, raised to train on (check_resume refuses fewer than the checkpoint
 # ran), and where embeddings are cached; any other change would leave the weights trained under one setting and the
 # run's config.json naming another (the optimizer state, lr included, comes back from the checkpoint)
@@ -98,11 +99,13 @@ class TrainerOptions:
                                  "without --resume, or into another folder, to start over")
 
     def holds_a_fit(self) -> bool:
-        """Whether ``out_dir`` holds what a pluralign fit wrote: a run's config.json, or a checkpoint that carries
-        pluralign's keys. Only then are its checkpoints and logs an earlier fit's, to clear; another tool's folder
-        (a Lightning project's checkpoints/ and logs/, given as ``--out .``) is left as it is."""
+        """Whether ``out_dir`` holds what a pluralign fit wrote: its mark (:meth:`claim_folder`), a run's
+        config.json, or a checkpoint that carries pluralign's keys. Only then are its checkpoints and logs an
+        earlier fit's, to clear; another tool's folder (a Lightning project's, given as ``--out .``) is refused."""
         if not self.out_dir:
             return False
+        if (Path(self.out_dir) / FIT_MARK).is_file():
+            return True
         with suppress(OSError, ValueError):
             config = json.loads((Path(self.out_dir) / "config.json").read_text(encoding="utf-8"))
             if isinstance(config, dict) and {"method", "config"} <= config.keys():
@@ -116,13 +119,33 @@ class TrainerOptions:
                 return True
         return False
 
+    def check_folder(self) -> None:
+        """Before a fit: stop where ``out_dir`` holds what a fit would write over (a run's config.json or
+        model.safetensors, Lightning's checkpoints/**/last*.ckpt or logs/*/metrics.csv) and no pluralign fit wrote
+        it (:meth:`holds_a_fit`)."""
+        if not self.out_dir:
+            return
+        out = Path(self.out_dir)
+        theirs = [*(out / name for name in (RUN_CONFIG, RUN_WEIGHTS) if (out / name).exists()),
+                  *sorted(self.checkpoint_dir().rglob("last*.ckpt")), *sorted((out / "logs").glob("*/metrics.csv"))]
+        if theirs and not self.holds_a_fit():  # a transformers model's folder, a Lightning project's
+            raise ValueError(f"--out {out}: holds {theirs[0]}, which no pluralign fit wrote, and a fit would replace "
+                             "it; choose another folder")
+
+    def claim_folder(self, method: str) -> None:
+        """As training starts, before its first log or checkpoint: mark ``out_dir`` as a fit's (FIT_MARK), so that
+        a fit stopped before its first checkpoint is known as one when run again."""
+        if self.out_dir:
+            write_text(Path(self.out_dir) / FIT_MARK, json.dumps({"method": method}) + "\n")
+
     def clear_logs(self) -> None:
         """A fresh fit (no ``resume``) into a folder an earlier fit used: remove that fit's CSV logs (each stage's
         ``logs/NAME/`` metrics.csv and hparams.yaml, resumed attempts' ``NAME-2/`` too). Lightning replaces only
         the stages this fit runs, so another method's (MaxMin's ``em0/``, ...) lay beside them as if this fit's."""
         if self.resume or not self.holds_a_fit():
             return
-        for folder in (Path(self.out_dir) / "logs").glob("*/"):
+        logs = Path(self.out_dir) / "logs"
+        for folder in (p for p in (logs.iterdir() if logs.is_dir() else ()) if p.is_dir()):  # glob("*/"): files too
             for name in ("metrics.csv", "hparams.yaml"):  # what CSVLogger writes; anything else stays
                 (folder / name).unlink(missing_ok=True)
             with suppress(OSError):  # a folder that holds something else stays
@@ -358,5 +381,13 @@ def build_trainer(options: TrainerOptions, max_epochs: int, name: str = "fit",
     else:
         kwargs["logger"] = False
         kwargs["enable_checkpointing"] = False
-    kwargs.update(options.extra)
+    extra = dict(options.extra)
+    for key in ("callbacks", "plugins"):  # the caller's beside ours: a --resume needs our checkpoints
+        if key in kwargs and key in extra:
+            given = extra.pop(key)
+            given = list(given) if isinstance(given, (list, tuple)) else [given]
+            if key == "plugins" and any(isinstance(p, L.pytorch.plugins.io.CheckpointIO) for p in given):
+                kwargs[key] = []  # they write the checkpoints their own way
+            kwargs[key] = [*given, *kwargs[key]]
+    kwargs.update(extra)
     return L.Trainer(**kwargs)

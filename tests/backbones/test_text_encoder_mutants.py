@@ -162,3 +162,12 @@ def test_max_length_counts_the_positions_a_roberta_style_model_can_use(tmp_path)
         load_backbone(str(tmp_path), max_length=33)
     encoder = TextEncoder(str(tmp_path), max_length=32, batch_size=2)
     assert encoder.encode(["word " * 40]).shape == (1, 8)  # 32 tokens: the last position there is
+    from transformers import XLMConfig, XLMModel  # a pad id on its token table, positions from 0: all 34 are there
+
+    xlm = tmp_path / "xlm"
+    XLMModel(XLMConfig(vocab_size=30522, emb_dim=8, n_layers=1, n_heads=2, max_position_embeddings=34,
+                       pad_index=2)).save_pretrained(xlm)
+    AutoTokenizer.from_pretrained(default_backbone_path()).save_pretrained(xlm)
+    load_backbone(str(xlm), max_length=34)
+    with pytest.raises(ValueError, match=r"^max_length=35: backbone '.*' has 34 positions$"):
+        load_backbone(str(xlm), max_length=35)

@@ -104,3 +104,24 @@ def test_a_killed_writers_leftovers_are_swept_after_an_hour(tmp_path) -> None:
     assert torch.equal(EmbeddingCache(tmp_path).embed(["kept"], encoder), expected(["kept"])) and not encoder.encoded
     assert not old.exists() and not orphan.exists() and young.exists()
     assert len(list(folder.glob("shard-*.safetensors"))) == 1 and len(list(folder.glob("shard-*.json"))) == 1
+
+
+def test_an_encoder_with_encode_alone_still_fills_the_cache(tmp_path, monkeypatch) -> None:
+    """encode_batches is TextEncoder's; an encoder of the caller's with encode() alone (the contract before it)
+    failed with an AttributeError. Each shard's texts are encoded on their own."""
+    from pluralign.data import cache as cache_module
+
+    class EncodeOnly:
+        identity, dim = StandInEncoder.identity, StandInEncoder.dim
+
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def encode(self, texts, progress=False):
+            self.calls.append(list(texts))
+            return expected(list(texts))
+
+    monkeypatch.setattr(cache_module, "SHARD_TEXTS", 2)
+    encoder, texts = EncodeOnly(), ["a", "bb", "ccc"]
+    assert torch.equal(EmbeddingCache(tmp_path).embed(texts, encoder), expected(texts))
+    assert encoder.calls == [["a", "bb"], ["ccc"]] and len(list(tmp_path.rglob("shard-*.safetensors"))) == 2

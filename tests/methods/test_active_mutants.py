@@ -105,3 +105,16 @@ def test_select_queries_asks_a_question_once_in_a_batch() -> None:
     model = PointsModel()
     assert select_queries(model, pool, n=3)[0] == 0 and 3 not in select_queries(model, pool, n=3)
     assert select_queries(model, pool, n=4)[3] == 3
+
+
+def test_a_batch_past_the_joint_cap_goes_on_given_the_first_answers() -> None:
+    """Past JOINT_ANSWERS questions the answer patterns stop doubling (2^8): the later picks are still distinct and
+    chosen given the first eight's patterns; the first eight are the batch of eight."""
+    from pluralign.methods.active import JOINT_ANSWERS, batch_order
+
+    torch.manual_seed(0)
+    probs, weights = torch.rand(6, 14, dtype=torch.float64), torch.full((6,), 1 / 6, dtype=torch.float64)
+    none = torch.zeros(14, dtype=torch.bool)
+    longer = batch_order(probs, weights, 12, none, lambda i: none)
+    assert len(set(longer)) == 12 and longer[:JOINT_ANSWERS] == batch_order(probs, weights, JOINT_ANSWERS, none,
+                                                                            lambda i: none)

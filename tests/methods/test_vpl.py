@@ -67,6 +67,29 @@ def test_elbo_by_hand():
     assert len(pyro.get_param_store()) == 0  # module-local: nothing in Pyro's global store
 
 
+def test_the_logged_accuracy_reads_this_steps_posterior_means():
+    """The step's accuracy is the decoder's on the batch at the means q(z | C) of the contexts the ELBO drew (read
+    from the guide, no second encoder pass): checked against the encoder run again on the contexts it was given."""
+    torch.manual_seed(0)
+    net = VPLNetwork(0, 2, 3, latent_dim=2, hidden=(8,), encoder_hidden=(4,), encoder_width=4)
+    users = torch.arange(3).repeat_interleave(10)
+    features = PairFeatures(torch.zeros(30, 0), torch.randn(30, 2), torch.randn(30, 2), users)
+    objective = ELBOObjective(net, features, kl_weight=1.0, kl_cycle=1, kl_ramp=1.0, kl_baseline=1.0,
+                              context_min=3, context_max=3, context_per_pair=False)
+    rows = torch.tensor([0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23])
+    contexts, draw = [], objective.guide.z_dist
+    objective.guide.z_dist = lambda context: contexts.append(context) or draw(context)
+    logged = objective({**features[rows].as_batch(), "row": rows})["accuracy"]
+    with torch.no_grad():
+        (context,) = contexts
+        mean, _ = net.encode(context["prompt"], context["chosen"], context["rejected"], context["mask"])
+        queries = features[rows]
+        logits = net.logits(queries.prompt, queries.chosen, queries.rejected, mean[users[rows]])
+    assert logged.item() == ((logits > 0).float().mean()).item()
+    at_zero = net.logits(queries.prompt, queries.chosen, queries.rejected, torch.zeros(12, 2))
+    assert logged.item() != ((at_zero > 0).float().mean()).item()  # the means matter here
+
+
 def test_elbo_by_hand_one_context_per_pair():
     nll = (math.log(1 + math.exp(-2.0)) + math.log(1 + math.exp(1.0))) / 2
     objective, batch = _tiny_objective(1, encoder_bias=0.0, per_pair=True)

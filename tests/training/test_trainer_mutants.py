@@ -206,3 +206,31 @@ def test_a_checkpoint_is_written_beside_itself_then_renamed(tmp_path) -> None:
     assert torch.load(path, weights_only=True) == {"epoch": 1} and sorted(path.parent.iterdir()) == [path]
     trainer = build_trainer(TrainerOptions(out_dir=str(tmp_path), progress=False), max_epochs=1)
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
+def test_a_callers_callbacks_and_plugins_join_ours(tmp_path) -> None:
+    """TrainerOptions.extra's callbacks replaced the checkpoint callback (no last.ckpt to resume), its plugins the
+    atomic checkpoint writer; and a caller's callback saw no metrics once logging was skipped where nothing read it."""
+    import lightning as L
+
+    from conftest import two_group_rows
+    from pluralign.methods import METHODS
+    from pluralign.training.trainer import AtomicCheckpointIO, build_trainer
+
+    class Reader(L.pytorch.callbacks.Callback):
+        seen: list = []
+
+        def on_train_epoch_end(self, trainer, module) -> None:
+            self.seen.append(sorted(trainer.callback_metrics))
+
+    from lightning.pytorch.plugins.environments import LightningEnvironment
+
+    environment = LightningEnvironment()
+    options = TrainerOptions(out_dir=str(tmp_path), progress=False, extra={"callbacks": [Reader()],
+                                                                             "plugins": [environment]})
+    trainer = build_trainer(options, max_epochs=1)
+    assert any(isinstance(c, L.pytorch.callbacks.ModelCheckpoint) for c in trainer.callbacks)
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+    train, _ = two_group_rows()
+    METHODS["bt"](epochs=1).fit(train, trainer=TrainerOptions(progress=False, extra={"callbacks": [Reader()]}))
+    assert Reader.seen and "train/loss" in Reader.seen[-1]
