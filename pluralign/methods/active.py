@@ -160,7 +160,7 @@ def select_queries(model: "PreferenceModel", pool_pairs: Any, n: int = 1, contex
     done = answered(pool, context) if context is not None else torch.zeros(len(pool), dtype=torch.bool)
     gain = information_gain(probs, weights).masked_fill(done, -torch.inf)
     order = torch.argsort(gain, descending=True, stable=True).tolist()
-    if n == 1 or bool(done.all()):  # one question: the highest gain, in float32 (a float64 batch holds twice the memory)
+    if n == 1 or bool(done.all()):  # one question: the highest gain, in float32 (a float64 batch holds 2x the memory)
         return order[:n]
     chosen = batch_order(probs, weights, n, done, lambda i: answered(pool, pool[[i]]))
     return (chosen + [i for i in order if i not in chosen])[:n]
