@@ -32,7 +32,7 @@ for _message in (".*validation_step.*val_dataloader.*", ".*smaller than the logg
 # the keys under which a checkpoint carries the settings (the method's config) of the fit that wrote it, and the
 # epochs it had completed (Lightning's "epoch" is the finished epoch's index in a checkpoint saved at its end)
 SETTINGS_KEY, EPOCHS_KEY = "pluralign_settings", "pluralign_epochs"
-FIT_MARK = ".pluralign-fit"  # a fit's folder: written before anything else a fit writes there (claim_folder)
+FIT_MARK = ".pluralign-fit"  # marks a fit's folder, written as its training starts (claim_folder)
 # settings a --resume may change: the epochs, raised to train on (check_resume refuses fewer than the checkpoint
 # ran), and where embeddings are cached; any other change would leave the weights trained under one setting and the
 # run's config.json naming another (the optimizer state, lr included, comes back from the checkpoint)
@@ -107,7 +107,7 @@ class TrainerOptions:
         if (Path(self.out_dir) / FIT_MARK).is_file():
             return True
         with suppress(OSError, ValueError):
-            config = json.loads((Path(self.out_dir) / "config.json").read_text(encoding="utf-8"))
+            config = json.loads((Path(self.out_dir) / RUN_CONFIG).read_text(encoding="utf-8"))
             if isinstance(config, dict) and {"method", "config"} <= config.keys():
                 return True
         for path in sorted(self.checkpoint_dir().rglob("last*.ckpt")):
