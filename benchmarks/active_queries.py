@@ -56,7 +56,7 @@ def run_seed(method: str, benchmark: str, seed: int, budgets: list[int], draws: 
     scores = {"random": defaultdict(list), "active": defaultdict(list)}
     oracle = []
     for user, pool in pools.items():
-        oracle.append(np.mean([test.rows[i]["oracle_p"] > 0.5 for i in queries[user]]))
+        oracle.append(float(hits(np.array([test.rows[i]["oracle_p"] for i in queries[user]])).mean()))  # tie: half
         for k in budgets:
             scores["random"][k].append(np.mean([accuracy(model, features, list(rng.choice(pool, k, replace=False)),
                                                          queries[user]) for _ in range(draws)]))
