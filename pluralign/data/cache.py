@@ -48,16 +48,24 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
         self._index: dict[str, dict[str, torch.Tensor]] = {}  # encoder identity -> hash -> vector
+        self._shards_read: dict[str, set[str]] = {}  # encoder identity -> the shard files in its index
 
     def _folder(self, identity: str) -> Path:
         return self.root / hashlib.sha256(identity.encode()).hexdigest()[:16]
 
     def _load(self, identity: str) -> dict[str, torch.Tensor]:
-        if identity in self._index:
-            return self._index[identity]
-        index: dict[str, torch.Tensor] = {}
-        folder = self._folder(identity)
-        for shard in sorted(folder.glob("shard-*.safetensors")):
+        if identity not in self._index:
+            self._index[identity], self._shards_read[identity] = {}, set()
+            self._read_new_shards(identity)
+            self._sweep(self._folder(identity))
+        return self._index[identity]
+
+    def _read_new_shards(self, identity: str) -> bool:
+        """Add to the index the shards not read yet (another process's, written since); whether there were any."""
+        index, read = self._index[identity], self._shards_read[identity]
+        new = [shard for shard in sorted(self._folder(identity).glob("shard-*.safetensors")) if shard.name not in read]
+        for shard in new:
+            read.add(shard.name)
             try:
                 index.update(self._read_shard(shard))
             except (SafetensorError, OSError, ValueError, KeyError) as err:
@@ -68,9 +76,28 @@ class EmbeddingCache:
                 for path in (shard, shard.with_suffix(".json")):
                     with contextlib.suppress(OSError):  # a read-only cache: the shard is skipped, not removed
                         path.unlink(missing_ok=True)
-        self._sweep(folder)
-        self._index[identity] = index
-        return index
+        return bool(new)
+
+    @contextlib.contextmanager
+    def _embedding_lock(self, identity: str) -> Iterator[None]:
+        """One process at a time embeds an identity's missing texts: two fits started together on the same data
+        each embedded all of it, and both kept their shards. The second waits, then finds the first's shards.
+        An advisory lock (flock) on the identity's folder; none where the platform has no fcntl."""
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            yield
+            return
+        with open(self._folder(identity) / ".lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                LOG.info("%s: another process is embedding into this cache; waiting for it", self._folder(identity))
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @staticmethod
     def _sweep(folder: Path) -> None:
@@ -129,20 +156,20 @@ class EmbeddingCache:
         identity = encoder.identity
         index = self._load(identity)
         hashes = [text_hash(t) for t in texts]
-        missing: dict[str, str] = {}
-        for h, t in zip(hashes, texts):
-            if h not in index and h not in missing:
-                missing[h] = t
-        self.misses += len(missing)
-        self.hits += len(set(hashes)) - len(missing)
+        missing = {h: t for h, t in zip(hashes, texts) if h not in index}  # each text once
         fresh: dict[str, torch.Tensor] = {}
         if missing and store:
             self._check_writable(identity)  # before the embedding, not after its first 8,192 texts
-            for shard_hashes, vectors in _shards(list(missing), list(missing.values()), encoder, progress):
-                self._write_shard(identity, shard_hashes, vectors)
-                index.update(zip(shard_hashes, vectors))
+            with self._embedding_lock(identity):
+                if self._read_new_shards(identity):  # another process embedded while this one waited
+                    missing = {h: t for h, t in missing.items() if h not in index}
+                for shard_hashes, vectors in _shards(list(missing), list(missing.values()), encoder, progress):
+                    self._write_shard(identity, shard_hashes, vectors)
+                    index.update(zip(shard_hashes, vectors))
         elif missing:
             fresh = dict(zip(missing, encoder.encode(list(missing.values()), progress=progress)))
+        self.misses += len(missing)
+        self.hits += len(set(hashes)) - len(missing)
         if not hashes:
             return torch.zeros(0, encoder.dim)
         return torch.stack([fresh[h] if h in fresh else index[h] for h in hashes])

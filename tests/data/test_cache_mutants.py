@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from conftest import StandInEncoder
-from pluralign.data.cache import EmbeddingCache
+from pluralign.data.cache import EmbeddingCache, text_hash
 
 expected = StandInEncoder.vectors
 
@@ -125,3 +125,31 @@ def test_an_encoder_with_encode_alone_still_fills_the_cache(tmp_path, monkeypatc
     encoder, texts = EncodeOnly(), ["a", "bb", "ccc"]
     assert torch.equal(EmbeddingCache(tmp_path).embed(texts, encoder), expected(texts))
     assert encoder.calls == [["a", "bb"], ["ccc"]] and len(list(tmp_path.rglob("shard-*.safetensors"))) == 2
+
+
+def test_a_process_that_waits_for_another_embedding_finds_its_shards(tmp_path, caplog) -> None:
+    """Two fits started together on the same data each embedded all of it (and kept two copies of every shard).
+    One embeds at a time now: the other waits on the cache's lock, then reads the shards written meanwhile and
+    embeds nothing."""
+    import fcntl
+    import threading
+
+    texts = ["alpha", "beta"]
+    first, waiting = EmbeddingCache(tmp_path), StandInEncoder()
+    first._check_writable(StandInEncoder.identity)
+    second = EmbeddingCache(tmp_path)
+    second._load(StandInEncoder.identity)  # read before the other process's shards exist
+    result = {}
+    with open(first._folder(StandInEncoder.identity) / ".lock", "a") as held:  # the other process embeds now
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with caplog.at_level("INFO", logger="pluralign.data"):
+            worker = threading.Thread(target=lambda: result.update(v=second.embed(texts, waiting)))
+            worker.start()
+            worker.join(timeout=1.0)
+            assert worker.is_alive()  # waiting, not embedding
+            first._write_shard(StandInEncoder.identity, [text_hash(t) for t in texts], expected(texts))
+            fcntl.flock(held, fcntl.LOCK_UN)
+            worker.join(timeout=30)
+    assert torch.equal(result["v"], expected(texts)) and waiting.encoded == []
+    assert (second.hits, second.misses) == (2, 0) and "another process is embedding into this cache" in caplog.text
+    assert len(list(tmp_path.rglob("shard-*.safetensors"))) == 1
