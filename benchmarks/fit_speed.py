@@ -6,6 +6,7 @@
 Embeddings are computed (or read from the cache) first and not timed: the figure is the fit itself,
 with each method's shipped preset. Each method fits in a fresh process, as ``pluralign fit`` would, so
 its peak memory (``pluralign.training.memory``) includes what a first fit loads and nothing of the others.
+``--threads N`` fits on N torch threads (default: torch's, one per core).
 """
 
 from __future__ import annotations

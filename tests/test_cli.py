@@ -240,7 +240,7 @@ def test_adapt_active_ranks_a_pool(data_dir, tmp_path, run_dir, vpl_run, capsys,
         assert main(["adapt", "--run", str(vpl_run), "--pairs", str(tmp_path / "pairs.jsonl"), "--active",
                      str(tmp_path / "pool.jsonl"), "--queries", "12", "--out", str(tmp_path / "all.json")]) == 0
     assert sorted(json.loads((tmp_path / "all.json").read_text())["next_queries"]) == list(range(10))
-    assert f"--queries 12: {tmp_path / 'pool.jsonl'} holds 10 pair(s); all of them are ranked" in caplog.messages
+    assert f"--queries 12: {tmp_path / 'pool.jsonl'} holds 10 pair(s); all of them are chosen" in caplog.messages
     assert not [m for m in caplog.messages if "answered already" in m]  # the pool holds none of the pairs
     # a pool that holds the answered pairs: they come last, and asking for them is said to tell nothing
     write_jsonl(tmp_path / "overlap.jsonl", context[:4])

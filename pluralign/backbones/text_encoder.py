@@ -79,7 +79,8 @@ def pool_output(output, mask: torch.Tensor, pooling: str) -> torch.Tensor:
 def load_backbone(model: str | None, trust_remote_code: bool = False, max_length: int | None = None):
     """(tokenizer, model) of a local backbone, offline, in float32 and padding on the right (pooling reads the
     mask, but positions and ``cls`` move with left padding); a decoder tokenizer without a pad token gets EOS.
-    ``max_length`` past the positions the model has is a one-line error (it failed inside torch)."""
+    ``max_length`` past the positions the model can use (RoBERTa-style models number them from the pad id + 1:
+    512 of 514) is a one-line error (it failed inside torch)."""
     import transformers
     from packaging.version import Version
     from transformers import AutoModel, AutoTokenizer
@@ -162,7 +163,8 @@ def padded_length(n_tokens: int, max_length: int) -> int:
 
 
 class TextEncoder:
-    """Embed texts with a frozen encoder: ``encode(texts) -> Tensor[N, dim]``.
+    """Embed texts with a frozen encoder: ``encode(texts) -> Tensor[N, dim]``, or ``encode_batches(texts)`` batch
+    by batch (what the embedding cache reads).
 
     ``pooling`` is ``mean`` (masked mean, what sentence-transformers does for MiniLM), ``layer-mean`` (the
     masked mean of every layer, averaged: :func:`pool_layers`), ``input-mean`` (the masked mean of the

@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(commands, "fit", fit)
     p.add_argument("method", help="bt, pal-a, pal-b, vpl, micro, gpm or maxmin")
     p.add_argument("--data", required=True, help="a JSONL/CSV/Parquet file, or a folder with train.jsonl")
-    p.add_argument("--out", required=True, help="the run's folder: config, weights, fit statistics")
+    p.add_argument("--out", required=True, help="the run's folder: config, weights, fit statistics (marked "
+                   ".pluralign-fit; a folder with another tool's model, checkpoints or logs is refused)")
     p.add_argument("--config", help="YAML file of constructor arguments (default: the shipped preset of METHOD, "
                    "models/METHOD.yaml in a checkout)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -173,9 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", help="the new user's labelled pairs (prompt, chosen, rejected); with --active it may be "
                    "left out: a user who has answered nothing yet")
     p.add_argument("--out", required=True, help="JSON: the user's vector (mean, and variance where the method has one)")
-    p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to rank by what their "
-                   "answer would tell (every method but bt); a pair's two responses go under 'chosen' and "
-                   "'rejected', in either order")
+    p.add_argument("--active", metavar="POOL", help="file of unlabelled candidate pairs to choose --queries of, "
+                   "those whose answers together would tell most (every method but bt); a pair's two responses go "
+                   "under 'chosen' and 'rejected', in either order, and no pair is chosen twice")
     p.add_argument("--queries", type=int, help="how many pairs to pick from POOL (default 4; with --active)")
 
     p = _command(commands, "rank", rank)
@@ -201,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmarks", nargs="+",
                    help="synthetic benchmarks (default: all), or folders of train and test files (pluralign data split)")
     p.add_argument("--out", required=True, help="folder for results.md, results.json, hits.json, few_shot.png, "
-                   "gaps.png (where the data has an oracle) and run.json (what made them)")
+                   "gaps.png (where the data has an oracle) and run.json (what made them); an earlier bench's "
+                   "outputs there are cleared, anyone else's stop it")
     p.add_argument("--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[0],
                    help="one seed, or several for mean ± sd (each seeds the benchmark and the models)")
     p.add_argument("--context", choices=["random", "survey"], default="random",

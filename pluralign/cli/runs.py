@@ -304,7 +304,7 @@ def adapt(run: str, pairs: str | None, out: str, active: str | None = None, quer
     if active:
         pool = _read_rows(active, "train", model)
         if queries > len(pool):
-            log.warning("--queries %d: %s holds %d pair(s); all of them are ranked", queries, active, len(pool))
+            log.warning("--queries %d: %s holds %d pair(s); all of them are chosen", queries, active, len(pool))
         result["next_queries"] = [int(i) for i in model.select_queries(pool, queries, context=labelled)]
         from pluralign.data.split import pair_key
 

@@ -2,7 +2,9 @@
 
 Each call that embeds something new writes a new shard atomically for every ``SHARD_TEXTS`` texts it embeds,
 so concurrent or interrupted runs never leave a half-written file, an interrupted run keeps the shards it
-finished, and a second run over the same texts embeds nothing.
+finished, and a second run over the same texts embeds nothing. Two processes embed one identity's texts in turn
+(an advisory lock); a killed writer's temporaries, and hash lists whose shard never came, are removed after an hour.
+The cache lives in ``$PLURALIGN_CACHE/embeddings`` (default ``~/.cache/pluralign/embeddings``).
 """
 
 from __future__ import annotations

@@ -122,7 +122,8 @@ def _shared_turns_as_prompt(raw: dict, where: Callable[[str], DataError]) -> dic
 
 def messages_to_text(value: Any) -> str:
     """Chat messages (a list of ``{"role", "content"}``) to one string; a single message is its content. Messages
-    whose contents are all blank are the empty text, for the reader's empty-text check to refuse."""
+    whose contents are all blank are the empty text, for the reader's empty-text check to refuse. In a
+    conversation each role must be a non-blank name; a missing one (or pyarrow's None) is the user's."""
     if isinstance(value, str):
         return check_unicode(value)
     if isinstance(value, dict):

@@ -422,7 +422,7 @@ def run_bench_seeds(methods: Sequence[str], benchmarks: Sequence[str], out_dir: 
     benchmarks' builders (``pluralign bench --data-set``). ``save_runs`` saves every model under its seed's
     folder (:func:`run_dir`). ``resume`` keeps the cells each seed's results.json already holds
     (:func:`finished_cells`) and fits only the rest. ``active``: chosen questions, for the methods and the Bayes
-    ceiling alike."""
+    ceiling alike. A method's ``seed`` in ``overrides`` is refused: each cell takes the benchmark's."""
     out_dir = Path(out_dir)
     overrides = overrides or {}
     refuse_fixed_seed(overrides)

@@ -3,10 +3,11 @@
 - seen users: held-out rows without a ``role`` scored with the user's learned vector (population
   vector where the model keeps no user ids, or the user is unknown to it);
 - unseen users, few-shot: for each k, adapt on the user's first k ``context`` rows, score their
-  ``query`` rows (k = 0 is the population model); with ``active``, on the k context rows the model itself
-  asks first, one at a time by expected information gain (:func:`~pluralign.methods.active.question_order`);
-  a user with fewer than k context rows adapts on all of them (none: the population model) and stays in the
-  k-shot rows, so every k scores the same rows (:func:`short_contexts` names such users);
+  ``query`` rows (k = 0 is the model's prior user: the population, but for GPM's ``training-users``); with
+  ``active``, on the k context rows the model itself asks first, one at a time by expected information gain
+  (:func:`~pluralign.methods.active.question_order`); a user with fewer than k context rows adapts on all of
+  them (none: the model's prior user) and stays in the k-shot rows, so every k scores the same rows
+  (:func:`short_contexts` names such users);
 - groups and the worst group, controversial pairs (the ``controversial`` column, else pairs that users
   label both ways), oracle accuracy on the same rows, and the fit cost.
 

@@ -12,7 +12,8 @@ learn about. The gain is symmetric in (a, b), so a pool's stored orientation (wh
 nothing. The same pool and context always give the same choice.
 
 :func:`question_order` asks a whole sequence, each question given the answers before it: the evaluation
-protocol's chosen questions (``pluralign eval --active``, ``pluralign bench --active``).
+protocol's chosen questions (``pluralign eval --active``, ``pluralign bench --active``). :func:`select_queries`
+chooses n questions to ask at once by what their answers tell together (:func:`batch_order`, BatchBALD).
 """
 
 from __future__ import annotations

@@ -355,7 +355,8 @@ class PreferenceModel:
         columns).
 
         ``trainer_kwargs`` are :class:`TrainerOptions` fields (accelerator, devices, strategy, precision,
-        out_dir, resume, progress); given beside ``trainer``, they replace those fields of it.
+        out_dir, resume, progress); given beside ``trainer``, they replace those fields of it. An ``out_dir`` that
+        holds another tool's model, checkpoints or logs is refused (:meth:`TrainerOptions.check_folder`).
         """
         from pluralign.config import checked_arguments
 
@@ -543,8 +544,10 @@ class PreferenceModel:
         return type(self).query_predictions is not PreferenceModel.query_predictions
 
     def select_queries(self, pool_pairs: Any, n: int = 1, context: Any = None) -> list[int]:
-        """Indices of the ``n`` pool pairs whose answer would tell most about the user (expected information
-        gain under the posterior given ``context``), best first.
+        """Indices of ``n`` pool pairs to ask at once, best first: ``n=1``, the pair whose answer would tell most
+        about the user (expected information gain under the posterior given ``context``); more, chosen by what
+        their answers tell together (BatchBALD: each next pair of largest joint gain with those before it), so
+        one question (a pair stored in both orders, or copied) is not chosen twice while the pool has others.
 
         ``pool_pairs``: unlabelled candidates as rows (or anything ``fit`` reads) with the contract's columns;
         which response stands in ``chosen`` does not matter (the gain is the same either way). ``context``: the
@@ -598,7 +601,8 @@ class PreferenceModel:
             return UserVector(network.known_users(index)[0], method=self.name, fit=self.fit_id)
 
     def infer_user(self, pairs: Any) -> UserVector:
-        """Few-shot: the vector of a new user from their labelled pairs (k = 0 gives the population). A method
+        """Few-shot: the vector of a new user from their labelled pairs (k = 0 gives :meth:`prior_user`: the
+        population, or GPM's training users' mean under ``few_shot="training-users"``). A method
         without user vectors (bt) returns the population with ``n_pairs=0``: the pairs change nothing."""
         network = self.check_fitted()
         if pairs is None or (isinstance(pairs, (list, PreferenceSet)) and len(pairs) == 0):

@@ -75,7 +75,8 @@ def check_frozen(frozen: dict[str, torch.Tensor], recorded: dict, config_path: P
 
 def save_run(model: PreferenceModel, directory: Path) -> None:
     """model.safetensors (the weights fitting changed, and the feature center) and config.json (what rebuilds the
-    model, and what produced it), each written by a temporary name then a rename."""
+    model, what produced it, and the weights' sha256, which loading checks), each written by a temporary name then
+    a rename."""
     network = model.check_fitted()
     directory.mkdir(parents=True, exist_ok=True)
     frozen = frozen_entries(network)  # a tuned backbone's untouched weights: its own files hold them

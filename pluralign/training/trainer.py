@@ -65,11 +65,13 @@ class TrainerOptions:
     devices: int | str = 1
     strategy: str = "auto"
     precision: str = "32-true"
-    out_dir: str | None = None  # CSV logs and checkpoints go here; None keeps nothing on disk
+    out_dir: str | None = None  # CSV logs and checkpoints go here (marked FIT_MARK; another tool's folder is
+    # refused: check_folder); None keeps nothing on disk
     resume: bool = False  # continue from out_dir/checkpoints/last.ckpt when it exists
     progress: bool = True
     threads: int | None = None  # torch CPU threads for this process; small heads often run fastest on 1
-    extra: dict[str, Any] = field(default_factory=dict)  # any other Trainer keyword
+    extra: dict[str, Any] = field(default_factory=dict)  # any other Trainer keyword; callbacks and plugins join
+    # pluralign's (a CheckpointIO plugin replaces its atomic checkpoint writer)
 
     def checkpoint_dir(self, name: str = "fit") -> Path:
         """checkpoints/ for the main run; checkpoints/NAME/ for any other stage of the same fit (PAL's
