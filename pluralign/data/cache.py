@@ -96,6 +96,9 @@ class EmbeddingCache:
             except BlockingIOError:
                 LOG.info("%s: another process is embedding into this cache; waiting for it", self._folder(identity))
                 fcntl.flock(handle, fcntl.LOCK_EX)
+            except OSError:  # a filesystem without locks (some network mounts): embed unlocked, as before
+                yield
+                return
             try:
                 yield
             finally:

@@ -153,3 +153,17 @@ def test_a_process_that_waits_for_another_embedding_finds_its_shards(tmp_path, c
     assert torch.equal(result["v"], expected(texts)) and waiting.encoded == []
     assert (second.hits, second.misses) == (2, 0) and "another process is embedding into this cache" in caplog.text
     assert len(list(tmp_path.rglob("shard-*.safetensors"))) == 1
+
+
+def test_a_cache_on_a_filesystem_without_locks_embeds_unlocked(tmp_path, monkeypatch) -> None:
+    """flock fails with ENOLCK on some network mounts: the cache embeds as it did before it took a lock."""
+    import errno
+    import fcntl
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    encoder = StandInEncoder()
+    assert torch.equal(EmbeddingCache(tmp_path).embed(["x", "y"], encoder), expected(["x", "y"]))
+    assert encoder.encoded == ["x", "y"]
