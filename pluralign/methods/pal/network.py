@@ -17,7 +17,8 @@ The user vector of both networks is w_u (K wide), so few-shot adaptation only ha
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from functools import partial
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -96,21 +97,25 @@ class PalNetwork(PreferenceNetwork):
     def reward(self, prompt, response, users):
         return self.scale() * self.closeness(self.items(prompt, response), self.ideal_points(prompt, users))
 
-    def closeness_gap(self, prompt, chosen, rejected, users):
+    def ideal_points_of(self, prompt: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``users -> ideal_points(prompt, users)`` for fixed prompts (PAL-B computes its projections once)."""
+        return partial(self.ideal_points, prompt)
+
+    def gap(self, chosen_items, rejected_items, ideal):
         """How much closer the chosen item is to the user's ideal point than the rejected one, before the scale."""
-        ideal = self.ideal_points(prompt, users)
-        return self.closeness(self.items(prompt, chosen), ideal) - self.closeness(self.items(prompt, rejected), ideal)
+        return self.closeness(chosen_items, ideal) - self.closeness(rejected_items, ideal)
+
+    def closeness_gap(self, prompt, chosen, rejected, users):
+        ideal = self.ideal_points(prompt, users)  # first, as before: autograd sums the items' gradients in graph order
+        return self.gap(self.items(prompt, chosen), self.items(prompt, rejected), ideal)
 
     def logits(self, prompt, chosen, rejected, users):
         return self.scale() * self.closeness_gap(prompt, chosen, rejected, users)
 
     def logits_of_users(self, prompt, chosen, rejected):
         scale, first, second = self.scale(), self.items(prompt, chosen), self.items(prompt, rejected)
-
-        def logits(users: torch.Tensor) -> torch.Tensor:
-            ideal = self.ideal_points(prompt, users)
-            return scale * (self.closeness(first, ideal) - self.closeness(second, ideal))
-        return logits
+        ideal_points = self.ideal_points_of(prompt)
+        return lambda users: scale * self.gap(first, second, ideal_points(users))
 
     def known_users(self, index: torch.Tensor) -> torch.Tensor:
         return self.weights(index)
@@ -169,16 +174,11 @@ class PalBNetwork(PalNetwork):
         return torch.stack([g(prompt) for g in self.prompt_projectors], dim=1)
 
     def ideal_points(self, prompt, users):
-        return (users.unsqueeze(-1) * self.prototype_points(prompt)).sum(1)
+        return self.ideal_points_of(prompt)(users)
 
-    def logits_of_users(self, prompt, chosen, rejected):
-        scale, first, second = self.scale(), self.items(prompt, chosen), self.items(prompt, rejected)
+    def ideal_points_of(self, prompt):
         points = self.prototype_points(prompt)
-
-        def logits(users: torch.Tensor) -> torch.Tensor:
-            ideal = (users.unsqueeze(-1) * points).sum(1)
-            return scale * (self.closeness(first, ideal) - self.closeness(second, ideal))
-        return logits
+        return lambda users: (users.unsqueeze(-1) * points).sum(1)
 
     def closeness(self, items, ideal):
         return F.cosine_similarity(items, ideal, dim=-1)
